@@ -23,6 +23,23 @@ def assay(*args, env=None, check=True, timeout=600):
     return proc
 
 
+def test_run_against_a_server_loads_neither_numpy_nor_scipy(tmp_path):
+    # Their import is a quarter of a second: a tenth of a 1,000-item run
+    # against a fast server. Binary scores take their interval without them.
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"input": f"q{i}", "target": "42" if i % 3 else "7"}) + "\n"
+                             for i in range(12)))
+    code = ("import sys\nfrom assay.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('numpy', 'scipy') if m in sys.modules), file=sys.stderr)")
+    with stub_server() as url:
+        proc = subprocess.run([sys.executable, "-c", code, "run", str(items), "-m", "openai:stub",
+                               "--base-url", url + "/v1", "--out", str(tmp_path / "r"), "--json", "--no-cache"],
+                              capture_output=True, text=True, timeout=300)
+    stats = json.loads(proc.stdout)["models"]["openai:stub"]
+    assert stats["score"] == pytest.approx(8 / 12) and stats["ci_method"] == "beta" and stats["ci_low"] < 8 / 12
+    assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
 def test_run_json_contract_against_stub_server(tmp_path):
     with stub_server() as url:
         proc = assay("run", "arithmetic", "-m", "openai:stub", "--base-url", url + "/v1", "--limit", 5,

@@ -309,11 +309,22 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
     return None if sample.error else scores[task.scorers[0]][0] >= 1.0
 
 
+def summary_ci(means: list[float], clusters: list | None = None):
+    """``mean_ci``'s automatic interval for per-item means. Binary means without
+    clusters, the usual case, take the Beta interval straight from the counts:
+    the same result without importing numpy and scipy at the end of every run."""
+    if clusters is None and all(m == 0.0 or m == 1.0 for m in means):
+        from assay.stats.binary import proportion_ci
+
+        return proportion_ci(int(sum(means)), len(means))
+    from assay.stats.intervals import mean_ci
+
+    return mean_ci(means, clusters=clusters)
+
+
 def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items: list[Item]) -> RunResult:
     """Per model: the primary score over this call's items and samples (samples
     averaged within an item first) with its interval, and what this call cost."""
-    from assay.stats.intervals import mean_ci
-
     metric = task.scorers[0]
     clusters = {it.id: it.cluster for it in items}
     difficulty = {it.id: it.meta.get("difficulty") for it in items}
@@ -339,8 +350,8 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
         score = low = high = method = None
         if len(means) >= 2:
             cluster_list = [clusters[i] for i in ids]
-            ci = mean_ci(means, clusters=cluster_list if all(c is not None for c in cluster_list) and
-                         len(set(cluster_list)) > 1 else None)
+            ci = summary_ci(means, cluster_list if all(c is not None for c in cluster_list) and
+                            len(set(cluster_list)) > 1 else None)
             score, low, high, method = ci.mean, ci.low, ci.high, ci.method
         elif means:
             score = means[0]
@@ -350,7 +361,7 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
             level_means = [m for i, m in zip(ids, means) if difficulty[i] == level]
             entry: dict[str, Any] = {"n": len(level_means), "score": sum(level_means) / len(level_means)}
             if len(level_means) >= 2:
-                ci = mean_ci(level_means)
+                ci = summary_ci(level_means)
                 entry.update(ci_low=ci.low, ci_high=ci.high, ci_method=ci.method)
             by_level[str(level)] = entry
         seconds = (state.finished - state.started) if state.started else 0.0

@@ -1,12 +1,18 @@
-"""Checks shared by the stats functions: turn user input into clean arrays or fail loudly."""
+"""Checks shared by the stats functions: turn user input into clean arrays or fail loudly.
+
+numpy is imported inside the array checks, so that ``check_confidence`` and
+the numpy-free ``assay.stats.binary`` behind every run summary stay light.
+"""
 
 from __future__ import annotations
 
 import warnings
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from assay.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def as_scores(values, *, name: str = "scores", min_n: int = 2) -> np.ndarray:
@@ -15,6 +21,8 @@ def as_scores(values, *, name: str = "scores", min_n: int = 2) -> np.ndarray:
     Non-numeric entries, NaN and infinities are errors: a silently dropped or
     propagated value would give a number that looks fine and is not.
     """
+    import numpy as np
+
     raw = np.asarray(values, dtype=object).ravel() if not isinstance(values, np.ndarray) else values.ravel()
     if raw.dtype.kind in "biuf":
         arr = raw.astype(float)
@@ -44,6 +52,8 @@ def as_scores(values, *, name: str = "scores", min_n: int = 2) -> np.ndarray:
 
 def as_labels(values, n: int, *, name: str = "clusters") -> np.ndarray:
     """Return cluster labels as a 1-d array of length ``n`` (missing labels are an error)."""
+    import numpy as np
+
     labels = np.asarray(values, dtype=object).ravel()
     if len(labels) != n:
         raise DataError(f"{name}: {len(labels)} labels for {n} scores; give one label per score")
@@ -55,6 +65,8 @@ def as_labels(values, n: int, *, name: str = "clusters") -> np.ndarray:
 
 def is_binary(arr: np.ndarray) -> bool:
     """True when every score is exactly 0 or 1."""
+    import numpy as np
+
     return bool(np.all((arr == 0) | (arr == 1)))
 
 

@@ -9,7 +9,8 @@ Methods (``method=``):
 - ``bootstrap`` (BCa) and ``percentile``: scipy's bootstrap; with clusters,
   whole clusters are resampled.
 - ``wilson``, ``exact`` (Clopper-Pearson), ``beta`` (Bayesian Beta-Binomial,
-  Jeffreys prior, equal-tailed): binary scores only.
+  Jeffreys prior, equal-tailed): binary scores only, computed by
+  ``assay.stats.binary`` (also ``proportion_ci`` for counts).
 
 ``auto`` picks ``clustered`` when clusters are given, ``beta`` for binary
 scores, BCa bootstrap for fewer than 30 continuous scores, else ``clt``.
@@ -17,60 +18,18 @@ scores, BCa bootstrap for fewer than 30 continuous scores, else ``clt``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 # scipy.stats costs most of a second to import; the common intervals need only
 # scipy.special's quantile functions, so scipy.stats is imported where used.
 from scipy import special
 
 from assay.errors import ConfigError, DataError
-from assay.jsonable import jsonable
 from assay.stats._inputs import as_labels, as_scores, check_confidence, is_binary, warn
+from assay.stats.binary import BETA_REASON, BINARY_METHODS, MeanCI, proportion_interval
 
 METHODS = ("auto", "clt", "clustered", "bootstrap", "percentile", "wilson", "beta", "exact")
-BINARY_METHODS = ("wilson", "beta", "exact")
 SMALL_N = 30  # below this many continuous scores the CLT interval undercovers; auto bootstraps instead
 FEW_CLUSTERS = 10  # cluster-robust SEs are themselves noisy with fewer clusters than this
-
-
-@dataclass
-class MeanCI:
-    """A mean with its standard error and interval, and the method that produced them."""
-
-    mean: float
-    se: float
-    low: float
-    high: float
-    method: str
-    reason: str
-    n: int
-    n_clusters: int | None = None
-    confidence: float = 0.95
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return jsonable(
-            {
-                "mean": self.mean,
-                "se": self.se,
-                "ci_low": self.low,
-                "ci_high": self.high,
-                "ci_method": self.method,
-                "reason": self.reason,
-                "n": self.n,
-                "n_clusters": self.n_clusters,
-                "confidence": self.confidence,
-                "warnings": list(self.warnings),
-            }
-        )
-
-    def render(self) -> str:
-        clusters = f", {self.n_clusters} clusters" if self.n_clusters else ""
-        return (
-            f"mean {self.mean:.4f} ± SE {self.se:.4f}, {self.confidence:.0%} CI [{self.low:.4f}, {self.high:.4f}] "
-            f"({self.method}; n={self.n}{clusters})\n  why: {self.reason}"
-        )
 
 
 def cluster_robust_se(values: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
@@ -84,31 +43,6 @@ def cluster_robust_se(values: np.ndarray, labels: np.ndarray) -> tuple[float, in
     cluster_sums = np.bincount(codes, weights=values - values.mean())
     var = n_clusters / (n_clusters - 1) * np.sum(cluster_sums**2) / len(values) ** 2
     return float(np.sqrt(var)), n_clusters
-
-
-def _binary_interval(method: str, x: int, n: int, confidence: float, prior: tuple[float, float]):
-    """(se, low, high) for x successes out of n."""
-    alpha = 1 - confidence
-    p = x / n
-    binomial_se = float(np.sqrt(p * (1 - p) / n))
-    if method == "wilson":
-        from scipy import stats
-
-        ci = stats.binomtest(x, n).proportion_ci(confidence_level=confidence, method="wilson")
-        return binomial_se, float(ci.low), float(ci.high)
-    if method == "exact":
-        # Clopper-Pearson: quantiles of the beta distributions that bound the binomial tail.
-        low = 0.0 if x == 0 else float(special.betaincinv(x, n - x + 1, alpha / 2))
-        high = 1.0 if x == n else float(special.betaincinv(x + 1, n - x, 1 - alpha / 2))
-        return binomial_se, low, high
-    a, b = prior[0] + x, prior[1] + n - x  # Beta posterior
-    low, high = special.betaincinv(a, b, [alpha / 2, 1 - alpha / 2])
-    # Brown, Cai & DasGupta (2001): at x=0 (x=n) the equal-tailed Jeffreys bound
-    # excludes p values near 0 (1) that are quite likely; pin it to the boundary.
-    low = 0.0 if x == 0 else float(low)
-    high = 1.0 if x == n else float(high)
-    posterior_sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
-    return float(posterior_sd), low, high
 
 
 def _bootstrap_interval(values, labels, kind: str, confidence: float, seed, n_resamples: int):
@@ -153,10 +87,7 @@ def _choose(method: str, values: np.ndarray, labels, binary: bool) -> tuple[str,
             f"items come in {g} clusters; items within a cluster are correlated, so the cluster-robust SE is used"
         )
     if binary:
-        return "beta", (
-            "scores are binary (0/1); the Jeffreys Beta-Binomial interval stays near nominal coverage on average "
-            "at any n and near 0% or 100%, where the CLT interval fails"
-        )
+        return "beta", BETA_REASON
     if n < SMALL_N:
         return "bootstrap", f"{n} continuous scores (< {SMALL_N}); the CLT interval undercovers, so BCa bootstrap is used"
     return "clt", f"{n} continuous scores (>= {SMALL_N}); the normal (CLT) interval is adequate"
@@ -227,7 +158,7 @@ def mean_ci(
             se, low, high = _bootstrap_interval(values, labels, kind, confidence, seed, n_resamples)
         chosen = ("cluster-" if labels is not None else "") + ("bootstrap-bca" if chosen == "bootstrap" else "bootstrap-percentile")
     else:
-        se, low, high = _binary_interval(chosen, int(values.sum()), n, confidence, prior)
+        se, low, high = proportion_interval(chosen, int(values.sum()), n, confidence, prior)
     return MeanCI(
         mean=mean,
         se=se,
