@@ -261,6 +261,14 @@ def test_correctness_verdict_outside_allowed_set(labels):
         audit(verdicts, human, n_boot=10)
 
 
+def test_in_memory_tables_are_named_once(labels):
+    verdicts, human = correctness_data(labels.iloc[:30], 0.0)
+    with pytest.raises(DataError, match=r"^labels table lacks column\(s\) label;"):
+        audit(verdicts, human.drop(columns="label"), n_boot=10)
+    with pytest.raises(DataError, match=r"^labels table cover 0 of the 30 items in verdicts table "):
+        audit(verdicts, human.assign(item=[f"other-{i}" for i in range(len(human))]), n_boot=10)
+
+
 def test_bad_order_and_duplicate_verdict(labels, tmp_path):
     verdicts = position_biased_judge(labels.iloc[:20], 0.7, "j", seed=1)
     bad_order = verdicts.copy()

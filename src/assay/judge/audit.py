@@ -77,12 +77,18 @@ def _located(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _called(what: str, source: str) -> str:
+    """How messages name a table: "labels FILE" for a file, "labels table" (not
+    "labels labels table") for an in-memory one."""
+    return source if source.startswith(what) else f"{what} {source}"
+
+
 def _require_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         found = ", ".join(str(c) for c in frame.columns if c != WHERE) or "none"
         raise DataError(
-            f"{what} {frame.attrs.get('source', 'table')} lacks column(s) {', '.join(missing)}; "
+            f"{_called(what, str(frame.attrs.get('source', 'table')))} lacks column(s) {', '.join(missing)}; "
             f"required: {', '.join(required)}; found: {found}"
         )
 
@@ -477,7 +483,7 @@ def _prepare(
         if column in lab.columns:
             if column not in v.columns:
                 raise DataError(
-                    f"labels {l_source} have a {column} column but verdicts {v_source} do not; "
+                    f"{_called('labels', l_source)} have a {column} column but {_called('verdicts', v_source)} do not; "
                     f"add {column} to the verdicts or drop it from the labels"
                 )
             _text_column(lab, column)
@@ -522,8 +528,8 @@ def _prepare(
     else:
         v["_num"] = np.nan
 
-    _check_duplicates(lab, label_keys, f"labels {l_source}")
-    _check_duplicates(v, unit_cols + ["judge", "order"], f"verdicts {v_source}")
+    _check_duplicates(lab, label_keys, _called("labels", l_source))
+    _check_duplicates(v, unit_cols + ["judge", "order"], _called("verdicts", v_source))
 
     merged = v.merge(
         lab[label_keys + ["_cat"]].rename(columns={"_cat": "_label"}), on=label_keys, how="left", indicator=True
@@ -545,7 +551,8 @@ def _prepare(
     if n_labelled_items < MIN_LABELLED_ITEMS:
         examples = ", ".join(coverage.unlabelled_examples) or "none"
         raise DataError(
-            f"labels {l_source} cover {n_labelled_items} of the {n_verdict_items} items in verdicts {v_source} "
+            f"{_called('labels', l_source)} cover {n_labelled_items} of the {n_verdict_items} items in "
+            f"{_called('verdicts', v_source)} "
             f"(unlabelled e.g.: {examples}); an audit needs at least {MIN_LABELLED_ITEMS} labelled items. "
             f"Check that both files use the same item ids"
             + (f" and {', '.join(label_keys[1:])}" if len(label_keys) > 1 else "")
