@@ -11,6 +11,7 @@ from assay.lazy import lazy_exports
 _EXPORTS = {
     "mean_ci": "assay.stats.intervals",
     "MeanCI": "assay.stats.intervals",
+    "proportion_ci": "assay.stats.binary",
     "paired_diff": "assay.stats.paired",
     "PairedDiff": "assay.stats.paired",
     "adjust_pvalues": "assay.stats.multiplicity",
