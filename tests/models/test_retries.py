@@ -15,7 +15,8 @@ from assay.tasks.arithmetic import arithmetic_task
 
 
 def scripted_server(statuses):
-    """Answer with the given statuses in turn (then 200 forever); 200 says the right answer."""
+    """Answer with the given statuses in turn (then 200 forever); 200 says the right answer,
+    "no choices" and "null content" are 200 replies without an answer."""
     seen = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -23,6 +24,7 @@ def scripted_server(statuses):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             status = statuses[len(seen)] if len(seen) < len(statuses) else 200
             seen.append(status)
+            broken, status = (status, 200) if isinstance(status, str) else (None, status)
             question = body["messages"][0]["content"]
             answer = str(eval(question.split("What is ")[1].split("?")[0]))
             payload = ({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
@@ -30,6 +32,10 @@ def scripted_server(statuses):
                                      "message": {"role": "assistant", "content": answer}}],
                         "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
                        if status == 200 else {"error": {"message": f"status {status}"}})
+            if broken == "no choices":
+                payload["choices"] = []
+            elif broken == "null content":
+                payload["choices"][0]["message"]["content"] = None
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -73,3 +79,19 @@ def test_persistent_failure_is_an_error_not_a_wrong_score(tmp_path):
     assert summary.errors == 3 and summary.n_items == 0 and summary.score is None
     with pytest.raises(IncompleteRunError, match="3 request"):
         check_complete(result)
+
+
+def test_replies_without_an_answer_are_errors_not_wrong_answers(tmp_path):
+    server, url, seen = scripted_server(["no choices", "null content"])
+    try:
+        model = get_model("openai:m", base_urls=[url], max_retries=0)
+        task = arithmetic_task({"n": "2"})
+        result = run_eval(task, [model], concurrency=1, out=tmp_path / "r", progress=False,
+                          use_cache=False)
+        summary = result.models["openai:m"]
+        assert (summary.errors, summary.n_items) == (2, 0)
+        again = run_eval(task, [get_model("openai:m", base_urls=[url])], concurrency=1,
+                         out=tmp_path / "r", progress=False, use_cache=False)
+    finally:
+        server.shutdown()
+    assert again.models["openai:m"].model_calls == 2 and again.models["openai:m"].score == 1.0

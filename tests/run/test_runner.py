@@ -206,3 +206,95 @@ def test_a_dataset_resumes_whether_named_relative_or_absolute(tmp_path, monkeypa
     run_eval(get_task("d.jsonl"), [ArithmeticFake()], out=tmp_path / "r", progress=False)
     again = run_eval(get_task(str(tmp_path / "d.jsonl")), [ArithmeticFake()], out=tmp_path / "r", progress=False)
     assert again.models["fake"].model_calls == 0
+
+
+def test_items_with_the_same_prompt_keep_their_own_rows(tmp_path):
+    import dataclasses
+
+    t = task(2)
+    twin = dataclasses.replace(t.items[0], id="twin")  # same prompt and target, another item
+    t.items = [*t.items, twin]
+    result = run_eval(t, [ArithmeticFake()], out=tmp_path / "r", progress=False)
+    assert result.models["fake"].n_items == 5 and result.models["fake"].n_samples == 5
+    assert set(scores_frame(tmp_path / "r")["item"]) == {it.id for it in t.items}
+
+
+def test_corrected_unit_tests_are_scored_afresh(tmp_path):
+    from assay.records import Sample
+    from assay.tasks.registry import get_task
+
+    class Coder(ArithmeticFake):
+        async def generate(self, prompt, params, sample_index):
+            self.calls += 1
+            return Sample(text="    return 42\n", tokens_in=1, tokens_out=1, latency=0.0, finish_reason="stop")
+
+    def write(expected):
+        row = {"task_id": "t/0", "prompt": "def answer():\n", "entry_point": "answer",
+               "test": f"def check(candidate):\n    assert candidate() == {expected}\n"}
+        (tmp_path / "code.jsonl").write_text(json.dumps(row) + "\n")
+        return get_task(str(tmp_path / "code.jsonl"))
+
+    first = run_eval(write(41), [Coder(chat=False)], out=tmp_path / "r", progress=False)
+    again = run_eval(write(42), [Coder(chat=False)], out=tmp_path / "r", progress=False)
+    assert first.models["fake"].score == 0.0
+    assert again.models["fake"].score == 1.0 and again.models["fake"].model_calls == 0
+
+
+def test_unreachable_on_resume_counts_a_failed_item_once(tmp_path):
+    t = task(2)
+    bad = t.items[0].input["input"]
+    run_eval(t, [ArithmeticFake(fail_items=[bad])], out=tmp_path / "r", progress=False)
+    down = run_eval(t, [ArithmeticFake(unreachable_after=0)], out=tmp_path / "r", progress=False)
+    s = down.models["fake"]
+    assert (s.errors, s.not_run, down.failed) == (0, 1, 1) and s.seconds >= 0
+
+
+def test_pass_until_summary_covers_this_calls_items(tmp_path):
+    t = task(5)
+    kwargs = dict(temperature=0.7, progress=False, pass_until=2, budget=8, batch=4)
+    run_eval(t, [ArithmeticFake()], out=tmp_path / "r", **kwargs)
+    limited = run_eval(t, [ArithmeticFake()], out=tmp_path / "r", limit=3, **kwargs)
+    fresh = run_eval(t, [ArithmeticFake()], out=tmp_path / "fresh", limit=3, **kwargs)
+    assert limited.to_dict()["pass_until"]["models"]["fake"]["n_items"] == 3
+    assert limited.models["fake"].score == fresh.models["fake"].score
+
+
+def test_limit_below_one_and_default_run_dirs(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="--limit 0"):
+        run_eval(task(2), [ArithmeticFake()], limit=0, progress=False, out=tmp_path / "r")
+    monkeypatch.chdir(tmp_path)
+    first = run_eval(task(1), [ArithmeticFake()], progress=False)
+    second = run_eval(task(1), [ArithmeticFake()], temperature=0.5, progress=False)
+    assert first.run_dir != second.run_dir  # started within the same second, or not
+
+
+def test_a_finished_response_is_stored_while_others_are_slow(tmp_path):
+    import asyncio
+    import sqlite3
+    import threading
+
+    from assay.records import Sample
+
+    class SlowForOne(ArithmeticFake):
+        async def generate(self, prompt, params, sample_index):
+            text = prompt if isinstance(prompt, str) else prompt[0]["content"]
+            if slow_prompt in text:
+                await asyncio.sleep(3.0)
+            return Sample(text="0", tokens_in=1, tokens_out=1, latency=0.0, finish_reason="stop")
+
+    t = task(1)
+    slow_prompt = t.items[0].input["input"]
+    seen: list[int] = []
+
+    def watch():
+        import time
+
+        time.sleep(1.5)
+        with sqlite3.connect(tmp_path / "r" / "assay.db") as conn:
+            seen.append(conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    run_eval(t, [SlowForOne()], out=tmp_path / "r", concurrency=4, progress=False)
+    watcher.join()
+    assert seen == [len(t.items) - 1]  # all but the slow one, long before it answers

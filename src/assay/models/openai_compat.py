@@ -97,12 +97,8 @@ class OpenAICompatModel:
         try:
             if isinstance(prompt, str):
                 out = await client.completions.create(prompt=prompt, **kwargs)
-                choice = out.choices[0]
-                text = choice.text or ""
             else:
                 out = await client.chat.completions.create(messages=prompt, **kwargs)
-                choice = out.choices[0]
-                text = choice.message.content or ""
         except openai.BadRequestError:
             if "extra_body" in kwargs:
                 # The server does not take this response_format: fall back to
@@ -110,6 +106,16 @@ class OpenAICompatModel:
                 self._schema_supported = False
                 return await self._request(client, prompt, params, sample_index, started)
             raise
+        # A reply without a choice or without text is the server's failure, not
+        # an answer: stored as an error (never scored, never cached), so a re-run retries it.
+        if not out.choices:
+            return Sample(text=None, error="the server's reply had no choices",
+                          latency=time.perf_counter() - started)
+        choice = out.choices[0]
+        text = choice.text if isinstance(prompt, str) else choice.message.content
+        if text is None:
+            return Sample(text=None, error=f"the server's reply had no text (finish_reason={choice.finish_reason!r})",
+                          latency=time.perf_counter() - started, finish_reason=choice.finish_reason)
         usage = out.usage
         return Sample(
             text=text,

@@ -97,8 +97,18 @@ def request_key(model: Model, params: GenParams, prompt: Any, sample_index: int)
 
 
 def default_run_dir(task_name: str) -> Path:
+    """runs/TASK-YYYYMMDD-HHMMSS, numbered when that second's name is taken, so
+    that two runs started within a second never share (and mix) a directory."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{Path(task_name).name.replace(':', '_')}-{stamp}"
+    base = Path("runs") / f"{Path(task_name).name.replace(':', '_')}-{stamp}"
+    path, number = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            number += 1
+            path = base.with_name(f"{base.name}-{number}")
 
 
 @dataclass
@@ -134,6 +144,8 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     """Run every model on the task and summarise. The library form of ``assay run``."""
     if samples < 1 or concurrency < 1 or max_tokens < 1:
         raise ConfigError("--samples, --concurrency and --max-tokens must be at least 1")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit {limit}: give at least 1 (or leave it out for every item)")
     if pass_until is not None and (budget is None or budget < pass_until):
         raise ConfigError("--pass-until K needs --budget B with B >= K")
     if not models:
@@ -141,7 +153,7 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"a model is named twice: {', '.join(names)}")
-    items = task.items[:limit] if limit else task.items
+    items = task.items[:limit] if limit is not None else task.items
     run_dir = Path(out) if out else default_run_dir(task.name)
     config = {"task": task.config, "task_name": task.name, "scorers": task.scorers,
               "temperature": float(temperature), "max_tokens": max_tokens, "seed": seed,
@@ -172,13 +184,14 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     if pass_until and not (result.fatal or result.failed):
         # With failed requests some items stopped short of the rule; the run is
         # incomplete (check_complete says so) and is summarised once completed.
-        _summarise_pass_until(result, run_dir, pass_until, budget, seed)
+        _summarise_pass_until(result, run_dir, states, pass_until, budget, seed)
     for model in models:
         model.close()
     return result
 
 
-def _summarise_pass_until(result: RunResult, run_dir: Path, pass_until: int, budget: int, seed: int) -> None:
+def _summarise_pass_until(result: RunResult, run_dir: Path, states: dict[str, _ModelState],
+                          pass_until: int, budget: int, seed: int) -> None:
     """Sequential sampling makes the plain mean of samples biased: the score of
     a pass-until run is the negative-binomial estimate, and items that hit the
     budget count at their observed rate (low end) or upper bound (high end)."""
@@ -186,7 +199,11 @@ def _summarise_pass_until(result: RunResult, run_dir: Path, pass_until: int, bud
     from assay.stats.passuntil import pass_until_report
 
     frame = scores_frame(run_dir)
-    frame = frame[frame["model"].isin(list(result.models))]
+    # This call's samples only: the directory may hold other items (--limit)
+    # or longer sequences drawn under another budget.
+    drawn = {(name, item): tally[0] for name, state in states.items() for item, tally in state.tally.items()}
+    frame = frame[[(m, i) in drawn and s < drawn[(m, i)]
+                   for m, i, s in zip(frame["model"], frame["item"], frame["sample"])]]
     report = pass_until_report(frame, target_passes=pass_until, budget=budget, seed=seed)
     for name, aggregate in report.models.items():
         summary = result.models[name]
@@ -234,11 +251,6 @@ async def _run_jobs(task: Task, items: list[Item], states: dict[str, _ModelState
                 if job is None:
                     return
                 state, item, index = job
-                if state.fatal is not None:
-                    state.skipped += 1
-                    bar.advance(bar_task, 0 if pass_until else 1)
-                    job_done()
-                    continue
                 passed = await _one(state, item, index, params_cache[state.model.name], store, scorers, task)
                 if pass_until:
                     # tally: [samples finished (errors included), passes]
@@ -259,7 +271,11 @@ async def _run_jobs(task: Task, items: list[Item], states: dict[str, _ModelState
                     bar.advance(bar_task)
                 job_done()
 
-        await asyncio.gather(*(work() for _ in range(concurrency)))
+        flusher = asyncio.ensure_future(store.flush_every())
+        try:
+            await asyncio.gather(*(work() for _ in range(concurrency)))
+        finally:
+            flusher.cancel()
 
 
 async def _one(state: _ModelState, item: Item, index: int, params: GenParams, store: RunStore,
@@ -270,10 +286,12 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
     prompt = task.render(item, model.chat)
     key = request_key(model, params, prompt, index)
     # In the run's store a sample also carries the model's name, so two names for
-    # the same weights (smollm2 and gguf:its file) keep separate rows, and the
-    # target, so a corrected gold answer is scored afresh; the shared cache is
-    # keyed by the request alone and serves them all.
-    run_key = stable_hash({"model": model.name, "request": key, "target": item.target}, length=32)
+    # the same weights (smollm2 and gguf:its file) keep separate rows, the item's
+    # id, so two items with the same prompt keep theirs, and whatever a scorer
+    # reads (target, tests), so a corrected gold answer or test is scored afresh.
+    # The shared cache is keyed by the request alone and serves them all.
+    run_key = stable_hash({"model": model.name, "request": key, "item": item.id, "target": item.target,
+                           "fields": item.input, "targets": item.meta.get("targets")}, length=32)
     state.keys.add(run_key)
     previous = state.done.get(run_key)
     if previous is not None and set(previous[1]) >= set(scorers):
@@ -285,6 +303,13 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
         state.hits += 1
         from_cache = True
     else:
+        if state.fatal is not None:
+            # The model is unreachable: what is stored or cached still counts,
+            # the rest is not run (and an error an earlier call stored for it
+            # is not counted a second time).
+            state.skipped += 1
+            state.keys.discard(run_key)
+            return None
         if state.started is None:
             state.started = time.perf_counter()
         try:
@@ -292,9 +317,11 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
         except ModelError as exc:
             state.fatal = str(exc)
             state.skipped += 1
+            state.keys.discard(run_key)
             return None
+        finally:
+            state.finished = time.perf_counter()
         state.calls += 1
-        state.finished = time.perf_counter()
     scores: dict[str, tuple[float, str | None]] = {}
     if sample.error is None:
         for name, scorer in scorers.items():

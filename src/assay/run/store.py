@@ -162,9 +162,19 @@ class RunStore:
         self._pending_verdicts.append(row)
         self._maybe_flush()
 
+    async def flush_every(self, seconds: float | None = None) -> None:
+        """Flush on a timer until cancelled: a response that arrives while the
+        other requests are slow must not wait in memory for the next record."""
+        import asyncio
+
+        interval = self._flush_seconds if seconds is None else seconds
+        while True:
+            await asyncio.sleep(interval)
+            self._maybe_flush()
+
     def _maybe_flush(self) -> None:
         pending = len(self._pending_samples) + len(self._pending_verdicts)
-        if pending >= self._batch_size or time.monotonic() - self._last_flush > self._flush_seconds:
+        if pending >= self._batch_size or time.monotonic() - self._last_flush >= self._flush_seconds:
             self.flush()
 
     def flush(self) -> None:
