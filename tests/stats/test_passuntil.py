@@ -22,7 +22,8 @@ def test_interval_ends_solve_the_negative_binomial_tails():
     assert nbinom.cdf(40 - 3, 3, res.ci_low) == pytest.approx(0.025, rel=1e-6)
     assert nbinom.sf(40 - 3 - 1, 3, res.ci_high) == pytest.approx(0.025, rel=1e-6)
     first_try = pass_until_item(1, 1, target_passes=1, budget=10)
-    assert first_try.ci_high == 1.0 and first_try.unbiased is None
+    assert first_try.ci_high == 1.0 and first_try.unbiased == 1.0
+    assert pass_until_item(4, 1, target_passes=1, budget=10).unbiased == 0.0
 
 
 def test_budget_reached_reports_an_upper_bound_not_zero():
@@ -93,11 +94,12 @@ def test_aggregate_brackets_capped_items():
     ]
     agg = aggregate_pass_until(items, seed=1, n_boot=400)
     assert agg.n_censored == 1 and agg.value is None
-    assert agg.value_low == pytest.approx((0.2 + 0.05 + 0.0) / 3)
-    assert agg.value_high == pytest.approx((0.2 + 0.05 + items[2].upper_bound) / 3)
+    # uncensored items at (K-1)/(N-1): 1/9 and 1/39
+    assert agg.value_low == pytest.approx((1 / 9 + 1 / 39 + 0.0) / 3)
+    assert agg.value_high == pytest.approx((1 / 9 + 1 / 39 + items[2].upper_bound) / 3)
     assert agg.ci_low <= agg.value_low < agg.value_high <= agg.ci_high
     uncapped = aggregate_pass_until(items[:2], seed=1, n_boot=400)
-    assert uncapped.value == pytest.approx(0.125)
+    assert uncapped.value == pytest.approx((1 / 9 + 1 / 39) / 2)
     assert aggregate_pass_until(items, seed=1, n_boot=400).ci_high == agg.ci_high
 
 
@@ -123,3 +125,18 @@ def test_report_from_a_frame():
         assert item.passes == 2
     assert report.models["tiny"].value_high < small.value_low
     assert "PassUntil K=2" in report.render()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_item_estimate_used_for_means_is_unbiased_by_exact_enumeration(k):
+    # E over N ~ NB(K, p) of the estimate averaged into the mean, with a budget
+    # far beyond any mass: it must equal p, where K/N does not (about 3x at K=1).
+    from scipy.stats import nbinom
+
+    p, budget = 0.05, 3000
+    n = np.arange(k, budget + 1)
+    weights = nbinom.pmf(n - k, k, p)
+    estimates = np.array([pass_until_item(int(m), k, target_passes=k, budget=budget).unbiased for m in n])
+    assert weights.sum() == pytest.approx(1.0, abs=1e-12)
+    assert (weights * estimates).sum() == pytest.approx(p, rel=1e-9)
+    assert (weights * k / n).sum() > 1.2 * p
