@@ -98,7 +98,7 @@ def test_missing_column_is_named_with_columns_found(tmp_path):
     with pytest.raises(DataError, match="no column 'prompt_text'.*columns found: question, answer"):
         get_task(str(path), input_field="prompt_text")
     path.write_text('{"question": "a", "answer": "1"}\n{"answer": "2"}\n')
-    with pytest.raises(DataError, match=r"d.jsonl line 2: missing column 'question'"):
+    with pytest.raises(DataError, match=r"d.jsonl line 2: no input: column 'question' is missing or empty"):
         get_task(str(path))
 
 

@@ -4,10 +4,17 @@ Hugging Face dataset directory, or ``hf:NAME`` from the hub.
 Rows become items. The format is recognised from the columns: HumanEval
 (``prompt, test, entry_point``) gets the code scorer, GSM8K (an ``answer``
 with ``####``) the numeric scorer with the number after ``####`` as target.
+
+Every row needs an input and, when the dataset has a target column, a
+target; an ``id`` column's values must be unique. A list target means "any of
+these": ``Item.target`` is the first and ``meta["targets"]`` the whole list.
+Without an id column an item's id is a hash of its fields, numbered
+(``HASH-2``) for repeated identical rows.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -67,6 +74,30 @@ def _pick(columns: list[str], given: str | None, defaults: tuple[str, ...], what
     return None
 
 
+def _is_empty(value: Any) -> bool:
+    return (value is None or (isinstance(value, str) and not value.strip())
+            or (isinstance(value, float) and math.isnan(value)))
+
+
+def _answers(value: Any, location: str, column: str) -> list[str]:
+    """The acceptable answers in a target cell as text: one, or each of a list's."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise DataError(f"{location}: no target: column '{column}' is an empty list")
+    answers = []
+    for one in values:
+        if _is_empty(one):
+            raise DataError(f"{location}: no target: column '{column}' is missing or empty")
+        if isinstance(one, (dict, list)):
+            raise DataError(f"{location}: target in column '{column}' must be text, a number or a list "
+                            f"of these, not {one!r}")
+        # 42.0 is how pandas writes an integer column with gaps; "42.0" would never match "42".
+        if isinstance(one, float) and one.is_integer():
+            one = int(one)
+        answers.append(str(one))
+    return answers
+
+
 def file_task(source: str, *, input_field: str | None = None, target_field: str | None = None,
               params: dict[str, str] | None = None) -> Task:
     """Load a dataset file (or HF dataset) as a task, its prompts and scorer
@@ -80,47 +111,55 @@ def file_task(source: str, *, input_field: str | None = None, target_field: str 
     else:
         raise DataError(f"dataset not found: {source}")
 
-    first = next(rows, None)
-    if first is None:
+    rows = list(rows)
+    if not rows:
         raise DataError(f"{source}: no rows")
-    columns = list(first[1])
+    # Any row may be the first to have a column, so choose from all of them.
+    columns = list(dict.fromkeys(key for _, row in rows for key in row))
     is_code = {"prompt", "test", "entry_point"} <= set(columns)
     input_col = _pick(columns, input_field, ("prompt",) if is_code else INPUT_FIELDS, "input", source, True)
     target_col = None if is_code else _pick(columns, target_field, TARGET_FIELDS, "target", source, False)
     id_col = next((c for c in ID_FIELDS if c in columns and c not in (input_col, target_col)), None)
 
     items: list[Item] = []
-    seen: dict[str, int] = {}
+    first_seen: dict[str, str] = {}  # item id -> location of the row that has it
     is_gsm8k = False
-
-    def add(location: str, row: dict[str, Any]) -> None:
-        nonlocal is_gsm8k
-        for col in (input_col, target_col):
-            if col is not None and col not in row:
-                raise DataError(f"{location}: missing column '{col}'; columns found: {', '.join(row)}")
+    for location, row in rows:
+        if _is_empty(row.get(input_col)):
+            raise DataError(f"{location}: no input: column '{input_col}' is missing or empty")
         fields = {k: v for k, v in row.items() if k != target_col}
         fields["input"] = row[input_col]
-        target = None if target_col is None or row[target_col] is None else str(row[target_col])
         meta: dict[str, Any] = {"source": location, "index": len(items)}
-        if target is not None and "####" in target:
-            is_gsm8k = True
-            meta["solution"] = target
-            target = target.split("####")[-1].strip()
+        target = None
+        if target_col is not None:
+            answers = _answers(row.get(target_col), location, target_col)
+            target = answers[0]
+            if isinstance(row[target_col], list):
+                meta["targets"] = answers  # any of them is right; the scorers take the best match
+            elif "####" in target:
+                is_gsm8k = True
+                meta["solution"] = target
+                target = target.split("####")[-1].strip()
+                if not target:
+                    raise DataError(f"{location}: no target: nothing after '####' in column '{target_col}'")
         for key in ("cluster", "difficulty"):
             if key in row and row[key] is not None:
                 meta[key] = row[key]
-        item_id = str(row[id_col]) if id_col else stable_hash({k: v for k, v in fields.items()
-                                                             if k != "input" or input_col == "input"})
-        if item_id in seen:
-            seen[item_id] += 1
-            item_id = f"{item_id}-{seen[item_id]}"
+        if id_col:
+            if _is_empty(row.get(id_col)):
+                raise DataError(f"{location}: no id: column '{id_col}' is missing or empty")
+            item_id = str(row[id_col])
+            if item_id in first_seen:
+                raise DataError(f"{location}: duplicate id {item_id!r}, first at {first_seen[item_id]}")
         else:
-            seen[item_id] = 1
+            base = stable_hash({k: v for k, v in fields.items() if k != "input" or input_col == "input"})
+            # Identical rows share a hash: number the repeats, skipping any id already taken.
+            item_id, n = base, 1
+            while item_id in first_seen:
+                n += 1
+                item_id = f"{base}-{n}"
+        first_seen[item_id] = location
         items.append(Item(id=item_id, input=fields, target=target, meta=meta))
-
-    add(*first)
-    for location, row in rows:
-        add(location, row)
 
     task = Task(name=Path(source).name.split(".")[0] if not source.startswith("hf:") else source[3:],
                 items=items, config={"task": source if source.startswith("hf:") else str(Path(source).resolve()),

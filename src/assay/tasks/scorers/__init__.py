@@ -37,5 +37,10 @@ def get_scorer(name: str) -> Scorer:
     return getattr(module, base)
 
 
+def targets(item: Item) -> list[str]:
+    """The acceptable answers: ``meta["targets"]`` when the dataset gave a list, else the target."""
+    return item.meta.get("targets") or [item.target or ""]
+
+
 def as_score(result: Union[Score, float]) -> Score:
     return result if isinstance(result, Score) else Score(float(result))

@@ -1,8 +1,10 @@
 from assay.records import Item, Score
+from assay.tasks.scorers import targets
 from assay.tasks.scorers.normalize import normalize_answer
 
 
 def contains(output: str, item: Item) -> Score:
-    """1 when the normalised target appears in the normalised output."""
-    target = normalize_answer(item.target or "")
-    return Score(float(bool(target) and f" {target} " in f" {normalize_answer(output)} "))
+    """1 when a normalised acceptable target appears, as whole words, in the normalised output."""
+    padded = f" {normalize_answer(output)} "
+    found = [t for t in map(normalize_answer, targets(item)) if t and f" {t} " in padded]
+    return Score(float(bool(found)))

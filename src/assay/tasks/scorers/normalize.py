@@ -6,11 +6,17 @@ import re
 import string
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.IGNORECASE)
-_PUNCT = str.maketrans("", "", string.punctuation)
+# Punctuation goes, except what is part of a number: a minus sign ("-3") and a
+# decimal point or comma between digits ("3.5", "3,5"), so that "3" differs
+# from "-3" and "35" from "3.5". A thousands comma ("1,000") goes, as in 1000.
+_PUNCT = re.compile(
+    r"(?<=\d),(?=\d{3}(?!\d))"  # thousands comma
+    r"|(?!-\d)(?!(?<=\d)[.,]\d)[" + re.escape(string.punctuation) + "]"  # other punctuation
+)
 
 
 def normalize_answer(text: str) -> str:
-    """Lower-case, drop punctuation and articles, fold white space."""
-    text = text.lower().translate(_PUNCT)
+    """Lower-case, drop punctuation (but not signs and decimal points) and articles, fold white space."""
+    text = _PUNCT.sub("", text.lower().replace("\u2212", "-"))
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())

@@ -2,12 +2,14 @@ import re
 
 from assay.errors import ConfigError
 from assay.records import Item, Score
+from assay.tasks.scorers import targets
 from assay.tasks.scorers.normalize import normalize_answer
 
 
 def make_regex_scorer(pattern: str | None):
-    """``regex:PATTERN``: the first match (group 1 if the pattern has one) is
-    compared with the target after normalisation."""
+    """``regex:PATTERN``: the first match (its first group that took part in
+    the match, if the pattern has groups) is compared with the target after
+    normalisation."""
     if not pattern:
         raise ConfigError("scorer 'regex' needs a pattern: --scorer 'regex:answer: (\\w+)'")
     try:
@@ -19,7 +21,14 @@ def make_regex_scorer(pattern: str | None):
         match = compiled.search(output)
         if match is None:
             return Score(0.0, detail="no match")
-        found = match.group(1) if compiled.groups else match.group(0)
-        return Score(float(normalize_answer(found) == normalize_answer(item.target or "")), detail=found)
+        if compiled.groups:
+            # In "(?:answer: (\d+))|(\d+)" only one of the groups takes part in a match.
+            found = next((group for group in match.groups() if group is not None), None)
+            if found is None:
+                return Score(0.0, detail=f"matched {match.group(0)!r} but no group captured")
+        else:
+            found = match.group(0)
+        answer = normalize_answer(found)
+        return Score(float(any(answer == normalize_answer(t) for t in targets(item))), detail=found)
 
     return regex
