@@ -42,3 +42,16 @@ def test_requests_are_balanced_over_endpoints(tmp_path):
         counts = [json.load(urllib.request.urlopen(url + "/stats"))["requests"] for url in (first, second)]
     assert sum(counts) == 40 and min(counts) >= 10
     assert result.models["openai:stub"].model_calls == 40
+
+
+def test_one_model_serves_successive_event_loops():
+    # Judge probes call asyncio.run once per probe with the same model.
+    import asyncio
+
+    from assay.models.base import GenParams
+
+    with stub_server() as url:
+        model = get_model("openai:stub", base_urls=[url + "/v1"])
+        prompt = [{"role": "user", "content": "hi"}]
+        texts = [asyncio.run(model.generate(prompt, GenParams(0.0, 8, 0), 0)).text for _ in range(3)]
+    assert texts == ["42", "42", "42"]

@@ -36,6 +36,7 @@ class OpenAICompatModel:
         self._max_retries = max_retries
         self._timeout = timeout
         self._clients: list[Any] | None = None
+        self._loop: Any = None
         self._in_flight = [0] * len(urls)
         self._schema_supported = True
 
@@ -46,6 +47,14 @@ class OpenAICompatModel:
         return {"backend": "openai", "model": self.model_id, "chat": self.chat}
 
     def _client(self) -> tuple[int, Any]:
+        import asyncio
+
+        # An async client's connections belong to the event loop that opened
+        # them; each asyncio.run (a judge probe, a second run) needs its own.
+        loop = asyncio.get_running_loop()
+        if self._clients is not None and self._loop is not loop:
+            self._clients = None
+        self._loop = loop
         if self._clients is None:
             from openai import AsyncOpenAI
 
@@ -127,3 +136,4 @@ class OpenAICompatModel:
 
     def close(self) -> None:
         self._clients = None
+        self._loop = None
