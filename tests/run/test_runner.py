@@ -298,3 +298,24 @@ def test_a_finished_response_is_stored_while_others_are_slow(tmp_path):
     run_eval(t, [SlowForOne()], out=tmp_path / "r", concurrency=4, progress=False)
     watcher.join()
     assert seen == [len(t.items) - 1]  # all but the slow one, long before it answers
+
+
+def test_prompts_without_answers_are_stored_for_judging_not_scored(tmp_path):
+    from assay.tasks.registry import get_task
+
+    (tmp_path / "open.jsonl").write_text('{"question": "2 + 2"}\n{"question": "3 + 3"}\n')
+    t = get_task(str(tmp_path / "open.jsonl"))
+    result = run_eval(t, [ArithmeticFake()], out=tmp_path / "r", progress=False)
+    s = result.models["fake"]
+    assert result.metric is None and s.score is None and s.ci_low is None
+    assert (s.n_items, s.n_samples, s.model_calls) == (2, 2, 2)
+    from assay.errors import DataError
+
+    with pytest.raises(DataError, match="no scores in this run"):
+        scores_frame(tmp_path / "r")
+    with pytest.raises(ConfigError, match="no item has a target, so the exact scorer"):
+        run_eval(get_task(str(tmp_path / "open.jsonl"), scorers=["exact"]), [ArithmeticFake()],
+                 out=tmp_path / "r2", progress=False)
+    with pytest.raises(ConfigError, match="--pass-until needs a scorer"):
+        run_eval(t, [ArithmeticFake()], out=tmp_path / "r3", progress=False, pass_until=1, budget=2,
+                 temperature=1.0)

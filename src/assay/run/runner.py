@@ -29,6 +29,8 @@ from assay.tasks.task import Task
 
 # Scorers that block (they run programs): scored in a worker thread.
 BLOCKING_SCORERS = {"code"}
+# Scorers that need no target (the item carries its own tests).
+TARGETLESS_SCORERS = {"code"}
 
 
 @dataclass
@@ -55,7 +57,7 @@ class ModelSummary:
 class RunResult:
     run_dir: str
     task: str
-    metric: str
+    metric: str | None  # None: no scorer, the outputs are stored for judging
     models: dict[str, ModelSummary]
     fatal: list[str] = field(default_factory=list)
     pass_until: Any = None  # a PassUntilReport for --pass-until runs
@@ -70,7 +72,8 @@ class RunResult:
     def render(self):
         from rich.table import Table
 
-        table = Table(title=f"{self.task} — {self.metric} (95% interval)")
+        what = f"{self.metric} (95% interval)" if self.metric else "outputs only, no scorer (judge them with assay judge)"
+        table = Table(title=f"{self.task} — {what}")
         for column in ("model", "score", "95% CI", "items", "calls", "cache hits", "errors",
                        "tokens", "seconds"):
             table.add_column(column, justify="left" if column == "model" else "right")
@@ -150,6 +153,13 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
         raise ConfigError("--pass-until K needs --budget B with B >= K")
     if not models:
         raise ConfigError("give at least one model with -m")
+    needs_target = [s for s in task.scorers if s.split(":")[0] not in TARGETLESS_SCORERS]
+    if needs_target and task.items and all(it.target is None for it in task.items):
+        raise ConfigError(f"{task.name}: no item has a target, so the {needs_target[0]} scorer has nothing "
+                          "to compare with; name the answer column with --target-field, or leave out "
+                          "--scorer to store the outputs for judging")
+    if pass_until is not None and not task.scorers:
+        raise ConfigError("--pass-until needs a scorer to tell a pass, and this task has none")
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"a model is named twice: {', '.join(names)}")
@@ -333,7 +343,9 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
             scores[name] = (score.value, score.detail)
     store.record(run_key, model.name, item.id, index, prompt, params.key(), sample, scores,
                  from_cache=from_cache, cache_key=key)
-    return None if sample.error else scores[task.scorers[0]][0] >= 1.0
+    if sample.error or not task.scorers:
+        return None
+    return scores[task.scorers[0]][0] >= 1.0
 
 
 def summary_ci(means: list[float], clusters: list | None = None):
@@ -352,7 +364,7 @@ def summary_ci(means: list[float], clusters: list | None = None):
 def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items: list[Item]) -> RunResult:
     """Per model: the primary score over this call's items and samples (samples
     averaged within an item first) with its interval, and what this call cost."""
-    metric = task.scorers[0]
+    metric = task.scorers[0] if task.scorers else None
     clusters = {it.id: it.cluster for it in items}
     difficulty = {it.id: it.meta.get("difficulty") for it in items}
     summaries: dict[str, ModelSummary] = {}
@@ -365,7 +377,7 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
             "LEFT JOIN scores s ON s.key = p.key AND s.scorer = ? WHERE p.model = ?", (metric, name)).fetchall()
         mine = [row for row in found if row[0] in state.keys]
         rows = [(item_id, value, used) for _, item_id, failed, value, used in mine
-                if not failed and value is not None]
+                if not failed and (value is not None or metric is None)]
         errors = sum(1 for row in mine if row[2])
         per_item: dict[str, list[float]] = {}
         tokens = 0
@@ -373,7 +385,7 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
             per_item.setdefault(item_id, []).append(value)
             tokens += used or 0
         ids = sorted(per_item)
-        means = [sum(per_item[i]) / len(per_item[i]) for i in ids]
+        means = [] if metric is None else [sum(per_item[i]) / len(per_item[i]) for i in ids]
         score = low = high = method = None
         if len(means) >= 2:
             cluster_list = [clusters[i] for i in ids]
@@ -383,7 +395,7 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
         elif means:
             score = means[0]
         by_level: dict[str, dict[str, Any]] = {}
-        levels = sorted({difficulty[i] for i in ids if difficulty.get(i) is not None}, key=str)
+        levels = sorted({difficulty[i] for i in ids if difficulty.get(i) is not None}, key=str) if means else []
         for level in levels:
             level_means = [m for i, m in zip(ids, means) if difficulty[i] == level]
             entry: dict[str, Any] = {"n": len(level_means), "score": sum(level_means) / len(level_means)}

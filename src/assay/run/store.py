@@ -247,7 +247,11 @@ def scores_frame(run_dir: str | Path, metric: str | None = None):
     with open_run(run_dir) as store:
         available = store.scorers()
         if metric is None:
-            metric = read_config(run_dir).get("scorers", available[:1] or [None])[0]
+            metric = (read_config(run_dir).get("scorers") or available or [None])[0]
+        if metric is None:
+            raise DataError(f"{run_dir}: no scores in this run: its outputs were stored without a scorer "
+                            "(a dataset without targets, or pairs imported for judging); judge them with "
+                            "assay judge, or re-run with --target-field")
         if metric not in available:
             raise DataError(f"{run_dir}: no scores for metric '{metric}'; "
                             f"metrics found: {', '.join(available) or 'none'}")

@@ -171,4 +171,8 @@ def file_task(source: str, *, input_field: str | None = None, target_field: str 
     elif is_gsm8k:
         task.chat_template, task.scorers = GSM8K_CHAT, ["numeric"]
         task.stop = ("\n\n", "Question:")
+    elif target_col is None:
+        # Prompts without answers (open-ended questions): the outputs are
+        # stored for judging; scoring them against nothing would report 0.
+        task.scorers = []
     return task
