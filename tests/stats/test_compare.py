@@ -75,7 +75,7 @@ def test_clusters_and_several_samples():
     # several samples, no clusters: item means are not binary, so a t-test rather than McNemar
     no_clusters = compare(pd.DataFrame(rows).drop(columns="cluster")).to_dict()
     assert no_clusters["pairs"][0]["test"] == "paired-t"
-    assert no_clusters["models"]["a"]["ci_method"] == "clt"
+    assert no_clusters["models"]["a"]["ci_method"] == "t"
 
 
 def test_file_formats_agree(tmp_path):
@@ -161,7 +161,7 @@ def test_run_directory_goes_through_the_store(tmp_path, monkeypatch):
 def test_bad_options():
     frame = binary_frame({"a": 0.7}, n=10)
     with pytest.raises(ConfigError, match="ci method"):
-        compare(frame, ci_method="t")
+        compare(frame, ci_method="normal")
     with pytest.raises(ConfigError, match="correction"):
         compare(frame, correction="tukey")
 

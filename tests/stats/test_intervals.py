@@ -94,9 +94,10 @@ def test_auto_choices_and_reasons():
     rng = np.random.default_rng(0)
     assert mean_ci(rng.integers(0, 2, 500)).method == "beta"
     assert mean_ci(rng.integers(0, 2, 10)).method == "beta"
-    assert mean_ci(rng.random(29)).method == "bootstrap-bca"
-    assert mean_ci(rng.random(30)).method == "clt"
+    assert mean_ci(rng.random(3)).method == "t" and mean_ci(rng.random(300)).method == "t"
     ci = mean_ci(rng.integers(0, 2, 60), clusters=np.repeat(np.arange(12), 5))
+    assert ci.method == "beta-clustered" and "12 clusters" in ci.reason
+    ci = mean_ci(rng.random(60), clusters=np.repeat(np.arange(12), 5))
     assert ci.method == "clustered" and "12 clusters" in ci.reason
     assert all(mean_ci(rng.random(40)).reason for _ in range(1))
 
@@ -187,5 +188,61 @@ def test_auto_clustered_coverage_by_simulation(n_clusters, size):
         y = (rng.random(len(groups)) < cluster_p[groups]).astype(float)
         ci = mean_ci(y, clusters=groups)
         hits += ci.low <= true_p <= ci.high
-    assert ci.method == "clustered"
+    assert ci.method == "beta-clustered"
     assert 0.92 <= hits / reps <= 0.98, hits / reps
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 200])
+def test_t_interval_is_students(n):
+    y = np.random.default_rng(n).normal(0.5, 0.1, n)
+    ci = mean_ci(y)
+    low, high = stats.t.interval(0.95, n - 1, loc=y.mean(), scale=stats.sem(y))
+    assert ci.method == "t" and rel(ci.low, low) and rel(ci.high, high)
+
+
+def test_constant_scores_warn_of_a_zero_width_interval():
+    with pytest.warns(UserWarning, match="zero width"):
+        assert mean_ci([0.5] * 40, method="clt").warnings
+
+
+def test_beta_clustered_is_jeffreys_at_the_korn_graubard_effective_size():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(15), 8)
+    y = (rng.random(120) < rng.beta(1, 3, 15)[groups]).astype(float)
+    fit = sm.OLS(y, np.ones(120)).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    p, se = y.mean(), fit.bse[0]
+    n_eff = min(120, p * (1 - p) / se**2) * (stats.t.ppf(0.975, 119) / stats.t.ppf(0.975, 14)) ** 2
+    posterior = stats.beta(p * n_eff + 0.5, (1 - p) * n_eff + 0.5)
+    ci = mean_ci(y, clusters=groups)
+    assert ci.method == "beta-clustered" and n_eff < 120
+    assert rel(ci.low, posterior.ppf(0.025)) and rel(ci.high, posterior.ppf(0.975))
+
+
+def test_beta_clustered_never_collapses_or_leaves_the_unit_interval():
+    groups = np.repeat(np.arange(10), 10)
+    none_right = mean_ci(np.zeros(100), clusters=groups)
+    # no design effect can be estimated at 0 of 100: n* is 100, narrowed only for 10 clusters
+    n_eff = 100 * (stats.t.ppf(0.975, 99) / stats.t.ppf(0.975, 9)) ** 2
+    assert none_right.low == 0.0 and rel(none_right.high, stats.beta.ppf(0.975, 0.5, n_eff + 0.5))
+    one_right = mean_ci(np.r_[np.zeros(99), 1.0], clusters=groups)
+    assert 0.0 < one_right.low < 0.01 < one_right.high < 0.1
+
+
+def test_beta_clustered_covers_rare_successes_where_clustered_does_not():
+    # p = 0.02, 20 clusters of 10, intra-cluster correlation 0.05: the cluster-robust
+    # t interval covers about 88%; the effective-size Jeffreys interval about 95%.
+    rng = np.random.default_rng(7)
+    groups = np.repeat(np.arange(20), 10)
+    p, spread = 0.02, (1 - 0.05) / 0.05
+    hits = {"clustered": 0, "beta-clustered": 0}
+    reps = 600
+    for _ in range(reps):
+        y = (rng.random(200) < rng.beta(p * spread, (1 - p) * spread, 20)[groups]).astype(float)
+        for method in hits:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ci = mean_ci(y, clusters=groups, method=method)
+            hits[method] += ci.low <= p <= ci.high
+    assert hits["beta-clustered"] / reps >= 0.93 and hits["clustered"] / reps <= 0.91

@@ -249,14 +249,12 @@ def judge_costs(verdicts: pd.DataFrame | None, judges: list[str], jury_name: str
     for name in judges:
         values = frame.loc[frame["judge"] == name, column].to_numpy(float)
         if len(values) >= 2:
-            costs[name] = mean_ci(values, method="clt" if len(values) >= 30 else "bootstrap", confidence=confidence,
-                                  seed=seed, n_resamples=2000)
+            costs[name] = mean_ci(values, method="t", confidence=confidence)
     members = frame[frame["judge"].isin(judges)]
     per_unit = members.groupby(["unit", "order"])[column].agg(["sum", "size"])
     per_unit = per_unit[per_unit["size"] == len(judges)]["sum"].to_numpy(float)
     if len(judges) >= 2 and len(per_unit) >= 2:
-        costs[jury_name] = mean_ci(per_unit, method="clt" if len(per_unit) >= 30 else "bootstrap",
-                                   confidence=confidence, seed=seed, n_resamples=2000)
+        costs[jury_name] = mean_ci(per_unit, method="t", confidence=confidence)
     return costs, meaning
 
 

@@ -2,18 +2,24 @@
 
 Methods (``method=``):
 
+- ``t``: mean ± t(n−1)·s/√n, Student's interval; near the normal one for large n.
 - ``clt``: mean ± z·s/√n, the normal interval most papers use.
 - ``clustered``: cluster-robust SE of an intercept-only regression (the CR1
   correction statsmodels applies with ``cov_type="cluster"``: G/(G-1)) and a
   t interval with G-1 degrees of freedom.
+- ``beta-clustered``: binary scores in clusters. The Jeffreys interval at
+  the effective sample size n* = p̂(1−p̂)/SE²_CR1 (Korn & Graubard 1998, with
+  their degrees-of-freedom factor (t_{n−1}/t_{G−1})²), n* at most n. Unlike the
+  cluster-robust t interval it stays inside [0, 1] and does not collapse to
+  zero width when no item (or every item) is right.
 - ``bootstrap`` (BCa) and ``percentile``: scipy's bootstrap; with clusters,
   whole clusters are resampled.
 - ``wilson``, ``exact`` (Clopper-Pearson), ``beta`` (Bayesian Beta-Binomial,
   Jeffreys prior, equal-tailed): binary scores only, computed by
   ``assay.stats.binary`` (also ``proportion_ci`` for counts).
 
-``auto`` picks ``clustered`` when clusters are given, ``beta`` for binary
-scores, BCa bootstrap for fewer than 30 continuous scores, else ``clt``.
+``auto`` picks ``beta-clustered`` for binary scores in clusters, ``clustered``
+for other scores in clusters, ``beta`` for binary scores, else ``t``.
 """
 
 from __future__ import annotations
@@ -25,10 +31,9 @@ from scipy import special
 
 from assay.errors import ConfigError, DataError
 from assay.stats._inputs import as_labels, as_scores, check_confidence, is_binary, warn
-from assay.stats.binary import BETA_REASON, BINARY_METHODS, MeanCI, proportion_interval
+from assay.stats.binary import BETA_REASON, BINARY_METHODS, MeanCI, beta_ppf, proportion_interval
 
-METHODS = ("auto", "clt", "clustered", "bootstrap", "percentile", "wilson", "beta", "exact")
-SMALL_N = 30  # below this many continuous scores the CLT interval undercovers; auto bootstraps instead
+METHODS = ("auto", "t", "clt", "clustered", "beta-clustered", "bootstrap", "percentile", "wilson", "beta", "exact")
 FEW_CLUSTERS = 10  # cluster-robust SEs are themselves noisy with fewer clusters than this
 
 
@@ -43,6 +48,17 @@ def cluster_robust_se(values: np.ndarray, labels: np.ndarray) -> tuple[float, in
     cluster_sums = np.bincount(codes, weights=values - values.mean())
     var = n_clusters / (n_clusters - 1) * np.sum(cluster_sums**2) / len(values) ** 2
     return float(np.sqrt(var)), n_clusters
+
+
+def effective_sample_size(mean: float, se: float, n: int, n_clusters: int, confidence: float) -> float:
+    """Korn & Graubard's (1998) effective sample size for a clustered proportion:
+    n* = p̂(1−p̂)/SE² (n / design effect), at most n, times (t_{n−1}/t_{G−1})² so
+    that few clusters widen the interval as the t interval would. With p̂ at 0
+    or 1 the design effect cannot be estimated and is taken as 1."""
+    alpha = 1 - confidence
+    base = n if mean in (0.0, 1.0) or se == 0.0 else min(n, mean * (1 - mean) / se**2)
+    ratio = special.stdtrit(n - 1, 1 - alpha / 2) / special.stdtrit(n_clusters - 1, 1 - alpha / 2)
+    return float(base * ratio**2)
 
 
 def _bootstrap_interval(values, labels, kind: str, confidence: float, seed, n_resamples: int):
@@ -83,14 +99,17 @@ def _choose(method: str, values: np.ndarray, labels, binary: bool) -> tuple[str,
         return method, f"{method} requested"
     if labels is not None:
         g = len(np.unique(labels.astype(str)))
+        if binary:
+            return "beta-clustered", (
+                f"binary scores in {g} clusters; items within a cluster are correlated, so the Jeffreys "
+                "interval is taken at the effective sample size the cluster-robust SE implies")
         return "clustered", (
             f"items come in {g} clusters; items within a cluster are correlated, so the cluster-robust SE is used"
         )
     if binary:
         return "beta", BETA_REASON
-    if n < SMALL_N:
-        return "bootstrap", f"{n} continuous scores (< {SMALL_N}); the CLT interval undercovers, so BCa bootstrap is used"
-    return "clt", f"{n} continuous scores (>= {SMALL_N}); the normal (CLT) interval is adequate"
+    return "t", (f"{n} continuous scores; Student's t interval (n-1 df), which the normal interval "
+                 "approaches for large n and which covers better than the bootstrap at small n")
 
 
 def mean_ci(
@@ -133,16 +152,29 @@ def mean_ci(
     if chosen in BINARY_METHODS and labels is not None:
         warn(f"{chosen} assumes independent items; the clusters given are ignored (use clustered to respect them)", found)
         labels = None
-    if chosen == "clustered" and labels is None:
-        raise ConfigError("ci method 'clustered' needs clusters (one label per item)")
+    if chosen in ("clustered", "beta-clustered") and labels is None:
+        raise ConfigError(f"ci method {chosen!r} needs clusters (one label per item)")
+    if chosen == "beta-clustered" and not binary:
+        raise ConfigError("ci method 'beta-clustered' needs binary 0/1 scores; use clustered for these scores")
 
     mean = float(values.mean())
     n_clusters = None if labels is None else int(len(np.unique(labels.astype(str))))
     alpha = 1 - confidence
-    if chosen == "clt":
+    if chosen in ("t", "clt"):
         se = float(values.std(ddof=1) / np.sqrt(n))
-        z = special.ndtri(1 - alpha / 2)
-        low, high = mean - z * se, mean + z * se
+        if se == 0.0:
+            warn(f"all {n} scores equal {values[0]:g}; the {chosen} interval has zero width", found)
+        quantile = special.stdtrit(n - 1, 1 - alpha / 2) if chosen == "t" else special.ndtri(1 - alpha / 2)
+        low, high = mean - quantile * se, mean + quantile * se
+    elif chosen == "beta-clustered":
+        se, n_clusters = cluster_robust_se(values, labels)
+        if n_clusters < FEW_CLUSTERS:
+            warn(f"only {n_clusters} clusters; the cluster-robust SE is itself uncertain (aim for {FEW_CLUSTERS}+)", found)
+        n_eff = effective_sample_size(mean, se, n, n_clusters, confidence)
+        a, b = prior[0] + mean * n_eff, prior[1] + (1 - mean) * n_eff
+        # Boundary fix as for beta: no item right (every item right) pins that end.
+        low = 0.0 if mean == 0.0 else beta_ppf(alpha / 2, a, b)
+        high = 1.0 if mean == 1.0 else beta_ppf(1 - alpha / 2, a, b)
     elif chosen == "clustered":
         se, n_clusters = cluster_robust_se(values, labels)
         if n_clusters < FEW_CLUSTERS:
