@@ -69,7 +69,7 @@ def test_clusters_and_several_samples():
     d = result.to_dict()
     assert d["models"]["a"]["ci_method"] == "clustered" and d["models"]["a"]["n"] == 60
     assert d["models"]["a"]["n_clusters"] == 10 and d["models"]["a"]["samples_per_item"] == 4
-    assert d["pairs"][0]["test"] == "clustered-t"
+    assert d["pairs"][0]["test"] == "clustered-t" and d["pairs"][0]["ci_method"]
     assert set(d["variance_components"]) == {"a", "b"}
     assert d["variance_components"]["a"]["k_to_halve_sampling"] == 8
     # several samples, no clusters: item means are not binary, so a t-test rather than McNemar

@@ -20,6 +20,7 @@ _EXPORTS = {
     "required_items": "assay.stats.power",
     "minimum_detectable_effect": "assay.stats.power",
     "plan": "assay.stats.power",
+    "mcnemar_exact_power": "assay.stats.power",
     "PlanResult": "assay.stats.power",
     "compare": "assay.stats.compare",
     "load_scores": "assay.stats.compare",

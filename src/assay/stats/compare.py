@@ -191,6 +191,7 @@ class PairComparison:
                 "se": r.se if r else None,
                 "ci_low": r.low if r else None,
                 "ci_high": r.high if r else None,
+                "ci_method": r.ci_method if r else None,
                 "p_value": r.p_value if r else None,
                 "p_adjusted": self.p_adjusted,
                 "test": r.test if r else None,
