@@ -132,6 +132,8 @@ def test_weights_from_audit_json(tmp_path):
     assert load_weights(path, metric="accuracy") == {"a": 0.8, "b": 0.4}
     with pytest.raises(ConfigError, match="no cohens_kappa for judge.*c"):
         load_weights(path, judges=["a", "c"])
+    with pytest.raises(ConfigError, match="every judge's cohens_kappa is 0 or below"):
+        load_weights(path, judges=["b"])
 
 
 def test_weights_from_a_real_audit(tmp_path):

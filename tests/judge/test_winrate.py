@@ -158,3 +158,13 @@ def test_missing_length_information():
     frame.loc[1, "len_model"] = -3
     with pytest.raises(DataError, match=r"row 2, column len_model: -3 is not a length"):
         winrate(frame)
+
+
+def test_items_sharing_an_instruction_text_are_told_apart_by_item():
+    frame = simulated_annotations(n_instructions=40)
+    frame["item"] = frame["instruction"]
+    frame["instruction"] = "Write a haiku."  # every item has the same text
+    by_item = winrate(frame)
+    frame["instruction"] = frame.pop("item")
+    by_text = winrate(frame)
+    assert by_item.to_dict()["models"] == by_text.to_dict()["models"]

@@ -206,3 +206,19 @@ def test_attached_bias_probes_are_drawn(inputs, tmp_path):
     row = names.index("judge-large · verbosity")
     assert spec["data"][0]["x"][row] == pytest.approx(0.12)
     assert not any("self-preference" in n for n in names)  # not applicable: nothing to draw
+
+
+def test_a_run_without_scores_is_left_out_with_a_note(tmp_path):
+    from assay.run.runner import run_eval
+    from assay.tasks.arithmetic import arithmetic_task
+    from assay.tasks.registry import get_task
+    from tests.run.fakes import ArithmeticFake
+
+    run_eval(arithmetic_task({"n": "4"}), [ArithmeticFake()], out=tmp_path / "scored", progress=False)
+    (tmp_path / "open.jsonl").write_text('{"question": "2 + 2"}\n{"question": "3 + 3"}\n')
+    run_eval(get_task(str(tmp_path / "open.jsonl")), [ArithmeticFake()], out=tmp_path / "open", progress=False)
+    result = write_report([tmp_path / "scored", tmp_path / "open"], out=tmp_path / "r.html")
+    assert any("stored without a scorer" in w for w in result.warnings)
+    assert "leaderboard" not in result.absent
+    with pytest.raises(DataError, match="nothing to report: .*open: its outputs were stored without a scorer"):
+        write_report([tmp_path / "open"], out=tmp_path / "r2.html")

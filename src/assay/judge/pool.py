@@ -160,4 +160,10 @@ def load_weights(source: str | Path | Mapping[str, Any], *, metric: str = "cohen
         if missing:
             raise ConfigError(f"{origin}: no {metric} for judge(s) {', '.join(missing)}; "
                               f"found: {', '.join(sorted(weights)) or 'none'}")
+    used = weights if judges is None else {j: weights[j] for j in judges}
+    if used and all(w == 0.0 for w in used.values()):
+        # Every vote would count for nothing and every unit come out invalid.
+        raise ConfigError(f"{origin}: every judge's {metric} is 0 or below "
+                          f"({', '.join(f'{j} {raw.get(j)}' for j in used)}), so a weighted jury has no vote; "
+                          "use --pool majority, or judges that agree with the humans better than chance")
     return weights

@@ -309,10 +309,14 @@ def winrate(
             notes.append(f"{int((~keep).sum())} rows against other baselines were left out")
         frame = frame[keep].reset_index(drop=True)
 
-    duplicated = frame.duplicated(["model", "instruction"], keep=False)
+    # With an item column (as assay's own annotations have), instructions are
+    # told apart by item: two items may share a text ("Write a haiku.").
+    key = "item" if "item" in frame.columns and not any(_is_missing(v) for v in frame["item"]) else "instruction"
+    frame[key] = [str(v) for v in frame[key]]
+    duplicated = frame.duplicated(["model", key], keep=False)
     if duplicated.any():
         first = frame[duplicated].iloc[0]
-        same = frame[(frame["model"] == first["model"]) & (frame["instruction"] == first["instruction"])]
+        same = frame[(frame["model"] == first["model"]) & (frame[key] == first[key])]
         instruction = first["instruction"] if len(first["instruction"]) <= 60 else first["instruction"][:57] + "..."
         raise DataError(
             f"annotations {source}: model {first['model']!r} is judged twice on instruction {instruction!r} "
@@ -332,7 +336,7 @@ def winrate(
     lc: dict[str, tuple[float, float]] = {}
     slope = None
     if length_controlled:
-        lc, slope, lc_notes = _length_controlled(models, frame["instruction"].to_numpy(dtype=str), preference, length_difference)
+        lc, slope, lc_notes = _length_controlled(models, frame[key].to_numpy(dtype=str), preference, length_difference)
         notes += lc_notes
     results = {}
     for name in dict.fromkeys(models):

@@ -115,6 +115,10 @@ def write_report(
     built: dict[str, object] = {}
     absent: dict[str, str] = {}
     notes: list[str] = []
+    given = bool(sources)
+    sources = inputs.scored_sources(sources, notes)
+    if given and not (sources or scaling or audit is not None or passk is not None):
+        raise DataError("nothing to report: " + "; ".join(notes))
 
     if sources:
         from assay.stats.compare import compare
@@ -136,7 +140,8 @@ def write_report(
         else:
             built["difficulty"] = section
     else:
-        absent["leaderboard"] = "no run directories or score files given"
+        absent["leaderboard"] = ("no run directory given holds scores" if given
+                                 else "no run directories or score files given")
 
     if audit is not None:
         audit_data = inputs.load_audit(audit)
