@@ -9,6 +9,7 @@ traceback. Heavy modules are imported inside the commands so start-up is fast.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -41,31 +42,45 @@ def _params(pairs: list[str] | None, option: str = "--param") -> dict[str, str]:
     return parsed
 
 
+def _new_or_dir(path: Optional[Path], option: str, what: str) -> None:
+    """A run directory option may name a new or an existing directory, not an existing file."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: an existing file, not a directory; give a new or existing "
+                          f"{what} directory")
+
+
 @app.command()
 def run(
     task: str = typer.Argument(..., help="arithmetic, a dataset file (.jsonl/.csv/.parquet), a saved HF dataset dir, or hf:NAME"),
     model: List[str] = typer.Option(..., "-m", "--model", help="smollm2, gemma3-270m, gguf:PATH, openai:MODEL, openai-completion:MODEL"),
     limit: Optional[int] = typer.Option(None, help="first N items only"),
     samples: int = typer.Option(1, help="completions per item"),
-    temperature: float = typer.Option(0.0),
-    max_tokens: int = typer.Option(256),
-    seed: int = typer.Option(0),
-    concurrency: int = typer.Option(4),
+    temperature: float = typer.Option(0.0, help="sampling temperature, 0 or more (0: greedy)"),
+    max_tokens: int = typer.Option(256, help="longest completion, in tokens"),
+    seed: int = typer.Option(0, help="sampling seed"),
+    concurrency: int = typer.Option(4, help="requests in flight at once"),
     out: Optional[Path] = typer.Option(None, help="run directory (default runs/<task>-<timestamp>)"),
     param: Optional[List[str]] = typer.Option(None, help="task parameter KEY=VALUE, e.g. digits=3"),
     input_field: Optional[str] = typer.Option(None),
     target_field: Optional[str] = typer.Option(None),
     template: Optional[str] = typer.Option(None, help="Jinja2 prompt template (file or string) for chat models"),
     scorer: Optional[List[str]] = typer.Option(None, help="exact, contains, numeric, f1, regex:PATTERN, code"),
-    fewshot: Optional[int] = typer.Option(None, help="few-shot examples for base models"),
+    fewshot: Optional[int] = typer.Option(None, help="few-shot examples for base models (0 or more)"),
     base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint; repeat to load-balance"),
     pass_until: Optional[int] = typer.Option(None, help="sample each item until K passes ..."),
     budget: Optional[int] = typer.Option(None, help="... or B samples"),
-    no_cache: bool = typer.Option(False, help="do not read or write the shared response cache"),
-    max_retries: int = typer.Option(4, help="retries (exponential backoff) on timeouts, 429 and 5xx"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
+    max_retries: int = typer.Option(4, help="retries (exponential backoff) on timeouts, 429 and 5xx; 0 or more"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Run models on a task; every response is stored and cached, a killed run resumes."""
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ConfigError(f"--temperature {temperature}: give a finite number, 0 or more (0 is greedy)")
+    if max_retries < 0:
+        raise ConfigError(f"--max-retries {max_retries}: give 0 or more (0: no retries)")
+    if fewshot is not None and fewshot < 0:
+        raise ConfigError(f"--fewshot {fewshot}: give 0 or more examples")
+    _new_or_dir(out, "--out", "run")
     from assay.api import run as run_api
     from assay.run.runner import check_complete
 
@@ -154,6 +169,12 @@ def plan(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """How many items a comparison needs, or what difference it can detect."""
+    if 0 < alpha < 1 and 0 < power < 1 and power <= alpha:
+        # A test rejects with probability alpha even when there is no difference, so no
+        # sample size gives it power at or below alpha (the solvers would fail on it).
+        raise ConfigError(f"--power {power:g}: power must exceed alpha ({alpha:g}); "
+                          "a test finds a difference with probability alpha even when there is none. "
+                          "Typical: --power 0.8 --alpha 0.05")
     from assay.stats.power import plan as plan_api
 
     _emit(plan_api(n_items=n_items, mde=mde, metric_type=metric_type, baseline=baseline, power=power,
@@ -175,7 +196,7 @@ def judge(
     weights_from: Optional[Path] = typer.Option(None, help="audit JSON whose agreement weights a 'weighted' jury"),
     max_tokens: int = typer.Option(128),
     concurrency: int = typer.Option(1),
-    base_url: Optional[List[str]] = typer.Option(None),
+    base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint for the judge models; repeat to load-balance"),
     limit: Optional[int] = typer.Option(None, help="judge the first N items only"),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json"),
@@ -206,6 +227,7 @@ def import_pairs(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make labelled response pairs judgeable: `assay judge` them, then `assay audit` the verdicts."""
+    _new_or_dir(output, "-o/--output", "run")
     from assay.judge.pairs import import_pairs as import_api
 
     _emit(import_api(pairs, output, limit=limit), as_json)
@@ -299,7 +321,7 @@ def _scale_table(data: Path, pivot: Optional[str]):
     from assay.scaling.table import load_table, widen
 
     frame = load_table(data)
-    return widen(frame, [k.strip() for k in pivot.split(",")], source=str(data)) if pivot else frame
+    return widen(frame, [k.strip() for k in pivot.split(",")]) if pivot else frame
 
 
 @scale_app.command("fit")
@@ -319,6 +341,8 @@ def scale_fit(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fit a scaling law with intervals."""
+    if out is not None and out.is_dir():
+        raise ConfigError(f"-o {out} is a directory; give a file name for the fit, e.g. {out / 'fit.json'}")
     from assay.scaling.fit import fit_law
 
     fit = fit_law(_scale_table(data, pivot), law, x, y, where=where, bootstrap=bootstrap, seed=seed,
@@ -344,18 +368,19 @@ def scale_predict(
 
 @scale_app.command("backtest")
 def scale_backtest(
-    data: Path = typer.Argument(...),
-    law: str = typer.Option(...),
-    x: str = typer.Option(...),
-    y: str = typer.Option(...),
+    data: Path = typer.Argument(..., help="CSV/Parquet, one row per model or checkpoint"),
+    law: str = typer.Option(..., help="law to backtest: power, chinchilla, kaplan, sigmoid, two-step, task"),
+    x: str = typer.Option(..., help="x column(s), comma-separated; the first one ranks models by size"),
+    y: str = typer.Option(..., help="y column to forecast (two-step: LOSS,ACCURACY)"),
     holdout_largest: int = typer.Option(1, help="hold out the K largest models"),
-    compare: Optional[str] = typer.Option(None, help="other laws side by side, e.g. power,sigmoid"),
-    where: Optional[str] = typer.Option(None),
-    pivot: Optional[str] = typer.Option(None),
-    bootstrap: int = typer.Option(200),
-    seed: int = typer.Option(0),
-    chance: Optional[float] = typer.Option(None),
-    as_json: bool = typer.Option(False, "--json"),
+    compare: Optional[str] = typer.Option(None, help="other laws side by side, e.g. power,sigmoid; "
+                                          "a law taking fewer x columns uses the first ones"),
+    where: Optional[str] = typer.Option(None, help="pandas query selecting rows, e.g. \"family == 'pythia'\""),
+    pivot: Optional[str] = typer.Option(None, help="long table: make a column per KEY1/KEY2 (e.g. task,metric) from 'value'"),
+    bootstrap: int = typer.Option(200, help="bootstrap resamples for the forecast intervals"),
+    seed: int = typer.Option(0, help="bootstrap seed"),
+    chance: Optional[float] = typer.Option(None, help="sigmoid floor (chance accuracy); fitted when absent"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Fit on all but the K largest models, predict those, and score the forecast."""
     from assay.scaling.backtesting import backtest

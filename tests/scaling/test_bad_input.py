@@ -16,13 +16,13 @@ def test_nonpositive_size(table, tmp_path):
     table.loc[2, "N"] = 0
     path = tmp_path / "models.csv"
     table.to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"'N' must be positive.*line 4 of .*models.csv"):
+    with pytest.raises(DataError, match=r"models\.csv line 4: column 'N' must be positive"):
         fit_law(path, "power", "N", "loss")
 
 
 def test_nan_value(table):
     table.loc[1, "loss"] = np.nan
-    with pytest.raises(DataError, match=r"'loss' has 1 missing.*notna"):
+    with pytest.raises(DataError, match=r"row 1 of the table: column 'loss' is missing or infinite; .*notna"):
         fit_law(table, "power", "N", "loss")
 
 

@@ -632,6 +632,8 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
         raise ConfigError(f"--protocol {protocol}: valid are {', '.join(PROTOCOLS)}")
     if concurrency < 1 or max_tokens < 1:
         raise ConfigError("--concurrency and --max-tokens must be at least 1")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit {limit}: give at least 1 (or leave it out for every item)")
     if protocol == "pointwise" and scale < 2:
         raise ConfigError(f"--scale {scale}: a rating scale needs at least 2 points")
     judges = list(judges)

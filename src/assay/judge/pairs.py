@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from assay.errors import ConfigError
 from assay.records import Item, Sample, stable_hash
 
 
@@ -38,10 +39,14 @@ def import_pairs(path: str | Path, out: str | Path, *, limit: int | None = None)
     from assay.judge.audit import human_pairs_to_labels
     from assay.run.store import RunStore
 
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit {limit}: give at least 1 (or leave it out for every pair)")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: an existing file, not a directory; give a new or existing run directory")
     labels = human_pairs_to_labels(path)
     if limit is not None:
         labels = labels.head(limit)
-    out = Path(out)
     items = [Item(id=row.item, input={"input": row.input}, meta={"source": f"{path}", "label": row.label})
              for row in labels.itertuples()]
     with RunStore(out, use_cache=False) as store:

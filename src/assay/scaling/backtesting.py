@@ -12,7 +12,8 @@ import pandas as pd
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 from assay.scaling.fit import ScalingFit, _split_columns, fit_law
-from assay.scaling.table import TableLike, apply_where, load_table
+from assay.scaling.laws import get_law
+from assay.scaling.table import TableLike, apply_where, describe_row, load_table, table_source
 
 
 @dataclass
@@ -31,6 +32,9 @@ class BacktestResult:
     fits: dict[str, ScalingFit]
     level: float
     warnings: list[str] = field(default_factory=list)
+    columns: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # per law: the x and y it used
+    source: str | None = None  # the data file (so a report can draw the points), or "the table"
+    where: str | None = None
 
     def to_dict(self) -> dict:
         return jsonable(
@@ -47,6 +51,9 @@ class BacktestResult:
                 "rows": self.rows,
                 # Fits keep their bootstrap draws so a saved backtest can still draw its bands.
                 "fits": {law: fit.to_dict() for law, fit in self.fits.items()},
+                "columns": self.columns,
+                "source": self.source,
+                "where": self.where,
                 "warnings": self.warnings,
             }
         )
@@ -65,6 +72,12 @@ class BacktestResult:
                 f"{law:<11}{s['mean_abs_error']:>10.4g}{s['mean_rel_error']:>10.2%}{s['max_rel_error']:>10.2%}"
                 f"{coverage:>10}  {s['converged']}"
             )
+        for law in self.laws:
+            used = self.columns.get(law)
+            if used and used["x"] != self.x:
+                lines.append(f"note: {law} takes {len(used['x'])} x column(s): fitted on {', '.join(used['x'])} only")
+            if used and used["y"] != self.y:
+                lines.append(f"note: {law} takes {len(used['y'])} y column: fitted to {', '.join(used['y'])} only")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -88,18 +101,21 @@ def backtest(
 
     With checkpoints, "largest" means the K largest model sizes, all their
     checkpoints held out together. ``compare`` adds laws fitted and scored on
-    the same split. Coverage is the share of held-out truths inside the
-    bootstrap interval of the fitted curve (parameter uncertainty only: it
-    does not include the scatter of individual models around the curve).
+    the same split; a compare law that takes fewer x columns than given uses
+    the first ones (``power`` beside ``chinchilla`` on N,D fits N), and one
+    that takes fewer y columns uses the last (``sigmoid`` beside ``two-step``
+    fits the accuracy). ``chance`` goes to the laws that take it (sigmoid,
+    two-step). Coverage is the share of held-out truths inside the bootstrap
+    interval of the fitted curve (parameter uncertainty only: it does not
+    include the scatter of individual models around the curve).
     """
     laws = [law] + [c for c in (_split_columns(compare) if compare else []) if c != law]
     x_cols, y_cols = _split_columns(x), _split_columns(y)
     if holdout_largest < 1:
         raise ConfigError(f"--holdout-largest must be 1 or more, got {holdout_largest}")
-    if isinstance(data, pd.DataFrame):
-        frame, source = data, "the table"
-    else:
-        frame, source = load_table(data), str(data)
+    columns = {name: _columns_for(name, x_cols, y_cols, main=name == law) for name in laws}
+    frame = data if isinstance(data, pd.DataFrame) else load_table(data)
+    source = table_source(frame)
     frame = apply_where(frame, where, source)
     if not x_cols or x_cols[0] not in frame.columns:
         raise DataError(f"{source}: no column {x_cols[0] if x_cols else '(none)'!r}; columns are {', '.join(map(str, frame.columns))}")
@@ -113,21 +129,28 @@ def backtest(
     held = distinct[-holdout_largest:]
     test_mask = sizes.isin(held).to_numpy()
     train, test = frame[~test_mask], frame[test_mask]
+    for column in [*x_cols, y_cols[-1]]:
+        if column not in test.columns:
+            continue  # fit_law names the missing column
+        values = pd.to_numeric(test[column], errors="coerce").to_numpy(float)
+        if not np.all(np.isfinite(values)):
+            label = test.index[int(np.argmax(~np.isfinite(values)))]
+            raise DataError(f"{describe_row(test, label, source)}: held-out row has no numeric {column!r} "
+                            f"(got {test[column].loc[label]!r}); drop it with --where \"{column}.notna()\"")
     rows, summary, fits, notes = [], {}, {}, []
     for name in laws:
+        law_x, law_y = columns[name]["x"], columns[name]["y"]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fit = fit_law(
-                train, name, x_cols, y_cols, bootstrap=bootstrap, seed=seed, cluster=cluster,
-                chance=chance, level=level,
+                train, name, law_x, law_y, bootstrap=bootstrap, seed=seed, cluster=cluster,
+                chance=chance if name == law or name in CHANCE_LAWS else None, level=level,
             )
         notes += [f"{name}: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
         fits[name] = fit
-        x_test = np.vstack([pd.to_numeric(test[c], errors="coerce").to_numpy(float) for c in x_cols])
+        x_all = np.vstack([pd.to_numeric(test[c], errors="coerce").to_numpy(float) for c in x_cols])
         truth = pd.to_numeric(test[y_cols[-1]], errors="coerce").to_numpy(float)
-        if not (np.all(np.isfinite(x_test)) and np.all(np.isfinite(truth))):
-            raise DataError(f"{source}: held-out rows have missing {', '.join(x_cols)} or {y_cols[-1]} values")
-        value, low, high = fit.predict_arrays(x_test)
+        value, low, high = fit.predict_arrays(x_all[: len(law_x)])
         abs_error = np.abs(value - truth)
         rel_error = abs_error / np.abs(truth)
         covered = None if low is None else (low <= truth) & (truth <= high)
@@ -136,7 +159,7 @@ def backtest(
                 {
                     "law": name,
                     "row": label,
-                    **{c: x_test[j, i] for j, c in enumerate(x_cols)},
+                    **{c: x_all[j, i] for j, c in enumerate(x_cols)},
                     "truth": truth[i],
                     "predicted": value[i],
                     "low": None if low is None else low[i],
@@ -153,11 +176,37 @@ def backtest(
             "coverage": None if covered is None else float(np.mean(covered)),
             "converged": fit.converged,
             "params": fit.params,
+            "x": law_x,
+            "y": law_y,
         }
     for note in notes:
         warnings.warn(note, stacklevel=2)
     return BacktestResult(
         laws=laws, x=x_cols, y=y_cols, holdout_largest=holdout_largest,
         holdout_values=[float(v) for v in held], n_train=len(train), n_test=len(test),
-        rows=rows, summary=summary, fits=fits, level=level, warnings=notes,
+        rows=rows, summary=summary, fits=fits, level=level, warnings=notes, columns=columns,
+        source=source, where=where,
     )
+
+
+CHANCE_LAWS = ("sigmoid", "two-step")
+
+
+def _columns_for(name: str, x_cols: list[str], y_cols: list[str], *, main: bool) -> dict[str, list[str]]:
+    """The x and y columns law ``name`` is fitted on: all of them for the main law (fit_law
+    checks the count), the first x and last y columns for a compare law that takes fewer."""
+    spec = get_law(name)
+    if main:
+        return {"x": list(x_cols), "y": list(y_cols)}
+    fitting = [k for k in spec.n_x if k <= len(x_cols)]
+    if not fitting:
+        raise ConfigError(
+            f"--compare {name}: the {name} law takes {' or '.join(map(str, spec.n_x))} x column(s) "
+            f"({', '.join(spec.symbols)}), but --x gives {len(x_cols)}: {','.join(x_cols)}"
+        )
+    if len(y_cols) < spec.n_y:
+        raise ConfigError(
+            f"--compare {name}: the {name} law takes y as LOSS,ACCURACY (two columns), but --y gives "
+            f"{','.join(y_cols)}"
+        )
+    return {"x": list(x_cols[: max(fitting)]), "y": list(y_cols[len(y_cols) - spec.n_y:])}

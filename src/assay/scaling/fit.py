@@ -128,8 +128,15 @@ class ScalingFit:
         return resolved
 
     def predict_arrays(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Point predictions and percentile-bootstrap bounds for x of shape (n_x, m)."""
-        x = np.asarray(x, dtype=float).reshape(len(self.x), -1)
+        """Point predictions and percentile-bootstrap bounds for x of shape (n_x, m).
+
+        Rows beyond the fit's x columns are ignored, so a law of fewer inputs can be drawn or
+        scored on the same matrix as one of more (a power law in N beside Chinchilla's N, D).
+        """
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 2 and x.shape[0] > len(self.x):
+            x = x[: len(self.x)]
+        x = x.reshape(len(self.x), -1)
         law = self._law
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             value = law.predict(self._param_vector()[None, :], x, self.options)[0]
@@ -284,8 +291,16 @@ class ScalingFit:
         return fit
 
     def save(self, path: str | Path) -> Path:
+        """Write the fit as JSON, creating missing parent directories."""
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
+        if path.is_dir():
+            raise ConfigError(f"{path} is a directory; give a file name for the fit, e.g. {path / 'fit.json'}")
+        text = json.dumps(self.to_dict(), indent=1)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the fit to {path}: {exc.strerror or exc}") from exc
         return path
 
     def render(self) -> str:
@@ -342,6 +357,23 @@ def parse_at(text: str) -> dict[str, float]:
     if not out:
         raise ConfigError(f"--at {text!r}: give at least one NAME=NUMBER")
     return out
+
+
+def check_chance(chance: float | None, accuracy: np.ndarray, column: str, source: str) -> None:
+    """The sigmoid floor must be a number on the accuracy's own scale: a fraction when every
+    accuracy is in [0, 1] (a floor of 50 there would pin the curve far above every point)."""
+    if chance is None:
+        return
+    if not np.isfinite(chance):
+        raise ConfigError(f"--chance {chance}: give a finite number, the accuracy of guessing (e.g. 0.25)")
+    if np.all((accuracy >= 0) & (accuracy <= 1)) and not 0 <= chance <= 1:
+        raise ConfigError(
+            f"--chance {chance:g} is outside [0, 1], but {column!r} in {source} lies in [0, 1]; "
+            f"give chance on the same scale (e.g. {chance / 100:g} for {chance:g}%)"
+            if 1 < chance <= 100 else
+            f"--chance {chance:g} is outside [0, 1], but {column!r} in {source} lies in [0, 1]; "
+            "give chance on the same scale, e.g. 0.25 for four options"
+        )
 
 
 def _split_columns(value: str | Sequence[str]) -> list[str]:
@@ -451,6 +483,7 @@ def fit_law(
         )
     options: dict = {"delta": HUBER_DELTA}
     if law in ("sigmoid", "two-step"):
+        check_chance(chance, selection.y[-1], y_cols[-1], selection.source)
         options["chance"] = chance
         sigmoid_input = selection.x[0] if law == "sigmoid" else selection.y[0]
         options["x_transform"] = choose_transform(sigmoid_input) if x_transform == "auto" else x_transform

@@ -18,20 +18,66 @@ from assay.errors import ConfigError, DataError
 TableLike = Union[pd.DataFrame, str, Path]
 
 
+# The strings pandas' CSV reader takes for a missing value; a table written by pandas or a
+# spreadsheet uses them, and a scaling table should read the same as it did with read_csv.
+NA_STRINGS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                        "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+LOCATIONS = "row_locations"  # frame.attrs key: {row label: "line 7"}, where each row is in its file
+
+
 def load_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file of one row per model (or checkpoint)."""
+    """Read a CSV/TSV, JSONL/JSON or Parquet file of one row per model (or checkpoint).
+
+    The frame remembers where it came from: ``attrs["source"]`` is the path and
+    ``attrs["row_locations"]`` maps each row label to its place in the file
+    ("line 7", counting the header as line 1), so that later errors name the
+    file line rather than a position in the table. CSV columns whose values
+    are all numbers (or missing) become numeric, as with ``pandas.read_csv``.
+    """
+    from assay.tables import SUFFIXES, read_frame
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file (expected a .csv or .parquet table of one row per model)")
-    suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; expected a .csv or .parquet table of one row per model")
+    name = path.name.lower()
+    kind = next((k for suffix, k in SUFFIXES.items() if name.endswith(suffix)), None)
+    if kind is None and path.suffix.lower() == ".txt":
+        # Comma-separated text under another name: read as before, rows named by position.
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, OSError, pd.errors.ParserError) as exc:
+            raise DataError(f"{path}: cannot be read as csv: {exc}") from exc
+        frame.attrs["source"] = str(path)
+        return frame
+    if kind is None:
+        suffix = path.suffix.lower()
+        raise DataError(f"{path}: unknown table format {suffix or '(no extension)'!r}; "
+                        "use .csv, .tsv, .jsonl, .json or .parquet")
+    frame = read_frame(path, what="scaling table")
+    locations = list(frame.attrs.get("locations") or [])
+    if kind in ("csv", "tsv"):
+        frame = frame.apply(_typed)
+    frame.attrs["source"] = str(path)
+    frame.attrs.pop("locations", None)
+    if len(locations) == len(frame):
+        frame.attrs[LOCATIONS] = dict(zip(frame.index, locations))
+    return frame
+
+
+def _typed(column: pd.Series) -> pd.Series:
+    """A CSV column of text as numbers or booleans when every value is one (missing values allowed)."""
+    text = column.map(lambda v: None if v is None or (isinstance(v, str) and v.strip() in NA_STRINGS) else v)
+    present = text.dropna()
     try:
-        if suffix in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from exc
-    raise DataError(f"{path}: unknown table format {suffix or '(no extension)'!r}; use .csv, .tsv or .parquet")
+        return pd.to_numeric(text.map(lambda v: v.strip() if isinstance(v, str) else v))
+    except (ValueError, TypeError):
+        pass
+    lowered = {str(v).strip().lower() for v in present}
+    if present.size and lowered <= {"true", "false"} and present.size == len(text):
+        return text.map(lambda v: str(v).strip().lower() == "true")
+    return text
 
 
 @dataclass
@@ -46,9 +92,17 @@ class Selection:
     source: str
 
 
-def _describe_row(label, source: str) -> str:
-    if isinstance(label, (int, np.integer)) and source.endswith((".csv", ".tsv")):
-        return f"row {label} (line {int(label) + 2} of {source})"
+def table_source(frame: pd.DataFrame, default: str = "the table") -> str:
+    """The file a frame was read from (``load_table`` records it), else ``default``."""
+    return str(frame.attrs.get("source") or default)
+
+
+def describe_row(frame: pd.DataFrame, label, source: str) -> str:
+    """Where a row is, for a message: "models.csv line 7" for a row read from a file, else
+    "row 3 of the table" (the row's label)."""
+    location = (frame.attrs.get(LOCATIONS) or {}).get(label)
+    if location is not None:
+        return f"{source} {location}"
     return f"row {label} of {source}"
 
 
@@ -85,10 +139,8 @@ def select_columns(
     With ``cluster=None`` rows are clustered by a ``model`` column when some
     model has several rows (checkpoints); ``cluster=""`` turns clustering off.
     """
-    if isinstance(data, pd.DataFrame):
-        frame, source = data, "the table"
-    else:
-        frame, source = load_table(data), str(data)
+    frame = data if isinstance(data, pd.DataFrame) else load_table(data)
+    source = table_source(frame)
     frame = apply_where(frame, where, source)
     for column in [*x, *y] + ([cluster] if cluster else []):
         if column not in frame.columns:
@@ -102,16 +154,18 @@ def select_columns(
         if bad.any():
             label = bad[bad].index[0]
             raise DataError(
-                f"{source}: column {column!r} has a non-numeric value {frame[column].loc[label]!r} "
-                f"at {_describe_row(label, source)}"
+                f"{describe_row(frame, label, source)}: column {column!r} has a non-numeric value "
+                f"{frame[column].loc[label]!r}"
             )
         array = values.to_numpy(dtype=float)
         missing = ~np.isfinite(array)
         if missing.any():
             label = frame.index[np.argmax(missing)]
+            count = int(missing.sum())
+            others = f" (and {count - 1} more row(s))" if count > 1 else ""
             raise DataError(
-                f"{source}: column {column!r} has {int(missing.sum())} missing or infinite values, first at "
-                f"{_describe_row(label, source)}; drop them with --where \"{column}.notna()\""
+                f"{describe_row(frame, label, source)}: column {column!r} is missing or infinite{others}; "
+                f"drop such rows with --where \"{column}.notna()\""
             )
         arrays[column] = array
     if positive_x:
@@ -120,8 +174,8 @@ def select_columns(
             if nonpositive.any():
                 label = frame.index[np.argmax(nonpositive)]
                 raise DataError(
-                    f"{source}: column {column!r} must be positive (a size, token count or compute), "
-                    f"but is {arrays[column][np.argmax(nonpositive)]:g} at {_describe_row(label, source)}"
+                    f"{describe_row(frame, label, source)}: column {column!r} must be positive "
+                    f"(a size, token count or compute), but is {arrays[column][np.argmax(nonpositive)]:g}"
                 )
     for column in y:
         if np.ptp(arrays[column]) == 0:
@@ -145,14 +199,16 @@ def select_columns(
 
 
 def widen(frame: pd.DataFrame, keys: Sequence[str], values: str = "value",
-          drop: Sequence[str] = ("stderr",), source: str = "table") -> pd.DataFrame:
+          drop: Sequence[str] = ("stderr",), source: str | None = None) -> pd.DataFrame:
     """Turn a long table (one row per model × task × metric) into one row per
     model, with a column ``task/metric`` per combination of ``keys``.
 
     The remaining columns (model, params, step, tokens, …) identify a row;
     ``drop`` names per-value columns such as a standard error, which belong to
-    one value each and cannot survive the pivot.
+    one value each and cannot survive the pivot. The wide table's source is
+    "FILE (pivoted by KEYS)" and its rows are named by their identifying columns.
     """
+    source = source or table_source(frame, "table")
     missing = [k for k in [*keys, values] if k not in frame.columns]
     if missing:
         raise DataError(f"{source}: --pivot needs column(s) {', '.join(missing)}; "
@@ -163,4 +219,11 @@ def widen(frame: pd.DataFrame, keys: Sequence[str], values: str = "value",
             .groupby([*index, "_label"], dropna=False)[values].first()
             .unstack("_label"))
     wide.columns = [str(c) for c in wide.columns]
-    return wide.reset_index()
+    wide = wide.reset_index()
+    wide.attrs = {"source": f"{source} (pivoted by {','.join(keys)})"}
+    if index:
+        shown = index[:4]
+        named = {row: ", ".join(f"{c}={wide.at[row, c]}" for c in shown if pd.notna(wide.at[row, c]))
+                 for row in wide.index}
+        wide.attrs[LOCATIONS] = {row: f"row with {text}" for row, text in named.items() if text}
+    return wide

@@ -65,6 +65,8 @@ def arithmetic_task(params: dict[str, str], seed: int = 0) -> Task:
         task_seed = int(params.get("seed", seed))
     except ValueError as exc:
         raise ConfigError(f"--param n and seed take integers: {exc}") from exc
+    if n < 1:
+        raise ConfigError(f"--param n={params['n']}: give at least 1 item per difficulty level")
     items: list[Item] = []
     for digits in digit_levels:
         for ops in op_levels:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from assay.errors import DataError
+from assay.errors import ConfigError, DataError
 from assay.tasks.task import Task
 
 BUILTIN = {
@@ -16,6 +16,17 @@ FILE_KINDS = {
     "DIR": "a saved Hugging Face dataset (datasets.load_from_disk)",
     "hf:NAME": "a Hugging Face hub dataset (--param split=test config=...)",
 }
+
+
+TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".txt")
+
+
+def _looks_like_path(template: str) -> bool:
+    """A --template value meant as a file name: it ends like a template file or holds a path
+    separator, and has no Jinja markup or line break, which only a template's text would have."""
+    if "{{" in template or "{%" in template or "\n" in template:
+        return False
+    return template.strip().lower().endswith(TEMPLATE_SUFFIXES) or "/" in template or "\\" in template
 
 
 @dataclass
@@ -46,7 +57,13 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
                         "not an existing file or directory, not hf:NAME")
     # The user's choices override what the task or the data format suggests.
     if template:
-        task.chat_template = Path(template).read_text() if Path(template).is_file() else template
+        if Path(template).is_file():
+            task.chat_template = Path(template).read_text()
+        elif _looks_like_path(template):
+            raise ConfigError(f"template file not found: {template} (--template takes a file or the "
+                              "template text itself, e.g. 'Q: {{ input }}')")
+        else:
+            task.chat_template = template
     if scorers:
         task.scorers = list(scorers)
     if fewshot is not None:
