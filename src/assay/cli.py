@@ -140,7 +140,7 @@ def export(
 def compare(
     sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score[,cluster,sample])"),
     metric: Optional[str] = typer.Option(None, help="scorer to compare when a run has several"),
-    ci_method: str = typer.Option("auto", help="auto, clt, clustered, bootstrap, percentile, wilson, beta, exact"),
+    ci_method: str = typer.Option("auto", help="auto, t, clt, clustered, beta-clustered, bootstrap, percentile, wilson, beta, exact"),
     correction: str = typer.Option("holm", help="holm, bh, bonferroni or none"),
     confidence: float = typer.Option(0.95),
     seed: int = typer.Option(0),
@@ -198,6 +198,8 @@ def judge(
     concurrency: int = typer.Option(1),
     base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint for the judge models; repeat to load-balance"),
     limit: Optional[int] = typer.Option(None, help="judge the first N items only"),
+    max_retries: int = typer.Option(4, help="retries of a failed request (429, 5xx, timeout) with backoff"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -210,7 +212,8 @@ def judge(
         result = judge_run(run_dir, judge_models or [], protocol=protocol, pool=pool, against=against,
                            template=template, scale=scale, rubric=rubric, prices=prices,
                            weights_from=weights_from, concurrency=concurrency, base_urls=base_url,
-                           max_tokens=max_tokens, seed=seed, limit=limit)
+                           max_tokens=max_tokens, seed=seed, limit=limit, use_cache=not no_cache,
+                           max_retries=max_retries)
     except IncompleteRunError as exc:
         # What was judged is stored; show it before the error says what is left.
         if getattr(exc, "result", None) is not None:
@@ -242,6 +245,7 @@ def audit(
     probe_items: Optional[Path] = typer.Option(None, help="human-labelled pairs (input, output_1, output_2, label) for the probes"),
     probe_run: Optional[Path] = typer.Option(None, help="run directory for the self-preference probe"),
     probe_n: int = typer.Option(8, help="test cases per probe"),
+    base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint for the probed judge; repeat to load-balance"),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -255,7 +259,7 @@ def audit(
 
         for name in probe_judge:
             result.probes.extend(run_probes(name, items=probe_items, run_dir=probe_run, n=probe_n,
-                                            seed=seed))
+                                            seed=seed, base_urls=base_url))
     _emit(result, as_json)
 
 

@@ -342,3 +342,18 @@ def test_negated_and_hedged_correctness(text, expected):
 
     parsed = parse_reply(text, "reference")
     assert parsed.verdict == expected and parsed.invalid == (expected is None)
+
+
+def test_probes_of_a_server_judge_run_one_event_loop_each(shared_data):
+    # Each probe is its own asyncio.run with the same model: its clients must follow.
+    from assay.judge.audit import human_pairs_to_labels
+    from assay.judge.probes import run_probes
+    from tests.servers import stub_server
+
+    pairs = human_pairs_to_labels(shared_data / "judge_human_labels" / "llmeval2.json").head(4)
+    with stub_server() as url:
+        results = run_probes("openai:stub", items=pairs, n=2, base_urls=[url + "/v1"], max_tokens=8,
+                             n_boot=50, probes=("position", "verbosity"))
+    # The stub answers "42" to everything: no verdict, and no crash.
+    assert {r.probe for r in results} == {"position", "verbosity"}
+    assert all(r.n_invalid >= 2 for r in results)

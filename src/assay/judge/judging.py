@@ -353,8 +353,11 @@ def _row(key: str, judge: str, protocol: str, template_hash: str, o: Outcome) ->
 
 
 def _stored(store) -> dict[str, tuple]:
-    return {row[0]: row for row in store.conn.execute(
-        "SELECT key, verdict, score, explanation, invalid, raw FROM verdicts WHERE error IS NULL")}
+    """Stored verdicts by key: (verdict, score, explanation, invalid, raw,
+    template_hash, tokens_in, tokens_out, latency)."""
+    return {row[0]: row[1:] for row in store.conn.execute(
+        "SELECT key, verdict, score, explanation, invalid, raw, template_hash, tokens_in, tokens_out, latency "
+        "FROM verdicts WHERE error IS NULL")}
 
 
 @dataclass
@@ -411,8 +414,15 @@ async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: Ju
     key = _verdict_key(model.identity, unit, protocol, request)
     previous = stored.get(key)
     if previous is not None:
-        _, verdict, score, explanation, invalid, raw = previous
-        state.outcomes.append(Outcome(unit, verdict, score, bool(invalid), explanation, raw, cached=True))
+        verdict, score, explanation, invalid, raw, stored_hash, t_in, t_out, latency = previous
+        outcome = Outcome(unit, verdict, score, bool(invalid), explanation, raw, cached=True)
+        state.outcomes.append(outcome)
+        if stored_hash != template.hash:
+            # A template edit that renders the same prompt (a comment, say):
+            # the verdict stands, and its row names the template now in use.
+            store.record_verdict(_row(key, state.name, protocol, template.hash, Outcome(
+                unit, verdict, score, bool(invalid), explanation, raw, tokens_in=t_in or 0,
+                tokens_out=t_out or 0, latency=latency or 0.0)))
         return
     sample = store.cached_response(request)
     called = sample is None
@@ -453,7 +463,7 @@ def _lexical(units: list[Unit], protocol: str, data: RunOutputs, store) -> list[
         key = stable_hash({"judge": protocol, "item": unit.item, "model": unit.model,
                            "output": unit.vars["output"], "reference": unit.vars["reference"]}, length=32)
         if key in stored:
-            _, verdict, score, explanation, invalid, raw = stored[key]
+            verdict, score, explanation, invalid, raw = stored[key][:5]
             outcomes.append(Outcome(unit, verdict, score, bool(invalid), explanation, raw, cached=True))
             continue
         value = float(scorer(unit.vars["output"], data.items[unit.item]).value)
@@ -618,7 +628,8 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
               concurrency: int = 1, base_urls: list[str] | None = None,
               max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = 0, limit: int | None = None,
               constrained: bool = True, progress: bool = True,
-              models: Mapping[str, Model] | None = None) -> JudgeResult:
+              models: Mapping[str, Model] | None = None, use_cache: bool = True,
+              max_retries: int = 4) -> JudgeResult:
     """Judge a run's outputs; the library form of ``assay judge``.
 
     ``judges`` are model names (several form a jury); the lexical protocols
@@ -658,6 +669,8 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
     elif weights_from is not None:
         raise ConfigError("--weights-from applies with --pool weighted only")
 
+    if max_retries < 0:
+        raise ConfigError(f"--max-retries {max_retries}: give 0 or more (0: no retries)")
     run_path = Path(run_dir)
     data = read_outputs(run_path)
     units, notes = build_units(data, protocol, against=against, limit=limit, run_dir=run_path)
@@ -681,9 +694,9 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
         else:
             from assay.models.registry import get_model
 
-            states.append(_JudgeState(name, get_model(name, base_urls=base_urls)))
+            states.append(_JudgeState(name, get_model(name, base_urls=base_urls, max_retries=max_retries)))
     try:
-        with RunStore(run_path) as store:
+        with RunStore(run_path, use_cache=use_cache) as store:
             asyncio.run(_judge_all(states, units, protocol, tmpl, params, scale, store, concurrency, progress))
     finally:
         for state in states:
@@ -751,6 +764,10 @@ def winrate_annotations(run_dir: str | Path, baseline: str, *, judges: Sequence[
         frame = frame[frame["judge"].isin(list(judges))]
     if template_hash is not None:
         frame = frame[frame["template_hash"] == template_hash]
+    if frame.empty:
+        raise DataError(f"{run_dir}: no valid pairwise verdicts against '{baseline}' from "
+                        f"judge(s) {', '.join(judges) if judges is not None else 'any'} with template "
+                        f"{template_hash or 'any'}")
     hashes = sorted(frame["template_hash"].unique())
     if len(hashes) > 1:
         raise ConfigError(f"{run_dir}: pairwise verdicts from {len(hashes)} templates ({', '.join(hashes)}); "

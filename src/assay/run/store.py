@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS verdicts(
     judge TEXT NOT NULL, protocol TEXT NOT NULL, "order" TEXT NOT NULL, verdict TEXT, score REAL,
     explanation TEXT, invalid INTEGER NOT NULL, raw TEXT, template_hash TEXT NOT NULL,
     tokens_in INTEGER, tokens_out INTEGER, latency REAL, error TEXT, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS verdicts_unit ON verdicts(item, model, judge, protocol);
 """
 CACHE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache.responses(
@@ -189,6 +190,13 @@ class RunStore:
                 self.conn.executemany("INSERT OR REPLACE INTO cache.responses VALUES (?,?,?,?,?,?)",
                                       self._pending_cache)
             if self._pending_verdicts:
+                # One verdict per judge, protocol and unit (item, models, order):
+                # a re-judged unit (new outputs, template or settings) replaces
+                # its old verdict rather than standing beside it.
+                self.conn.executemany(
+                    "DELETE FROM verdicts WHERE item = ? AND model = ? AND model_b IS ? AND judge = ? "
+                    "AND protocol = ? AND \"order\" IS ? AND key != ?",
+                    [(*row[1:7], row[0]) for row in self._pending_verdicts])
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     self._pending_verdicts)
