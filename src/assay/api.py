@@ -69,21 +69,16 @@ def list_tasks() -> Listing:
     return Listing("tasks", infos())
 
 
-def passk(run_dir: str | Path, ks: list[int], *, metric: str | None = None,
+def passk(run_dir: str | Path, ks: list[int] | None = None, *, metric: str | None = None,
           pass_until: int | None = None, budget: int | None = None, seed: int = 0):
     """pass@k (and PassUntil when the run sampled that way) for a run directory."""
     from assay.run.store import read_config, scores_frame
-    from assay.stats.passk import passk_report
+    from assay.stats.passk import passk_report, resolve_pass_until
     from assay.stats.passuntil import pass_until_report
 
     frame = scores_frame(run_dir, metric=metric)
-    config = read_config(run_dir)
-    pass_until = pass_until or config.get("pass_until")
-    budget = budget or config.get("budget")
-    if pass_until and not budget:
-        from assay.errors import ConfigError
-
-        raise ConfigError("--pass-until K needs --budget B (the run was not sampled that way)")
+    pass_until, budget = resolve_pass_until(read_config(run_dir), pass_until, budget,
+                                            source=f"{run_dir}/config.json")
     if pass_until:
         return pass_until_report(frame, target_passes=int(pass_until), budget=int(budget), seed=seed)
     return passk_report(frame, ks, seed=seed)

@@ -281,7 +281,7 @@ def winrate(
 @app.command()
 def passk(
     run_dir: Path = typer.Argument(...),
-    k: str = typer.Option("1,10,100", help="comma-separated k values"),
+    k: Optional[str] = typer.Option(None, help="comma-separated k values (default: 1, 10, 100, those the samples allow)"),
     metric: Optional[str] = typer.Option(None),
     pass_until: Optional[int] = typer.Option(None, help="report PassUntil estimates (instead of pass@k) for K passes ..."),
     budget: Optional[int] = typer.Option(None, help="... within B samples"),
@@ -292,7 +292,7 @@ def passk(
     from assay.api import passk as passk_api
 
     try:
-        ks = [int(v) for v in k.split(",") if v.strip()]
+        ks = None if k is None else [int(v) for v in k.split(",") if v.strip()]
     except ValueError as exc:
         raise ConfigError(f"--k {k!r}: expected integers such as 1,10,100") from exc
     _emit(passk_api(run_dir, ks, metric=metric, pass_until=pass_until, budget=budget, seed=seed), as_json)

@@ -299,3 +299,127 @@ def test_duplicate_label(labels, tmp_path):
     verdicts = position_biased_judge(labels.iloc[:20], 0.7, "j", seed=1)
     with pytest.raises(DataError, match=r"labels .*l\.csv: item=.* appears more than once \(.*l\.csv line 5; .*l\.csv line 22\)"):
         audit(verdicts, path, n_boot=10)
+
+
+# ---------------------------------------------------------------- invalid verdicts and position consistency
+
+
+def pairwise_labels(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"item": [f"i{i}" for i in range(n)], "label": [("1", "2", "tie")[i % 3] for i in range(n)]})
+
+
+def test_invalid_verdicts_never_count_as_consistent():
+    # 12 items judged in both orders, every verdict invalid: this used to give
+    # position_consistency 1.000 [1.000, 1.000] ("invalid" matched "invalid").
+    labels = pairwise_labels(12)
+    verdicts = pd.DataFrame(
+        [{"item": i, "judge": "broken", "order": o, "verdict": None, "invalid": True}
+         for i in labels["item"] for o in ("original", "swapped")]
+    )
+    judge = audit(verdicts, labels, n_boot=50).judge("broken")
+    assert judge.n_invalid == 24
+    assert np.isnan(judge.position_consistency.value) and judge.position_consistency.render() == "n/a"
+    assert judge.n_consistency_pairs == 0 and judge.n_consistency_invalid == 12
+    assert "position_consistency n/a (no unit has a valid verdict in both orders; 12 with an invalid" in judge.render()
+    d = judge.to_dict()
+    assert d["position_consistency"]["value"] is None and d["n_consistency_pairs"] == 0
+    json.dumps(d, allow_nan=False)
+
+
+def test_consistency_is_over_pairs_with_two_valid_verdicts():
+    labels = pairwise_labels(30)
+    rows = []
+    for k, item in enumerate(labels["item"]):
+        # Items 0-9: an invalid verdict in the swapped order (left out whatever
+        # the other says); 10-19: the same verdict twice; 20-29: a flip.
+        original = "1"
+        swapped = {0: None, 1: "1"}.get(k // 10, "2")
+        rows.append({"item": item, "judge": "j", "order": "original", "verdict": original, "invalid": False})
+        rows.append({"item": item, "judge": "j", "order": "swapped", "verdict": swapped, "invalid": swapped is None})
+    judge = audit(pd.DataFrame(rows), labels, n_boot=200).judge("j")
+    assert judge.position_consistency.value == pytest.approx(10 / 20)
+    assert judge.n_consistency_pairs == 20 and judge.n_consistency_invalid == 10
+    assert judge.position_consistency.n_items == 20
+    assert judge.position_consistency.low < 0.5 < judge.position_consistency.high
+    assert "over 20 units with a valid verdict in both orders; 10 with an invalid verdict left out" in judge.render()
+
+
+# ---------------------------------------------------------------- model_b and labels, by file and line
+
+
+def correctness_files(tmp_path: Path, n: int = 24, **columns) -> tuple[Path, Path]:
+    items = [f"i{i}" for i in range(n)]
+    verdicts = pd.DataFrame({"item": items, "model": "m", "model_b": "", "judge": "j", "protocol": "reference",
+                             "order": "original", "verdict": [i % 2 for i in range(n)], **columns})
+    labels = pd.DataFrame({"item": items, "label": [i % 2 for i in range(n)]})
+    return write_csv(tmp_path / "v.csv", verdicts), write_csv(tmp_path / "labels.csv", labels)
+
+
+def test_an_all_empty_model_b_column_is_absent(tmp_path):
+    verdicts, labels = correctness_files(tmp_path)
+    assert pd.read_csv(verdicts)["model_b"].isna().all()
+    result = audit(verdicts, labels, n_boot=20)
+    assert result.kind == "correctness" and result.judge("j").accuracy.value == 1.0
+    # Empty in some rows only stays an error, naming the row.
+    mixed = pd.read_csv(verdicts, dtype=str)
+    mixed.loc[3, "model_b"] = "other"
+    with pytest.raises(DataError, match=r"v\.csv line 2, column model_b: empty, while 1 other row\(s\) .* every row or in none"):
+        audit(write_csv(tmp_path / "v.csv", mixed), labels, n_boot=20)
+
+
+def test_exported_verdicts_of_a_lexical_judge_audit_as_they_are(tmp_path):
+    """run -> judge (exact protocol) -> export --what verdicts -> audit, as a user does it."""
+    from assay.api import run
+    from assay.judge.judging import judge_run
+    from assay.run.export import export_run
+
+    from ..servers import stub_server
+
+    items = tmp_path / "q.jsonl"
+    items.write_text("".join(json.dumps({"id": f"q{i}", "question": f"q {i}", "answer": "42" if i % 3 else "7"}) + "\n"
+                             for i in range(12)))
+    with stub_server() as url:
+        run(str(items), ["openai:stub"], out=tmp_path / "r", base_urls=[url + "/v1"], use_cache=False, progress=False)
+    judge_run(tmp_path / "r", protocol="exact", progress=False)
+    export_run(tmp_path / "r", tmp_path / "v.csv", what="verdicts")
+    assert pd.read_csv(tmp_path / "v.csv")["model_b"].isna().all()
+    labels = write_csv(tmp_path / "labels.csv",
+                       pd.DataFrame({"item": [f"q{i}" for i in range(12)], "label": [int(i % 3 != 0) for i in range(12)]}))
+    result = audit(tmp_path / "v.csv", labels, n_boot=20)
+    assert result.kind == "correctness" and result.judge("exact").accuracy.value == 1.0
+
+
+def test_blank_label_names_file_and_line(tmp_path):
+    verdicts, labels = correctness_files(tmp_path)
+    text = labels.read_text().splitlines()
+    text[6] = "i5,"  # line 7 of the file
+    labels.write_text("\n".join(text) + "\n")
+    with pytest.raises(DataError, match=r"labels\.csv line 7, column label: empty; every row needs a label"):
+        audit(verdicts, labels, n_boot=10)
+
+
+def test_a_stray_label_is_named_not_read_as_another_kind(tmp_path):
+    verdicts, labels = correctness_files(tmp_path)
+    frame = pd.read_csv(labels, dtype=str)
+    frame.loc[5, "label"] = "2"  # a typo among 0/1 labels: used to make it a "score" audit
+    with pytest.raises(DataError, match=r"l1\.csv line 7, column label: '2' is not a correctness label \(0 or 1\), "
+                                        r"but every valid verdict is correctness and 23 of the 24 labels are"):
+        audit(verdicts, write_csv(tmp_path / "l1.csv", frame), n_boot=10)
+    frame.loc[9, "label"] = "3"
+    with pytest.raises(DataError, match=r"l2\.csv line 7, column label: '2' \(also .*l2\.csv line 11: '3'\)"):
+        audit(verdicts, write_csv(tmp_path / "l2.csv", frame), n_boot=10)
+    # Labels that really are scores (most of them outside 0/1) are still read as scores.
+    scores = frame.assign(label=[str(1 + i % 5) for i in range(len(frame))])
+    assert audit(verdicts, write_csv(tmp_path / "l3.csv", scores), n_boot=10).kind == "score"
+
+
+def test_a_label_fitting_no_kind_is_named(tmp_path):
+    labels = pairwise_labels(20)
+    labels.loc[4, "label"] = "3"  # a number among 1/2/tie: this used to raise IndexError
+    verdicts = pd.DataFrame({"item": labels["item"], "judge": "j", "verdict": "1"})
+    with pytest.raises(DataError, match=r"labels\.csv line 6, column label: '3' fits none of the verdict kinds.*"
+                                        r"19 of the 20 labels are pairwise"):
+        audit(verdicts, write_csv(tmp_path / "labels.csv", labels), n_boot=10)
+    labels.loc[4, "label"] = "maybe"
+    with pytest.raises(DataError, match=r"line 6, column label: 'maybe' is not a pairwise label"):
+        audit(verdicts.assign(verdict="2"), write_csv(tmp_path / "labels.csv", labels), n_boot=10)

@@ -1,11 +1,14 @@
 import itertools
 import json
 import math
+import subprocess
+import sys
 from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from assay.errors import ConfigError, DataError
 from assay.stats.passk import (
@@ -17,7 +20,11 @@ from assay.stats.passk import (
     majority_vote_curve,
     pass_at_k,
     passk_report,
+    resolve_pass_until,
+    vote_key,
 )
+
+from ..servers import stub_server
 
 
 def enumerate_pass_at_k(n: int, c: int, k: int) -> float:
@@ -116,8 +123,30 @@ def test_majority_vote_matches_exact_small_case():
     # Samples without an answer cast no vote; nobody voting counts wrong.
     none = majority_vote_curve([[None, None, "a"]], [[0, 0, 1]], ks=[3], n_draws=10)
     assert none.accuracy == [1.0]
-    silent = majority_vote_curve([[None, float("nan")]], [[0, 0]], ks=[1, 2], n_draws=10)
-    assert silent.accuracy == [0.0, 0.0]
+    # One item where nobody voted counts wrong next to others...
+    mixed = majority_vote_curve([[None, float("nan")], ["a", "a"]], [[0, 0], [1, 1]], ks=[1, 2], n_draws=10)
+    assert mixed.accuracy == [0.5, 0.5]
+    # ...but with no answer anywhere there is no majority vote, not an accuracy of 0.
+    with pytest.raises(DataError, match="no sample has one"):
+        majority_vote_curve([[None, float("nan")]], [[0, 0]], ks=[1, 2], n_draws=10)
+
+
+def test_scorer_found_nothing_casts_no_vote():
+    # The numeric scorer stores "no number" when it finds none; two such samples
+    # must not outvote the one real answer (they used to, giving 0 at k=3).
+    curve = majority_vote_curve([["no number", "no number", "42"]], [[0, 0, 1]], ks=[3], n_draws=10)
+    assert curve.accuracy == [1.0]
+    for detail in ("no match", "matched 'x' but no group captured", None, float("nan"), "  "):
+        assert vote_key(detail) is None
+
+
+def test_numbers_vote_by_value_and_text_normalised():
+    # "1,000" and "1000" are one answer (as the numeric scorer sees them): it
+    # wins every 3-subset 2 to 1. Voting on raw strings made a three-way tie (2/3).
+    curve = majority_vote_curve([["1,000", "1000.0", "7"]], [[1, 1, 0]], ks=[3], n_draws=10)
+    assert curve.accuracy == [1.0]
+    assert vote_key("$1,000") == vote_key("1000") == vote_key("1000.") != vote_key("100")
+    assert vote_key("The Paris.") == vote_key("paris") and vote_key("a") == "a"
 
 
 def _frame(seed=0, items=60, samples=50, models=("small", "big")):
@@ -142,7 +171,7 @@ def test_passk_report_shape_and_values():
     for name, entry in d["models"].items():
         assert set(entry) == {"pass@1", "pass@10", "pass@50"}
         for value in entry.values():
-            assert set(value) == {"value", "ci_low", "ci_high"}
+            assert set(value) == {"value", "ci_low", "ci_high", "interval"}
             assert value["ci_low"] <= value["value"] <= value["ci_high"]
         assert entry["pass@1"]["value"] < entry["pass@10"]["value"] < entry["pass@50"]["value"]
         rows = frame[frame.model == name]
@@ -174,3 +203,177 @@ def test_passk_report_errors_and_missing_scores():
     report = passk_report(holes.drop(columns=["answer"]), [1, 7], n_boot=50)
     assert report.models["m"].samples_min == 7 and report.models["m"].majority_vote is None
     assert report.to_dict()["majority_vote"]["m"] is None
+    assert "no answer column" in report.to_dict()["majority_vote_unavailable"]["m"]
+    assert "majority vote: n/a (" in report.render()
+
+
+# ---------------------------------------------------------------- intervals that must not collapse
+
+
+def jeffreys(x, m, level=0.95):
+    """Jeffreys interval by scipy, with the boundary fix at x = 0 and x = m."""
+    a = (1 - level) / 2
+    low = 0.0 if x == 0 else stats.beta.ppf(a, x + 0.5, m - x + 0.5)
+    high = 1.0 if x == m else stats.beta.ppf(1 - a, x + 0.5, m - x + 0.5)
+    return low, high
+
+
+def test_all_zero_items_get_the_jeffreys_interval_over_items():
+    # The bootstrap gave [0, 0] here.
+    res = aggregate_pass_at_k([10] * 20, [0] * 20, 1)
+    assert res.value == 0.0 and res.interval == "jeffreys"
+    assert (res.ci_low, res.ci_high) == pytest.approx(jeffreys(0, 20), abs=1e-9)
+    assert res.ci_high > 0.1  # items, not the 200 pooled samples (that bound would be about 0.012)
+    assert "zero-width" in res.note and "jeffreys" in res.render()
+    # Every item all-pass: the lower end comes off 1, at any k.
+    for k in (1, 4, 10):
+        full = aggregate_pass_at_k([10] * 20, [10] * 20, k)
+        assert (full.ci_low, full.ci_high) == pytest.approx(jeffreys(20, 20), abs=1e-9)
+        assert full.ci_low < 0.95
+
+
+def test_binary_item_values_use_jeffreys_and_others_the_bootstrap():
+    # One sample per item: pass@1 per item is 0 or 1; 7 of 25 right.
+    c = np.array([1] * 7 + [0] * 18)
+    res = aggregate_pass_at_k(np.ones(25, dtype=int), c, 1)
+    assert res.value == pytest.approx(7 / 25)
+    assert (res.ci_low, res.ci_high) == pytest.approx(jeffreys(7, 25), abs=1e-9)
+    assert "Jeffreys interval for 7 of 25 items" in res.method and res.note is None
+    # pass@n is always 0 or 1 per item (any pass among the n): Jeffreys; pass@1 here is not.
+    n, c = np.full(30, 5), np.array([0, 1, 2, 5, 3] * 6)
+    at1, at5 = aggregate_pass_at_k_many(n, c, [1, 5], n_boot=400)
+    assert at1.interval == "bootstrap" and at5.interval == "jeffreys"
+    assert (at5.ci_low, at5.ci_high) == pytest.approx(jeffreys(24, 30), abs=1e-9)
+
+
+def test_identical_fractional_items_do_not_collapse():
+    # Every item 2 of 5: pass@1 is 0.4 everywhere and the bootstrap would be [0.4, 0.4].
+    res = aggregate_pass_at_k(np.full(30, 5), np.full(30, 2), 1)
+    low, high = stats.beta.ppf([0.025, 0.975], 12 + 0.5, 18 + 0.5)
+    assert res.value == pytest.approx(0.4)
+    assert (res.ci_low, res.ci_high) == pytest.approx((low, high), abs=1e-9)
+    assert res.ci_low < 0.3 and res.ci_high > 0.5 and res.note is not None
+
+
+def test_report_lists_collapsing_intervals_as_warnings():
+    frame = pd.DataFrame(
+        [{"model": "m", "item": f"q{i}", "sample": s, "score": 0.0, "answer": "7"} for i in range(10) for s in range(3)]
+    )
+    report = passk_report(frame, [1, 3], n_boot=100)
+    d = report.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["models"]["m"]["pass@1"]["interval"] == "jeffreys"
+    assert d["models"]["m"]["pass@1"]["ci_high"] == pytest.approx(jeffreys(0, 10)[1], abs=1e-9)
+    assert len(d["warnings"]) == 2 and all("zero-width" in w for w in d["warnings"])
+    assert "warning: model 'm': pass@1" in report.render()
+
+
+# ---------------------------------------------------------------- majority vote without answers
+
+
+def _exact_scored(samples=5, items=6, outputs=None):
+    rows = []
+    for i in range(items):
+        for s in range(samples):
+            out = outputs[s] if outputs else "42"
+            rows.append({"model": "m", "item": f"q{i}", "sample": s, "score": float(out.strip(" .") == "42"),
+                         "answer": None, "output": out})
+    return pd.DataFrame(rows)
+
+
+def test_majority_vote_without_answers_is_not_available_never_zero():
+    # The exact scorer stores no answer: every sample right used to give "majority vote 0.000".
+    frame = _exact_scored().drop(columns=["output"])
+    report = passk_report(frame, [1, 5], n_boot=50)
+    m = report.models["m"]
+    assert m.majority_vote is None and "no extracted answer" in m.majority_vote_note
+    d = report.to_dict()
+    assert d["majority_vote"]["m"] is None and "numeric" in d["majority_vote_unavailable"]["m"]
+    assert "majority vote: n/a (the scorer stored no extracted answer" in report.render()
+
+
+def test_majority_vote_falls_back_to_normalised_output_text():
+    # Outputs "42", "42.", " 42", "7", "9": normalised, 42 has three votes of five.
+    frame = _exact_scored(outputs=["42", "42.", " 42", "7", "9"])
+    report = passk_report(frame, [1, 5], n_boot=50)
+    mv = report.models["m"].majority_vote
+    assert mv is not None and mv.votes_on == "normalised output text"
+    assert mv.ks[-1] == 5 and mv.accuracy[-1] == 1.0
+    assert mv.accuracy[0] == pytest.approx(3 / 5, abs=0.08)
+    assert "votes on the normalised output text" in report.render()
+
+
+# ---------------------------------------------------------------- default k values
+
+
+def test_default_ks_keep_only_those_within_the_samples_drawn():
+    frame = _frame(items=8, samples=5, models=("a", "b"))
+    report = passk_report(frame, None, n_boot=50)
+    assert report.ks == [1] and report.ks_were_default and report.requested_ks == [1, 10, 100]
+    assert any("default k=10, 100 left out" in w and "5 scored sample" in w for w in report.warnings)
+    assert set(report.to_dict()["models"]["a"]) == {"pass@1"}
+    with pytest.raises(ConfigError, match=r"k=100 exceeds n=5"):  # the same values, asked for explicitly
+        passk_report(frame, [1, 10, 100], n_boot=20)
+    # The fewest samples of any item of any model decide: one item of b has 4.
+    fewer = frame.drop(frame[(frame.model == "b") & (frame.item == "q3") & (frame["sample"] == 0)].index)
+    assert passk_report(fewer, None, n_boot=20).to_dict()["warnings"][0].count("'q3'") == 1
+    # Defaults that all fit are kept, without a warning.
+    big = _frame(items=5, samples=100, models=("a",))
+    report = passk_report(big, None, n_boot=20)
+    assert report.ks == [1, 10, 100] and not any("left out" in w for w in report.warnings)
+    # k values asked for explicitly are never dropped.
+    with pytest.raises(ConfigError, match=r"k=10 exceeds n=5.*item 'q0'"):
+        passk_report(frame, [1, 10], n_boot=20)
+    with pytest.raises(ConfigError, match="at least one k"):
+        passk_report(frame, [], n_boot=20)
+
+
+# ---------------------------------------------------------------- PassUntil rule of a run
+
+
+def test_resolve_pass_until_refuses_a_rule_the_run_was_not_sampled_with():
+    recorded = {"pass_until": 2, "budget": 6, "samples": 1}
+    assert resolve_pass_until(recorded, None, None) == (2, 6)
+    assert resolve_pass_until(recorded, 2, 6) == (2, 6)
+    with pytest.raises(ConfigError, match=r"--pass-until 3 does not match the run: .*pass_until=2 \(budget 6\)"):
+        resolve_pass_until(recorded, 3, 6)
+    with pytest.raises(ConfigError, match=r"--pass-until 3 does not match"):
+        resolve_pass_until(recorded, 3, None)
+    with pytest.raises(ConfigError, match=r"--budget 8 does not match the run: .*budget=6"):
+        resolve_pass_until(recorded, 2, 8)
+    plain = {"pass_until": None, "budget": None, "samples": 10}
+    assert resolve_pass_until(plain, None, None) == (None, None)
+    assert resolve_pass_until(plain, 3, 10) == (3, 10)
+    with pytest.raises(ConfigError, match="needs --budget"):
+        resolve_pass_until(plain, 3, None)
+    with pytest.raises(ConfigError, match="needs --pass-until"):
+        resolve_pass_until(plain, None, 10)
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_passk_on_a_real_exact_scored_run(tmp_path):
+    """`assay passk RUN` with its default --k on a 5-sample run scored `exact`
+    (the default for dataset files) against a server that is always right."""
+    from assay.api import passk, run
+
+    items = tmp_path / "q.jsonl"
+    items.write_text("".join(json.dumps({"id": f"q{i}", "question": f"what {i}?", "answer": "42"}) + "\n"
+                             for i in range(10)))
+    with stub_server() as url:
+        run(str(items), ["openai:stub"], samples=5, temperature=0.7, out=tmp_path / "r",
+            base_urls=[url + "/v1"], use_cache=False, progress=False)
+    report = passk(tmp_path / "r")  # what the CLI asks for without --k
+    m = report.models["openai:stub"]
+    assert report.ks == [1] and m.pass_at[0].value == 1.0
+    assert m.pass_at[0].ci_low == pytest.approx(jeffreys(10, 10)[0], abs=1e-9)  # as `assay run` reports
+    assert m.majority_vote is None and "exact" in m.majority_vote_note
+    proc = subprocess.run([sys.executable, "-m", "assay.cli", "passk", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "pass@1 = 1.0000 [0.7828, 1.0000]" in proc.stdout
+    assert "majority vote: n/a" in proc.stdout and "0.000" not in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "assay.cli", "passk", str(tmp_path / "r"), "--k", "1,6"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "k=6 exceeds n=5" in proc.stderr

@@ -13,7 +13,9 @@ See docs/judge-audit.md for the definitions.
 
 from __future__ import annotations
 
+import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -213,6 +215,11 @@ class JudgeAgreement:
     spearman: Estimate | None
     kendall: Estimate | None
     n_vote_ties: int | None = None
+    # Position consistency is computed over the units with a valid verdict in
+    # both orders (``n_consistency_pairs``); units judged in both orders where
+    # either verdict is invalid are left out and counted here.
+    n_consistency_pairs: int | None = None
+    n_consistency_invalid: int | None = None
 
     _SCALARS = (
         "accuracy",
@@ -233,6 +240,9 @@ class JudgeAgreement:
             value = getattr(self, name)
             d[name] = None if value is None else value.to_dict()
         d["accuracy_by_order"] = {k: v.to_dict() for k, v in self.accuracy_by_order.items()}
+        if self.position_consistency is not None:
+            d["n_consistency_pairs"] = self.n_consistency_pairs
+            d["n_consistency_invalid"] = self.n_consistency_invalid
         if self.n_vote_ties is not None:
             d["n_vote_ties"] = self.n_vote_ties
         return jsonable(d)
@@ -246,10 +256,23 @@ class JudgeAgreement:
             value = getattr(self, name)
             if value is not None:
                 digits = 1 if name == "percent_agreement" else 3
-                lines.append(f"  {name:<20} {value.render(digits)}")
+                line = f"  {name:<20} {value.render(digits)}"
+                if name == "position_consistency":
+                    line += f" ({self._consistency_basis()})"
+                lines.append(line)
         if self.n_vote_ties is not None:
             lines.append(f"  vote ties            {self.n_vote_ties}")
         return "\n".join(lines)
+
+    def _consistency_basis(self) -> str:
+        pairs, invalid = self.n_consistency_pairs or 0, self.n_consistency_invalid or 0
+        if pairs == 0:
+            text = "no unit has a valid verdict in both orders"
+        else:
+            text = f"over {pairs} unit{'s' if pairs != 1 else ''} with a valid verdict in both orders"
+        if invalid:
+            text += f"; {invalid} with an invalid verdict left out"
+        return text
 
 
 @dataclass
@@ -411,7 +434,16 @@ class AuditResult:
 # --------------------------------------------------------------------------- preparation
 
 
-def _detect_kind(label_values: set[str], verdict_values: set[str]) -> str:
+def _fits(kind: str, value: str) -> bool:
+    if kind == "correctness":
+        return value in CORRECTNESS_VALUES
+    if kind == "pairwise":
+        return value in PAIRWISE_VALUES
+    return not math.isnan(_as_number(value))
+
+
+def _kind_of_labels(label_values: set[str], verdict_values: set[str]) -> str | None:
+    """The kind every label fits (the narrowest), or None."""
     if label_values <= set(CORRECTNESS_VALUES):
         # All-"1" labels are ambiguous; pairwise-only verdict values settle it.
         if "0" not in label_values and verdict_values & {"2", "tie"}:
@@ -419,12 +451,65 @@ def _detect_kind(label_values: set[str], verdict_values: set[str]) -> str:
         return "correctness"
     if label_values <= set(PAIRWISE_VALUES):
         return "pairwise"
-    if all(not math.isnan(_as_number(v)) for v in label_values):
+    if all(_fits("score", v) for v in label_values):
         return "score"
-    bad = sorted(v for v in label_values if math.isnan(_as_number(v)) and v not in PAIRWISE_VALUES)
+    return None
+
+
+def _kind_of_verdicts(verdict_values: set[str]) -> str | None:
+    """The categorical kind the valid verdicts settle on their own, if any."""
+    if not verdict_values:
+        return None
+    if verdict_values <= set(CORRECTNESS_VALUES):
+        return "correctness" if "0" in verdict_values else None  # all "1" fits either
+    if verdict_values <= set(PAIRWISE_VALUES):
+        return "pairwise"
+    return None
+
+
+def _misfits(lab: pd.DataFrame, kind: str) -> list[tuple[str, Any]]:
+    return [(where, raw) for value, raw, where in zip(lab["_cat"], lab["label"], lab[WHERE]) if not _fits(kind, value)]
+
+
+def _listed(misfits: list[tuple[str, Any]]) -> str:
+    where, raw = misfits[0]
+    text = f"{where}, column label: {raw!r}"
+    if len(misfits) > 1:
+        more = "; ".join(f"{w}: {r!r}" for w, r in misfits[1:4])
+        text += f" (also {more}" + (f" and {len(misfits) - 4} more" if len(misfits) > 4 else "") + ")"
+    return text
+
+
+def _detect_kind(lab: pd.DataFrame, verdict_values: set[str]) -> str:
+    """The kind of verdict (pairwise, correctness, score), read from the labels.
+
+    When the verdicts are all of one categorical kind (0/1 correctness, or
+    pairwise with a 2 or tie) and no more than a fifth of the labels fall
+    outside it, those labels are taken to be mistakes and named, line by line,
+    rather than read as a different kind (a single "2" among 0/1 labels would
+    otherwise turn the audit into one of scores). When no kind fits every
+    label, the labels that do not fit the kind most of them fit are named.
+    """
+    label_values = set(lab["_cat"])
+    label_kind = _kind_of_labels(label_values, verdict_values)
+    verdict_kind = _kind_of_verdicts(verdict_values)
+    if verdict_kind is not None and label_kind != verdict_kind:
+        misfits = _misfits(lab, verdict_kind)
+        if misfits and 5 * len(misfits) <= len(lab):
+            raise DataError(
+                f"{_listed(misfits)} is not a {verdict_kind} label ({_describe_allowed(verdict_kind)}), but every "
+                f"valid verdict is {verdict_kind} and {len(lab) - len(misfits)} of the {len(lab)} labels are; "
+                f"correct the label{'s' if len(misfits) > 1 else ''} (or, in the library, pass kind= to audit "
+                "the labels as another kind)"
+            )
+    if label_kind is not None:
+        return label_kind
+    best = max(KINDS, key=lambda kind: sum(_fits(kind, v) for v in lab["_cat"]))
+    misfits = _misfits(lab, best)
     raise DataError(
-        f"labels: value {bad[0]!r} fits none of the verdict kinds: pairwise (1, 2, tie), "
-        "correctness (0, 1) or score (numbers)"
+        f"{_listed(misfits)} fits none of the verdict kinds: pairwise (1, 2, tie), correctness (0, 1) or "
+        f"score (numbers); {len(lab) - len(misfits)} of the {len(lab)} labels are {best} "
+        f"({_describe_allowed(best)})"
     )
 
 
@@ -435,7 +520,7 @@ def _check_values(frame: pd.DataFrame, column: str, kind: str, what: str, skip: 
     ):
         if skipped:
             continue
-        if value is None:
+        if _is_missing(value):
             raise DataError(f"{where}, column {column}: {what} is empty; expected one of {_describe_allowed(kind)}")
         if allowed is not None and value not in allowed:
             raise DataError(f"{where}, column {column}: {raw!r} is not a {kind} {what}; expected {_describe_allowed(kind)}")
@@ -463,6 +548,26 @@ def _text_column(frame: pd.DataFrame, column: str) -> None:
     frame[column] = [str(v).strip() for v in frame[column]]
 
 
+def _optional_text_column(frame: pd.DataFrame, column: str, what: str) -> pd.DataFrame:
+    """An optional column (model, model_b): empty in every row means absent and
+    is dropped (`assay export --what verdicts` writes an empty model_b for
+    non-pairwise protocols); empty in some rows only is an error."""
+    if column not in frame.columns:
+        return frame
+    empty = [_is_missing(value) for value in frame[column]]
+    if all(empty):
+        return frame.drop(columns=column)
+    if any(empty):
+        where = frame[WHERE].iloc[empty.index(True)]
+        raise DataError(
+            f"{where}, column {column}: empty, while {len(empty) - sum(empty)} other row(s) of "
+            f"{_called(what, str(frame.attrs.get('source', 'table')))} have a {column}; {column} is optional, "
+            "but give it in every row or in none"
+        )
+    frame[column] = [str(v).strip() for v in frame[column]]
+    return frame
+
+
 def _prepare(
     verdicts: str | Path | pd.DataFrame, labels: str | Path | pd.DataFrame, kind: str | None
 ) -> tuple[pd.DataFrame, str, Coverage, str, str]:
@@ -475,30 +580,32 @@ def _prepare(
     for column in ("item", "judge"):
         _text_column(v, column)
     _text_column(lab, "item")
+    for column in ("model", "model_b"):
+        v = _optional_text_column(v, column, "verdicts")
+        lab = _optional_text_column(lab, column, "labels")
     unit_cols = ["item"] + [c for c in ("model", "model_b") if c in v.columns]
-    for column in unit_cols[1:]:
-        _text_column(v, column)
     label_keys = ["item"]
     for column in ("model", "model_b"):
         if column in lab.columns:
             if column not in v.columns:
                 raise DataError(
-                    f"{_called('labels', l_source)} have a {column} column but {_called('verdicts', v_source)} do not; "
-                    f"add {column} to the verdicts or drop it from the labels"
+                    f"{_called('labels', l_source)} have a {column} column but {_called('verdicts', v_source)} do not "
+                    f"(or leave it empty); add {column} to the verdicts or drop it from the labels"
                 )
-            _text_column(lab, column)
             label_keys.append(column)
 
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     v["invalid"] = [_flag(x, w, "invalid") for x, w in zip(v.get("invalid", [None] * len(v)), v[WHERE])]
-    v["_cat"] = [_canonical(x) for x in v["verdict"]]
-    lab["_cat"] = [_canonical(x) for x in lab["label"]]
-    for value, raw, where in zip(lab["_cat"], lab["label"], lab[WHERE]):
+    # Object columns, so that a missing value stays None (a text column would make it NaN).
+    v["_cat"] = pd.Series([_canonical(x) for x in v["verdict"]], index=v.index, dtype=object)
+    lab["_cat"] = pd.Series([_canonical(x) for x in lab["label"]], index=lab.index, dtype=object)
+    for value, where in zip(lab["_cat"], lab[WHERE]):
         if value is None:
             raise DataError(f"{where}, column label: empty; every row needs a label")
     if kind is None:
-        kind = _detect_kind(set(lab["_cat"]), set(v.loc[~v["invalid"], "_cat"].dropna()))
+        valid_verdicts = {c for c, invalid in zip(v["_cat"], v["invalid"]) if c is not None and not invalid}
+        kind = _detect_kind(lab, valid_verdicts)
     _check_values(lab, "label", kind, "label")
     _check_values(v, "verdict", kind, "verdict", skip=v["invalid"])
     v.loc[v["invalid"], "_cat"] = INVALID
@@ -621,10 +728,12 @@ def _judge_statistics(
     n_codes = len(codes)
     first, second = codes.get("1", -9), codes.get("2", -9)
     wrong, right = codes.get("0", -9), codes.get("1", -9)
+    invalid = codes[INVALID]
 
     def statistic(rows: np.ndarray) -> dict[str, float]:
         verdict, label = table.verdict[rows], table.label[rows]
         present = verdict >= 0
+        valid = present & (verdict != invalid)
         correct = (verdict == label[:, None]) & present
         out: dict[str, float] = {}
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -634,8 +743,11 @@ def _judge_statistics(
             if with_orders:
                 both = present.all(axis=1)
                 out["both_orders_correct"] = float(correct[both].all(axis=1).mean()) if both.any() else np.nan
+                # Two invalid verdicts are not a consistent judgement: only units
+                # with a valid verdict in both orders count.
+                both_valid = valid.all(axis=1)
                 out["position_consistency"] = (
-                    float(np.mean(verdict[both, 0] == verdict[both, 1])) if both.any() else np.nan
+                    float(np.mean(verdict[both_valid, 0] == verdict[both_valid, 1])) if both_valid.any() else np.nan
                 )
             if kind == "pairwise":
                 # The output shown first is output 1 in the original order and
@@ -682,6 +794,13 @@ def _agreement_for(
     statistic = _judge_statistics(table, codes, kind, with_orders, with_numbers)
     est = bootstrap_over_items(table.item, statistic, n_boot=n_boot, seed=seed, level=level)
     by_order = {o: est[f"accuracy_{o}"] for o in ORDERS if (rows["order"] == o).any()}
+    n_pairs = n_pairs_invalid = None
+    if with_orders:
+        both = (table.verdict >= 0).all(axis=1)
+        both_valid = both & (table.verdict != codes[INVALID]).all(axis=1)
+        n_pairs, n_pairs_invalid = int(both_valid.sum()), int((both & ~both_valid).sum())
+        # Its n_items: the items behind the pairs it is computed over.
+        est["position_consistency"].n_items = len(set(table.item[both_valid].tolist()))
     result = JudgeAgreement(
         judge=name,
         n=len(table.item),
@@ -698,6 +817,8 @@ def _agreement_for(
         pearson=est.get("pearson"),
         spearman=est.get("spearman"),
         kendall=est.get("kendall"),
+        n_consistency_pairs=n_pairs,
+        n_consistency_invalid=n_pairs_invalid,
     )
     return result, table
 
@@ -808,7 +929,8 @@ def _ranking(
         judge_value = table.number
         human_value = table.label_number
         meaning = "mean score"
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a unit whose every verdict is invalid: NaN
         unit_judge = np.nanmean(np.where(np.isfinite(judge_value), judge_value, np.nan), axis=1)
     # Each unit credits its model; in a pairwise comparison with model_b, the
     # second output's model gets the complement.

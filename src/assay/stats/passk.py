@@ -6,24 +6,35 @@
   log1p terms, so that n in the thousands neither overflows nor cancels.
 * ``aggregate_pass_at_k``: the mean over items with a percentile bootstrap
   interval over items (items are the unit of sampling; the samples within an
-  item are already averaged exactly by the estimator).
+  item are already averaged exactly by the estimator). Where the bootstrap
+  would collapse or is known to undercover, the interval is the Jeffreys
+  interval over items instead (see ``_jeffreys_over_items``); each value says
+  which it got.
 * ``coverage_curve``: pass@k on a log grid of k with the exponentiated power
   law of Brown et al. (2024), log C(k) ≈ a·k^b, fitted as a straight line of
   log(-log C) against log k, and its extrapolation beyond the samples drawn.
 * ``majority_vote_curve``: accuracy of the most common answer among k samples,
   which plateaus where coverage keeps climbing.
 * ``passk_report``: all of the above per model from a long table of scores.
+* ``resolve_pass_until``: the PassUntil rule (K, B) to report for a run, checked
+  against the rule the run was sampled with.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
+from assay.stats.binary import proportion_interval
+
+# The k values `assay passk` reports when none are asked for; those above the
+# samples drawn per item are left out (with a warning) rather than refused.
+DEFAULT_KS = (1, 10, 100)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,6 +111,9 @@ def _bootstrap_means(per_item: np.ndarray, n_boot: int, seed: int) -> np.ndarray
     return weights @ per_item / m
 
 
+BOOTSTRAP_METHOD = "unbiased estimator (Chen et al. 2021); percentile bootstrap over items"
+
+
 @dataclass
 class PassAtK:
     """pass@k averaged over items, with a bootstrap-over-items interval."""
@@ -111,7 +125,9 @@ class PassAtK:
     n_items: int
     confidence: float = 0.95
     n_boot: int = 2000
-    method: str = "unbiased estimator (Chen et al. 2021); percentile bootstrap over items"
+    method: str = BOOTSTRAP_METHOD
+    interval: str = "bootstrap"  # or "jeffreys" (see ``method``)
+    note: str | None = None  # why the interval is not the bootstrap, when it matters
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -123,14 +139,16 @@ class PassAtK:
                 "n_items": self.n_items,
                 "confidence": self.confidence,
                 "n_boot": self.n_boot,
+                "interval": self.interval,
                 "method": self.method,
+                "note": self.note,
             }
         )
 
     def render(self) -> str:
         return (
             f"pass@{self.k} = {self.value:.4f} "
-            f"[{self.ci_low:.4f}, {self.ci_high:.4f}] ({self.confidence:.0%}, {self.n_items} items, bootstrap)"
+            f"[{self.ci_low:.4f}, {self.ci_high:.4f}] ({self.confidence:.0%}, {self.n_items} items, {self.interval})"
         )
 
 
@@ -162,19 +180,79 @@ def aggregate_pass_at_k_many(
     draws = _bootstrap_means(per_item, n_boot, seed)
     results = []
     for j, k in enumerate(ks):
-        low, high = _percentile_interval(draws[:, j], confidence)
+        values = per_item[:, j]
+        jeffreys = _jeffreys_over_items(values, k, confidence)
+        if jeffreys is None:
+            low, high = _percentile_interval(draws[:, j], confidence)
+            extra: dict[str, Any] = {}
+        else:
+            low, high, method, note = jeffreys
+            extra = {"method": method, "interval": "jeffreys", "note": note}
         results.append(
             PassAtK(
                 k=k,
-                value=float(per_item[:, j].mean()),
+                value=float(values.mean()),
                 ci_low=low,
                 ci_high=high,
                 n_items=int(n_arr.size),
                 confidence=confidence,
                 n_boot=n_boot,
+                **extra,
             )
         )
     return results
+
+
+def _jeffreys_over_items(
+    values: np.ndarray, k: int, confidence: float
+) -> tuple[float, float, str, str | None] | None:
+    """The Jeffreys interval over items where the bootstrap is the wrong tool, else None.
+
+    * Every item's pass@k is 0 or 1 (one sample per item at k=1, every item
+      all-pass or all-fail, or k equal to the samples drawn): the item values
+      are Bernoulli-like and the interval is the Jeffreys one for x of m items,
+      the interval ``assay run`` reports for binary item scores. The percentile
+      bootstrap undercovers near 0 and 1 and collapses to [0, 0] (or [1, 1])
+      when every item fails (passes).
+    * Every item has the same pass@k v strictly between 0 and 1: the bootstrap
+      collapses to [v, v]. The m values are treated as Bernoulli trials with
+      m·v successes, conservative because no value in [0, 1] with mean v has a
+      larger variance than a Bernoulli one.
+
+    The item count m, not the pooled samples, is used: items are the unit of
+    sampling, and when every item fails the chance of that is at most
+    (1 - pass@k)^m whatever the spread of the items' pass rates, whereas pooling
+    the samples would assume every item has the same pass rate.
+    Returns (low, high, method, note); the note is set when every item agrees.
+    """
+    m = values.size
+    binary = bool(np.all((values == 0.0) | (values == 1.0)))
+    identical = bool(np.ptp(values) == 0.0)
+    if not (binary or identical):
+        return None
+    successes = float(values.sum()) if binary else float(values[0]) * m
+    _, low, high = proportion_interval("beta", successes, m, confidence)
+    value = float(values.mean())
+    shown = f"{successes:g}" if binary else f"{m} × {value:.4g}"
+    if binary:
+        method = (
+            f"unbiased estimator (Chen et al. 2021); every item's pass@{k} is 0 or 1, so the interval is the "
+            f"Jeffreys interval for {shown} of {m} items (the percentile bootstrap undercovers such data)"
+        )
+    else:
+        method = (
+            f"unbiased estimator (Chen et al. 2021); every item's pass@{k} is {value:.4g}, so the Jeffreys interval "
+            f"for {shown} successes in {m} items stands in for the bootstrap, which would have no width"
+        )
+    note = None
+    if identical:
+        what = {0.0: "fails", 1.0: "passes"}.get(value, f"has pass@{k} = {value:.4g}")
+        note = (
+            f"pass@{k}: every one of the {m} items {what}, so a bootstrap over items would give the zero-width "
+            f"interval [{value:.4g}, {value:.4g}]; reported instead: the Jeffreys interval over the {m} items "
+            f"[{low:.4f}, {high:.4f}]"
+        )
+    return float(low), float(high), method, note
 
 
 def aggregate_pass_at_k(
@@ -324,6 +402,7 @@ class MajorityVoteCurve:
         "Monte Carlo over k-subsets drawn without replacement; ties split evenly; "
         "samples without an answer cast no vote"
     )
+    votes_on: str = "answers"  # what the samples voted with: "answers" or "normalised output text"
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -332,6 +411,7 @@ class MajorityVoteCurve:
                 "accuracy": self.accuracy,
                 "n_items": self.n_items,
                 "n_draws": self.n_draws,
+                "votes_on": self.votes_on,
                 "method": self.method,
             }
         )
@@ -339,6 +419,45 @@ class MajorityVoteCurve:
     def render(self) -> str:
         points = ", ".join(f"{k}:{v:.3f}" for k, v in zip(self.ks, self.accuracy))
         return f"majority vote over {self.n_items} items: {points}"
+
+
+# What the built-in scorers store as ``detail`` when they found no answer: such
+# a sample casts no vote (it is not an answer that others could agree with).
+NO_ANSWER_DETAILS = frozenset({"no number", "no match"})
+_NO_GROUP_CAPTURED = re.compile(r"matched .* but no group captured", re.DOTALL)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and pd.NA
+    except TypeError:  # pd.NA refuses bool()
+        return True
+
+
+def vote_key(answer: Any) -> str | None:
+    """What a sample votes for, or None when it gives no answer.
+
+    Numbers vote by value (``1,000``, ``1000`` and ``1000.0`` agree, as the
+    numeric scorer would have it); other text votes in its normalised form
+    (case, punctuation, articles and spacing folded, as the string scorers
+    compare), or as given when normalising leaves nothing. Missing answers and
+    the scorers' "found nothing" details ("no number", "no match", "matched ...
+    but no group captured") cast no vote.
+    """
+    from assay.tasks.scorers.normalize import normalize_answer
+    from assay.tasks.scorers.numeric import to_fraction
+
+    if _missing(answer):
+        return None
+    text = str(answer).strip()
+    if not text or text in NO_ANSWER_DETAILS or _NO_GROUP_CAPTURED.fullmatch(text):
+        return None
+    number = to_fraction(text) if any(ch.isdigit() for ch in text) else None
+    if number is not None:
+        return f"= {number}"
+    return normalize_answer(text) or text
 
 
 def _majority_item(
@@ -382,10 +501,13 @@ def majority_vote_curve(
 ) -> MajorityVoteCurve:
     """Majority-vote accuracy versus k, averaged over items.
 
-    ``answers[i]`` and ``scores[i]`` hold item i's samples. An answer counts as
-    right when the samples giving it scored 1 on average at least one half
-    (they agree when the scorer compares the answer with a target). Missing
-    answers (None/NaN) cast no vote; an item where nobody voted counts wrong.
+    ``answers[i]`` and ``scores[i]`` hold item i's samples. Answers vote by
+    ``vote_key`` (numbers by value, text normalised). An answer counts as right
+    when the samples giving it scored 1 on average at least one half (they
+    agree when the scorer compares the answer with a target). Missing answers
+    (None/NaN, or a scorer's "no number"/"no match") cast no vote; an item
+    where nobody voted counts wrong. Raises ``DataError`` when no sample of any
+    item has an answer, since the curve would then be 0 by construction.
     """
     if len(answers) != len(scores) or not answers:
         raise DataError("majority vote needs answers and scores for the same non-empty list of items")
@@ -394,14 +516,21 @@ def majority_vote_curve(
     if grid.max() > n_min:
         raise ConfigError(f"k={int(grid.max())} exceeds n={n_min} samples per item")
     rng = np.random.default_rng(seed)
-    per_item = []
+    votes = []
     for item_answers, item_scores in zip(answers, scores):
         if len(item_answers) != len(item_scores):
             raise DataError("each item needs one score per answer")
-        present = [a is not None and not (isinstance(a, float) and np.isnan(a)) for a in item_answers]
-        keys = sorted({str(a) for a, p in zip(item_answers, present) if p})
+        votes.append([vote_key(a) for a in item_answers])
+    if not any(v is not None for item_votes in votes for v in item_votes):
+        raise DataError(
+            "majority vote needs answers, but no sample has one (all missing, or the scorer found none); "
+            "its accuracy would be 0 whatever the samples said"
+        )
+    per_item = []
+    for item_votes, item_scores in zip(votes, scores):
+        keys = sorted({v for v in item_votes if v is not None})
         index = {key: i for i, key in enumerate(keys)}
-        codes = np.array([index[str(a)] if p else -1 for a, p in zip(item_answers, present)], dtype=np.int64)
+        codes = np.array([-1 if v is None else index[v] for v in item_votes], dtype=np.int64)
         s = np.asarray(item_scores, dtype=float)
         correct = np.array([np.nanmean(s[codes == i]) >= 0.5 for i in range(len(keys))], dtype=bool)
         per_item.append(_majority_item(codes, correct, grid, n_draws, rng))
@@ -413,7 +542,11 @@ def majority_vote_curve(
 
 @dataclass
 class ModelPassK:
-    """One model's pass@k values, coverage curve and (if answers were given) majority vote."""
+    """One model's pass@k values, coverage curve and majority vote.
+
+    ``majority_vote`` is None when it is not available; ``majority_vote_note``
+    then says why (no answer column, or a scorer that stores no answers).
+    """
 
     model: str
     n_items: int
@@ -422,23 +555,38 @@ class ModelPassK:
     pass_at: list[PassAtK]
     coverage: CoverageCurve
     majority_vote: MajorityVoteCurve | None = None
+    majority_vote_note: str | None = None
 
 
 @dataclass
 class PassKReport:
-    """pass@k per model with bootstrap intervals, coverage fits and majority vote."""
+    """pass@k per model with intervals, coverage fits and majority vote.
+
+    ``ks`` are the k values reported; ``requested_ks`` what was asked for (the
+    defaults when ``ks_were_default``); ``warnings`` lists everything the
+    reader should know, such as defaults left out and intervals that are not
+    the bootstrap because it would collapse.
+    """
 
     models: dict[str, ModelPassK]
     ks: list[int]
     confidence: float
     n_boot: int
     seed: int
+    requested_ks: list[int] = field(default_factory=list)
+    ks_were_default: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = {
             "models": {
                 name: {
-                    f"pass@{p.k}": {"value": p.value, "ci_low": p.ci_low, "ci_high": p.ci_high}
+                    f"pass@{p.k}": {
+                        "value": p.value,
+                        "ci_low": p.ci_low,
+                        "ci_high": p.ci_high,
+                        "interval": p.interval,
+                    }
                     for p in m.pass_at
                 }
                 for name, m in self.models.items()
@@ -450,14 +598,23 @@ class PassKReport:
             "majority_vote": {
                 name: (m.majority_vote.to_dict() if m.majority_vote else None) for name, m in self.models.items()
             },
+            "majority_vote_unavailable": {
+                name: m.majority_vote_note for name, m in self.models.items() if m.majority_vote is None
+            },
             "n_items": {name: m.n_items for name, m in self.models.items()},
             "samples_per_item": {
                 name: {"min": m.samples_min, "max": m.samples_max} for name, m in self.models.items()
             },
             "ks": self.ks,
+            "requested_ks": self.requested_ks,
+            "ks_were_default": self.ks_were_default,
+            "warnings": list(self.warnings),
             "method": {
                 "estimator": "unbiased pass@k, 1 - C(n-c,k)/C(n,k) (Chen et al. 2021)",
-                "interval": "percentile bootstrap over items",
+                "interval": (
+                    "percentile bootstrap over items; where every item's pass@k is 0 or 1 (or all equal) the "
+                    "Jeffreys interval over items instead (each value's 'interval' says which)"
+                ),
                 "confidence": self.confidence,
                 "n_boot": self.n_boot,
                 "seed": self.seed,
@@ -475,9 +632,14 @@ class PassKReport:
             lines.append("  " + m.coverage.fit.render())
             if m.majority_vote is not None:
                 mv = m.majority_vote
+                basis = "" if mv.votes_on == "answers" else f" (votes on the {mv.votes_on})"
                 lines.append(
                     f"  majority vote: {mv.accuracy[0]:.3f} at k={mv.ks[0]} → {mv.accuracy[-1]:.3f} at k={mv.ks[-1]}"
+                    + basis
                 )
+            else:
+                lines.append(f"  majority vote: n/a ({m.majority_vote_note})")
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -490,9 +652,77 @@ def _binary_scores(values: np.ndarray, model: str) -> np.ndarray:
     return values
 
 
+def _choose_ks(ks: Sequence[int] | None, scored: "pd.DataFrame") -> tuple[list[int], list[int], bool, list[str]]:
+    """(ks to report, ks requested, whether they were the defaults, warnings).
+
+    Explicit k values are all kept (a k above the samples drawn is refused
+    later, per model). The defaults, ``DEFAULT_KS``, keep only the k values no
+    larger than the fewest scored samples of any item of any model, and say
+    which were left out.
+    """
+    requested = sorted({int(k) for k in (DEFAULT_KS if ks is None else ks)})
+    if not requested:
+        raise ConfigError("give at least one k, e.g. --k 1,10,100")
+    if requested[0] < 1:
+        raise ConfigError(f"k must be at least 1, got k={requested[0]}")
+    default = ks is None
+    if not default:
+        return requested, requested, False, []
+    counts = scored.groupby(["model", "item"], sort=True).size()
+    n_min = int(counts.min())
+    fewest = counts.idxmin()
+    kept = [k for k in requested if k <= n_min]
+    dropped = [k for k in requested if k > n_min]
+    warnings = []
+    if dropped:
+        warnings.append(
+            f"default k={', '.join(map(str, dropped))} left out: more than the {n_min} scored sample(s) of item "
+            f"{fewest[1]!r} (model {fewest[0]!r}), the fewest of any item; ask for k <= {n_min} with --k, or draw "
+            "more samples"
+        )
+    return kept, requested, True, warnings
+
+
+def _majority_for_model(
+    rows: "pd.DataFrame", ks: Sequence[int], *, n_draws: int, seed: int
+) -> tuple[MajorityVoteCurve | None, str | None]:
+    """One model's majority-vote curve, or (None, why not)."""
+    if "answer" not in rows.columns and "output" not in rows.columns:
+        return None, "the table has no answer column to vote with"
+    ordered = rows.sort_values(["item", "sample"])
+    votes_on = "answers"
+    column = "answer"
+    has_answers = "answer" in ordered.columns and any(vote_key(a) is not None for a in ordered["answer"])
+    if not has_answers:
+        if "output" not in ordered.columns:
+            return None, (
+                "the scorer stored no extracted answer for any sample (exact, contains and f1 store none), so "
+                "the samples have nothing to vote with; score the run with numeric or regex:PATTERN for majority vote"
+            )
+        from assay.tasks.scorers.normalize import normalize_answer
+
+        ordered = ordered.assign(_vote=[None if _missing(o) else normalize_answer(str(o)) or None
+                                        for o in ordered["output"]])
+        column, votes_on = "_vote", "normalised output text"
+        if ordered["_vote"].isna().all():
+            return None, "no sample has an answer or any output text to vote with"
+    grouped = ordered.groupby("item", sort=True)
+    curve = majority_vote_curve(
+        [g[column].tolist() for _, g in grouped],
+        [g["score"].tolist() for _, g in grouped],
+        ks=ks,
+        n_draws=n_draws,
+        seed=seed,
+    )
+    curve.votes_on = votes_on
+    if votes_on != "answers":
+        curve.method += "; the scorer stored no answers, so samples vote with their normalised output text"
+    return curve, None
+
+
 def passk_report(
     frame: "pd.DataFrame",
-    ks: Sequence[int],
+    ks: Sequence[int] | None = None,
     *,
     seed: int = 0,
     n_boot: int = 2000,
@@ -503,9 +733,19 @@ def passk_report(
     """pass@k for each model in a long table of scores.
 
     ``frame`` has columns ``model``, ``item``, ``sample``, ``score`` (1 = pass,
-    0 = fail) and optionally ``answer`` for majority vote. Rows with a missing
-    score (requests that errored are never scored) are left out, so items may
-    have different sample counts; every k must be at most the smallest.
+    0 = fail) and optionally ``answer`` (what the scorer extracted) and
+    ``output`` (the model's text) for majority vote. Samples vote with their
+    answers; when a model's samples carry none (the exact scorer stores none)
+    they vote with their normalised output text if the frame has it, and
+    otherwise majority vote is reported as not available, with the reason.
+    Rows with a missing score (requests that errored are never scored) are
+    left out, so items may have different sample counts.
+
+    ``ks=None`` means ``DEFAULT_KS`` (1, 10, 100) where possible: the k values
+    larger than the fewest scored samples of any item are left out, with a
+    warning. The same holds for that exact list, since ``assay passk`` passes it
+    when ``--k`` is not given. Any other k larger than the samples drawn is a
+    ``ConfigError``.
     """
     required = {"model", "item", "sample", "score"}
     missing = required - set(frame.columns)
@@ -513,16 +753,11 @@ def passk_report(
         raise DataError(
             f"pass@k table lacks column(s) {sorted(missing)}; it needs model, item, sample, score"
         )
-    ks = sorted({int(k) for k in ks})
-    if not ks:
-        raise ConfigError("give at least one k, e.g. --k 1,10,100")
-    if ks[0] < 1:
-        raise ConfigError(f"k must be at least 1, got k={ks[0]}")
     _check_confidence(confidence)
     scored = frame[frame["score"].notna()]
     if scored.empty:
         raise DataError("pass@k table has no scored samples")
-    has_answers = "answer" in frame.columns
+    ks, requested, default, warnings = _choose_ks(ks, scored)
     models: dict[str, ModelPassK] = {}
     for model, rows in scored.groupby("model", sort=True):
         scores = _binary_scores(rows["score"].to_numpy(dtype=float), str(model))
@@ -532,23 +767,15 @@ def passk_report(
         c = per_item["sum"].to_numpy().round().astype(np.int64)
         n_min = int(n.min())
         if ks[-1] > n_min:
+            fewest = per_item.index[int(np.argmin(n))]
             raise ConfigError(
-                f"k={ks[-1]} exceeds n={n_min}, the fewest scored samples of any item for model {model!r}; "
-                f"use k <= {n_min} or draw more samples"
+                f"k={ks[-1]} exceeds n={n_min}, the fewest scored samples of any item (item {fewest!r}) "
+                f"for model {model!r}; use k <= {n_min} or draw more samples"
             )
         pass_at = aggregate_pass_at_k_many(n, c, ks, seed=seed, n_boot=n_boot, confidence=confidence)
+        warnings += [f"model {model!r}: {p.note}" for p in pass_at if p.note]
         curve = coverage_curve(n, c, points=points)
-        majority = None
-        if has_answers:
-            ordered = rows.sort_values(["item", "sample"])
-            grouped = ordered.groupby("item", sort=True)
-            majority = majority_vote_curve(
-                [g["answer"].tolist() for _, g in grouped],
-                [g["score"].tolist() for _, g in grouped],
-                ks=curve.ks,
-                n_draws=n_draws,
-                seed=seed,
-            )
+        majority, note = _majority_for_model(rows, curve.ks, n_draws=n_draws, seed=seed)
         models[str(model)] = ModelPassK(
             model=str(model),
             n_items=int(n.size),
@@ -557,5 +784,57 @@ def passk_report(
             pass_at=pass_at,
             coverage=curve,
             majority_vote=majority,
+            majority_vote_note=note,
         )
-    return PassKReport(models=models, ks=ks, confidence=confidence, n_boot=n_boot, seed=seed)
+    return PassKReport(
+        models=models,
+        ks=ks,
+        confidence=confidence,
+        n_boot=n_boot,
+        seed=seed,
+        requested_ks=requested,
+        ks_were_default=default,
+        warnings=warnings,
+    )
+
+
+def resolve_pass_until(
+    recorded: Mapping[str, Any],
+    pass_until: int | None,
+    budget: int | None,
+    *,
+    source: str = "the run's config.json",
+) -> tuple[int | None, int | None]:
+    """The PassUntil rule (K, B) to report for a run, or (None, None) for plain pass@k.
+
+    ``recorded`` is the run's configuration (``config.json``); ``pass_until``
+    and ``budget`` what the user asked for (None when not given). A run sampled
+    until K passes or B samples can only be read with that same rule: its items
+    stopped at K passes, so a larger K has no data behind it and a different K
+    or B would not be the rule the samples were drawn under. Asking for another
+    K or B is a ``ConfigError`` naming both values. A run drawn with a fixed
+    number of samples can be read under any rule given in full (K and B).
+    """
+    recorded_k, recorded_b = recorded.get("pass_until"), recorded.get("budget")
+    if recorded_k:
+        recorded_k, recorded_b = int(recorded_k), int(recorded_b) if recorded_b else None
+        rule = f"--pass-until {recorded_k} --budget {recorded_b}"
+        if pass_until is not None and int(pass_until) != recorded_k:
+            raise ConfigError(
+                f"--pass-until {pass_until} does not match the run: {source} records pass_until={recorded_k} "
+                f"(budget {recorded_b}); its items stopped at {recorded_k} passes, so it can only be read with "
+                f"{rule} (or drop both options)"
+            )
+        if budget is not None and recorded_b is not None and int(budget) != recorded_b:
+            raise ConfigError(
+                f"--budget {budget} does not match the run: {source} records budget={recorded_b} "
+                f"(pass_until {recorded_k}); it can only be read with {rule} (or drop both options)"
+            )
+        return recorded_k, recorded_b if recorded_b is not None else budget
+    if pass_until is None:
+        if budget is not None:
+            raise ConfigError(f"--budget {budget} needs --pass-until K (the run was not sampled that way)")
+        return None, None
+    if budget is None:
+        raise ConfigError("--pass-until K needs --budget B (the run was not sampled that way)")
+    return int(pass_until), int(budget)
