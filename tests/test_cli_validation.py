@@ -111,6 +111,11 @@ def test_import_pairs_limit_and_output(tmp_path):
     done = json.loads(assay("import-pairs", tmp_path / "pairs.json", "-o", tmp_path / "p", "--limit", 3,
                             "--json").stdout)
     assert done["n_items"] == 3
+    # the same pairs again are fine; pairs into another task's run are not
+    assay("import-pairs", tmp_path / "pairs.json", "-o", tmp_path / "p")
+    (tmp_path / "other.json").write_text(json.dumps(pairs[:2]))
+    refused(assay("import-pairs", tmp_path / "other.json", "-o", tmp_path / "p", check=False),
+            "holds a run of 'pairs'", "new directory")
 
 
 def test_import_pairs_library_refuses_the_same():

@@ -44,6 +44,14 @@ def import_pairs(path: str | Path, out: str | Path, *, limit: int | None = None)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: an existing file, not a directory; give a new or existing run directory")
+    from assay.run.store import read_config
+
+    task = {"task": f"pairs:{Path(path).name}"}
+    previous = read_config(out) if out.is_dir() else {}
+    if previous and previous.get("task") != task:
+        # Mixing the pairs into another run would judge both as one.
+        raise ConfigError(f"{out} holds a run of {previous.get('task_name')!r}; import the pairs into a new "
+                          "directory")
     labels = human_pairs_to_labels(path)
     if limit is not None:
         labels = labels.head(limit)
@@ -57,7 +65,7 @@ def import_pairs(path: str | Path, out: str | Path, *, limit: int | None = None)
             for model, text in (("output_1", row.output_1), ("output_2", row.output_2)):
                 store.record(stable_hash({"pair": row.item, "model": model}, length=32), model, row.item, 0,
                              prompt, {}, Sample(text=text), {})
-    config = {"task": {"task": f"pairs:{Path(path).name}"}, "task_name": Path(path).stem, "scorers": [],
+    config = {"task": task, "task_name": Path(path).stem, "scorers": [],
               "models": ["output_1", "output_2"]}
     (out / "config.json").write_text(json.dumps(config, indent=2))
     labels_path = out / "labels.csv"
