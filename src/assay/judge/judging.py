@@ -332,8 +332,10 @@ def _map_back(choice: str, order: str) -> str:
     return "1" if first else "2"
 
 
-def outcome_from_reply(unit: Unit, protocol: str, text: str | None, scale: int) -> Outcome:
-    parsed = parse_reply(text, protocol, scale)
+def outcome_from_reply(unit: Unit, protocol: str, text: str | None, scale: int,
+                       finish_reason: str | None = None) -> Outcome:
+    # A reply cut off at max_tokens is read only from a complete verdict.
+    parsed = parse_reply(text, protocol, scale, finish_reason=finish_reason)
     verdict = parsed.verdict
     if protocol == "pairwise" and verdict is not None:
         verdict = _map_back(verdict, unit.order)
@@ -436,7 +438,7 @@ async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: Ju
     if sample.error is not None:
         outcome = Outcome(unit, None, None, False, error=sample.error, latency=sample.latency, called=True)
     else:
-        outcome = outcome_from_reply(unit, protocol, sample.text, scale)
+        outcome = outcome_from_reply(unit, protocol, sample.text, scale, sample.finish_reason)
         outcome.called, outcome.cached = called, not called
         if called:
             outcome.tokens_in, outcome.tokens_out, outcome.latency = (
