@@ -262,6 +262,8 @@ def test_pass_until_summary_covers_this_calls_items(tmp_path):
 def test_limit_below_one_and_default_run_dirs(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="--limit 0"):
         run_eval(task(2), [ArithmeticFake()], limit=0, progress=False, out=tmp_path / "r")
+    with pytest.raises(ConfigError, match="--budget 8 applies with --pass-until K only"):
+        run_eval(task(2), [ArithmeticFake()], budget=8, progress=False, out=tmp_path / "r")
     monkeypatch.chdir(tmp_path)
     first = run_eval(task(1), [ArithmeticFake()], progress=False)
     second = run_eval(task(1), [ArithmeticFake()], temperature=0.5, progress=False)

@@ -158,3 +158,10 @@ def test_plan_dispatch_and_errors():
         required_items(baseline=0.1, mde=0.8, paired=True, correlation=0.9)
     with pytest.raises(ConfigError, match="binary or continuous"):
         required_items(metric_type="ordinal", baseline=0.5, mde=0.1)
+
+
+def test_a_correlation_without_a_paired_design_is_refused():
+    from assay.stats.power import required_items
+
+    with pytest.raises(ConfigError, match="paired designs only"):
+        required_items(baseline=0.5, mde=0.1, correlation=0.3)

@@ -151,6 +151,8 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
         raise ConfigError(f"--limit {limit}: give at least 1 (or leave it out for every item)")
     if pass_until is not None and (budget is None or budget < pass_until):
         raise ConfigError("--pass-until K needs --budget B with B >= K")
+    if budget is not None and pass_until is None:
+        raise ConfigError(f"--budget {budget} applies with --pass-until K only; use --samples for a fixed count")
     if not models:
         raise ConfigError("give at least one model with -m")
     needs_target = [s for s in task.scorers if s.split(":")[0] not in TARGETLESS_SCORERS]

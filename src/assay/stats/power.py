@@ -127,6 +127,9 @@ def _check(metric_type, baseline, power, alpha, paired, correlation, sd, method)
         raise ConfigError(f"alpha={alpha!r}; give a level strictly between 0 and 1, e.g. 0.05")
     if not -1 < correlation < 1:
         raise ConfigError(f"correlation={correlation!r}; give a value strictly between -1 and 1")
+    if correlation and not paired:
+        raise ConfigError(f"correlation={correlation!r} applies to paired designs only; add --paired "
+                          "(both models on the same items) or leave it out")
     if metric_type == "binary":
         if baseline is None or not 0 < baseline < 1:
             raise ConfigError(f"baseline={baseline!r}; binary metrics need the baseline accuracy, strictly between 0 and 1")
