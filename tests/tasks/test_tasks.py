@@ -116,3 +116,10 @@ def test_saved_hugging_face_dataset_directory(tmp_path):
     assert task.items[0].input["input"] == "1 + 1"
     with pytest.raises(DataError, match="no split 'train'; splits: test"):
         get_task(str(tmp_path / "hf"), params={"split": "train"})
+
+
+def test_a_template_file_that_is_not_text_is_named(tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"input": "2+2", "target": "4"}\n')
+    (tmp_path / "t.j2").write_bytes(b"\xff\xfe{{ input }}\x80")
+    with pytest.raises(ConfigError, match=r"template file .*t\.j2: cannot be read as UTF-8"):
+        get_task(str(tmp_path / "d.jsonl"), template=str(tmp_path / "t.j2"))

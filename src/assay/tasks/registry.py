@@ -58,7 +58,10 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
     # The user's choices override what the task or the data format suggests.
     if template:
         if Path(template).is_file():
-            task.chat_template = Path(template).read_text()
+            try:
+                task.chat_template = Path(template).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"template file {template}: cannot be read as UTF-8 text ({exc})") from None
         elif _looks_like_path(template):
             raise ConfigError(f"template file not found: {template} (--template takes a file or the "
                               "template text itself, e.g. 'Q: {{ input }}')")
