@@ -160,6 +160,12 @@ def test_scale_chance_on_the_wrong_scale(tmp_path):
     refused(assay(*args, "--chance", 50, check=False), "--chance 50 is outside [0, 1]", "piqa/acc")
     fit = json.loads(assay(*args, "--chance", 0.5, "--json").stdout)
     assert fit["params"]["floor"] == 0.5
+    # the report widens the long table the fit names again and draws its points
+    assay(*args, "--chance", 0.5, "-o", tmp_path / "fit.json")
+    report = json.loads(assay("report", "--scaling", tmp_path / "fit.json", "-o", tmp_path / "rep.html",
+                              "--json").stdout)
+    notes = " ".join(w for s in report["sections"] for w in s["warnings"])
+    assert "not found" not in notes and "fitted point" in (tmp_path / "rep.html").read_text()
 
 
 def test_readme_backtest_example_runs(tmp_path):

@@ -260,6 +260,12 @@ def load_scaling(item) -> ScalingPanel:
         where = None if backtest else where
     elif source and Path(str(source)).is_file():
         table = _table(str(source), label)
+    elif source and (pivoted := re.fullmatch(r"(.+) \(pivoted by (.+)\)", str(source))) \
+            and Path(pivoted.group(1)).is_file():
+        # A fit made with --pivot names the long table and its keys: widen it again.
+        from assay.scaling.table import widen
+
+        table = widen(_table(pivoted.group(1), label), [k.strip() for k in pivoted.group(2).split(",")])
     elif source and source != "the table":
         panel.notes.append(f"the data table {source} named by the fit was not found; only the fitted curve is drawn")
     else:
