@@ -78,7 +78,7 @@ def run_demo(out: str | Path = "runs/demo", *, items_per_level: int = 10, judge_
     # point is the machinery (both orders, invalid verdicts counted, cost),
     # set beside the zero-cost lexical judge.
     jury = judge_run(out / "arithmetic", ["smollm2", "gemma3-270m"], protocol="reference", pool="majority",
-                     limit=judge_items, max_tokens=48, progress=progress)
+                     limit=judge_items, progress=progress)
     result.steps.append((f"3. a jury of SmolLM2 and Gemma judges {judge_items} items against the gold answer",
                          jury))
     lexical = judge_run(out / "arithmetic", [], protocol="contains", progress=progress)
