@@ -64,3 +64,18 @@ def test_json_schema_constrains_output():
     sample = asyncio.run(smol.generate([{"role": "user", "content": "Rate the sky from 1 to 10."}],
                                              GenParams(0.0, 24, 0, json_schema=schema), 0))
     assert isinstance(json.loads(sample.text)["rating"], int)
+
+
+def test_an_answer_does_not_depend_on_the_requests_before_it():
+    # Base-model few-shot prompts share long prefixes, which llama.cpp would reuse.
+    gemma = get_model("gemma3-270m")
+    task = arithmetic_task({"digits": "3", "ops": "2", "n": "6"})
+    params = GenParams(temperature=0.0, max_tokens=10, seed=0, stop=task.stop_for(False))
+    prompts = [task.render(item, False) for item in task.items]
+
+    async def answers(order):
+        return {i: (await gemma.generate(prompts[i], params, 0)).text for i in order}
+
+    forward = asyncio.run(answers(range(6)))
+    backward = asyncio.run(answers(reversed(range(6))))
+    assert forward == backward

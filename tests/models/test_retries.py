@@ -95,3 +95,4 @@ def test_replies_without_an_answer_are_errors_not_wrong_answers(tmp_path):
     finally:
         server.shutdown()
     assert again.models["openai:m"].model_calls == 2 and again.models["openai:m"].score == 1.0
+

@@ -23,18 +23,28 @@ from assay.records import Sample
 _GENERATION_LOCK = threading.Lock()
 
 
+FINGERPRINT_SAMPLES = 64  # evenly spaced 64 KiB blocks, besides the first and last MiB
+
+
 def file_fingerprint(path: Path) -> str:
-    """A fast content fingerprint: size plus SHA-256 of the first and last MiB.
+    """A fast content fingerprint: SHA-256 of the size, the first and last MiB
+    and 64 blocks of 64 KiB spread evenly through the file.
 
     Hashing a whole multi-hundred-megabyte file on every start would cost more
-    than the evaluation of a few items; the ends of a GGUF (header, tensor
-    index, last tensors) differ between any two real models.
+    than the evaluation of a few items. The ends of a GGUF (header, tensor
+    index, last tensors) tell real models apart; the blocks in between also
+    tell apart files edited in the middle (a fine-tune that left the first
+    and last tensors alone).
     """
     size = path.stat().st_size
     digest = hashlib.sha256(str(size).encode())
     with path.open("rb") as handle:
         digest.update(handle.read(1 << 20))
         if size > 2 << 20:
+            step = (size - (2 << 20)) // (FINGERPRINT_SAMPLES + 1)
+            for index in range(1, FINGERPRINT_SAMPLES + 1):
+                handle.seek((1 << 20) + index * step)
+                digest.update(handle.read(1 << 16))
             handle.seek(-(1 << 20), os.SEEK_END)
             digest.update(handle.read(1 << 20))
     return digest.hexdigest()[:16]
@@ -91,6 +101,11 @@ class LlamaCppModel:
     def _generate_sync(self, prompt: Prompt, params: GenParams, sample_index: int) -> Sample:
         with _GENERATION_LOCK:
             llama = self._load()
+            # llama.cpp would reuse the state of a prompt prefix it evaluated
+            # last; a shorter evaluation rounds differently, so the same
+            # request could answer differently with the order of the items
+            # (a resume, --limit, another concurrency). Start from nothing.
+            llama.reset()
             kwargs: dict[str, Any] = {
                 "max_tokens": params.max_tokens,
                 "temperature": params.temperature,
