@@ -43,15 +43,19 @@ def scored_sources(sources: list, notes: list[str]) -> list:
     """The sources that hold scores: a run directory whose outputs were stored
     without a scorer (a dataset without targets) is left out with a note, so
     that it does not stop the report of the others."""
-    from assay.run.store import open_run
+    from assay.run.store import open_run, read_config
 
     kept = []
     for source in sources:
         if isinstance(source, (str, Path)) and Path(source).is_dir():
             with open_run(source) as store:
                 if not store.scorers():
-                    notes.append(f"{source}: its outputs were stored without a scorer (no targets), so it is "
-                                 "not in the leaderboard; judge its outputs and give --audit to report them")
+                    if read_config(source).get("scorers"):
+                        notes.append(f"{source}: no sample was scored (every request failed), so it is not in "
+                                     "the leaderboard; re-run it to retry them")
+                    else:
+                        notes.append(f"{source}: its outputs were stored without a scorer (no targets), so it "
+                                     "is not in the leaderboard; judge its outputs and give --audit to report them")
                     continue
         kept.append(source)
     return kept
