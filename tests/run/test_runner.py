@@ -321,3 +321,36 @@ def test_prompts_without_answers_are_stored_for_judging_not_scored(tmp_path):
     with pytest.raises(ConfigError, match="--pass-until needs a scorer"):
         run_eval(t, [ArithmeticFake()], out=tmp_path / "r3", progress=False, pass_until=1, budget=2,
                  temperature=1.0)
+
+
+def test_a_response_is_stored_before_its_slow_code_scoring_ends(tmp_path):
+    import sqlite3
+    import threading
+    import time
+
+    from assay.records import Sample
+    from assay.tasks.registry import get_task
+
+    class Coder(ArithmeticFake):
+        async def generate(self, prompt, params, sample_index):
+            return Sample(text="    return 42\n", tokens_in=1, tokens_out=1, latency=0.0, finish_reason="stop")
+
+    row = {"task_id": "t/0", "prompt": "def answer():\n", "entry_point": "answer",
+           "test": "import time\ndef check(candidate):\n    time.sleep(3)\n    assert candidate() == 42\n"}
+    (tmp_path / "code.jsonl").write_text(json.dumps(row) + "\n")
+    seen: list[tuple] = []
+
+    def watch():
+        time.sleep(1.5)
+        with sqlite3.connect(tmp_path / "r" / "assay.db") as conn:
+            seen.append(conn.execute("SELECT COUNT(*) FROM samples").fetchone() +
+                        conn.execute("SELECT COUNT(*) FROM scores").fetchone())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    result = run_eval(get_task(str(tmp_path / "code.jsonl")), [Coder(chat=False)], out=tmp_path / "r",
+                      progress=False)
+    watcher.join()
+    assert seen == [(1, 0)]  # the response is kept while its tests still run
+    assert result.models["fake"].score == 1.0
+    assert len(scores_frame(tmp_path / "r")) == 1

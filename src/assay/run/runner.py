@@ -335,6 +335,12 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
             state.finished = time.perf_counter()
         state.calls += 1
     scores: dict[str, tuple[float, str | None]] = {}
+    if sample.error is None and not from_cache and BLOCKING_SCORERS & set(scorers):
+        # Scoring runs programs and may take seconds: keep the response first,
+        # so an interrupted run does not lose it (a resume scores it again).
+        store.record(run_key, model.name, item.id, index, prompt, params.key(), sample, {},
+                     from_cache=False, cache_key=key)
+        from_cache = True  # now in the cache and the run
     if sample.error is None:
         for name, scorer in scorers.items():
             if name in BLOCKING_SCORERS:
