@@ -58,6 +58,15 @@ def one_of(text, protocol, allowed, scale=10):
     ("Correct: yes", "1"),
     ("is_correct = false", "0"),
     ("The response says 12 and the reference 13.\nVerdict: incorrect", "0"),
+    # a marker followed by blank lines reads the next non-empty line
+    ("**Final Verdict:**\n\nIncorrect", "0"),
+    ("Verdict:\n\ncorrect", "1"),
+    # JSON quoted in prose is text; so is a dict in prose
+    ('The response gives {"is_correct": true}, but the reference says false. The response is wrong.', "0"),
+    ('The response returns {"total": a + b}, which gives the right sum. The response is correct.', "1"),
+    # "final answer" as the subject, with its value in apposition
+    ("The response's final answer, 42, is correct.", "1"),
+    ("The final answer (42) is wrong.", "0"),
     ("Verdict: The response is correct.", "1"),
     ("[[incorrect]]", "0"),
     ("Parts are correct, but the total is off. Therefore, the answer is incorrect.", "0"),
@@ -119,6 +128,15 @@ def test_reference_partial_negations_are_never_correct(text):
 ])
 def test_reference_unclear_is_invalid(text):
     check(text, "reference", INVALID)
+
+
+@pytest.mark.parametrize("text", [
+    # a qualified conclusion must not outrank a later plain statement
+    "Thus the response is correct only in its reasoning; the final answer is wrong.",
+    "The method is fine, so the response is right up to step 3, where it makes an error. The final answer is wrong.",
+])
+def test_reference_qualified_conclusions_are_not_correct(text):
+    one_of(text, "reference", {"0", None})
 
 
 # ----------------------------------------------------------------- JSON (2)
@@ -186,6 +204,9 @@ def test_json_replies_are_read_from_their_verdict_field_only(text, protocol, exp
     ("Verdict: A is", "pairwise", INVALID),
     ("The answer is correct but", "reference", INVALID),
     ("Correct", "reference", INVALID),
+    ("A. Helpfulness: Response B answers the question directly, while Response A digresses into", "pairwise",
+     INVALID),
+    ("[[A>>B]] Response A covers", "pairwise", "A"),
 ])
 def test_cut_off_replies(text, protocol, expected):
     check(text, protocol, expected, finish_reason="length")
@@ -259,6 +280,32 @@ def test_finish_reason_is_optional_and_stop_changes_nothing():
     # articles are not votes for A
     ("A concise answer is better here, and Response B is concise.", INVALID),
     ("I prefer a shorter response; B is better.", INVALID),
+    # a verdict marker followed by blank lines, or as a heading
+    ("**Final Verdict:**\n\n[[B]]", "B"),
+    ("After comparing both, Assistant A is clearly more accurate.\n\n**Final Verdict:**\n\n[[A]]", "A"),
+    ("### Final Verdict\n\n**B**", "B"),
+    # Arena-Hard's labels
+    ("[[A>>B]]", "A"),
+    ("[[A>B]]", "A"),
+    ("[[A=B]]", "tie"),
+    ("[[B>A]]", "B"),
+    ("[[B>>A]]", "B"),
+    ("My final verdict is: [[B>A]]", "B"),
+    # multiple-choice letters are not response labels
+    ("The best answer is B, which Assistant A gave. Assistant B gave D, which is wrong. So Assistant A is better.",
+     "A"),
+    ("Answer: C\n\nAssistant A selected C, which is correct; Assistant B selected D, which is wrong. "
+     "Assistant A is better.", "A"),
+    # "both are X" describes quality when a preference follows
+    ("Both responses are accurate. I slightly prefer B for its brevity.", "B"),
+    ("Both responses are good. That said, Response B edges out A thanks to its examples.", "B"),
+    ("Both responses are correct. However, Response B is more concise and easier to follow.", INVALID),
+    ("Both responses are correct. Tie.", "tie"),
+    # negated or asked preferences are not votes
+    ("I don't think Response A is better.", INVALID),
+    # a lettered outline is not verdict A
+    ("A. Helpfulness: both address the question.\nB. Accuracy: both are factually fine.\n"
+     "C. Style: Response B is more concise.", INVALID),
 ])
 def test_pairwise_free_text(text, expected):
     check(text, "pairwise", expected)
@@ -269,6 +316,9 @@ def test_pairwise_free_text(text, expected):
     ("Response A is more harmful than Response B.", {"B", None}),
     ("Answer: A and B are both wrong", {"tie", None}),
     ("Verdict: A and B are equally good", {"tie", None}),
+    ("I wouldn't say A is better. B is.", {"B", None}),
+    ("Would I choose A? No. B is better.", {"B", None}),
+    ("A.\nSome notes.\nB. More notes.", {None}),
 ])
 def test_pairwise_never_misread_as_a(text, allowed):
     one_of(text, "pairwise", allowed)
@@ -308,6 +358,15 @@ def test_pairwise_never_misread_as_a(text, allowed):
     ("It would score 3 on a 5-point scale.", 10, INVALID),
     ("Rating: 4 (on a scale of 1 to 5)", 10, INVALID),
     ("Rating: 7 (on a scale of 1-10)", 10, "7"),
+    # negated or counterfactual N/10 is not the rating
+    ("Not a 10/10, but solid: 7.", 10, INVALID),
+    ("It is far from a 10/10.", 10, INVALID),
+    ("The reference answer deserves 10/10; the response misses the key step.", 10, INVALID),
+    ("It is far from a 10/10, but I'd give it 7/10.", 10, "7"),
+    # an explicit rating outranks sub-scores
+    ("The accuracy score is 8 and the clarity score is 2. Rating: [[5]]", 10, "5"),
+    ("The accuracy score is 8 and the clarity score is 2.", 10, INVALID),
+    ("Accuracy score: 8. Overall score: 7", 10, "7"),
 ])
 def test_pointwise(text, scale, expected):
     check(text, "pointwise", expected, scale=scale)
@@ -326,6 +385,20 @@ def test_unknown_protocol_is_an_error():
     ('{"a": 1} Verdict: correct', "reference", INVALID),
     # and a broken object anywhere makes the reply invalid
     ('Response A is better in style.\n{"explanation": "but B is', "pairwise", INVALID),
+    # JSON quoted in prose never overrides the judge's own verdict
+    ('The response outputs {"score": 3}, which matches the expected sentiment score. Rating: [[9]]', "pointwise",
+     "9"),
+    ('Response A outputs {"answer": "B"}, matching the answer key. Response B outputs plain text. [[A]]', "pairwise",
+     "A"),
+    ('The response gives {"is_correct": true}, but the reference says false. The response is wrong.', "reference",
+     "0"),
+    # a dict in prose is not a JSON reply cut off
+    ("Response A builds the payload as {'user': user_id} and handles errors; Response B forgets the error case. [[A]]",
+     "pairwise", "A"),
+    ('The response returns {"total": a + b}, which gives the right sum. The response is correct.', "reference", "1"),
+    # a JSON verdict that ends the reply, or a closing ```json block, is read as JSON
+    ('Comparing them, B is better.\n```json\n{"explanation": "B is clearer", "verdict": "B"}\n```', "pairwise", "B"),
+    ('Response A is better.\n```json\n{"explanation": "A is clearer"}\n```', "pairwise", INVALID),
 ])
 def test_prose_around_json(text, protocol, expected):
     check(text, protocol, expected)

@@ -91,6 +91,11 @@ def test_regex_uses_the_group_that_took_part_in_the_match():
     ("1,000", "1000", 1.0),
     ("The well-known tower!", "well known tower", 0.0),
     ("The wellknown tower!", "well-known tower", 1.0),
+    # leading-dot decimals keep their point and sign
+    ("-.5", "5", 0.0),
+    (".5", "5", 0.0),
+    ("-.5", "-.5", 1.0),
+    (".5", ".5", 1.0),
 ])
 def test_exact_keeps_signs_and_decimal_points(output, target, expected):
     assert get_scorer("exact")(output, item(target)).value == expected
@@ -100,6 +105,8 @@ def test_contains_and_f1_keep_signs_and_decimal_points():
     assert get_scorer("contains")("It was -3 degrees.", item("3")).value == 0.0
     assert get_scorer("contains")("It was -3 degrees.", item("-3")).value == 1.0
     assert get_scorer("f1")("3.5", item("35")).value == 0.0
+    assert get_scorer("contains")("The probability is .5", item("5")).value == 0.0
+    assert get_scorer("contains")("The probability is .5", item(".5")).value == 1.0
 
 
 @pytest.mark.parametrize("output,target,expected", [

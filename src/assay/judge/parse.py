@@ -90,13 +90,21 @@ def parse_reply(text: str | None, protocol: str, scale: int = 10,
     if text is None or not text.strip():
         return _invalid("empty reply")
     objects, spans, broken = _json_objects(text)
-    if broken or _starts_json(text) or _has_verdict_key(objects, protocol):
+    if _starts_json(text):
         # A JSON reply is read from its verdict field only, never from its prose.
-        return _from_json(objects, broken, protocol, scale)
-    # Prose that merely quotes JSON (a response's output, say) is read as prose,
-    # without the quoted objects.
+        return _from_json(objects, bool(broken), protocol, scale)
+    final = _final_object(text, objects, spans, protocol)
+    if final is not None:
+        # Prose followed by the JSON verdict ("Here is my verdict: {...}", a
+        # closing ```json block): the object is the reply's verdict.
+        return _from_json([final], False, protocol, scale)
+    if any(_cut_off_json(text, at) for at in broken):
+        return _from_json([], True, protocol, scale)
+    # Prose that merely quotes JSON or a dict (a response's output, say) is read
+    # as prose, without the quoted objects.
     for start, stop in reversed(spans):
         text = text[:start] + " " + text[stop:]
+    text = re.sub(r"\{[^{}\n]*\}", " ", text)
     plain = _plain(text)
     if finish_reason == "length":
         # The end of the reply is missing, and the end is where the verdict was
@@ -140,17 +148,17 @@ _VERDICT_KEYS = {
 }
 
 
-def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]], bool]:
-    """The JSON objects in the reply, where they are, and whether one is broken (cut off)."""
+def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]], list[int]]:
+    """The JSON objects in the reply, where they are, and where broken ones (cut off?) start."""
     objects: list[dict[str, Any]] = []
     spans: list[tuple[int, int]] = []
-    broken = False
+    broken: list[int] = []
     for match in _JSON_OPENER.finditer(text):
         if spans and match.start() < spans[-1][1]:
             continue  # a nested object of one already read
         value, stop = _decode_object(text, match.start())
         if value is None:
-            broken = True
+            broken.append(match.start())
             continue
         objects.append(value)
         spans.append((match.start(), stop))
@@ -160,6 +168,25 @@ def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]
 def _starts_json(text: str) -> bool:
     """A reply that starts with a brace (after an optional code fence) is JSON."""
     return text[_FENCE.match(text).end():].startswith("{")
+
+
+def _final_object(text: str, objects: list[dict[str, Any]], spans: list[tuple[int, int]],
+                  protocol: str) -> dict[str, Any] | None:
+    """The object that ends the reply, when it holds the verdict or closes a ```json block."""
+    if not spans or not re.fullmatch(r"\s*(?:```)?\s*", text[spans[-1][1]:]):
+        return None
+    data = objects[-1]
+    fenced = re.search(r"```(?:json)?\s*$", text[:spans[-1][0]], re.I)
+    if fenced or _has_verdict_key([data], protocol):
+        return data
+    return None
+
+
+def _cut_off_json(text: str, at: int) -> bool:
+    """A broken object is a JSON reply cut off when it starts a line (or a fenced
+    block) or nothing after it closes it; a dict inside a sentence is just text."""
+    line_start = re.search(r"(?:^|\n)[ \t]*(?:```[\w-]*\s*)?$", text[:at]) is not None
+    return line_start or "}" not in text[at:]
 
 
 def _has_verdict_key(objects: list[dict[str, Any]], protocol: str) -> bool:
@@ -270,7 +297,7 @@ _START_MARKERS = {
                    r"(?:\s*(?:/|out\s+of)\s*(?P<of>\d+))?" + _COMPLETE, re.I),
     ),
     "pairwise": (
-        re.compile(r"\s*\[\[\s*(?P<c>A|B|C|tie)\s*\]\]", re.I),
+        re.compile(r"\s*\[\[\s*(?P<c>A|B|C|tie|A\s*>>?\s*B|B\s*>>?\s*A|A\s*=\s*B|B\s*=\s*A)\s*\]\]", re.I),
         # Not followed by "," or ":": "A, B both ..." and "A: concise" are not verdicts.
         re.compile(r"\s*(?:(?:final\s+)?(?:verdict|winner|choice|preference)\s*[:=]\s*)?"
                    r"(?:(?:output|response|assistant)\s+)?\(?(?P<c>(?-i:A|B)|tie)\)?(?=[ \t]*(?:\n|[.!]\s))", re.I),
@@ -290,7 +317,9 @@ def _from_start(text: str, protocol: str, scale: int) -> Parsed:
         if protocol == "pointwise":
             return _rating(float(match["n"]), match["of"], scale, text.strip())
         if protocol == "pairwise":
-            return _valid(_choice_word(match["c"]) or "tie", None, text.strip())
+            if _outline(text):
+                break
+            return _valid(_label_choice(match["c"]), None, text.strip())
         return _correctness(_correct_word(match["c"]) or "", text.strip())
     return _invalid("reply cut off (finish_reason=length) without a verdict at its start")
 
@@ -304,14 +333,48 @@ _NUMBER = r"(?P<n>-?\d+(?:\.\d+)?)(?!\.?\d)"
 _OUT_OF = r"(?:\s*(?:/|out\s+of)\s*(?P<of>\d+)(?!\s*(?:%|of\b)))?"
 _NOT_A_RANGE = r"(?!\s*(?:-|\u2013|to)\s*\d)"
 # Explicit markers first; numbers in prose only when there is no marker.
+# A marker word right before "score" that names an aspect ("the accuracy score is 8")
+# makes it a sub-score, read only when there is no overall rating.
+_MARKER = (r"\b(?:rating|score|grade)\s*(?:is|of)?\s*[:=]?\s*\[*\s*" + _NUMBER + r"\s*\]*" + _NOT_A_RANGE + _OUT_OF)
+_NOT_ASPECTS = {"the", "my", "final", "overall", "total", "a", "an", "its", "this", "our", "your", "and", "i",
+                "general", "global", "their", "his", "her", "is", "was", "would", "be", "with", "of"}
+
+
+class _SubScore:
+    """``pattern`` read only where the word before it is (``aspect``) or is not an aspect."""
+
+    def __init__(self, pattern: str, aspect: bool) -> None:
+        self.pattern, self.aspect = re.compile(pattern, re.I), aspect
+
+    def finditer(self, text: str) -> list[re.Match[str]]:
+        return [m for m in self.pattern.finditer(text) if self._is_aspect(text, m.start()) == self.aspect]
+
+    @staticmethod
+    def _is_aspect(text: str, at: int) -> bool:
+        word = re.search(r"([A-Za-z]+)[ \t]+$", text[:at])
+        return word is not None and word[1].lower() not in _NOT_ASPECTS
+
+
 _RATING_TIERS = (
-    (re.compile(r"\[\[\s*" + _NUMBER + r"\s*\]\]" + _OUT_OF, re.I),
-     re.compile(r"\b(?:rating|score|grade)\s*(?:is|of)?\s*[:=]?\s*\[*\s*" + _NUMBER + r"\s*\]*"
-                + _NOT_A_RANGE + _OUT_OF, re.I)),
+    (re.compile(r"\[\[\s*" + _NUMBER + r"\s*\]\]" + _OUT_OF, re.I), _SubScore(_MARKER, False)),
+    (_SubScore(_MARKER, True),),
     (re.compile(r"(?<![\d.])" + _NUMBER + r"\s*(?:/|out\s+of)\s*(?P<of>\d+)(?!\s*(?:%|of\b))", re.I),
      re.compile(r"\b(?:rate|rated|give|gave|giving|award|assign)\s+(?:it|this(?:\s+response)?|the\s+response)?\s*"
                 r"(?:an?\s+|at\s+)?" + _NUMBER + _NOT_A_RANGE + _OUT_OF + r"(?=\s*(?:[.,;!)\n]|$))", re.I)),
 )
+
+
+# "Not a 10/10", "far from a 10/10", "the reference answer deserves 10/10".
+_RATING_NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bfar\s+from|\bhardly|\bshort\s+of|\bno)(?:\s+\w+){0,2}\s+$"
+                             r"|^\s*(?:not|never|far\s+from)\b", re.I)
+_ABOUT_REFERENCE = re.compile(r"\b(?:reference|gold|ideal|expected|model\s+answer|ground[\s-]*truth|perfect\s+answer)\b",
+                              re.I)
+
+
+def _not_the_rating(text: str, at: int) -> bool:
+    """A number that is negated or about the reference is not the response's rating."""
+    clause = re.split(r"[.!?;,\n](?!\d)", text[:at])[-1]
+    return bool(_RATING_NEGATED.search(clause) or _ABOUT_REFERENCE.search(clause))
 
 
 def _rating(number: float, out_of: str | None, scale: int, explanation: str | None) -> Parsed:
@@ -339,7 +402,8 @@ def _rating_from_text(text: str, scale: int) -> Parsed:
     if bare:
         return _rating(float(bare["n"]), None, scale, None)
     for tier in _RATING_TIERS:
-        found = [(m["n"], m["of"]) for pattern in tier for m in pattern.finditer(text)]
+        found = [(m["n"], m["of"]) for pattern in tier for m in pattern.finditer(text)
+                 if not _not_the_rating(text, m.start())]
         if not found:
             continue
         for number, out_of in found:
@@ -372,6 +436,24 @@ def _choice_word(value: str) -> str | None:
     return "tie" if words[0] in _TIE_WORDS else None
 
 
+def _label_choice(value: str) -> str:
+    """A label as read at a verdict marker: "B", "tie", "A>>B", "A=B"."""
+    inner = re.sub(r"\s+", "", value.upper())
+    if "=" in inner:
+        return "tie"
+    if ">" in inner:
+        return inner[0]
+    return _choice_word(value) or "tie"
+
+
+# "A. Helpfulness: ...", or "A." with "B." on a later line: an outline, not a verdict.
+_OUTLINE = re.compile(r"\s*\(?A[.)][ \t]+(?:[\w'-]+[ \t]+){0,3}?[\w'-]+[ \t]*:|\s*\(?A[.)][^\n]*\n(?:.*\n)*?[ \t]*\(?B[.)]\s")
+
+
+def _outline(text: str) -> bool:
+    return _OUTLINE.match(text) is not None
+
+
 def _canonical_labels(text: str) -> str:
     """``Output (b)``, ``response a`` -> ``Output B``, ``response A``: after a noun the
     letter is a label whatever its case, so that only capitals need to be
@@ -398,7 +480,8 @@ _STATEMENT = re.compile(
     _LABEL + r"\s+(?:is|was|seems|appears|looks|performs|does|did|fares|reads)(?:\s+to\s+be)?"
     r"(?P<neg>n't|\s+not|\s+never)?" + _DEGREE + r"\s+(?:the\s+|an?\s+)?(?:(?P<good>" + _BETTER + r")|(?P<bad>"
     + _WORSE + r"))\b", re.I)
-_WINS = re.compile(_LABEL + r"(?:\s+(?:clearly|easily|narrowly|definitely))?\s+(?:wins|comes\s+out\s+ahead)\b", re.I)
+_WINS = re.compile(_LABEL + r"(?:\s+(?:clearly|easily|narrowly|definitely|slightly))?\s+(?:wins|comes\s+out\s+ahead"
+                   r"|edges\s+out|outperforms|beats)\b", re.I)
 _BOTH_ADJ = (r"good|bad|wrong|correct|incorrect|accurate|inaccurate|fine|acceptable|poor|helpful|unhelpful|equal"
              r"|identical|the\s+same|equivalent|valid|invalid|strong|weak")
 _TIE_PHRASES = (
@@ -417,18 +500,53 @@ _TIE_PHRASES = (
 # reservation ("both are correct, but ...") is not the verdict.
 _ASPECT = re.compile(r"\s+(?:in|at|on|for|regarding|when|with\s+respect\s+to)\b", re.I)
 _RESERVATION = re.compile(r"[^.!?\n]*?\b(?:but|however|although|though|yet|while|whereas|except)\b", re.I)
+# "Both are correct. However, B is more concise": a tie phrase that describes
+# quality, followed anywhere by a contrast or a preference, is not the verdict.
+_LATER_PREFERENCE = re.compile(
+    r"\b(?:but|however|although|though|yet|that\s+said|still|nevertheless|nonetheless|except|whereas|while"
+    r"|prefer\w*|edges?|better|worse|best|worst|superior|inferior|more|less|stronger|weaker|wins?|ahead|outperforms?"
+    r"|beats?|favou?r\w*|\w+er\s+than)\b|\[\[", re.I)
+# "I wouldn't say A is better", "I don't think A is better": a negated preference.
+_NEGATED_LEAD = re.compile(r"(?:n't|\bnot|\bnever|\bhardly|\bdoubt)\s+(?:\w+\s+){0,2}?(?:say|think|believe|agree|claim"
+                           r"|argue|consider|conclude|sure|convinced|that)\b[^.!?\n]*$|\bdoubt\b[^.!?\n]*$", re.I)
+
+
+def _not_a_statement(text: str, start: int, end: int) -> bool:
+    """A preference that is negated ("I don't think A is better") or asked
+    ("Would I choose A?"): not a vote."""
+    if _NEGATED_LEAD.search(text[:start]):
+        return True
+    rest = re.match(r"[^.!?\n]*(?P<end>[.!?\n]|$)", text[end:])
+    return rest is not None and rest["end"] == "?"
 
 _MARKER_NOUN = r"(?:final\s+)?(?:verdict|winner|choice|preference|decision|judge?ment)"
 # "Verdict: X" must be readable: a marker we cannot read makes the reply invalid.
-_COLON_MARKER = re.compile(r"\b" + _MARKER_NOUN + r"\s*[:=][ \t]*\n?[ \t]*(?=(?P<clause>[^\n]*))", re.I)
-_START_ANSWER = re.compile(r"^\s*(?:final\s+)?answer\s*[:=][ \t]*\n?[ \t]*(?=(?P<clause>[^\n]*))", re.I)
+_COLON_MARKER = re.compile(r"\b" + _MARKER_NOUN + r"\s*[:=][ \t]*(?:\n[ \t]*)*(?=(?P<clause>[^\n]*))", re.I)
+# "### Final Verdict" as a heading, the verdict on the next non-empty line.
+_HEADING_MARKER = re.compile(r"^[ \t]*#+[ \t]*" + _MARKER_NOUN + r"[ \t]*[:=]?[ \t]*\n(?:[ \t]*\n)*[ \t]*"
+                             r"(?=(?P<clause>[^\n]*))", re.I | re.M)
+_START_ANSWER = re.compile(r"^\s*(?:final\s+)?answer\s*[:=][ \t]*(?:\n[ \t]*)*(?=(?P<clause>[^\n]*))", re.I)
 # "My verdict is B", "the better response is B": read when readable, else prose.
-_IS_MARKER = re.compile(r"\b(?:" + _MARKER_NOUN + r"|(?:better|best|preferred)\s+(?:response|output|one|answer))"
+_IS_MARKER = re.compile(r"\b(?:" + _MARKER_NOUN + r"|(?:better|preferred)\s+(?:response|output|one|answer)|best\s+(?:response|output|one))"
                         r"\s+is(?:\s+that)?\s+(?=(?P<clause>[^\n]*))", re.I)
-_BRACKETS = re.compile(r"\[\[\s*(?P<c>A|B|C|tie)\s*\]\]", re.I)
-_I_CHOOSE = re.compile(r"\bI(?:\s+would|\s+will|'d|'ll)?\s+(?:choose|prefer|pick|select|favou?r|go\s+with)\s+"
+_BRACKETS = re.compile(r"\[\[\s*(?:(?P<c>A|B|C|tie)|(?P<x>A|B)\s*(?P<op>>>?|<<?|=)\s*(?P<y>A|B))\s*\]\]", re.I)
+
+
+def _bracket(match: re.Match[str]) -> str:
+    """``[[B]]``, ``[[C]]``, and Arena-Hard's ``[[A>>B]]``, ``[[A=B]]``, ``[[B>A]]``."""
+    if match["c"]:
+        return _choice_word(match["c"]) or "tie"
+    x, y, op = match["x"].upper(), match["y"].upper(), match["op"]
+    if x == y:
+        return _UNREADABLE
+    if op == "=":
+        return "tie"
+    return x if op.startswith(">") else y
+_I_CHOOSE = re.compile(r"\bI(?:\s+would|\s+will|'d|'ll)?(?:\s+(?:slightly|clearly|strongly|definitely|somewhat|marginally))?"
+                       r"\s+(?:choose|prefer|pick|select|favou?r|go\s+with)\s+"
                        r"(?=(?P<clause>[^\n.;,]*))", re.I)
-_DIRECT_CHOICE = (r"\(?\s*(?:" + _LABEL + r"|\[\[\s*(?P<bracket>A|B|C|tie)\s*\]\]|(?:a\s+)?(?P<tie>tie)\b"
+_DIRECT_CHOICE = (r"\(?\s*(?:" + _LABEL + r"|\[\[\s*(?P<bracket>A|B|C|tie|A\s*>>?\s*B|B\s*>>?\s*A|A\s*=\s*B|B\s*=\s*A)"
+                  r"\s*\]\]|(?:a\s+)?(?P<tie>tie)\b"
                   r"|(?P<c>(?-i:C)))\s*\)?")
 _CLAUSE_CHOICE = re.compile(
     r"\s*(?:clearly\s+|definitely\s+)?" + _DIRECT_CHOICE
@@ -440,7 +558,10 @@ def _direct(match: re.Match[str]) -> str:
     if match["who"]:
         return match["who"]
     if match["bracket"]:
-        return _choice_word(match["bracket"]) or "tie"
+        inner = re.sub(r"\s+", "", match["bracket"].upper())
+        if "=" in inner:
+            return "tie"
+        return inner[0] if ">" in inner else _choice_word(inner) or "tie"
     return "tie"
 
 
@@ -450,16 +571,23 @@ def _prose_votes(text: str) -> tuple[set[str], bool]:
     votes: set[str] = set()
     negated = False
     for m in _STATEMENT.finditer(text):
-        if m["neg"]:
+        if m["neg"] or _not_a_statement(text, m.start(), m.end()):
             negated = True
             continue
         votes.add(m["who"] if m["good"] else _other(m["who"]))
-    votes |= {m["who"] for m in _WINS.finditer(text)}
+    for m in _WINS.finditer(text):
+        if _not_a_statement(text, m.start(), m.end()):
+            negated = True
+            continue
+        votes.add(m["who"])
     for pattern in _TIE_PHRASES:
         for m in pattern.finditer(text):
             rest = text[m.end():]
-            if not (_ASPECT.match(rest) or _RESERVATION.match(rest)):
-                votes.add("tie")
+            if _ASPECT.match(rest) or _RESERVATION.match(rest):
+                continue
+            if pattern is _TIE_PHRASES[3] and _LATER_PREFERENCE.search(rest):
+                continue  # "Both are good. That said, B edges out A": quality, not the verdict
+            votes.add("tie")
     return votes, negated
 
 
@@ -479,20 +607,26 @@ def _read_clause(clause: str) -> str:
     if re.fullmatch(r"[\w()\[\]]+", word):
         return _choice_word(word) or _UNREADABLE
     found = {_direct(m) for m in map(_CHOSEN.match, (c["clause"] for c in _I_CHOOSE.finditer(clause))) if m}
-    found |= {_choice_word(m["c"]) or "tie" for m in _BRACKETS.finditer(clause)}
+    found |= {_bracket(m) for m in _BRACKETS.finditer(clause)}
     votes, negated = _prose_votes(clause)
     found |= votes
     return found.pop() if len(found) == 1 and not negated else _UNREADABLE
 
 
 def _explicit_choices(text: str) -> set[str]:
-    found = {_choice_word(m["c"]) or "tie" for m in _BRACKETS.finditer(text)}
-    for pattern in (_COLON_MARKER, _START_ANSWER):
+    found = {_bracket(m) for m in _BRACKETS.finditer(text)}
+    for pattern in (_COLON_MARKER, _HEADING_MARKER):
         found |= {_read_clause(m["clause"]) for m in pattern.finditer(text)}
+    for m in _START_ANSWER.finditer(text):
+        # "Answer: C" may be the answer to a multiple-choice question, not a tie.
+        if not re.fullmatch(r"\s*\(?[C-Z]\)?\s*[.:)]?\s*", m["clause"]):
+            found.add(_read_clause(m["clause"]))
     found |= {c for c in (_read_clause(m["clause"]) for m in _IS_MARKER.finditer(text)) if c != _UNREADABLE}
     for m in _I_CHOOSE.finditer(text):
         chosen = _CHOSEN.match(m["clause"])
-        if chosen:
+        if chosen and _not_a_statement(text, m.start(), m.end() + chosen.end()):
+            found.add(_UNREADABLE)  # "Would I choose A?", "I don't think I'd choose A"
+        elif chosen:
             found.add(_direct(chosen))
         elif re.match(r"\s*[ab]\b", m["clause"]):
             # "I prefer a concise answer": an article, or the label A in lowercase?
@@ -517,7 +651,7 @@ def _choice_from_text(text: str, scale: int) -> Parsed:
         # bare label ("A\n\n..."); it counts as prose, so a run-on continuation
         # that says otherwise makes the reply invalid.
         start = _START_MARKERS["pairwise"][1].match(text)
-        if start:
+        if start and not _outline(text):
             explicit.add(_choice_word(start["c"]) or "tie")
         if negated:
             return _invalid("a negated comparison (e.g. 'A is not better')", text.strip())
@@ -581,7 +715,7 @@ _VERDICT_LABEL = re.compile(r"\[\[\s*(?P<v>correct|incorrect|yes|no)\s*\]\]"
                             # "Correct: no", "is_correct = false", "Is the answer correct? No."
                             r"|(?<![A-Za-z0-9])correct(?:ness)?\s*[:=?]\s*[-\u2014:]?\s*(?P<w>yes|no|true|false)\b(?!\s+or\b)",
                             re.I)
-_REF_COLON_MARKER = re.compile(r"\b(?:final\s+)?(?:verdict|judge?ment|grade)\s*[:=][ \t]*\n?[ \t]*"
+_REF_COLON_MARKER = re.compile(r"\b(?:final\s+)?(?:verdict|judge?ment|grade)\s*[:=][ \t]*(?:\n[ \t]*)*"
                                r"(?=(?P<clause>[^\n]*))", re.I)
 _REF_IS_MARKER = re.compile(r"\b(?:final\s+)?(?:verdict|judge?ment|assessment|evaluation|decision|conclusion)"
                             r"\s*(?:[:=]|\s+is(?:\s+that)?)\s*(?=(?P<clause>[^\n]*))", re.I)
@@ -617,7 +751,11 @@ def _polarity(adjective: str, negated: bool, adverbs: str) -> str:
 def _subject(text: str, at: int) -> tuple[str | None, bool]:
     """The subject of the clause ending at ``at`` (None for an open question or
     condition), and whether the clause is a conclusion ("so it is ...")."""
-    sentence = re.split(r"[.!?;\n]", text[:at])[-1]
+    sentence = re.split(r"[.!?;\n](?!\d)", text[:at])[-1]
+    # An appositive or parenthetical value after the subject: "the final answer (42)",
+    # "the response's final answer, 42,".
+    sentence = re.sub(r"\s*(?:\([^()\n]{1,40}\)|,\s*(?:[-+$\u2212]?\d[\w.,/%$ -]{0,20}|\"[^\"\n]{1,30}\"|'[^'\n]{1,30}'),)"
+                      r"\s*$", " ", sentence)
     pieces = _CLAUSE_BREAK.split(sentence)
     last = pieces[-1]
     before = sentence[:len(sentence) - len(last)]
@@ -631,6 +769,14 @@ def _about_response(subject: str | None) -> bool:
             and not _OTHER_SUBJECT.search(subject) and not _REPORTED.search(subject))
 
 
+# "correct only in its reasoning", "right up to step 3", "correct in part": a
+# qualified verdict, read as a hedge.
+_QUALIFIED = re.compile(r"\s*,?\s*(?:only\b|up\s+to\b|until\b|in\s+part\b|partly\b|partially\b|in\s+places\b"
+                        r"|to\s+(?:a|some)\s+(?:point|extent|degree)\b|in\s+(?:its|the|their)\s+(?:reasoning|method"
+                        r"|approach|setup|steps?|derivation|explanation|working)\b|except\b|apart\s+from\b"
+                        r"|save\s+for\b|but\s+for\b)", re.I)
+
+
 def _statements(text: str) -> list[tuple[str, bool]]:
     """(value or _HEDGE, is a conclusion) for each statement about the response's correctness."""
     found = []
@@ -638,8 +784,10 @@ def _statements(text: str) -> list[tuple[str, bool]]:
         subject, conclusion = _subject(text, m.start())
         if _about_response(subject):
             adverbs = m["pre"] + " " + m["post"]
-            found.append((_polarity(m["adj"], bool(m["neg"] or m["dneg"]), adverbs),
-                          conclusion or bool(_CONCLUSION.search(adverbs))))
+            value = _polarity(m["adj"], bool(m["neg"] or m["dneg"]), adverbs)
+            if _QUALIFIED.match(text, m.end()):
+                value = _HEDGE
+            found.append((value, conclusion or bool(_CONCLUSION.search(adverbs))))
     for m in _GIVES.finditer(text):
         subject, conclusion = _subject(text, m.start())
         if subject is None:
