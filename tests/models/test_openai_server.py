@@ -55,3 +55,24 @@ def test_one_model_serves_successive_event_loops():
         prompt = [{"role": "user", "content": "hi"}]
         texts = [asyncio.run(model.generate(prompt, GenParams(0.0, 8, 0), 0)).text for _ in range(3)]
     assert texts == ["42", "42", "42"]
+
+
+def test_an_unreachable_replica_leaves_the_work_to_the_others(tmp_path):
+    from assay.errors import IncompleteRunError
+    from assay.run.runner import check_complete
+
+    from ..servers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    with stub_server() as live:
+        model = get_model("openai:stub", base_urls=[dead, live + "/v1"], max_retries=0)
+        task = arithmetic_task({"digits": "2", "n": "12"})
+        result = run_eval(task, [model], concurrency=4, max_tokens=4, out=tmp_path / "r", progress=False)
+        served = json.load(urllib.request.urlopen(live + "/stats"))["requests"]
+    s = result.models["openai:stub"]
+    assert (s.model_calls, s.not_run, s.errors, served) == (12, 0, 0, 12)
+    check_complete(result)
+    alone = get_model("openai:stub", base_urls=[dead, f"http://127.0.0.1:{free_port()}/v1"], max_retries=0)
+    down = run_eval(task, [alone], max_tokens=4, out=tmp_path / "d", progress=False, use_cache=False)
+    with pytest.raises(IncompleteRunError, match="cannot reach any of http://127.0.0.1"):
+        check_complete(down)

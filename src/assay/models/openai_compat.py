@@ -38,6 +38,7 @@ class OpenAICompatModel:
         self._clients: list[Any] | None = None
         self._loop: Any = None
         self._in_flight = [0] * len(urls)
+        self._down: set[int] = set()  # replicas found unreachable
         self._schema_supported = True
 
     @property
@@ -63,28 +64,36 @@ class OpenAICompatModel:
                             timeout=self._timeout)
                 for url in self.base_urls
             ]
-        index = min(range(len(self._clients)), key=self._in_flight.__getitem__)
+        live = [i for i in range(len(self._clients)) if i not in self._down]
+        index = min(live, key=self._in_flight.__getitem__)
         return index, self._clients[index]
 
     async def generate(self, prompt: Prompt, params: GenParams, sample_index: int) -> Sample:
         import openai
 
-        index, client = self._client()
-        self._in_flight[index] += 1
-        started = time.perf_counter()
-        try:
-            return await self._request(client, prompt, params, sample_index, started)
-        except openai.APITimeoutError as exc:
-            return Sample(text=None, error=f"timeout after retries at {self.base_urls[index]}: {exc}",
-                          latency=time.perf_counter() - started)
-        except openai.APIConnectionError as exc:
-            raise ModelError(f"cannot reach {self.base_urls[index]} for model "
-                             f"'{self.model_id}': {exc.__cause__ or exc}") from exc
-        except openai.APIStatusError as exc:
-            return Sample(text=None, error=f"HTTP {exc.status_code} from {self.base_urls[index]}: "
-                          f"{exc.message}", latency=time.perf_counter() - started)
-        finally:
-            self._in_flight[index] -= 1
+        while True:
+            index, client = self._client()
+            self._in_flight[index] += 1
+            started = time.perf_counter()
+            try:
+                return await self._request(client, prompt, params, sample_index, started)
+            except openai.APITimeoutError as exc:
+                return Sample(text=None, error=f"timeout after retries at {self.base_urls[index]}: {exc}",
+                              latency=time.perf_counter() - started)
+            except openai.APIConnectionError as exc:
+                # An unreachable replica is left out for the rest of the run;
+                # the others take this request and the ones after it.
+                self._down.add(index)
+                if len(self._down) < len(self.base_urls):
+                    continue
+                where = self.base_urls[0] if len(self.base_urls) == 1 else "any of " + ", ".join(self.base_urls)
+                raise ModelError(f"cannot reach {where} for model '{self.model_id}': "
+                                 f"{exc.__cause__ or exc}") from exc
+            except openai.APIStatusError as exc:
+                return Sample(text=None, error=f"HTTP {exc.status_code} from {self.base_urls[index]}: "
+                              f"{exc.message}", latency=time.perf_counter() - started)
+            finally:
+                self._in_flight[index] -= 1
 
     async def _request(self, client: Any, prompt: Prompt, params: GenParams, sample_index: int,
                        started: float) -> Sample:
