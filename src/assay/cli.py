@@ -71,6 +71,7 @@ def run(
     budget: Optional[int] = typer.Option(None, help="... or B samples"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
     max_retries: int = typer.Option(4, help="retries (exponential backoff) on timeouts, 429 and 5xx; 0 or more"),
+    n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of embedded (GGUF) models, in tokens"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Run models on a task; every response is stored and cached, a killed run resumes."""
@@ -89,7 +90,7 @@ def run(
                      params=_params(param), input_field=input_field, target_field=target_field,
                      template=template, scorers=scorer, fewshot=fewshot, base_urls=base_url,
                      pass_until=pass_until, budget=budget, use_cache=not no_cache,
-                     max_retries=max_retries)
+                     max_retries=max_retries, n_ctx=n_ctx)
     _emit(result, as_json)
     if not as_json:
         typer.echo(f"stored in {result.run_dir}", err=True)

@@ -79,3 +79,19 @@ def test_an_answer_does_not_depend_on_the_requests_before_it():
     forward = asyncio.run(answers(range(6)))
     backward = asyncio.run(answers(reversed(range(6))))
     assert forward == backward
+
+
+def test_a_prompt_beyond_the_context_window_says_how_to_fix_it(tmp_path):
+    (tmp_path / "long.jsonl").write_text('{"question": "' + "one two three " * 220 + '", "answer": "x"}\n')
+    from assay.api import run
+
+    small = run(str(tmp_path / "long.jsonl"), ["smollm2"], max_tokens=4, out=tmp_path / "a", progress=False,
+                use_cache=False, n_ctx=256)
+    assert small.models["smollm2"].errors == 1
+    from assay.run.store import samples_frame
+
+    error = samples_frame(tmp_path / "a")["error"].iloc[0]
+    assert "context window" in error and "--n-ctx (now 256)" in error
+    large = run(str(tmp_path / "long.jsonl"), ["smollm2"], max_tokens=4, out=tmp_path / "a", progress=False,
+                use_cache=False, n_ctx=2048)
+    assert large.models["smollm2"].errors == 0 and large.models["smollm2"].model_calls == 1

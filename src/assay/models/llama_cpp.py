@@ -55,6 +55,8 @@ class LlamaCppModel:
 
     def __init__(self, name: str, path: str | Path, *, chat: bool | None = None,
                  family: str = "unknown", n_ctx: int = 2048):
+        if n_ctx < 16:
+            raise ModelError(f"--n-ctx {n_ctx}: give a context window of at least 16 tokens")
         self.name = name
         self.path = Path(path)
         if not self.path.is_file():
@@ -131,7 +133,9 @@ class LlamaCppModel:
             except (ValueError, RuntimeError) as exc:
                 # e.g. a prompt longer than the context window: this request
                 # failed; it is recorded as an error, not as a wrong answer.
-                return Sample(text=None, error=f"{type(exc).__name__}: {exc}",
+                hint = (f"; a re-run fails the same way: give a larger --n-ctx (now {self.n_ctx}) or a "
+                        "shorter prompt" if "context window" in str(exc) else "")
+                return Sample(text=None, error=f"{type(exc).__name__}: {exc}{hint}",
                               latency=time.perf_counter() - started)
             usage = out.get("usage") or {}
             return Sample(

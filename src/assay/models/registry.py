@@ -48,19 +48,20 @@ def valid_names() -> str:
     return ", ".join([*EMBEDDED, *PREFIXES])
 
 
-def get_model(name: str, *, base_urls: list[str] | None = None, max_retries: int = 4) -> Model:
+def get_model(name: str, *, base_urls: list[str] | None = None, max_retries: int = 4,
+              n_ctx: int = 2048) -> Model:
     """Resolve a model name to a backend instance (weights load on first use)."""
     from assay.models.llama_cpp import LlamaCppModel
 
     if name == "smollm2":
-        return LlamaCppModel(name, smollm2_path(), chat=True, family="smollm")
+        return LlamaCppModel(name, smollm2_path(), chat=True, family="smollm", n_ctx=n_ctx)
     if name == "gemma3-270m":
-        return LlamaCppModel(name, gemma3_path(), chat=False, family="gemma")
+        return LlamaCppModel(name, gemma3_path(), chat=False, family="gemma", n_ctx=n_ctx)
     if name.startswith("gguf:"):
         path = Path(name[len("gguf:"):]).expanduser()
         if not path.is_file():
             raise ModelError(f"GGUF file does not exist: {path} (from model name '{name}')")
-        return LlamaCppModel(name, path, family=path.stem.split("-")[0].lower())
+        return LlamaCppModel(name, path, family=path.stem.split("-")[0].lower(), n_ctx=n_ctx)
     for prefix, chat in (("openai:", True), ("openai-completion:", False)):
         if name.startswith(prefix) and len(name) > len(prefix):
             from assay.models.openai_compat import OpenAICompatModel
