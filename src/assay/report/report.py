@@ -150,7 +150,7 @@ def write_report(
             verdicts = inputs.load_verdicts(judge)
         elif audit_data.get("verdicts") and Path(str(audit_data["verdicts"])).is_file():
             verdicts = inputs.load_verdicts(audit_data["verdicts"])
-        built["judges"] = sections.judges_section(audit_data, verdicts, figure, seed)
+        built["judges"] = sections.judges_section(audit_data, verdicts, figure)
         built["agreement"] = sections.agreement_section(audit_data, verdicts, figure, seed)
         section = sections.bias_section(audit_data, figure)
         if section is None:

@@ -233,7 +233,7 @@ def _est(d) -> tuple:
     return _num(d.get("value")), _num(d.get("low")), _num(d.get("high"))
 
 
-def judge_costs(verdicts: pd.DataFrame | None, judges: list[str], jury_name: str, confidence: float, seed: int):
+def judge_costs(verdicts: pd.DataFrame | None, judges: list[str], jury_name: str, confidence: float):
     """Mean cost per verdict for each judge and for the jury (all members' verdicts on a unit summed)."""
     from assay.stats.intervals import mean_ci
 
@@ -258,7 +258,7 @@ def judge_costs(verdicts: pd.DataFrame | None, judges: list[str], jury_name: str
     return costs, meaning
 
 
-def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMaker, seed: int) -> Section:
+def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMaker) -> Section:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -270,7 +270,7 @@ def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMak
     if jury:
         entries.append(jury["majority"])
     names = [e["judge"] for e in entries]
-    costs, cost_meaning = judge_costs(verdicts, [e["judge"] for e in audit["judges"]], jury_name or "jury", level, seed)
+    costs, cost_meaning = judge_costs(verdicts, [e["judge"] for e in audit["judges"]], jury_name or "jury", level)
     panels = [("accuracy against humans", lambda e: _est(e.get("accuracy"))),
               ("Cohen's κ with humans", lambda e: _est(e.get("cohens_kappa")))]
     if costs:

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -421,12 +420,6 @@ class MajorityVoteCurve:
         return f"majority vote over {self.n_items} items: {points}"
 
 
-# What the built-in scorers store as ``detail`` when they found no answer: such
-# a sample casts no vote (it is not an answer that others could agree with).
-NO_ANSWER_DETAILS = frozenset({"no number", "no match"})
-_NO_GROUP_CAPTURED = re.compile(r"matched .* but no group captured", re.DOTALL)
-
-
 def _missing(value: Any) -> bool:
     if value is None:
         return True
@@ -446,13 +439,14 @@ def vote_key(answer: Any) -> str | None:
     the scorers' "found nothing" details ("no number", "no match", "matched ...
     but no group captured") cast no vote.
     """
+    from assay.tasks.scorers import gave_no_answer
     from assay.tasks.scorers.normalize import normalize_answer
     from assay.tasks.scorers.numeric import to_fraction
 
     if _missing(answer):
         return None
     text = str(answer).strip()
-    if not text or text in NO_ANSWER_DETAILS or _NO_GROUP_CAPTURED.fullmatch(text):
+    if not text or gave_no_answer(text):
         return None
     number = to_fraction(text) if any(ch.isdigit() for ch in text) else None
     if number is not None:

@@ -8,12 +8,24 @@ bare float in [0, 1]). To add one, write ``scorers/NAME.py`` with a function
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Callable, Union
 
 from assay.errors import ConfigError
 from assay.records import Item, Score
 
 Scorer = Callable[[str, Item], Union[Score, float]]
+
+# The ``detail`` a scorer stores when the output held no answer at all: such a
+# sample casts no majority vote (it is not an answer others could agree with).
+NO_NUMBER = "no number"
+NO_MATCH = "no match"
+NO_GROUP_CAPTURED = re.compile(r"matched .* but no group captured", re.DOTALL)
+
+
+def gave_no_answer(detail: str) -> bool:
+    """Whether a score's ``detail`` says the output held no answer."""
+    return detail in (NO_NUMBER, NO_MATCH) or NO_GROUP_CAPTURED.fullmatch(detail) is not None
 
 # name -> module under assay.tasks.scorers; imported only when used.
 SCORERS = {

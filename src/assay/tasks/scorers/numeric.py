@@ -14,7 +14,7 @@ import re
 from fractions import Fraction
 
 from assay.records import Item, Score
-from assay.tasks.scorers import targets
+from assay.tasks.scorers import NO_NUMBER, targets
 
 _INTEGER = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)"
 # (?<!\d): a number does not start inside another ("5-3" is not -3, "1.2.3" has no ".3").
@@ -45,7 +45,7 @@ def numeric(output: str, item: Item) -> Score:
     """1 when the number extracted from the output equals an acceptable target's number."""
     found = extract_number(output)
     if found is None:
-        return Score(0.0, detail="no number")
+        return Score(0.0, detail=NO_NUMBER)
     value = to_fraction(found)
     golds = [to_fraction(extract_number(t) or "") for t in targets(item)]
     return Score(float(value is not None and value in golds), detail=found)

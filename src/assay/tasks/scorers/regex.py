@@ -2,7 +2,7 @@ import re
 
 from assay.errors import ConfigError
 from assay.records import Item, Score
-from assay.tasks.scorers import targets
+from assay.tasks.scorers import NO_MATCH, targets
 from assay.tasks.scorers.normalize import normalize_answer
 
 
@@ -20,7 +20,7 @@ def make_regex_scorer(pattern: str | None):
     def regex(output: str, item: Item) -> Score:
         match = compiled.search(output)
         if match is None:
-            return Score(0.0, detail="no match")
+            return Score(0.0, detail=NO_MATCH)
         if compiled.groups:
             # In "(?:answer: (\d+))|(\d+)" only one of the groups takes part in a match.
             found = next((group for group in match.groups() if group is not None), None)
