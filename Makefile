@@ -5,6 +5,12 @@ BIN := $(VENV)/bin
 # Pinned exactly so pip reuses the wheel it built once (its wheel cache)
 # instead of compiling llama.cpp again (about 7 minutes on 2 cores).
 LLAMA := llama-cpp-python[server]==0.3.36
+# llama.cpp's native build uses the CPU's AMX tiles where it reports them, and
+# those kernels crash (SIGSEGV in ggml_backend_amx_mul_mat) on virtual machines
+# that report AMX without enabling it. An AVX2 build runs on any x86-64-v3 CPU.
+# (A wheel built natively before this line sits in pip's cache under the same
+# name: `pip cache remove 'llama_cpp_python*'` once, then make.)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install clean

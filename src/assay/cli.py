@@ -51,7 +51,7 @@ def _new_or_dir(path: Optional[Path], option: str, what: str) -> None:
 
 @app.command()
 def run(
-    task: str = typer.Argument(..., help="arithmetic, a dataset file (.jsonl/.csv/.parquet), a saved HF dataset dir, or hf:NAME"),
+    task: str = typer.Argument(..., help="arithmetic, a standard task (mmlu, arc_easy, hellaswag, ...: see assay tasks), a dataset file (.jsonl/.csv/.parquet/.txt), a saved HF dataset dir, or hf:NAME"),
     model: List[str] = typer.Option(..., "-m", "--model", help="smollm2, gemma3-270m, gguf:PATH, openai:MODEL, openai-completion:MODEL"),
     limit: Optional[int] = typer.Option(None, help="first N items only"),
     samples: int = typer.Option(1, help="completions per item"),
@@ -63,7 +63,12 @@ def run(
     param: Optional[List[str]] = typer.Option(None, help="task parameter KEY=VALUE, e.g. digits=3"),
     input_field: Optional[str] = typer.Option(None),
     target_field: Optional[str] = typer.Option(None),
-    template: Optional[str] = typer.Option(None, help="Jinja2 prompt template (file or string) for chat models"),
+    template: Optional[str] = typer.Option(None, help="Jinja2 prompt template (file or string): for chat models; in likelihood modes, the plain-text context for every model"),
+    mode: Optional[str] = typer.Option(None, help="generate, choices (multiple choice by log-probability) or perplexity; default: choices when the items have choices"),
+    choices_field: Optional[str] = typer.Option(None, help="column holding each item's list of choices"),
+    target_delimiter: Optional[str] = typer.Option(None, help="text between the context and each choice (default: one space)"),
+    data: Optional[str] = typer.Option(None, help="a standard task's local copy (file or saved HF dataset dir), or 'sample'"),
+    stride: int = typer.Option(0, help="perplexity: windows of a long document advance by this many tokens (0: end to end)"),
     scorer: Optional[List[str]] = typer.Option(None, help="exact, contains, numeric, f1, regex:PATTERN, code"),
     fewshot: Optional[int] = typer.Option(None, help="few-shot examples for base models (0 or more)"),
     base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint; repeat to load-balance"),
@@ -90,7 +95,8 @@ def run(
                      params=_params(param), input_field=input_field, target_field=target_field,
                      template=template, scorers=scorer, fewshot=fewshot, base_urls=base_url,
                      pass_until=pass_until, budget=budget, use_cache=not no_cache,
-                     max_retries=max_retries, n_ctx=n_ctx)
+                     max_retries=max_retries, n_ctx=n_ctx, mode=mode, choices_field=choices_field,
+                     target_delimiter=target_delimiter, data=data, stride=stride)
     _emit(result, as_json)
     if not as_json:
         typer.echo(f"stored in {result.run_dir}", err=True)
@@ -128,7 +134,7 @@ def tasks(as_json: bool = typer.Option(False, "--json")) -> None:
 def export(
     run_dir: Path = typer.Argument(...),
     output: Path = typer.Option(..., "-o", "--output", help="FILE.csv, .jsonl or .parquet"),
-    what: str = typer.Option("samples", help="samples or verdicts"),
+    what: str = typer.Option("samples", help="samples, verdicts, choices (one row per choice of a choices run) or documents (perplexity runs)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Export per-item records of a run."""
@@ -201,6 +207,7 @@ def judge(
     limit: Optional[int] = typer.Option(None, help="judge the first N items only"),
     max_retries: int = typer.Option(4, help="retries of a failed request (429, 5xx, timeout) with backoff"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
+    n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of embedded (GGUF) judges, in tokens"),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -214,7 +221,7 @@ def judge(
                            template=template, scale=scale, rubric=rubric, prices=prices,
                            weights_from=weights_from, concurrency=concurrency, base_urls=base_url,
                            max_tokens=max_tokens, seed=seed, limit=limit, use_cache=not no_cache,
-                           max_retries=max_retries)
+                           max_retries=max_retries, n_ctx=n_ctx)
     except IncompleteRunError as exc:
         # What was judged is stored; show it before the error says what is left.
         if getattr(exc, "result", None) is not None:
@@ -247,6 +254,9 @@ def audit(
     probe_run: Optional[Path] = typer.Option(None, help="run directory for the self-preference probe"),
     probe_n: int = typer.Option(8, help="test cases per probe"),
     base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint for the probed judge; repeat to load-balance"),
+    max_retries: int = typer.Option(4, help="retries of a failed probe request (429, 5xx, timeout) with backoff"),
+    n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of an embedded (GGUF) probed judge, in tokens"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -260,7 +270,8 @@ def audit(
 
         for name in probe_judge:
             result.probes.extend(run_probes(name, items=probe_items, run_dir=probe_run, n=probe_n,
-                                            seed=seed, base_urls=base_url))
+                                            seed=seed, base_urls=base_url, max_retries=max_retries,
+                                            n_ctx=n_ctx, use_cache=not no_cache))
     _emit(result, as_json)
 
 

@@ -15,22 +15,21 @@ only the rest.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from assay.errors import ConfigError, DataError, IncompleteRunError, ModelError
+from assay.errors import ConfigError, DataError, IncompleteRunError
 from assay.jsonable import jsonable
 from assay.judge.parse import LEXICAL_PROTOCOLS, MODEL_PROTOCOLS, PROTOCOLS, parse_reply, verdict_schema
 from assay.judge.pool import Vote, check_pool, default_pool, load_weights, pool_votes
 from assay.judge.prompts import JudgeTemplate, load_template
-from assay.models.base import GenParams, Model
-from assay.records import Item, Sample, stable_hash
+from assay.models.base import GENERATE, GenParams, Model, Request
+from assay.records import Item, Verdict, stable_hash
+from assay.run.executor import Jobs, Tally, execute, fetch
 
 ORIGINAL, SWAPPED = "original", "swapped"
 JURY = "jury"
@@ -217,13 +216,9 @@ def read_outputs(run_dir: str | Path) -> RunOutputs:
 
     with open_run(run_dir) as store:
         items = store.items()
-        rows = store.conn.execute(
-            "SELECT model, item, prompt, output, error FROM samples WHERE sample = 0 "
-            "ORDER BY model, item").fetchall()
+        rows = store.first_samples()
         metric = (read_config(run_dir).get("scorers") or [None])[0]
-        score_rows = store.conn.execute(
-            "SELECT p.model, p.item, s.value FROM scores s JOIN samples p ON p.key = s.key "
-            "WHERE p.sample = 0 AND p.error IS NULL AND s.scorer = ?", (metric,)).fetchall() if metric else []
+        score_rows = store.first_scores(metric) if metric else []
     outputs: dict[str, dict[str, str]] = {}
     failed: dict[str, int] = {}
     chat_questions: dict[str, str] = {}
@@ -348,18 +343,15 @@ def _verdict_key(judge_id: Any, unit: Unit, protocol: str, request: str) -> str:
                         "model_b": unit.model_b, "order": unit.order, "protocol": protocol}, length=32)
 
 
-def _row(key: str, judge: str, protocol: str, template_hash: str, o: Outcome) -> tuple:
+def _verdict(key: str, judge: str, protocol: str, template_hash: str, o: Outcome) -> Verdict:
     u = o.unit
-    return (key, u.item, u.model, u.model_b, judge, protocol, u.order, o.verdict, o.score, o.explanation,
-            int(o.invalid), o.raw, template_hash, o.tokens_in, o.tokens_out, o.latency, o.error, time.time())
+    return Verdict(key, u.item, u.model, u.model_b, judge, protocol, u.order, o.verdict, o.score, o.explanation,
+                   o.invalid, o.raw, template_hash, o.tokens_in, o.tokens_out, o.latency, o.error, time.time())
 
 
-def _stored(store) -> dict[str, tuple]:
-    """Stored verdicts by key: (verdict, score, explanation, invalid, raw,
-    template_hash, tokens_in, tokens_out, latency)."""
-    return {row[0]: row[1:] for row in store.conn.execute(
-        "SELECT key, verdict, score, explanation, invalid, raw, template_hash, tokens_in, tokens_out, latency "
-        "FROM verdicts WHERE error IS NULL")}
+def _stored(store) -> dict[str, Verdict]:
+    """Stored verdicts (failed requests left out) by key."""
+    return {v.key: v for v in store.verdicts()}
 
 
 @dataclass
@@ -367,74 +359,45 @@ class _JudgeState:
     name: str
     model: Model | None
     outcomes: list[Outcome] = field(default_factory=list)
-    fatal: str | None = None
-    not_run: int = 0
+    tally: Tally = field(default_factory=Tally)
 
 
-def _progress(total: int, enabled: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled)
-
-
-async def _judge_all(states: list[_JudgeState], units: list[Unit], protocol: str,
-                     template: JudgeTemplate, params: GenParams, scale: int, store,
-                     concurrency: int, progress: bool) -> None:
+def _judge_all(states: list[_JudgeState], units: list[Unit], protocol: str, template: JudgeTemplate,
+               params: GenParams, scale: int, store, concurrency: int, progress: bool) -> None:
     stored = _stored(store)
-    queue: asyncio.Queue = asyncio.Queue()
-    for state in states:
-        for unit in units:
-            queue.put_nowait((state, unit))
-    with _progress(queue.qsize(), progress and sys.stderr is not None) as bar:
-        task = bar.add_task(f"judging ({protocol}): {', '.join(s.name for s in states)}", total=queue.qsize())
 
-        async def work() -> None:
-            while True:
-                try:
-                    state, unit = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                if state.fatal is None:
-                    await _judge_one(state, unit, protocol, template, params, scale, store, stored)
-                else:
-                    state.not_run += 1
-                bar.advance(task)
+    async def handle(job: tuple[_JudgeState, Unit], _: Jobs) -> None:
+        state, unit = job
+        await _judge_one(state, unit, protocol, template, params, scale, store, stored)
 
-        await asyncio.gather(*(work() for _ in range(concurrency)))
+    execute([(state, unit) for state in states for unit in units], handle, store=store, concurrency=concurrency,
+            description=f"judging ({protocol}): {', '.join(s.name for s in states)}", progress=progress)
 
 
 async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: JudgeTemplate,
-                     params: GenParams, scale: int, store, stored: dict[str, tuple]) -> None:
-    from assay.run.runner import request_key
-
+                     params: GenParams, scale: int, store, stored: dict[str, Verdict]) -> None:
     model = state.model
     assert model is not None
     prompt = template.prompt(chat=model.chat, scale=scale, **unit.vars)
-    request = request_key(model, params, prompt, 0)
-    key = _verdict_key(model.identity, unit, protocol, request)
+    request = Request(GENERATE, prompt, params, 0)
+    request_hash = request.key(model)
+    key = _verdict_key(model.identity, unit, protocol, request_hash)
     previous = stored.get(key)
     if previous is not None:
-        verdict, score, explanation, invalid, raw, stored_hash, t_in, t_out, latency = previous
-        outcome = Outcome(unit, verdict, score, bool(invalid), explanation, raw, cached=True)
+        outcome = Outcome(unit, previous.verdict, previous.score, previous.invalid, previous.explanation,
+                          previous.raw, cached=True)
         state.outcomes.append(outcome)
-        if stored_hash != template.hash:
+        if previous.template_hash != template.hash:
             # A template edit that renders the same prompt (a comment, say):
             # the verdict stands, and its row names the template now in use.
-            store.record_verdict(_row(key, state.name, protocol, template.hash, Outcome(
-                unit, verdict, score, bool(invalid), explanation, raw, tokens_in=t_in or 0,
-                tokens_out=t_out or 0, latency=latency or 0.0)))
+            store.record_verdict(_verdict(key, state.name, protocol, template.hash, Outcome(
+                unit, previous.verdict, previous.score, previous.invalid, previous.explanation, previous.raw,
+                tokens_in=previous.tokens_in, tokens_out=previous.tokens_out, latency=previous.latency)))
         return
-    sample = store.cached_response(request)
-    called = sample is None
-    if sample is None:
-        try:
-            sample = await model.generate(prompt, params, 0)
-        except ModelError as exc:
-            state.fatal = str(exc)
-            state.not_run += 1
-            return
+    response = await fetch(model, request, store, state.tally, key=request_hash)
+    if response is None:
+        return  # the judge is unreachable: counted as not run
+    sample, called = response.sample, response.called
     if sample.error is not None:
         outcome = Outcome(unit, None, None, False, error=sample.error, latency=sample.latency, called=True)
     else:
@@ -443,7 +406,6 @@ async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: Ju
         if called:
             outcome.tokens_in, outcome.tokens_out, outcome.latency = (
                 sample.tokens_in, sample.tokens_out, sample.latency)
-            store.cache_response(request, sample)
     state.outcomes.append(outcome)
     stored_outcome = outcome
     if not called:
@@ -451,7 +413,7 @@ async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: Ju
         # the row still records them so the export shows what a verdict costs.
         stored_outcome = Outcome(**{**outcome.__dict__, "tokens_in": sample.tokens_in,
                                     "tokens_out": sample.tokens_out, "latency": sample.latency})
-    store.record_verdict(_row(key, state.name, protocol, template.hash, stored_outcome))
+    store.record_verdict(_verdict(key, state.name, protocol, template.hash, stored_outcome))
 
 
 def _lexical(units: list[Unit], protocol: str, data: RunOutputs, store) -> list[Outcome]:
@@ -465,8 +427,8 @@ def _lexical(units: list[Unit], protocol: str, data: RunOutputs, store) -> list[
         key = stable_hash({"judge": protocol, "item": unit.item, "model": unit.model,
                            "output": unit.vars["output"], "reference": unit.vars["reference"]}, length=32)
         if key in stored:
-            verdict, score, explanation, invalid, raw = stored[key][:5]
-            outcomes.append(Outcome(unit, verdict, score, bool(invalid), explanation, raw, cached=True))
+            v = stored[key]
+            outcomes.append(Outcome(unit, v.verdict, v.score, v.invalid, v.explanation, v.raw, cached=True))
             continue
         value = float(scorer(unit.vars["output"], data.items[unit.item]).value)
         outcome = Outcome(unit, str(int(value)), value, False,
@@ -474,7 +436,7 @@ def _lexical(units: list[Unit], protocol: str, data: RunOutputs, store) -> list[
                           if value else f"gold answer {'not in' if protocol == 'contains' else 'differs from'} "
                           "the output", None)
         outcomes.append(outcome)
-        store.record_verdict(_row(key, protocol, protocol, template_hash, outcome))
+        store.record_verdict(_verdict(key, protocol, protocol, template_hash, outcome))
     return outcomes
 
 
@@ -631,7 +593,7 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
               max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = 0, limit: int | None = None,
               constrained: bool = True, progress: bool = True,
               models: Mapping[str, Model] | None = None, use_cache: bool = True,
-              max_retries: int = 4) -> JudgeResult:
+              max_retries: int = 4, n_ctx: int = 2048) -> JudgeResult:
     """Judge a run's outputs; the library form of ``assay judge``.
 
     ``judges`` are model names (several form a jury); the lexical protocols
@@ -696,10 +658,11 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
         else:
             from assay.models.registry import get_model
 
-            states.append(_JudgeState(name, get_model(name, base_urls=base_urls, max_retries=max_retries)))
+            states.append(_JudgeState(name, get_model(name, base_urls=base_urls, max_retries=max_retries,
+                                                      n_ctx=n_ctx)))
     try:
         with RunStore(run_path, use_cache=use_cache) as store:
-            asyncio.run(_judge_all(states, units, protocol, tmpl, params, scale, store, concurrency, progress))
+            _judge_all(states, units, protocol, tmpl, params, scale, store, concurrency, progress)
     finally:
         for state in states:
             if models is None or state.name not in models:
@@ -708,7 +671,7 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
     summaries = {}
     for state in states:
         s = summarise(state.name, state.outcomes, protocol, models_judged)
-        s.not_run, s.fatal = state.not_run, state.fatal
+        s.not_run, s.fatal = state.tally.not_run, state.tally.fatal
         s.cost = price_cost(prices, state.name, s.tokens_in, s.tokens_out)
         summaries[state.name] = s
     jury = None
@@ -755,10 +718,9 @@ def winrate_annotations(run_dir: str | Path, baseline: str, *, judges: Sequence[
     from assay.run.store import open_run
 
     with open_run(run_dir) as store:
-        frame = pd.read_sql_query(
-            "SELECT item, model, model_b, judge, \"order\", verdict, template_hash FROM verdicts "
-            "WHERE protocol = 'pairwise' AND invalid = 0 AND error IS NULL AND verdict IS NOT NULL "
-            "AND (model = ? OR model_b = ?)", store.conn, params=(baseline, baseline))
+        frame = store.verdicts_frame(protocol="pairwise")
+    frame = frame[(~frame["invalid"].astype(bool)) & frame["verdict"].notna() &
+                  ((frame["model"] == baseline) | (frame["model_b"] == baseline))]
     if frame.empty:
         raise DataError(f"{run_dir}: no valid pairwise verdicts involving baseline '{baseline}'; "
                         f"run `assay judge {run_dir} --protocol pairwise --against {baseline} --judge MODEL`")

@@ -20,7 +20,6 @@ and the count of invalid verdicts (left out, never coerced).
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from assay.judge.agreement import bootstrap_over_items
 from assay.judge.judging import DEFAULT_MAX_TOKENS, ORIGINAL, SWAPPED, Unit, outcome_from_reply
 from assay.judge.parse import verdict_schema
 from assay.judge.prompts import load_template
-from assay.models.base import GenParams, Model
+from assay.models.base import GENERATE, GenParams, Model, Request
 
 PROBES = ("verbosity", "position", "self_preference")
 
@@ -113,16 +112,21 @@ def _estimate(items: list[str], values: list[float], *, seed: int, n_boot: int, 
     return est.value, low, high
 
 
-async def _ask_all(model: Model, prompts: list[Any], params: GenParams) -> list[str | None]:
-    replies = []
-    for prompt in prompts:  # one at a time: embedded models serialise anyway
-        sample = await model.generate(prompt, params, 0)
-        replies.append(sample.text if sample.error is None else None)
-    return replies
+def _ask_all(model: Model, prompts: list[Any], params: GenParams, use_cache: bool = True) -> list[str | None]:
+    """Replies through the executor and the shared response cache, so a probe
+    run again costs no calls; a failed request's reply is None (counted invalid)."""
+    from assay.run.executor import ask
+    from assay.run.store import RunStore
+
+    with RunStore(None, use_cache=use_cache) as cache:
+        samples, tally = ask(model, [Request(GENERATE, p, params, 0) for p in prompts], cache)
+    if tally.fatal:
+        raise ModelError(tally.fatal)
+    return [None if s is None or s.error is not None else s.text for s in samples]
 
 
 def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random, *, scale: int,
-               max_tokens: int, seed: int, n_boot: int, level: float) -> ProbeResult:
+               max_tokens: int, seed: int, n_boot: int, level: float, use_cache: bool = True) -> ProbeResult:
     template = load_template("pointwise", scale=scale)
     params = GenParams(max_tokens=max_tokens, seed=seed, json_schema=verdict_schema("pointwise", scale))
     prompts, plan = [], []
@@ -132,7 +136,7 @@ def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random,
         for kind, text in (("plain", answer), ("padded", f"{answer}\n\n{padding}")):
             prompts.append(template.prompt(chat=model.chat, question=row.input, output=text, scale=scale))
             plan.append((row.item, kind))
-    replies = asyncio.run(_ask_all(model, prompts, params))
+    replies = _ask_all(model, prompts, params, use_cache)
     scores: dict[str, dict[str, float | None]] = {}
     invalid = 0
     for (item, kind), reply in zip(plan, replies):
@@ -151,7 +155,7 @@ def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random,
 
 
 def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, seed: int, n_boot: int,
-              level: float) -> ProbeResult:
+              level: float, use_cache: bool = True) -> ProbeResult:
     from assay.judge.judging import position_consistency
 
     template = load_template("pairwise")
@@ -166,7 +170,7 @@ def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, 
         units.append(Unit(row.item, "output_1", "output_2", SWAPPED,
                           (("question", row.input), ("output_a", row.output_2), ("output_b", row.output_1))))
     prompts = [template.prompt(chat=model.chat, **u.vars) for u in units]
-    replies = asyncio.run(_ask_all(model, prompts, params))
+    replies = _ask_all(model, prompts, params, use_cache)
     identical_items, identical_values, real = [], [], []
     counts = {"A": 0, "B": 0, "tie": 0}
     invalid = 0
@@ -262,11 +266,12 @@ def _pairwise_verdicts(judge: str, run_dir, mine: str, theirs: str, *, n: int, m
     result = judge_run(run_dir, [judge], protocol="pairwise", against=theirs, limit=n, max_tokens=max_tokens,
                        seed=seed, progress=False, models=models)
     with open_run(run_dir) as store:
-        rows = pd.read_sql_query(
-            "SELECT item, model, model_b, \"order\", verdict, invalid FROM verdicts WHERE judge = ? AND "
-            "protocol = 'pairwise' AND template_hash = ? AND error IS NULL AND "
-            "((model = ? AND model_b = ?) OR (model = ? AND model_b = ?))", store.conn,
-            params=(judge, result.template_hash, mine, theirs, theirs, mine))
+        rows = store.verdicts_frame(judge=judge, protocol="pairwise")
+    pair = ((rows["model"] == mine) & (rows["model_b"] == theirs)) | ((rows["model"] == theirs) &
+                                                                      (rows["model_b"] == mine))
+    rows = rows[pair & (rows["template_hash"] == result.template_hash)]
+    rows = rows.assign(invalid=rows["invalid"].astype(int))[["item", "model", "model_b", "order", "verdict",
+                                                             "invalid"]]
     judged_items = sorted(rows["item"].unique())[:n]
     return rows[rows["item"].isin(judged_items)], result.template_hash
 
@@ -274,7 +279,8 @@ def _pairwise_verdicts(judge: str, run_dir, mine: str, theirs: str, *, n: int, m
 def run_probes(judge: str, *, items: str | Path | pd.DataFrame | None = None, run_dir: str | Path | None = None,
                probes: Sequence[str] = PROBES, n: int = 8, seed: int = 0, scale: int = 10,
                max_tokens: int = DEFAULT_MAX_TOKENS, n_boot: int = 1000, level: float = 0.95,
-               base_urls: list[str] | None = None, model: Model | None = None) -> list[ProbeResult]:
+               base_urls: list[str] | None = None, model: Model | None = None, max_retries: int = 4,
+               n_ctx: int = 2048, use_cache: bool = True) -> list[ProbeResult]:
     """Run bias probes on ``judge`` (a model name; ``model`` may supply the object).
 
     ``items``: human-labelled pairs (a file for ``human_pairs_to_labels`` or its
@@ -289,7 +295,7 @@ def run_probes(judge: str, *, items: str | Path | pd.DataFrame | None = None, ru
     if model is None:
         from assay.models.registry import get_model
 
-        model = get_model(judge, base_urls=base_urls)
+        model = get_model(judge, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx)
     rng = random.Random(seed)
     results = []
     try:
@@ -301,10 +307,10 @@ def run_probes(judge: str, *, items: str | Path | pd.DataFrame | None = None, ru
         for probe in probes:
             if probe == "verbosity":
                 results.append(_verbosity(model, judge, pairs, rng, scale=scale, max_tokens=max_tokens,
-                                          seed=seed, n_boot=n_boot, level=level))
+                                          seed=seed, n_boot=n_boot, level=level, use_cache=use_cache))
             elif probe == "position":
                 results.append(_position(model, judge, pairs, max_tokens=max_tokens, seed=seed,
-                                         n_boot=n_boot, level=level))
+                                         n_boot=n_boot, level=level, use_cache=use_cache))
             else:
                 results.append(_self_preference(judge, model, run_dir, n=n, max_tokens=max_tokens, seed=seed,
                                                 n_boot=n_boot, level=level, base_urls=base_urls))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
-from assay.records import Sample
+from assay.records import Sample, stable_hash
 
 Messages = list[dict[str, str]]
 Prompt = Union[str, Messages]
@@ -39,6 +39,39 @@ class GenParams:
         }
 
 
+GENERATE = "generate"
+CHOICES = "choices"
+ROLLING = "rolling"
+REQUEST_KINDS = (GENERATE, CHOICES, ROLLING)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One thing a model is asked, of any kind; its ``key`` is the cache key.
+
+    - ``generate``: ``prompt`` (text or chat messages) under ``params``, sample ``sample_index``.
+    - ``choices``: the log-probability of each of ``continuations`` after the text ``prompt``.
+    - ``rolling``: the log-probability of every token of the text ``prompt`` (a document),
+      scored in windows of the context size that advance by ``stride`` tokens (0: no overlap).
+    """
+
+    kind: str
+    prompt: Prompt
+    params: GenParams | None = None
+    sample_index: int = 0
+    continuations: tuple[str, ...] = ()
+    stride: int = 0
+
+    def key(self, model: "Model") -> str:
+        if self.kind == GENERATE:
+            # Unchanged since generation was the only kind, so existing caches stay valid.
+            assert self.params is not None
+            return stable_hash({"model": model.identity, "params": self.params.key(), "prompt": self.prompt,
+                                "sample": self.sample_index}, length=32)
+        return stable_hash({"model": model.identity, "mode": self.kind, "context": self.prompt,
+                            "continuations": list(self.continuations), "stride": self.stride}, length=32)
+
+
 def sample_seed(base_seed: int, sample_index: int) -> int:
     """A distinct, reproducible seed for each sample of an item."""
     return (base_seed * 1_000_003 + sample_index) % (2**31 - 1)
@@ -56,6 +89,12 @@ class Model(Protocol):
     def identity(self) -> dict[str, Any]: ...
 
     async def generate(self, prompt: Prompt, params: GenParams, sample_index: int) -> Sample: ...
+
+    # Backends that can score text also provide (see ``assay.run.executor.call``):
+    #   async def loglikelihood(self, context: str, continuations: Sequence[str]) -> Sample
+    #   async def loglikelihood_rolling(self, text: str, stride: int) -> Sample
+    # each returning a Sample whose ``logprobs`` holds one ``Logprob`` per
+    # continuation (or one for the whole document).
 
     def close(self) -> None: ...
 

@@ -14,11 +14,11 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from assay.errors import ModelError
 from assay.models.base import GenParams, Prompt, sample_seed
-from assay.records import Sample
+from assay.records import Logprob, Sample
 
 _GENERATION_LOCK = threading.Lock()
 
@@ -149,7 +149,178 @@ class LlamaCppModel:
     async def generate(self, prompt: Prompt, params: GenParams, sample_index: int) -> Sample:
         return await asyncio.to_thread(self._generate_sync, prompt, params, sample_index)
 
+    # -- log-likelihoods ---------------------------------------------------
+    # Computed from the model's logits, not with create_completion(echo=True,
+    # logprobs=N): in llama-cpp-python 0.3.x that shifts prompt log-probabilities
+    # by one position for models without a BOS token and is several times slower.
+
+    async def loglikelihood(self, context: str, continuations: Sequence[str]) -> Sample:
+        return await asyncio.to_thread(self._locked, self._choices_sync, context, list(continuations))
+
+    async def loglikelihood_rolling(self, text: str, stride: int = 0) -> Sample:
+        return await asyncio.to_thread(self._locked, self._rolling_sync, text, stride)
+
+    def _locked(self, work: Any, *args: Any) -> Sample:
+        with _GENERATION_LOCK:
+            llama = self._load()
+            started = time.perf_counter()
+            try:
+                sample = work(ScoringContext(llama), *args)
+            except (ValueError, RuntimeError) as exc:
+                return Sample(text=None, error=f"{type(exc).__name__}: {exc}", latency=time.perf_counter() - started)
+            finally:
+                # Generation starts from an empty state (see _generate_sync); so does scoring.
+                llama.reset()
+            sample.latency = time.perf_counter() - started
+            return sample
+
+    def _too_long(self, needed: int, what: str) -> Sample:
+        return Sample(text=None, error=f"{what} takes {needed} tokens, {needed - self.n_ctx} more than the context "
+                                       f"window ({self.n_ctx}); give --n-ctx {needed} or more, or shorten it")
+
+    def _choices_sync(self, scoring: "ScoringContext", context: str, continuations: list[str]) -> Sample:
+        context_tokens = scoring.tokenize(context)
+        wholes = [scoring.tokenize(context + c) for c in continuations]
+        longest = max(len(w) for w in wholes)
+        if longest > self.n_ctx:
+            return self._too_long(longest, "the context with its longest choice")
+        # Each continuation's tokens: those of context+continuation after the
+        # longest prefix they share with the context's own tokens (a word split
+        # differently at the boundary belongs to the continuation, as in lm-eval).
+        starts = [max(1, min(common_prefix(context_tokens, w), len(w) - 1)) for w in wholes]
+        if min(len(w) for w in wholes) < 2:
+            # Nothing to condition on (an empty context without a BOS token):
+            # condition on the model's BOS (or EOS) token, as lm-eval does.
+            prefix = [scoring.bos]
+            wholes = [prefix + w for w in wholes]
+            context_tokens = prefix + context_tokens
+            starts = [max(1, min(common_prefix(context_tokens, w), len(w) - 1)) for w in wholes]
+        shared = min(starts)
+        # The shared prefix once, keeping only its last row (it predicts the
+        # first token of the continuations that start right after it).
+        scoring.clear()
+        last_row = scoring.decode(wholes[0][:shared], 0, {shared - 1: None})[shared - 1]
+        results, evaluated = [], shared
+        for whole, start in zip(wholes, starts):
+            targets = {j - 1: whole[j] for j in range(start, len(whole))}
+            rest = whole[shared:len(whole) - 1]
+            if not scoring.rewind(shared):
+                # The cache could not be cut back to the prefix: evaluate afresh.
+                scoring.clear()
+                rows = scoring.decode(whole[:-1], 0, targets)
+                evaluated += len(whole) - 1
+            else:
+                wanted = {j - shared: t for j, t in targets.items() if j >= shared}
+                rows = {j + shared: r for j, r in scoring.decode(rest, shared, wanted).items()} if rest else {}
+                evaluated += len(rest)
+                if shared - 1 in targets:
+                    rows[shared - 1] = pick(last_row, targets[shared - 1])
+            scored = [rows[j] for j in sorted(targets)]
+            results.append(Logprob(float(sum(lp for lp, _ in scored)), len(scored), all(g for _, g in scored)))
+        return Sample(text=None, tokens_in=evaluated, logprobs=results, finish_reason="scored")
+
+    def _rolling_sync(self, scoring: "ScoringContext", text: str, stride: int) -> Sample:
+        tokens = scoring.tokenize(text, add_bos=False)
+        if not tokens:
+            return Sample(text=None, error="the document tokenizes to nothing (empty text)")
+        # Every token is scored once, the first conditioned on the BOS (or EOS)
+        # token. A window feeds up to n_ctx tokens and scores those of its
+        # predictions not scored before; the next starts ``stride`` tokens on
+        # (default n_ctx: windows meet end to end, lm-eval's rolling windows).
+        sequence = [scoring.bos] + tokens
+        window = self.n_ctx
+        step = stride if stride > 0 else window
+        if step > window:
+            raise ValueError(f"--stride {stride} is larger than the context window ({window}): tokens would "
+                             "be skipped")
+        total, greedy, scored_upto, begin, evaluated = 0.0, True, 0, 0, 0
+        while scored_upto < len(tokens):
+            end = min(begin + window + 1, len(sequence))
+            targets = {p - 1 - begin: sequence[p] for p in range(max(scored_upto, begin) + 1, end)}
+            scoring.clear()
+            rows = scoring.decode(sequence[begin:end - 1], 0, targets)
+            evaluated += end - 1 - begin
+            for lp, is_greedy in rows.values():
+                total += lp
+                greedy = greedy and is_greedy
+            scored_upto = end - 1
+            begin += step
+        return Sample(text=None, tokens_in=evaluated, logprobs=[Logprob(total, len(tokens), greedy)],
+                      finish_reason="scored")
+
     def close(self) -> None:
         if self._llama is not None:
             self._llama.close() if hasattr(self._llama, "close") else None
             self._llama = None
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def pick(row: Any, target: int | None) -> tuple[float, bool]:
+    """A target token's log-probability under one row of logits, and whether it is the row's argmax."""
+    import numpy as np
+
+    logits = np.asarray(row, dtype=np.float64)
+    top = float(logits.max())
+    log_norm = top + float(np.log(np.exp(logits - top).sum()))
+    return float(logits[target] - log_norm), bool(logits[target] >= top)
+
+
+class ScoringContext:
+    """llama.cpp's context used directly, for scoring: one sequence, logits
+    asked for only at the positions that predict a scored token (a 262k-token
+    vocabulary makes every other row a waste of time and memory)."""
+
+    def __init__(self, llama: Any):
+        self.llama = llama
+        self.ctx = llama._ctx
+        self.batch = llama._batch
+        self.n_batch = llama.n_batch
+        self.n_vocab = llama.n_vocab()
+        bos = llama.token_bos()
+        self.bos = bos if bos is not None and bos >= 0 else llama.token_eos()
+
+    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
+        # add_bos=True adds the model's BOS only where its metadata asks for one.
+        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=False))
+
+    def clear(self) -> None:
+        self.ctx.kv_cache_seq_rm(-1, 0, -1)
+
+    def rewind(self, n_past: int) -> bool:
+        """Drop every cached position from ``n_past`` on; False when llama.cpp cannot."""
+        return bool(self.ctx.kv_cache_seq_rm(0, n_past, -1))
+
+    def decode(self, tokens: Sequence[int], n_past: int, targets: dict[int, int | None]) -> dict[int, Any]:
+        """Evaluate ``tokens`` at positions ``n_past``.. and return, for each index
+        in ``targets``, (log-probability of its target, whether greedy) — or the
+        raw logits row where the target is None."""
+        import numpy as np
+
+        out: dict[int, Any] = {}
+        b = self.batch.batch
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start:start + self.n_batch]
+            b.n_tokens = len(chunk)
+            for i, token in enumerate(chunk):
+                b.token[i] = token
+                b.pos[i] = n_past + start + i
+                b.seq_id[i][0] = 0
+                b.n_seq_id[i] = 1
+                b.logits[i] = (start + i) in targets
+            self.ctx.decode(self.batch)
+            for i in range(len(chunk)):
+                index = start + i
+                if index in targets:
+                    row = np.ctypeslib.as_array(self.ctx.get_logits_ith(i), shape=(self.n_vocab,))
+                    target = targets[index]
+                    out[index] = row.copy() if target is None else pick(row, target)
+        return out

@@ -15,7 +15,7 @@ from typing import Any
 
 from assay.errors import ModelError
 from assay.models.base import GenParams, Prompt, sample_seed
-from assay.records import Sample
+from assay.records import Logprob, Sample
 
 
 class OpenAICompatModel:
@@ -40,6 +40,8 @@ class OpenAICompatModel:
         self._in_flight = [0] * len(urls)
         self._down: set[int] = set()  # replicas found unreachable
         self._schema_supported = True
+        self._aligned: bool | None = None  # prompt log-probabilities checked (see _check_alignment)
+        self._misaligned = ""
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -142,6 +144,113 @@ class OpenAICompatModel:
             latency=time.perf_counter() - started,
             finish_reason=choice.finish_reason,
         )
+
+    # -- log-likelihoods ---------------------------------------------------
+    # /v1/completions with echo=true returns the prompt's tokens with their
+    # log-probabilities (vLLM, SGLang, llama_cpp.server). A continuation's
+    # log-probability is the sum over the tokens that end after the context.
+
+    async def _echo(self, prompt: str) -> tuple[list[str], list[int], list[float | None], list[Any]]:
+        import openai
+
+        while True:
+            index, client = self._client()
+            self._in_flight[index] += 1
+            try:
+                out = await client.completions.create(model=self.model_id, prompt=prompt, echo=True, logprobs=1,
+                                                      max_tokens=1, temperature=0.0)
+                break
+            except openai.APIConnectionError as exc:
+                self._down.add(index)
+                if len(self._down) < len(self.base_urls):
+                    continue
+                raise ModelError(f"cannot reach {self.base_urls[0]} for model '{self.model_id}': "
+                                 f"{exc.__cause__ or exc}") from exc
+            finally:
+                self._in_flight[index] -= 1
+        choice = out.choices[0] if out.choices else None
+        logprobs = getattr(choice, "logprobs", None)
+        if logprobs is None or not getattr(logprobs, "token_logprobs", None) or not logprobs.text_offset:
+            raise ModelError(f"{self.base_urls[0]} returns no prompt log-probabilities for model '{self.model_id}' "
+                             "(echo=true with logprobs); likelihood modes need a server that does (vLLM, SGLang, "
+                             "llama_cpp.server) or an embedded GGUF model")
+        return (list(logprobs.tokens), list(logprobs.text_offset), list(logprobs.token_logprobs),
+                list(logprobs.top_logprobs or [None] * len(logprobs.tokens)))
+
+    async def _check_alignment(self) -> None:
+        """Once per model: are the echoed log-probabilities those of the prompt's
+        own tokens? llama_cpp.server (0.3.x) pairs each token with the row that
+        predicts the next one for models without a BOS token; their values are
+        then meaningless and the run must stop rather than report them.
+
+        The probe is a counting sequence, whose later tokens any language model
+        predicts with near certainty: aligned, their mean log-probability is
+        near 0; misaligned, each value is the chance of repeating the token
+        just seen, far below it."""
+        if self._aligned is not None:
+            if not self._aligned:
+                raise ModelError(self._misaligned)
+            return
+        import openai
+
+        probe = ", ".join(str(n) for n in range(1, 31))
+        try:
+            tokens, offsets, values, _ = await self._echo(probe)
+        except openai.APIStatusError as exc:
+            raise ModelError(f"{self.base_urls[0]}: /v1/completions with echo=true and logprobs failed for "
+                             f"'{self.model_id}' (HTTP {exc.status_code}: {exc.message}); likelihood modes need "
+                             "prompt log-probabilities (vLLM, SGLang, llama_cpp.server) or an embedded GGUF model"
+                             ) from None
+        later = [v for o, v in zip(offsets, values) if v is not None and len(probe) // 2 <= o < len(probe)]
+        mean = sum(later) / len(later) if later else float("-inf")
+        self._aligned = mean > -2.0
+        self._misaligned = (
+            f"{self.base_urls[0]}: the prompt log-probabilities it returns for '{self.model_id}' are not those of "
+            f"the prompt's tokens (mean {mean:.2f} nats on a counting sequence a model predicts almost surely; "
+            "llama_cpp.server misaligns them for models without a BOS token): use the embedded model "
+            "(gguf:PATH) or a server such as vLLM")
+        if not self._aligned:
+            raise ModelError(self._misaligned)
+
+    async def loglikelihood(self, context: str, continuations: list[str]) -> Sample:
+        await self._check_alignment()
+        started = time.perf_counter()
+        results, tokens_in = [], 0
+        for continuation in continuations:
+            prompt = context + continuation
+            try:
+                tokens, offsets, values, tops = await self._echo(prompt)
+            except ModelError:
+                raise
+            except Exception as exc:  # an HTTP error after retries: this request failed
+                return Sample(text=None, error=f"{type(exc).__name__}: {exc}", latency=time.perf_counter() - started)
+            # The echoed tokens must rebuild the prompt, or the offsets cannot be trusted.
+            echoed = "".join(t for t, o in zip(tokens, offsets) if o < len(prompt))
+            if not echoed.startswith(prompt[:len(echoed)]) or len(echoed) < len(prompt):
+                return Sample(text=None, error="the server's echoed tokens do not rebuild the prompt; its "
+                                               "log-probabilities cannot be placed", latency=time.perf_counter() - started)
+            total, count, greedy = 0.0, 0, True
+            for token, offset, value, top in zip(tokens, offsets, values, tops):
+                if offset >= len(prompt):
+                    break  # the one generated token
+                if offset + len(token) <= len(context):
+                    continue  # a token of the context
+                if value is None:
+                    return Sample(text=None, error="the server gave no log-probability for the first token; "
+                                                   "a continuation cannot start the prompt")
+                total += value
+                count += 1
+                if top:
+                    greedy = greedy and value >= max(top.values()) - 1e-9
+            tokens_in += len(tokens)
+            results.append(Logprob(total, count, greedy))
+        return Sample(text=None, tokens_in=tokens_in, logprobs=results, latency=time.perf_counter() - started,
+                      finish_reason="scored")
+
+    async def loglikelihood_rolling(self, text: str, stride: int = 0) -> Sample:
+        raise ModelError(f"model '{self.name}': perplexity needs every token scored from the first, which "
+                         "OpenAI-compatible servers do not give (the first token has no log-probability); "
+                         "run the GGUF embedded (gguf:PATH)")
 
     def close(self) -> None:
         self._clients = None

@@ -139,9 +139,8 @@ def load_verdicts(judge) -> pd.DataFrame:
         from assay.run.store import open_run
 
         with open_run(judge) as store:
-            frame = pd.read_sql_query(
-                'SELECT item, model, model_b, judge, "order", verdict, invalid, tokens_in, tokens_out, latency '
-                "FROM verdicts WHERE error IS NULL", store.conn)
+            frame = store.verdicts_frame()[["item", "model", "model_b", "judge", "order", "verdict", "invalid",
+                                            "tokens_in", "tokens_out", "latency"]]
         label = f"{judge} (verdicts table of the run)"
         if frame.empty:
             raise DataError(f"{judge}: the run holds no judge verdicts; run a judge on it or give a verdicts file")

@@ -42,14 +42,45 @@ def write_table(frame, out: Path) -> None:
 
 
 def verdicts_frame(run_dir: str | Path):
-    import pandas as pd
-
     with open_run(run_dir) as store:
-        frame = pd.read_sql_query('SELECT * FROM verdicts ORDER BY judge, item, model, "order"', store.conn)
+        frame = store.verdicts_frame(include_errors=True)
     if frame.empty:
         raise DataError(f"{run_dir}: no verdicts yet; run `assay judge {run_dir} --judge MODEL` first")
     frame["invalid"] = frame["invalid"].astype(bool)
     return frame
+
+
+CHOICE_COLUMNS = ["item", "model", "choice", "text", "logprob", "tokens", "chars", "bytes", "is_correct", "greedy"]
+DOCUMENT_COLUMNS = ["item", "model", "logprob", "tokens", "bytes"]
+
+
+def likelihood_frame(run_dir: str | Path, what: str):
+    """One row per choice (``choices``) or per document (``documents``) of a likelihood run."""
+    import pandas as pd
+
+    mode = read_config(run_dir).get("mode", "generate")
+    wanted = {"choices": "choices", "documents": "perplexity"}[what]
+    if mode != wanted:
+        raise DataError(f"{run_dir}: --what {what} needs a run made with --mode {wanted}; this run's mode is {mode}")
+    with open_run(run_dir) as store:
+        items = store.items()
+        scored = store.scored_texts()
+    rows = []
+    for model, item_id, _, logprobs in scored:
+        item = items[item_id]
+        if what == "documents":
+            text = str(item.input.get("input", ""))
+            rows.append({"item": item_id, "model": model, "logprob": logprobs[0].logprob,
+                         "tokens": logprobs[0].tokens, "bytes": len(text.encode("utf-8"))})
+            continue
+        texts = item.meta.get("choices", [])
+        gold = item.meta.get("gold")
+        for index, lp in enumerate(logprobs):
+            text = str(texts[index]) if index < len(texts) else ""
+            rows.append({"item": item_id, "model": model, "choice": index, "text": text, "logprob": lp.logprob,
+                         "tokens": lp.tokens, "chars": len(text), "bytes": len(text.encode("utf-8")),
+                         "is_correct": None if gold is None else index == int(gold), "greedy": lp.greedy})
+    return pd.DataFrame(rows, columns=CHOICE_COLUMNS if what == "choices" else DOCUMENT_COLUMNS)
 
 
 def export_run(run_dir: str | Path, out: str | Path, *, what: str = "samples") -> ExportResult:
@@ -63,8 +94,10 @@ def export_run(run_dir: str | Path, out: str | Path, *, what: str = "samples") -
         frame = frame[SAMPLE_COLUMNS + extra]
     elif what == "verdicts":
         frame = verdicts_frame(run_dir)[VERDICT_COLUMNS]
+    elif what in ("choices", "documents"):
+        frame = likelihood_frame(run_dir, what)
     else:
-        raise ConfigError(f"--what {what}: valid are samples, verdicts")
+        raise ConfigError(f"--what {what}: valid are samples, verdicts, choices, documents")
     write_table(frame, out)
     return ExportResult(str(out), len(frame), what)
 

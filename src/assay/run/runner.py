@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from assay.errors import ConfigError, IncompleteRunError, ModelError
+from assay.errors import ConfigError, IncompleteRunError
 from assay.jsonable import jsonable
-from assay.models.base import GenParams, Model
+from assay.models.base import CHOICES, GENERATE, ROLLING, GenParams, Model, Request
 from assay.records import Item, Sample, stable_hash
+from assay.run.executor import Jobs, Tally, execute, fetch
 from assay.run.store import RunStore, read_config
 from assay.tasks.scorers import as_score, get_scorer
 from assay.tasks.task import Task
@@ -48,6 +47,8 @@ class ModelSummary:
     seconds: float
     not_run: int = 0
     score_by_difficulty: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Likelihood runs: every metric with its value, interval and method.
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
@@ -82,11 +83,35 @@ class RunResult:
             ci = "—" if s.ci_low is None else f"[{s.ci_low:.3f}, {s.ci_high:.3f}] {s.ci_method}"
             table.add_row(name, score, ci, str(s.n_items), str(s.model_calls), str(s.cache_hits),
                           str(s.errors + s.not_run), str(s.tokens), f"{s.seconds:.1f}")
+        if any(s.metrics for s in self.models.values()):
+            from rich.console import Group
+
+            return Group(table, self._metrics_table())
         if self.pass_until is None:
             return table
         from rich.console import Group
 
         return Group(table, self.pass_until.render())
+
+    def _metrics_table(self):
+        from rich.table import Table
+
+        table = Table(title="metrics (95% interval)")
+        table.add_column("model")
+        names = list(dict.fromkeys(m for s in self.models.values() for m in s.metrics))
+        for metric in names:
+            table.add_column(metric, justify="right")
+        for model, s in self.models.items():
+            cells = []
+            for metric in names:
+                entry = s.metrics.get(metric) or {}
+                value = entry.get("value")
+                text = "—" if value is None else f"{value:.4g}"
+                if entry.get("ci_low") is not None:
+                    text += f" [{entry['ci_low']:.4g}, {entry['ci_high']:.4g}]"
+                cells.append(text)
+            table.add_row(model, *cells)
+        return table
 
     @property
     def failed(self) -> int:
@@ -94,9 +119,8 @@ class RunResult:
 
 
 def request_key(model: Model, params: GenParams, prompt: Any, sample_index: int) -> str:
-    """The cache key: model identity, generation parameters, prompt, sample index."""
-    return stable_hash({"model": model.identity, "params": params.key(), "prompt": prompt,
-                        "sample": sample_index}, length=32)
+    """The cache key of a generation: model identity, generation parameters, prompt, sample index."""
+    return Request(GENERATE, prompt, params, sample_index).key(model)
 
 
 def default_run_dir(task_name: str) -> Path:
@@ -118,33 +142,33 @@ def default_run_dir(task_name: str) -> Path:
 class _ModelState:
     model: Model
     done: dict[str, tuple[Sample, dict[str, tuple[float, str | None]]]]
-    calls: int = 0
-    hits: int = 0
-    fatal: str | None = None
-    skipped: int = 0
-    started: float | None = None
-    finished: float = 0.0
+    tally: Tally = field(default_factory=Tally)
     # pass-until bookkeeping: item id -> [samples drawn, passes]
-    tally: dict[str, list[int]] = field(default_factory=dict)
+    drawn: dict[str, list[int]] = field(default_factory=dict)
     # The store keys of this call's samples: the summary covers these only.
     keys: set[str] = field(default_factory=set)
-
-
-def _stderr_progress(total: int, enabled: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
-                    transient=False)
 
 
 def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: float = 0.0,
              max_tokens: int = 256, seed: int = 0, concurrency: int = 4, limit: int | None = None,
              out: str | Path | None = None, progress: bool = True,
              pass_until: int | None = None, budget: int | None = None,
-             batch: int = 8, use_cache: bool = True) -> RunResult:
-    """Run every model on the task and summarise. The library form of ``assay run``."""
+             batch: int = 8, use_cache: bool = True, stride: int = 0) -> RunResult:
+    """Run every model on the task and summarise. The library form of ``assay run``.
+
+    A likelihood task (``task.mode`` choices or perplexity) is scored by the
+    log-probabilities of its continuations or documents: one request per item
+    (per distinct context), no sampling settings; ``stride`` sets how far the
+    windows of a document longer than the context advance (0: end to end)."""
+    if task.mode != "generate" and (samples != 1 or pass_until is not None):
+        raise ConfigError(f"--samples and --pass-until apply to generation; {task.mode} items are scored once "
+                          "by their log-probabilities")
+    if stride < 0:
+        raise ConfigError(f"--stride {stride}: give 0 (windows end to end) or a positive number of tokens")
+    if stride and task.mode != "perplexity":
+        raise ConfigError("--stride applies to --mode perplexity only")
+    if task.mode == "choices" and task.items and all(it.meta.get("gold") is None for it in task.items):
+        raise ConfigError(f"{task.name}: no item has a gold answer among its choices; name it with --target-field")
     if samples < 1 or concurrency < 1 or max_tokens < 1:
         raise ConfigError("--samples, --concurrency and --max-tokens must be at least 1")
     if limit is not None and limit < 1:
@@ -155,7 +179,8 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
         raise ConfigError(f"--budget {budget} applies with --pass-until K only; use --samples for a fixed count")
     if not models:
         raise ConfigError("give at least one model with -m")
-    needs_target = [s for s in task.scorers if s.split(":")[0] not in TARGETLESS_SCORERS]
+    needs_target = [s for s in task.scorers if s.split(":")[0] not in TARGETLESS_SCORERS] \
+        if task.mode == "generate" else []
     if needs_target and task.items and all(it.target is None for it in task.items):
         raise ConfigError(f"{task.name}: no item has a target, so the {needs_target[0]} scorer has nothing "
                           "to compare with; name the answer column with --target-field, or leave out "
@@ -169,7 +194,11 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     run_dir = Path(out) if out else default_run_dir(task.name)
     config = {"task": task.config, "task_name": task.name, "scorers": task.scorers,
               "temperature": float(temperature), "max_tokens": max_tokens, "seed": seed,
-              "samples": samples, "limit": limit, "pass_until": pass_until, "budget": budget}
+              "samples": samples, "limit": limit, "pass_until": pass_until, "budget": budget,
+              "mode": task.mode}
+    if task.mode != "generate":
+        config.update(target_delimiter=task.target_delimiter, stride=stride,
+                      template=task.likelihood_template or getattr(task.choice_format, "template", None))
     previous = read_config(run_dir)
     if previous and previous.get("task") != task.config:
         raise ConfigError(f"{run_dir} holds a run of another task ({previous.get('task_name')}); "
@@ -180,17 +209,16 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
         if previous and setting in previous and previous[setting] != config[setting]:
             raise ConfigError(f"{run_dir} holds a run with {setting}={previous[setting]}, not {config[setting]}; "
                               "choose another --out")
-    scorers = {name: get_scorer(name) for name in task.scorers}
+    scorers = {name: get_scorer(name) for name in task.scorers} if task.mode == "generate" else {}
     with RunStore(run_dir, use_cache=use_cache) as store:
         store.put_items(items)
         all_models = sorted(set(previous.get("models", [])) | set(names))
         (run_dir / "config.json").write_text(json.dumps({**config, "models": all_models}, indent=2))
         states = {m.name: _ModelState(m, store.completed(m.name)) for m in models}
-        asyncio.run(_run_jobs(task, items, states, store, scorers, samples=samples,
-                              params_for=lambda m: GenParams(temperature, max_tokens, seed,
-                                                             task.stop_for(m.chat)),
-                              concurrency=concurrency, progress=progress, pass_until=pass_until,
-                              budget=budget, batch=batch))
+        _run_jobs(task, items, states, store, scorers, samples=samples,
+                  params_for=lambda m: GenParams(temperature, max_tokens, seed, task.stop_for(m.chat)),
+                  concurrency=concurrency, progress=progress, pass_until=pass_until, budget=budget,
+                  batch=batch, stride=stride)
         store.flush()
         result = summarise(store, task, states, items)
     if pass_until and not (result.fatal or result.failed):
@@ -213,7 +241,7 @@ def _summarise_pass_until(result: RunResult, run_dir: Path, states: dict[str, _M
     frame = scores_frame(run_dir)
     # This call's samples only: the directory may hold other items (--limit)
     # or longer sequences drawn under another budget.
-    drawn = {(name, item): tally[0] for name, state in states.items() for item, tally in state.tally.items()}
+    drawn = {(name, item): count[0] for name, state in states.items() for item, count in state.drawn.items()}
     frame = frame[[(m, i) in drawn and s < drawn[(m, i)]
                    for m, i, s in zip(frame["model"], frame["item"], frame["sample"])]]
     report = pass_until_report(frame, target_passes=pass_until, budget=budget, seed=seed)
@@ -225,69 +253,40 @@ def _summarise_pass_until(result: RunResult, run_dir: Path, states: dict[str, _M
     result.pass_until = report
 
 
-async def _run_jobs(task: Task, items: list[Item], states: dict[str, _ModelState], store: RunStore,
-                    scorers: dict[str, Callable], *, samples: int, params_for: Callable[[Model], GenParams],
-                    concurrency: int, progress: bool, pass_until: int | None, budget: int | None,
-                    batch: int) -> None:
-    queue: asyncio.Queue = asyncio.Queue()
+def _run_jobs(task: Task, items: list[Item], states: dict[str, _ModelState], store: RunStore,
+              scorers: dict[str, Callable], *, samples: int, params_for: Callable[[Model], GenParams],
+              concurrency: int, progress: bool, pass_until: int | None, budget: int | None,
+              batch: int, stride: int = 0) -> None:
     initial = min(batch, budget or batch) if pass_until else samples
-    for state in states.values():
-        for item in items:
-            for index in range(initial):
-                queue.put_nowait((state, item, index))
-    # In pass-until mode the bar counts items finished, otherwise requests.
-    total = len(items) * len(states) if pass_until else queue.qsize()
-    params_cache = {name: params_for(s.model) for name, s in states.items()}
+    jobs = [(state, item, index) for state in states.values() for item in items for index in range(initial)]
+    params = {name: params_for(s.model) for name, s in states.items()}
 
-    with _stderr_progress(total, progress and sys.stderr is not None) as bar:
-        bar_task = bar.add_task(f"{task.name}: {', '.join(states)}", total=total)
-
-        # Jobs queued or running; pass-until jobs add more, so a worker waits
-        # for the queue rather than leaving when it is momentarily empty.
-        outstanding = queue.qsize()
-
-        def job_done() -> None:
-            nonlocal outstanding
-            outstanding -= 1
-            if outstanding == 0:
-                for _ in range(concurrency):
-                    queue.put_nowait(None)
-
-        if outstanding == 0:
+    async def handle(job: tuple[_ModelState, Item, int], queue: Jobs) -> None:
+        state, item, index = job
+        if task.mode != "generate":
+            await _one_likelihood(state, item, store, task, stride)
+            queue.advance()
             return
+        passed = await _one(state, item, index, params[state.model.name], store, scorers, task)
+        if not pass_until:
+            queue.advance()
+            return
+        # drawn: [samples finished (errors included), passes]
+        drawn = state.drawn.setdefault(item.id, [0, 0])
+        drawn[0] += 1
+        drawn[1] += int(bool(passed))
+        # Only once a whole batch is in does the stopping rule see every pass
+        # before more samples are drawn.
+        if drawn[0] % batch == 0 or drawn[0] >= budget:  # type: ignore[operator]
+            if drawn[1] < pass_until and drawn[0] < budget:  # type: ignore[operator]
+                for more in range(drawn[0], min(drawn[0] + batch, budget)):  # type: ignore[type-var]
+                    queue.submit((state, item, more))
+            else:
+                queue.advance()
 
-        async def work() -> None:
-            nonlocal outstanding
-            while True:
-                job = await queue.get()
-                if job is None:
-                    return
-                state, item, index = job
-                passed = await _one(state, item, index, params_cache[state.model.name], store, scorers, task)
-                if pass_until:
-                    # tally: [samples finished (errors included), passes]
-                    tally = state.tally.setdefault(item.id, [0, 0])
-                    tally[0] += 1
-                    tally[1] += int(bool(passed))
-                    # Only once a whole batch is in does the stopping rule see
-                    # every pass before more samples are drawn.
-                    if tally[0] % batch == 0 or tally[0] >= budget:
-                        if tally[1] < pass_until and tally[0] < budget:
-                            extra = range(tally[0], min(tally[0] + batch, budget))
-                            outstanding += len(extra)
-                            for index in extra:
-                                queue.put_nowait((state, item, index))
-                        else:
-                            bar.advance(bar_task)
-                else:
-                    bar.advance(bar_task)
-                job_done()
-
-        flusher = asyncio.ensure_future(store.flush_every())
-        try:
-            await asyncio.gather(*(work() for _ in range(concurrency)))
-        finally:
-            flusher.cancel()
+    # In pass-until mode the bar counts items finished, otherwise requests.
+    execute(jobs, handle, store=store, concurrency=concurrency, description=f"{task.name}: {', '.join(states)}",
+            total=len(items) * len(states) if pass_until else len(jobs), progress=progress, advance_each=False)
 
 
 async def _one(state: _ModelState, item: Item, index: int, params: GenParams, store: RunStore,
@@ -296,7 +295,8 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
     Returns whether it passed the primary scorer, or None when it failed."""
     model = state.model
     prompt = task.render(item, model.chat)
-    key = request_key(model, params, prompt, index)
+    request = Request(GENERATE, prompt, params, index)
+    key = request.key(model)
     # In the run's store a sample also carries the model's name, so two names for
     # the same weights (smollm2 and gguf:its file) keep separate rows, the item's
     # id, so two items with the same prompt keep theirs, and whatever a scorer
@@ -307,40 +307,25 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
     state.keys.add(run_key)
     previous = state.done.get(run_key)
     if previous is not None and set(previous[1]) >= set(scorers):
-        state.hits += 1
+        state.tally.cache_hits += 1
         return previous[1][task.scorers[0]][0] >= 1.0
-    from_cache = previous is not None
-    sample = previous[0] if previous is not None else store.cached_response(key)
-    if sample is not None:
-        state.hits += 1
-        from_cache = True
+    if previous is not None:
+        state.tally.cache_hits += 1
+        sample, called = previous[0], False
     else:
-        if state.fatal is not None:
+        response = await fetch(model, request, store, state.tally, key=key)
+        if response is None:
             # The model is unreachable: what is stored or cached still counts,
             # the rest is not run (and an error an earlier call stored for it
             # is not counted a second time).
-            state.skipped += 1
             state.keys.discard(run_key)
             return None
-        if state.started is None:
-            state.started = time.perf_counter()
-        try:
-            sample = await model.generate(prompt, params, index)
-        except ModelError as exc:
-            state.fatal = str(exc)
-            state.skipped += 1
-            state.keys.discard(run_key)
-            return None
-        finally:
-            state.finished = time.perf_counter()
-        state.calls += 1
+        sample, called = response.sample, response.called
     scores: dict[str, tuple[float, str | None]] = {}
-    if sample.error is None and not from_cache and BLOCKING_SCORERS & set(scorers):
+    if sample.error is None and called and BLOCKING_SCORERS & set(scorers):
         # Scoring runs programs and may take seconds: keep the response first,
         # so an interrupted run does not lose it (a resume scores it again).
-        store.record(run_key, model.name, item.id, index, prompt, params.key(), sample, {},
-                     from_cache=False, cache_key=key)
-        from_cache = True  # now in the cache and the run
+        store.record(run_key, model.name, item.id, index, prompt, params.key(), sample, {})
     if sample.error is None:
         for name, scorer in scorers.items():
             if name in BLOCKING_SCORERS:
@@ -349,11 +334,59 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
                 result = scorer(sample.text or "", item)
             score = as_score(result)
             scores[name] = (score.value, score.detail)
-    store.record(run_key, model.name, item.id, index, prompt, params.key(), sample, scores,
-                 from_cache=from_cache, cache_key=key)
+    store.record(run_key, model.name, item.id, index, prompt, params.key(), sample, scores)
     if sample.error or not task.scorers:
         return None
     return scores[task.scorers[0]][0] >= 1.0
+
+
+async def _one_likelihood(state: _ModelState, item: Item, store: RunStore, task: Task, stride: int) -> None:
+    """Score one choices item (one request per distinct context) or one document, and record it."""
+    from assay.tasks.likelihood import choice_metrics, document_metrics
+
+    model = state.model
+    if task.mode == "choices":
+        prompt = task.choice_prompt(item)
+        contexts = list(dict.fromkeys(prompt.contexts))
+        requests = [Request(CHOICES, context, continuations=tuple(
+            c for ctx, c in zip(prompt.contexts, prompt.continuations) if ctx == context)) for context in contexts]
+        shown: Any = contexts[0] if len(contexts) == 1 else json.dumps(contexts, ensure_ascii=False)
+        asked = {"mode": "choices", "contexts": prompt.contexts, "continuations": prompt.continuations}
+    else:
+        text = task.document(item)
+        requests = [Request(ROLLING, text, stride=stride)]
+        shown, asked = text, {"mode": "perplexity", "stride": stride}
+    run_key = stable_hash({"model": model.name, "requests": [r.key(model) for r in requests], "item": item.id,
+                           "gold": item.meta.get("gold")}, length=32)
+    state.keys.add(run_key)
+    previous = state.done.get(run_key)
+    if previous is not None and set(previous[1]) >= set(task.scorers):
+        state.tally.cache_hits += 1
+        return
+    responses = []
+    for request in requests:
+        response = await fetch(model, request, store, state.tally)
+        if response is None:
+            state.keys.discard(run_key)
+            return
+        responses.append(response.sample)
+    failed = next((r for r in responses if r.error is not None), None)
+    if failed is not None:
+        store.record(run_key, model.name, item.id, 0, shown, asked, failed, {})
+        return
+    scores: dict[str, tuple[float, str | None]] = {}
+    if task.mode == "choices":
+        by_context = {context: list(r.logprobs or []) for context, r in zip(contexts, responses)}
+        logprobs = [by_context[context].pop(0) for context in prompt.contexts]
+        if item.meta.get("gold") is not None:
+            values = choice_metrics(logprobs, prompt.choice_texts, int(item.meta["gold"]))
+            scores = {name: (value, None) for name, value in values.items()}
+    else:
+        logprobs = list(responses[0].logprobs or [])
+        scores = {name: (value, None) for name, value in document_metrics(logprobs[0], text).items()}
+    sample = Sample(text=None, tokens_in=sum(r.tokens_in for r in responses), latency=sum(r.latency for r in responses),
+                    finish_reason="scored", logprobs=logprobs)
+    store.record(run_key, model.name, item.id, 0, shown, asked, sample, scores)
 
 
 def summary_ci(means: list[float], clusters: list | None = None):
@@ -380,13 +413,10 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
     for name, state in states.items():
         # This call's samples only: a run directory may also hold samples of
         # other items (--limit), of more samples per item, or of older targets.
-        found = store.conn.execute(
-            "SELECT p.key, p.item, p.error IS NOT NULL, s.value, p.tokens_in + p.tokens_out FROM samples p "
-            "LEFT JOIN scores s ON s.key = p.key AND s.scorer = ? WHERE p.model = ?", (metric, name)).fetchall()
-        mine = [row for row in found if row[0] in state.keys]
-        rows = [(item_id, value, used) for _, item_id, failed, value, used in mine
-                if not failed and (value is not None or metric is None)]
-        errors = sum(1 for row in mine if row[2])
+        mine = [row for row in store.sample_outcomes(name, metric) if row.key in state.keys]
+        rows = [(row.item, row.value, row.tokens) for row in mine
+                if not row.failed and (row.value is not None or metric is None)]
+        errors = sum(1 for row in mine if row.failed)
         per_item: dict[str, list[float]] = {}
         tokens = 0
         for item_id, value, used in rows:
@@ -411,15 +441,65 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
                 ci = summary_ci(level_means)
                 entry.update(ci_low=ci.low, ci_high=ci.high, ci_method=ci.method)
             by_level[str(level)] = entry
-        seconds = (state.finished - state.started) if state.started else 0.0
+        tally = state.tally
+        metrics = _likelihood_metrics(store, name, state, task, clusters) if task.mode != "generate" else {}
+        if task.mode == "perplexity" and "bits_per_byte" in metrics:
+            headline = metrics["bits_per_byte"]
+            score, low, high, method = headline["value"], headline["ci_low"], headline["ci_high"], headline["method"]
         summaries[name] = ModelSummary(
             n_items=len(ids), n_samples=len(rows), score=score, ci_low=low, ci_high=high,
-            ci_method=method, model_calls=state.calls, cache_hits=state.hits, errors=errors,
-            tokens=int(tokens), seconds=round(seconds, 3), not_run=state.skipped,
-            score_by_difficulty=by_level)
-        if state.fatal:
-            fatal.append(f"{name}: {state.fatal}")
-    return RunResult(str(store.run_dir), task.name, metric, summaries, fatal)
+            ci_method=method, model_calls=tally.calls, cache_hits=tally.cache_hits, errors=errors,
+            tokens=int(tokens), seconds=round(tally.seconds, 3), not_run=tally.not_run,
+            score_by_difficulty=by_level, metrics=metrics)
+        if tally.fatal:
+            fatal.append(f"{name}: {tally.fatal}")
+    headline = {"choices": "acc", "perplexity": "bits_per_byte"}.get(task.mode, metric)
+    return RunResult(str(store.run_dir), task.name, headline, summaries, fatal)
+
+
+def _likelihood_metrics(store: RunStore, name: str, state: _ModelState, task: Task,
+                        clusters: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+    """Every metric of a likelihood run over this call's items, each with its interval."""
+    import math
+
+    values: dict[str, dict[str, float]] = {}
+    for scorer in task.scorers:
+        values[scorer] = {row.item: row.value for row in store.sample_outcomes(name, scorer)
+                          if row.key in state.keys and not row.failed and row.value is not None}
+    out: dict[str, dict[str, Any]] = {}
+    if task.mode == "choices":
+        for scorer, by_item in values.items():
+            ids = sorted(by_item)
+            entry: dict[str, Any] = {"value": None, "ci_low": None, "ci_high": None, "method": None, "n": len(ids)}
+            if ids:
+                means = [by_item[i] for i in ids]
+                entry["value"] = sum(means) / len(means)
+            if len(ids) >= 2:
+                cluster_list = [clusters.get(i) for i in ids]
+                use = cluster_list if all(c is not None for c in cluster_list) and len(set(cluster_list)) > 1 \
+                    else None
+                ci = summary_ci(means, use)
+                entry.update(value=ci.mean, ci_low=ci.low, ci_high=ci.high, method=ci.method)
+            out[scorer] = entry
+        return out
+    import numpy as np
+
+    from assay.stats.ratio import ratio_ci
+
+    ids = sorted(set(values["logprob"]) & set(values["tokens"]) & set(values["bytes"]) & set(values["words"]))
+    if not ids:
+        return out
+    minus_logprob = [-values["logprob"][i] for i in ids]
+    for metric, denominator, transform in (
+            ("perplexity", "tokens", np.exp),
+            ("word_perplexity", "words", np.exp),
+            ("bits_per_byte", "bytes", lambda r: r / math.log(2))):
+        ci = ratio_ci(minus_logprob, [values[denominator][i] for i in ids], transform=transform)
+        out[metric] = {"value": ci.mean, "ci_low": None if math.isnan(ci.low) else ci.low,
+                       "ci_high": None if math.isnan(ci.high) else ci.high, "method": ci.method, "n": len(ids)}
+    out["tokens"] = {"value": sum(values["tokens"][i] for i in ids), "n": len(ids)}
+    out["bytes"] = {"value": sum(values["bytes"][i] for i in ids), "n": len(ids)}
+    return out
 
 
 def check_complete(result: RunResult) -> None:

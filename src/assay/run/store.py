@@ -15,11 +15,12 @@ import json
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from assay.errors import DataError
-from assay.records import Item, Sample
+from assay.records import Item, Logprob, Sample, Verdict
 
 DB_NAME = "assay.db"
 SCHEMA = """
@@ -28,7 +29,7 @@ CREATE TABLE IF NOT EXISTS items(
 CREATE TABLE IF NOT EXISTS samples(
     key TEXT PRIMARY KEY, model TEXT NOT NULL, item TEXT NOT NULL, sample INTEGER NOT NULL,
     prompt TEXT NOT NULL, params TEXT NOT NULL, output TEXT, tokens_in INTEGER, tokens_out INTEGER,
-    latency REAL, finish_reason TEXT, error TEXT, created REAL NOT NULL);
+    latency REAL, finish_reason TEXT, error TEXT, created REAL NOT NULL, logprobs TEXT);
 -- One row per model, item and sample: a request made again with a new prompt or
 -- target (a corrected template or gold answer) replaces the old row.
 CREATE UNIQUE INDEX IF NOT EXISTS samples_by_model ON samples(model, item, sample);
@@ -45,8 +46,19 @@ CREATE INDEX IF NOT EXISTS verdicts_unit ON verdicts(item, model, judge, protoco
 CACHE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache.responses(
     key TEXT PRIMARY KEY, output TEXT NOT NULL, tokens_in INTEGER, tokens_out INTEGER,
-    latency REAL, finish_reason TEXT);
+    latency REAL, finish_reason TEXT, logprobs TEXT);
 """
+# Columns added after the first release, for databases made before them.
+ADDED_COLUMNS = {"samples": [("logprobs", "TEXT")]}
+ADDED_CACHE_COLUMNS = {"responses": [("logprobs", "TEXT")]}
+
+
+def _logprobs_json(sample: Sample) -> str | None:
+    return None if sample.logprobs is None else json.dumps([lp.to_dict() for lp in sample.logprobs])
+
+
+def _logprobs_from(text: str | None) -> list[Logprob] | None:
+    return None if text is None else [Logprob.from_dict(d) for d in json.loads(text)]
 
 
 def cache_path() -> Path | None:
@@ -60,17 +72,22 @@ def cache_path() -> Path | None:
 class RunStore:
     """Read and write one run's database. Use as a context manager."""
 
-    def __init__(self, run_dir: str | Path, *, create: bool = True, use_cache: bool = True,
+    def __init__(self, run_dir: str | Path | None, *, create: bool = True, use_cache: bool = True,
                  batch_size: int = 256, flush_seconds: float = 0.5):
-        self.run_dir = Path(run_dir)
-        db = self.run_dir / DB_NAME
-        if not create and not db.is_file():
-            raise DataError(f"{self.run_dir}: not a run directory (no {DB_NAME})")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # run_dir None: no run, only the shared cache (a bias probe's requests).
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is None:
+            db: Any = ":memory:"
+        else:
+            db = self.run_dir / DB_NAME
+            if not create and not db.is_file():
+                raise DataError(f"{self.run_dir}: not a run directory (no {DB_NAME})")
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
+        self._add_columns("main", ADDED_COLUMNS)
         self.cached = False
         shared = cache_path() if use_cache else None
         if shared is not None:
@@ -79,6 +96,7 @@ class RunStore:
             self.conn.execute("PRAGMA cache.journal_mode=WAL")
             self.conn.execute("PRAGMA cache.synchronous=NORMAL")
             self.conn.executescript(CACHE_SCHEMA)
+            self._add_columns("cache", ADDED_CACHE_COLUMNS)
             self.cached = True
         self._pending_samples: list[tuple] = []
         self._pending_scores: list[tuple] = []
@@ -87,6 +105,13 @@ class RunStore:
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
+
+    def _add_columns(self, schema: str, added: dict[str, list[tuple[str, str]]]) -> None:
+        for table, columns in added.items():
+            have = {row[1] for row in self.conn.execute(f"PRAGMA {schema}.table_info({table})")}
+            for name, kind in columns:
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE {schema}.{table} ADD COLUMN {name} {kind}")
 
     # -- context manager -------------------------------------------------
     def __enter__(self) -> "RunStore":
@@ -117,10 +142,11 @@ class RunStore:
     def completed(self, model: str) -> dict[str, tuple[Sample, dict[str, tuple[float, str | None]]]]:
         """Successful samples of a model already in this run, with their scores, by key."""
         done: dict[str, tuple[Sample, dict[str, tuple[float, str | None]]]] = {}
-        for key, output, t_in, t_out, latency, finish in self.conn.execute(
-                "SELECT key, output, tokens_in, tokens_out, latency, finish_reason FROM samples "
+        for key, output, t_in, t_out, latency, finish, logprobs in self.conn.execute(
+                "SELECT key, output, tokens_in, tokens_out, latency, finish_reason, logprobs FROM samples "
                 "WHERE model = ? AND error IS NULL", (model,)):
-            done[key] = (Sample(output, t_in or 0, t_out or 0, latency or 0.0, finish), {})
+            done[key] = (Sample(output, t_in or 0, t_out or 0, latency or 0.0, finish,
+                                logprobs=_logprobs_from(logprobs)), {})
         for key, scorer, value, detail in self.conn.execute(
                 "SELECT s.key, s.scorer, s.value, s.detail FROM scores s JOIN samples p ON p.key = s.key "
                 "WHERE p.model = ? AND p.error IS NULL", (model,)):
@@ -131,36 +157,38 @@ class RunStore:
     def cached_response(self, key: str) -> Sample | None:
         if not self.cached:
             return None
-        row = self.conn.execute("SELECT output, tokens_in, tokens_out, latency, finish_reason "
+        row = self.conn.execute("SELECT output, tokens_in, tokens_out, latency, finish_reason, logprobs "
                                 "FROM cache.responses WHERE key = ?", (key,)).fetchone()
-        return None if row is None else Sample(row[0], row[1] or 0, row[2] or 0, row[3] or 0.0, row[4])
+        if row is None:
+            return None
+        return Sample(row[0], row[1] or 0, row[2] or 0, row[3] or 0.0, row[4], logprobs=_logprobs_from(row[5]))
 
     def record(self, key: str, model: str, item: str, sample_index: int, prompt: Any,
-               params: dict[str, Any], sample: Sample, scores: dict[str, tuple[float, str | None]],
-               *, from_cache: bool = False, cache_key: str | None = None) -> None:
-        """Store one sample under ``key`` (and, unless it came from there, put a
-        successful response in the shared cache under ``cache_key``, default ``key``)."""
+               params: dict[str, Any], sample: Sample, scores: dict[str, tuple[float, str | None]]) -> None:
+        """Store one sample of the run under ``key``, with its scores. (The
+        executor puts responses in the shared cache; this never does.)"""
         prompt_text = prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
         self._pending_samples.append((
             key, model, item, sample_index, prompt_text, json.dumps(params), sample.text,
             sample.tokens_in, sample.tokens_out, sample.latency, sample.finish_reason, sample.error,
-            time.time()))
+            time.time(), _logprobs_json(sample)))
         for scorer, (value, detail) in scores.items():
             self._pending_scores.append((key, scorer, value, detail))
-        if self.cached and sample.error is None and not from_cache:
-            self._pending_cache.append((cache_key or key, sample.text, sample.tokens_in, sample.tokens_out,
-                                        sample.latency, sample.finish_reason))
         self._maybe_flush()
 
     def cache_response(self, key: str, sample: Sample) -> None:
-        """Put a successful response in the shared cache only (a judge's
-        responses are stored as verdicts, not as samples of the run)."""
+        """Put a successful response in the shared cache (failures are never cached)."""
         if self.cached and sample.error is None:
             self._pending_cache.append((key, sample.text, sample.tokens_in, sample.tokens_out,
-                                        sample.latency, sample.finish_reason))
+                                        sample.latency, sample.finish_reason, _logprobs_json(sample)))
+            self._maybe_flush()
 
-    def record_verdict(self, row: tuple) -> None:
-        self._pending_verdicts.append(row)
+    def record_verdict(self, verdict: Verdict) -> None:
+        v = verdict
+        self._pending_verdicts.append((
+            v.key, v.item, v.model, v.model_b, v.judge, v.protocol, v.order, v.verdict, v.score, v.explanation,
+            int(v.invalid), v.raw, v.template_hash, v.tokens_in, v.tokens_out, v.latency, v.error,
+            v.created or time.time()))
         self._maybe_flush()
 
     async def flush_every(self, seconds: float | None = None) -> None:
@@ -174,7 +202,7 @@ class RunStore:
             self._maybe_flush()
 
     def _maybe_flush(self) -> None:
-        pending = len(self._pending_samples) + len(self._pending_verdicts)
+        pending = len(self._pending_samples) + len(self._pending_verdicts) + len(self._pending_cache)
         if pending >= self._batch_size or time.monotonic() - self._last_flush >= self._flush_seconds:
             self.flush()
 
@@ -183,11 +211,14 @@ class RunStore:
             return
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            self.conn.executemany("INSERT OR REPLACE INTO samples (key, model, item, sample, prompt, params, output, tokens_in, "
+                                  "tokens_out, latency, finish_reason, error, created, logprobs) "
+                                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                   self._pending_samples)
             self.conn.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?)", self._pending_scores)
             if self._pending_cache:
-                self.conn.executemany("INSERT OR REPLACE INTO cache.responses VALUES (?,?,?,?,?,?)",
+                self.conn.executemany("INSERT OR REPLACE INTO cache.responses (key, output, tokens_in, tokens_out, "
+                                      "latency, finish_reason, logprobs) VALUES (?,?,?,?,?,?,?)",
                                       self._pending_cache)
             if self._pending_verdicts:
                 # One verdict per judge, protocol and unit (item, models, order):
@@ -209,6 +240,71 @@ class RunStore:
     # -- reading back ----------------------------------------------------
     def scorers(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT scorer FROM scores ORDER BY scorer")]
+
+    def sample_outcomes(self, model: str, scorer: str | None) -> list[SampleOutcome]:
+        """Every sample of ``model`` with its ``scorer`` value (None: not scored)."""
+        return [SampleOutcome(key, item, bool(failed), value, int(tokens or 0)) for key, item, failed, value, tokens in
+                self.conn.execute(
+                    "SELECT p.key, p.item, p.error IS NOT NULL, s.value, p.tokens_in + p.tokens_out "
+                    "FROM samples p LEFT JOIN scores s ON s.key = p.key AND s.scorer = ? WHERE p.model = ?",
+                    (scorer, model))]
+
+    def scored_texts(self) -> list[tuple[str, str, int, list[Logprob]]]:
+        """(model, item, sample, logprobs) of every successful likelihood sample."""
+        return [(model, item, sample, _logprobs_from(logprobs) or []) for model, item, sample, logprobs in
+                self.conn.execute("SELECT model, item, sample, logprobs FROM samples WHERE logprobs IS NOT NULL "
+                                  "AND error IS NULL ORDER BY model, item, sample")]
+
+    def first_samples(self) -> list[tuple[str, str, str, str | None, str | None]]:
+        """(model, item, prompt, output, error) of every model's first sample of every item."""
+        return self.conn.execute("SELECT model, item, prompt, output, error FROM samples WHERE sample = 0 "
+                                 "ORDER BY model, item").fetchall()
+
+    def first_scores(self, scorer: str) -> list[tuple[str, str, float]]:
+        """(model, item, value) of ``scorer`` on every successful first sample."""
+        return self.conn.execute(
+            "SELECT p.model, p.item, s.value FROM scores s JOIN samples p ON p.key = s.key "
+            "WHERE p.sample = 0 AND p.error IS NULL AND s.scorer = ?", (scorer,)).fetchall()
+
+    def verdicts(self, *, judge: str | None = None, protocol: str | None = None,
+                 include_errors: bool = False) -> list[Verdict]:
+        """Stored verdicts (by default without failed requests), optionally of one judge or protocol."""
+        where, args = [], []
+        if not include_errors:
+            where.append("error IS NULL")
+        if judge is not None:
+            where.append("judge = ?")
+            args.append(judge)
+        if protocol is not None:
+            where.append("protocol = ?")
+            args.append(protocol)
+        sql = ("SELECT key, item, model, model_b, judge, protocol, \"order\", verdict, score, explanation, invalid, "
+               "raw, template_hash, tokens_in, tokens_out, latency, error, created FROM verdicts")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [Verdict(*row[:10], bool(row[10]), row[11], row[12], row[13] or 0, row[14] or 0,
+                        row[15] or 0.0, row[16], row[17])
+                for row in self.conn.execute(sql + ' ORDER BY judge, item, model, "order"', args)]
+
+    def verdicts_frame(self, **filters: Any):
+        """``verdicts(**filters)`` as a DataFrame, one column per Verdict field."""
+        import pandas as pd
+
+        from dataclasses import asdict, fields
+
+        rows = [asdict(v) for v in self.verdicts(**filters)]
+        return pd.DataFrame(rows, columns=[f.name for f in fields(Verdict)])
+
+
+@dataclass(frozen=True)
+class SampleOutcome:
+    """A sample as a run's summary reads it: did it fail, what did the scorer give, what did it cost."""
+
+    key: str
+    item: str
+    failed: bool
+    value: float | None
+    tokens: int
 
 
 def open_run(run_dir: str | Path) -> RunStore:

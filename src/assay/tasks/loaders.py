@@ -23,6 +23,9 @@ from assay.records import Item, stable_hash
 from assay.tables import read_records
 from assay.tasks.task import Task
 
+CHOICE_METRICS = ("acc", "acc_norm", "acc_bytes", "p_correct", "logprob_correct", "brier")
+DOCUMENT_METRICS = ("logprob", "tokens", "bytes", "words")
+
 INPUT_FIELDS = ("input", "question", "prompt", "problem", "instruction", "text")
 TARGET_FIELDS = ("target", "answer", "label", "output", "solution")
 ID_FIELDS = ("id", "task_id", "idx", "item")
@@ -98,24 +101,128 @@ def _answers(value: Any, location: str, column: str) -> list[str]:
     return answers
 
 
-def file_task(source: str, *, input_field: str | None = None, target_field: str | None = None,
-              params: dict[str, str] | None = None) -> Task:
-    """Load a dataset file (or HF dataset) as a task, its prompts and scorer
-    chosen by the format it recognises (``get_task`` applies the user's overrides)."""
-    params = dict(params or {})
+def load_rows(source: str, params: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """(location, row) of every row of a dataset file, directory or hf:NAME; a
+    ``.txt`` file is one document per non-empty line, in a ``text`` field."""
     path = Path(source)
     if source.startswith("hf:") or path.is_dir():
-        rows = _hf_rows(source, params)
+        rows = list(_hf_rows(source, params))
+    elif path.is_file() and path.suffix.lower() == ".txt":
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+        rows = [(f"{path} line {n}", {"text": line}) for n, line in enumerate(lines, 1) if line.strip()]
     elif path.is_file():
-        rows = read_rows(path)
+        rows = list(read_rows(path))
     else:
         raise DataError(f"dataset not found: {source}")
-
-    rows = list(rows)
     if not rows:
         raise DataError(f"{source}: no rows")
+    return rows
+
+
+def _item_id(row: dict[str, Any], fields: dict[str, Any], id_col: str | None, location: str,
+             first_seen: dict[str, str]) -> str:
+    if id_col:
+        if _is_empty(row.get(id_col)):
+            raise DataError(f"{location}: no id: column '{id_col}' is missing or empty")
+        item_id = str(row[id_col])
+        if item_id in first_seen:
+            raise DataError(f"{location}: duplicate id {item_id!r}, first at {first_seen[item_id]}")
+        return item_id
+    base = stable_hash(fields)
+    # Identical rows share a hash: number the repeats, skipping any id already taken.
+    item_id, n = base, 1
+    while item_id in first_seen:
+        n += 1
+        item_id = f"{base}-{n}"
+    return item_id
+
+
+def _task_name(source: str) -> str:
+    return Path(source).name.split(".")[0] if not source.startswith("hf:") else source[3:]
+
+
+def _task_config(source: str, params: dict[str, str], **more: Any) -> dict[str, Any]:
+    return {"task": source if source.startswith("hf:") else str(Path(source).resolve()), "params": params, **more}
+
+
+def choice_task(source: str, rows: list[tuple[str, dict[str, Any]]], fmt: Any, *,
+                params: dict[str, str] | None = None, name: str | None = None) -> Task:
+    """Multiple-choice rows (see tasks.choices) as a task scored by log-likelihood."""
+    params = dict(params or {})
+    columns = set(key for _, row in rows for key in row)
+    id_col = next((c for c in ("id", "ind", "task_id", "idx", "doc_id") if c in columns), None)
+    items: list[Item] = []
+    first_seen: dict[str, str] = {}
+    for location, row in rows:
+        doc = fmt.to_doc(row, location)
+        fields = {k: v for k, v in doc.fields.items()}
+        fields.setdefault("input", doc.fields.get("question", ""))
+        meta: dict[str, Any] = {"source": location, "index": len(items), "choices": doc.choices, "gold": doc.gold}
+        if doc.partial_contexts is not None:
+            meta.update(partial_contexts=doc.partial_contexts, partial_target=doc.partial_target)
+        for key in ("cluster", "difficulty"):
+            if row.get(key) is not None:
+                meta[key] = row[key]
+        if "cluster" not in meta and row.get("subject") is not None:
+            meta["cluster"] = row["subject"]  # MMLU's questions cluster by subject
+        item_id = _item_id(row, {k: v for k, v in row.items()}, id_col, location, first_seen)
+        first_seen[item_id] = location
+        target = None if doc.gold is None else str(doc.choices[doc.gold])
+        items.append(Item(id=item_id, input=fields, target=target, meta=meta))
+    task = Task(name=name or _task_name(source), items=items,
+                config=_task_config(source, params, format=fmt.name), mode="choices", choice_format=fmt,
+                scorers=list(CHOICE_METRICS), fewshot=0)
+    task.chat_template = "{{ input }}"
+    return task
+
+
+def document_task(source: str, rows: list[tuple[str, dict[str, Any]]], *, text_field: str | None = None,
+                  params: dict[str, str] | None = None, name: str | None = None) -> Task:
+    """Documents scored token by token (perplexity, bits per byte)."""
+    params = dict(params or {})
+    columns = list(dict.fromkeys(key for _, row in rows for key in row))
+    field = _pick(columns, text_field, ("text", "document", "content", *INPUT_FIELDS), "input", source, True)
+    id_col = next((c for c in ID_FIELDS if c in columns and c != field), None)
+    items: list[Item] = []
+    first_seen: dict[str, str] = {}
+    for location, row in rows:
+        text = row.get(field)
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{location}: empty document: column '{field}' has no text")
+        item_id = _item_id(row, {field: text}, id_col, location, first_seen)
+        first_seen[item_id] = location
+        items.append(Item(id=item_id, input={field: text, "input": text}, meta={"source": location,
+                                                                              "index": len(items)}))
+    return Task(name=name or _task_name(source), items=items, config=_task_config(source, params, text_field=field),
+                mode="perplexity", scorers=list(DOCUMENT_METRICS), fewshot=0, document_field=field)
+
+
+def file_task(source: str, *, input_field: str | None = None, target_field: str | None = None,
+              params: dict[str, str] | None = None, mode: str | None = None,
+              choices_field: str | None = None) -> Task:
+    """Load a dataset file (or HF dataset) as a task, its prompts and scorer
+    chosen by the format it recognises (``get_task`` applies the user's overrides).
+
+    ``mode`` None chooses: choices when the rows have a multiple-choice shape
+    (or ``choices_field`` names their choices), generation otherwise."""
+    from assay.tasks.choices import custom_format, detect_format
+
+    params = dict(params or {})
+    rows = load_rows(source, params)
     # Any row may be the first to have a column, so choose from all of them.
     columns = list(dict.fromkeys(key for _, row in rows for key in row))
+    if mode == "perplexity":
+        return document_task(source, rows, text_field=input_field, params=params)
+    fmt = custom_format(choices_field, target_field) if choices_field else detect_format(set(columns))
+    if mode == "choices" and fmt is None:
+        raise DataError(f"{source}: --mode choices needs items with choices; none of the known shapes "
+                        f"(MMLU, ARC, HellaSwag, PIQA, WinoGrande, BoolQ, SciQ, TruthfulQA MC1, a 'choices' "
+                        f"list) matches the columns {', '.join(columns)}; name them with --choices-field")
+    if fmt is not None and mode != "generate":
+        return choice_task(source, rows, fmt, params=params)
     is_code = {"prompt", "test", "entry_point"} <= set(columns)
     input_col = _pick(columns, input_field, ("prompt",) if is_code else INPUT_FIELDS, "input", source, True)
     target_col = None if is_code else _pick(columns, target_field, TARGET_FIELDS, "target", source, False)
