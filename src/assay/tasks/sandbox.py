@@ -531,6 +531,25 @@ def _own_cgroup(controller: str) -> str | None:
     return None
 
 
+def _remove_stale_cgroups(parent: str) -> None:
+    """Remove empty sandbox cgroups left by assay processes that were killed (their pid is gone)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if name.startswith("assay-sandbox-") and len(parts) == 4 and parts[2].isdigit():
+            if not os.path.exists(f"/proc/{parts[2]}"):
+                try:
+                    os.rmdir(os.path.join(parent, name))
+                except OSError:
+                    pass
+
+
+_SWEPT: set[str] = set()
+
+
 def _make_cgroup(limits: SandboxLimits) -> _Cgroup | None:
     """A fresh cgroup with the sandbox's memory and process limits, or None where assay may not make one."""
     name = f"assay-sandbox-{os.getpid()}-{secrets.token_hex(4)}"
@@ -543,6 +562,9 @@ def _make_cgroup(limits: SandboxLimits) -> _Cgroup | None:
             memory = os.path.join("/sys/fs/cgroup/memory", v1["memory"].lstrip("/"), name)
             pids = os.path.join("/sys/fs/cgroup/pids", v1["pids"].lstrip("/"), name)
             for d in (memory, pids):
+                if os.path.dirname(d) not in _SWEPT:
+                    _SWEPT.add(os.path.dirname(d))
+                    _remove_stale_cgroups(os.path.dirname(d))
                 os.mkdir(d)
                 made.append(d)
             _write(os.path.join(memory, "memory.limit_in_bytes"), limits.memory_bytes)
@@ -744,7 +766,8 @@ def _start_server(root: str, limits: SandboxLimits, python: str, mode: Isolation
     """Start the sandboxed server; the process, the protections in force, its cgroup and private uid."""
     privileged = _privileged()
     uid = _UID_BASE + secrets.randbelow(_UID_SPAN) if privileged else None
-    config: dict[str, Any] = {"request_fd": request_r, "reply_fd": reply_w, "uid": uid}
+    # "harness" only names the assay process the sandbox belongs to (visible in its command line).
+    config: dict[str, Any] = {"request_fd": request_r, "reply_fd": reply_w, "uid": uid, "harness": os.getpid()}
     cgroup = None
     if mode.mode == "bwrap":
         cgroup = _make_cgroup(limits)
@@ -881,7 +904,7 @@ def _outcome(verdict: dict[str, Any] | None, timed_out: bool, returncode: int | 
     return "crashed", reason
 
 
-def _map(function: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+def run_parallel(function: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
     if int(workers) != workers or workers < 1:
         raise ConfigError(f"sandbox workers must be a whole number >= 1, got {workers!r}")
     if not items:
@@ -898,4 +921,4 @@ def run_many_in_sandbox(
     python: str | None = None,
 ) -> list[SandboxResult]:
     """Run programs in parallel sandboxes, at most ``workers`` at a time; results in input order."""
-    return _map(lambda p: run_in_sandbox(p, limits=limits, python=python), programs, workers)
+    return run_parallel(lambda p: run_in_sandbox(p, limits=limits, python=python), programs, workers)
