@@ -897,7 +897,11 @@ def _outcome(verdict: dict[str, Any] | None, timed_out: bool, returncode: int | 
         return "crashed", f"memory limit reached ({limits.memory_bytes // 1024**2} MiB for the whole sandbox)"
     if returncode is not None and (returncode < 0 or returncode > 128):
         return "crashed", _signal_reason(returncode, limits)
-    reason = f"exited with code {returncode} before the program finished"
+    if not returncode:
+        # Closed cleanly or still running: the candidate ended early (os._exit)
+        # or wrote into its own channel.
+        return "crashed", f"the sandbox ended or broke the channel before the tests finished: {verdict.get('message')}"
+    reason = f"exited with code {returncode} before the tests finished"
     last = stderr.strip().splitlines()[-1:] if stderr.strip() else []
     if last:
         reason += f": {last[0][:300]}"
