@@ -117,7 +117,12 @@ def encode_exception(exc: BaseException) -> dict[str, Any]:
         message = str(exc)[:500]
     except BaseException:  # a candidate's exception whose __str__ raises
         message = ""
-    return {"type": type(exc).__name__, "message": message, "errno": errno if type(errno) is int else None}
+    payload = {"type": type(exc).__name__, "message": message, "errno": errno if type(errno) is int else None}
+    if isinstance(exc, OSError) and type(exc.strerror) is str:
+        # Rebuilt as OSError(errno, strerror, filename), which formats its own message.
+        payload["message"] = exc.strerror[:500]
+        payload["filename"] = str(exc.filename)[:500] if exc.filename is not None else None
+    return payload
 
 
 def rebuild_exception(payload: Any) -> Exception:
@@ -137,7 +142,8 @@ def rebuild_exception(payload: Any) -> Exception:
     if isinstance(cls, type) and issubclass(cls, Exception):
         try:
             if issubclass(cls, OSError) and type(errno) is int:
-                return cls(errno, message)
+                filename = payload.get("filename")
+                return cls(errno, message, filename) if type(filename) is str else cls(errno, message)
             return cls(message) if message else cls()
         except Exception:
             pass
