@@ -46,6 +46,7 @@ import json
 import math
 import os
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -506,7 +507,7 @@ class _Cgroup:
                     pass
             if not pids:
                 break
-            time.sleep(0.01)
+            time.sleep(0.002)
         for d in self.dirs:
             for _ in range(50):
                 try:
@@ -676,25 +677,29 @@ def _tail(path: str, chars: int) -> str:
         return ""
 
 
-def _read_verdict(fd: int) -> dict[str, Any] | None:
+def _read_verdict(fd: int, buffer: bytearray) -> tuple[dict[str, Any] | None, bool]:
+    """The checker's verdict once a whole line has arrived, and whether the pipe is closed."""
     os.set_blocking(fd, False)
-    chunks = []
+    closed = False
     try:
         while True:
             chunk = os.read(fd, 65536)
             if not chunk:
+                closed = True
                 break
-            chunks.append(chunk)
+            buffer.extend(chunk)
     except BlockingIOError:
         pass
-    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+    if b"\n" not in buffer:
+        return None, closed
+    for line in bytes(buffer).decode("utf-8", "replace").splitlines():
         try:
             payload = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(payload, dict) and "status" in payload:
-            return payload
-    return None
+            return payload, closed
+    return None, closed
 
 
 def _failure_reason(payload: dict[str, Any], limits: SandboxLimits) -> str:
@@ -814,6 +819,7 @@ def _run(root: str, spec: dict[str, Any], limits: SandboxLimits, python: str, mo
     reply_r, reply_w = os.pipe()
     verdict_r, verdict_w = os.pipe()
     child_ends = [request_r, reply_w, request_w, reply_r, verdict_w]
+    verdict_buffer = bytearray()
     server = checker = cgroup = None
     uid = None
     timed_out = False
@@ -834,13 +840,19 @@ def _run(root: str, spec: dict[str, Any], limits: SandboxLimits, python: str, mo
         for fd in (request_w, reply_r, verdict_w):
             os.close(fd)
             child_ends.remove(fd)
-        try:
-            # The checker stops itself at the deadline; the grace covers its start-up.
-            checker.wait(timeout=limits.timeout + 5)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        # The checker stops itself at the deadline; the grace covers its start-up.
+        # Waiting on its verdict pipe (not polling the process) returns at once.
+        verdict = None
+        deadline = time.monotonic() + limits.timeout + 5
+        while verdict is None and not timed_out:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([verdict_r], [], [], left)[0]:
+                timed_out = True
+                break
+            verdict, closed = _read_verdict(verdict_r, verdict_buffer)
+            if closed and verdict is None:
+                break
         wall = time.perf_counter() - start
-        verdict = _read_verdict(verdict_r)
         if verdict is not None and verdict["status"] == "broken":
             # The sandbox ended early: let it finish exiting so its status says why.
             try:
@@ -853,7 +865,8 @@ def _run(root: str, spec: dict[str, Any], limits: SandboxLimits, python: str, mo
         for fd in child_ends:
             os.close(fd)
         os.close(verdict_r)
-        if checker is not None and checker.poll() is None:
+        if checker is not None:
+            # Its verdict is in (or it is out of time): nothing it does now counts.
             _kill_group(checker.pid)
             checker.wait()
         if server is not None:
