@@ -199,8 +199,12 @@ def serve(request_fd: int, reply_fd: int) -> None:
     try:
         exec(compile(first["program"], "program.py", "exec"), namespace)
     except BaseException as exc:  # noqa: BLE001 - any failure to load is reported
+        _flush()
         send(reply_fd, {"load_error": encode_exception(exc)})
         return
+    # Output is flushed before each reply: the sandbox may be killed as soon
+    # as the checker has its verdict.
+    _flush()
     send(reply_fd, {"loaded": True})
     while True:
         try:
@@ -220,11 +224,16 @@ def serve(request_fd: int, reply_fd: int) -> None:
                 raise TypeError("value nested too deeply to cross the sandbox boundary") from None
         except BaseException as exc:  # noqa: BLE001 - the candidate's failure is the reply
             reply = {"raised": encode_exception(exc)}
-        try:
-            sys.stdout.flush()
-        except BaseException:  # noqa: BLE001
-            pass
+        _flush()
         send(reply_fd, reply)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - the candidate may have replaced or closed them
+            pass
 
 
 # --------------------------------------------------------------- checker side
