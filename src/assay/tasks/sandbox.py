@@ -826,7 +826,8 @@ def _run(root: str, spec: dict[str, Any], limits: SandboxLimits, python: str, mo
     start = time.perf_counter()
     try:
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            server, protections, cgroup, uid = _start_server(root, limits, python, mode, request_r, reply_w, out, err)
+            server, protections, cgroup, uid = _start_server(root, limits, python, mode, request_r, reply_w,
+                                                             out, err)
         for fd in (request_r, reply_w):
             os.close(fd)
             child_ends.remove(fd)
@@ -913,7 +914,8 @@ def _outcome(verdict: dict[str, Any] | None, timed_out: bool, returncode: int | 
     if not returncode:
         # Closed cleanly or still running: the candidate ended early (os._exit)
         # or wrote into its own channel.
-        return "crashed", f"the sandbox ended or broke the channel before the tests finished: {verdict.get('message')}"
+        message = verdict.get("message")
+        return "crashed", f"the sandbox ended or broke the channel before the tests finished: {message}"
     reason = f"exited with code {returncode} before the tests finished"
     last = stderr.strip().splitlines()[-1:] if stderr.strip() else []
     if last:

@@ -269,7 +269,8 @@ class Channel:
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
         if self.broken is not None:
             raise self.broken
-        request = {"name": name, "args": [encode(a) for a in args], "kwargs": {k: encode(v) for k, v in kwargs.items()}}
+        request = {"name": name, "args": [encode(a) for a in args],
+                   "kwargs": {k: encode(v) for k, v in kwargs.items()}}
         try:
             send(self.request_fd, request)
             reply = self.reader.read(self.deadline)

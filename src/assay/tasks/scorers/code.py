@@ -39,7 +39,7 @@ from typing import Iterable
 
 from assay.errors import DataError
 from assay.records import Item, Score
-from assay.tasks.sandbox import SandboxLimits, SandboxResult, run_parallel, check_in_sandbox
+from assay.tasks.sandbox import SandboxLimits, SandboxResult, check_in_sandbox, run_parallel
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 _RUNS_CODE = re.compile(r"^(?:if __name__|print\(|assert\b|```)", re.MULTILINE)
