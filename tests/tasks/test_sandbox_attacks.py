@@ -197,3 +197,27 @@ def test_memory_and_processes_are_limited_for_the_whole_sandbox():
     assert not bomb_result.passed
     assert "process limit reached (8 processes)" in bomb_result.reason, bomb_result.reason
     assert leftovers(os.getpid()) == []
+
+
+@pytest.mark.parametrize("weak", [False, True])
+def test_the_candidate_cannot_read_the_tests(monkeypatch, weak):
+    """Reading the item's tests would give the expected answers away."""
+    if weak:
+        if not ROOT:
+            pytest.skip("the weak fallback hides nothing from code running as the same user")
+        monkeypatch.setattr(sandbox, "isolation", lambda python=None: sandbox.Isolation("weak", "test"))
+    elif not BWRAP:
+        pytest.skip("bubblewrap does not run here")
+    snoop = (
+        "import glob, os\n"
+        "def add(a, b):\n"
+        "    for path in glob.glob('/tmp/assay-sandbox-*/spec.json') + glob.glob('../spec.json'):\n"
+        "        try:\n"
+        "            return open(path).read()\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return 'not found'\n"
+    )
+    item_test = "def check(candidate):\n    assert candidate(2, 3) == 'not found', candidate(2, 3)[:40]\n"
+    result = sandbox.check_in_sandbox(snoop, test=item_test, entry_point="add")
+    assert result.passed, result.reason

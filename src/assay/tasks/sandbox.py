@@ -812,7 +812,8 @@ def _start_server(root: str, limits: SandboxLimits, python: str, mode: Isolation
 def _run(root: str, spec: dict[str, Any], limits: SandboxLimits, python: str, mode: Isolation) -> SandboxResult:
     os.chmod(root, 0o700)
     spec_path = os.path.join(root, "spec.json")
-    with open(spec_path, "w", encoding="utf-8") as f:
+    # Readable by the checker only: the tests, read by the candidate, would give the answers away.
+    with open(os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:
         json.dump(spec, f)
     out_path, err_path = os.path.join(root, "stdout"), os.path.join(root, "stderr")
     request_r, request_w = os.pipe()
