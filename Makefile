@@ -24,11 +24,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+	sh scripts/ensure_bubblewrap.sh
 
 demo: $(STAMP)
 	$(BIN)/assay demo
 
 test: $(STAMP)
+	sh scripts/ensure_bubblewrap.sh
 	sh scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 

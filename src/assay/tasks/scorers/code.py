@@ -16,8 +16,20 @@ name). A completion may take either of two forms:
   code, which redefines the function.
 
 Only the first fenced block that defines the entry point is used (or the first
-fenced block if none does). The score is 1 when ``check(entry_point)`` runs
-without raising, else 0 with the sandbox's reason in ``detail``.
+fenced block if none does).
+
+The program (prompt + completion) runs in the sandbox; the item's tests run
+in a trusted checker that calls the candidate's functions across a plain-data
+channel (``tasks.sandbox``), so the candidate cannot forge its verdict. The
+tests are either HumanEval's ``def check(candidate)``, called with the entry
+point, or MBPP-style statements (``assert f(x) == y``) run as they are, the
+names they call bound to the candidate's functions. The score is 1 when the
+tests run without raising, else 0 with the reason in ``detail``. Where
+bubblewrap cannot run, every detail ends with ``; sandbox: weak``.
+
+What cannot cross the channel cannot be tested this way: a candidate that must
+return an instance of its own class, a generator or a function, or tests that
+inspect how the candidate mutated an argument, fail.
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from typing import Iterable
 
 from assay.errors import DataError
 from assay.records import Item, Score
-from assay.tasks.sandbox import SandboxLimits, SandboxResult, run_in_sandbox, run_many_in_sandbox
+from assay.tasks.sandbox import SandboxLimits, SandboxResult, check_in_sandbox, run_parallel
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 _RUNS_CODE = re.compile(r"^(?:if __name__|print\(|assert\b|```)", re.MULTILINE)
@@ -62,20 +74,31 @@ def extract_code(output: str, entry_point: str) -> tuple[str, bool]:
 
 
 def build_program(output: str, item: Item) -> str:
-    """The program the sandbox runs: prompt, completion, tests and the call to ``check``."""
-    prompt, test, entry_point = _fields(item)
+    """The program the sandbox runs: the prompt and the completion (the tests stay outside)."""
+    prompt, _, entry_point = _fields(item)
     code, full = extract_code(output, entry_point)
-    body = prompt + "\n" + code if full else prompt + code
-    return f"{body}\n\n{test}\n\ncheck({entry_point})\n"
+    return prompt + "\n" + code if full else prompt + code
+
+
+WEAK_LABEL = "sandbox: weak"
 
 
 def _to_score(result: SandboxResult) -> Score:
-    return Score(1.0, "passed") if result.passed else Score(0.0, result.reason or result.status)
+    score = Score(1.0, "passed") if result.passed else Score(0.0, result.reason or result.status)
+    if result.isolation != "bwrap":
+        score = Score(score.value, f"{score.detail}; {WEAK_LABEL}")
+    return score
+
+
+def _check(output: str, item: Item, limits: SandboxLimits) -> SandboxResult:
+    prompt, test, entry_point = _fields(item)
+    return check_in_sandbox(build_program(output, item), prompt=prompt, test=test, entry_point=entry_point,
+                            limits=limits)
 
 
 def code(output: str, item: Item) -> Score:
-    """Score one completion: 1 if the item's tests pass in the sandbox, else 0 with the reason."""
-    return _to_score(run_in_sandbox(build_program(output, item), limits=DEFAULT_LIMITS))
+    """Score one completion: 1 if the item's tests pass against it, else 0 with the reason."""
+    return _to_score(_check(output, item, DEFAULT_LIMITS))
 
 
 def score_code_batch(
@@ -85,6 +108,8 @@ def score_code_batch(
     limits: SandboxLimits | None = None,
 ) -> list[Score]:
     """Score many completions in parallel sandboxes (at most ``workers`` at once), in input order."""
-    programs = [build_program(output, item) for output, item in outputs_and_items]
-    results = run_many_in_sandbox(programs, workers=workers, limits=limits or DEFAULT_LIMITS)
+    pairs = list(outputs_and_items)
+    for _, item in pairs:
+        _fields(item)
+    results = run_parallel(lambda pair: _check(pair[0], pair[1], limits or DEFAULT_LIMITS), pairs, workers)
     return [_to_score(r) for r in results]
