@@ -161,7 +161,10 @@ class RunStore:
                                 "FROM cache.responses WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        return Sample(row[0], row[1] or 0, row[2] or 0, row[3] or 0.0, row[4], logprobs=_logprobs_from(row[5]))
+        logprobs = _logprobs_from(row[5])
+        # A likelihood response has no text; the column (NOT NULL in older caches) holds "".
+        text = None if logprobs is not None and row[0] == "" else row[0]
+        return Sample(text, row[1] or 0, row[2] or 0, row[3] or 0.0, row[4], logprobs=logprobs)
 
     def record(self, key: str, model: str, item: str, sample_index: int, prompt: Any,
                params: dict[str, Any], sample: Sample, scores: dict[str, tuple[float, str | None]]) -> None:
@@ -179,7 +182,8 @@ class RunStore:
     def cache_response(self, key: str, sample: Sample) -> None:
         """Put a successful response in the shared cache (failures are never cached)."""
         if self.cached and sample.error is None:
-            self._pending_cache.append((key, sample.text, sample.tokens_in, sample.tokens_out,
+            self._pending_cache.append((key, "" if sample.text is None else sample.text, sample.tokens_in,
+                                        sample.tokens_out,
                                         sample.latency, sample.finish_reason, _logprobs_json(sample)))
             self._maybe_flush()
 

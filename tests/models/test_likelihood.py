@@ -1,0 +1,147 @@
+"""Log-likelihoods of the real embedded models against an independent reference
+(a full evaluation of every sequence, no prefix reuse, numpy's log-softmax over
+all the logits), and the server path against the in-process one."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from assay.errors import ModelError
+from assay.models.llama_cpp import common_prefix
+from assay.models.registry import gemma3_path, get_model, smollm2_path
+from assay.run.runner import run_eval
+from assay.tasks.catalog import CATALOG, SAMPLES
+from assay.tasks.likelihood import choice_metrics
+from assay.tasks.registry import get_task
+
+from ..servers import llama_server
+
+pytestmark = pytest.mark.slow
+
+
+class Reference:
+    """Every token's log-probability from one full evaluation with logits for all positions."""
+
+    def __init__(self, path, n_ctx=512):
+        from llama_cpp import Llama
+
+        self.llama = Llama(model_path=str(path), n_ctx=n_ctx, logits_all=True, verbose=False, seed=0)
+
+    def token_logprobs(self, tokens):
+        self.llama.reset()
+        self.llama.eval(tokens[:-1])
+        logits = np.array(self.llama.scores[:len(tokens) - 1], dtype=np.float64)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        logsoftmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return [float(logsoftmax[j - 1, tokens[j]]) for j in range(1, len(tokens))]
+
+    def continuation(self, context, continuation):
+        encode = lambda text: self.llama.tokenize(text.encode("utf-8"), add_bos=True, special=False)  # noqa: E731
+        context_tokens, whole = encode(context), encode(context + continuation)
+        start = max(1, min(common_prefix(context_tokens, whole), len(whole) - 1))
+        return sum(self.token_logprobs(whole)[start - 1:])
+
+    def document(self, text):
+        tokens = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        bos = self.llama.token_bos()
+        return sum(self.token_logprobs([bos if bos >= 0 else self.llama.token_eos()] + tokens)), len(tokens)
+
+
+def items_of(names):
+    for name in names:
+        task = get_task(name, data="sample")
+        for item in task.items:
+            yield name, item, task.choice_prompt(item)
+
+
+def check_against_reference(model, reference, names):
+    checked = 0
+    for name, item, prompt in items_of(names):
+        contexts = list(dict.fromkeys(prompt.contexts))
+        got = []
+        for context in contexts:
+            continuations = [c for ctx, c in zip(prompt.contexts, prompt.continuations) if ctx == context]
+            sample = asyncio.run(model.loglikelihood(context, continuations))
+            assert sample.error is None, (name, sample.error)
+            got += [lp.logprob for lp in sample.logprobs]
+        want = [reference.continuation(ctx, c) for ctx, c in zip(prompt.contexts, prompt.continuations)]
+        assert np.allclose(got, want, atol=1e-3, rtol=0), (name, item.id, got, want)
+        # acc and acc_norm follow exactly from the log-probabilities.
+        from assay.records import Logprob
+
+        ours = choice_metrics([Logprob(v, 1) for v in got], prompt.choice_texts, item.meta["gold"])
+        theirs = choice_metrics([Logprob(v, 1) for v in want], prompt.choice_texts, item.meta["gold"])
+        if len(got) > 1:
+            assert ours["acc"] == theirs["acc"] and ours["acc_norm"] == theirs["acc_norm"]
+        checked += len(got)
+    return checked
+
+
+def test_choices_of_smollm2_equal_a_full_reevaluation():
+    model = get_model("smollm2")
+    reference = Reference(smollm2_path())
+    names = [n for n in CATALOG if n != "lambada"] + ["lambada"]
+    assert check_against_reference(model, reference, names) >= 100
+
+
+def test_choices_of_gemma_equal_a_full_reevaluation():
+    # Gemma's 262k vocabulary: a smaller set of items keeps the reference quick.
+    model = get_model("gemma3-270m")
+    reference = Reference(gemma3_path())
+    assert check_against_reference(model, reference, ["arc_easy", "winogrande", "piqa"]) >= 20
+
+
+def test_bits_per_byte_and_long_documents():
+    corpus = SAMPLES / "corpus.txt"
+    model = get_model("smollm2")
+    reference = Reference(smollm2_path())
+    total, nbytes = 0.0, 0
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        sample = asyncio.run(model.loglikelihood_rolling(line, 0))
+        want, n_tokens = reference.document(line)
+        assert sample.logprobs[0].tokens == n_tokens
+        assert sample.logprobs[0].logprob == pytest.approx(want, abs=1e-3)
+        total += want
+        nbytes += len(line.encode("utf-8"))
+    result = run_eval(get_task(str(corpus), mode="perplexity"), [model], out=None, progress=False)
+    bpb = result.models["smollm2"].metrics["bits_per_byte"]
+    assert bpb["value"] == pytest.approx(-total / nbytes / np.log(2), rel=1e-6)
+    assert bpb["ci_low"] < bpb["value"] < bpb["ci_high"]
+
+    # A document of several windows: every token scored once, at either stride.
+    long_text = " ".join(corpus.read_text(encoding="utf-8").split()) * 2
+    small = get_model("smollm2", n_ctx=64)
+    n_tokens = len(reference.llama.tokenize(long_text.encode(), add_bos=False))
+    assert n_tokens > 3 * 64
+    end_to_end = asyncio.run(small.loglikelihood_rolling(long_text, 0)).logprobs[0]
+    overlapping = asyncio.run(small.loglikelihood_rolling(long_text, 32)).logprobs[0]
+    assert end_to_end.tokens == overlapping.tokens == n_tokens
+    assert abs(overlapping.logprob - end_to_end.logprob) / abs(end_to_end.logprob) < 0.05
+    # More context per token can only help a language model on average.
+    assert overlapping.logprob > end_to_end.logprob
+
+
+def test_context_longer_than_the_window_is_a_clear_error(tmp_path):
+    small = get_model("smollm2", n_ctx=32)
+    sample = asyncio.run(small.loglikelihood("word " * 40, [" end"]))
+    assert sample.error and "--n-ctx" in sample.error and "more than the context window (32)" in sample.error
+
+
+def test_server_agrees_with_in_process_and_misaligned_servers_are_refused(tmp_path):
+    task = get_task("arc_easy", data="sample")
+    with llama_server(gemma3_path()) as url:
+        served = get_model("openai-completion:gemma", base_urls=[url + "/v1"])
+        local = get_model("gemma3-270m")
+        for item in task.items:
+            prompt = task.choice_prompt(item)
+            a = asyncio.run(served.loglikelihood(prompt.contexts[0], prompt.continuations))
+            b = asyncio.run(local.loglikelihood(prompt.contexts[0], prompt.continuations))
+            assert a.error is None
+            assert np.allclose([x.logprob for x in a.logprobs], [x.logprob for x in b.logprobs], atol=2e-2)
+        result = run_eval(task, [served], out=tmp_path / "r", progress=False)
+        assert result.models["openai-completion:gemma"].n_items == 4
+    with llama_server(smollm2_path()) as url:
+        served = get_model("openai-completion:smollm2", base_urls=[url + "/v1"])
+        with pytest.raises(ModelError, match="not those of the prompt's tokens"):
+            asyncio.run(served.loglikelihood("Question: 2 + 2 =", [" 4"]))
