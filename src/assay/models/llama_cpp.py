@@ -195,26 +195,18 @@ class LlamaCppModel:
             wholes = [prefix + w for w in wholes]
             context_tokens = prefix + context_tokens
             starts = [max(1, min(common_prefix(context_tokens, w), len(w) - 1)) for w in wholes]
-        shared = min(starts)
-        # The shared prefix once, keeping only its last row (it predicts the
-        # first token of the continuations that start right after it).
-        scoring.clear()
-        last_row = scoring.decode(wholes[0][:shared], 0, {shared - 1: None})[shared - 1]
-        results, evaluated = [], shared
+        # Each choice is evaluated in full, in batches laid out as one plain
+        # evaluation of context and choice would be. Reusing the context's
+        # cached state across choices was tried and dropped: llama.cpp's matrix
+        # kernels group a batch's rows, so a row's logits depend on where it sits
+        # in its batch (measured up to 0.09 nats on both embedded models), and a
+        # choice's number would then depend on its sibling choices.
+        results, evaluated = [], 0
         for whole, start in zip(wholes, starts):
             targets = {j - 1: whole[j] for j in range(start, len(whole))}
-            rest = whole[shared:len(whole) - 1]
-            if not scoring.rewind(shared):
-                # The cache could not be cut back to the prefix: evaluate afresh.
-                scoring.clear()
-                rows = scoring.decode(whole[:-1], 0, targets)
-                evaluated += len(whole) - 1
-            else:
-                wanted = {j - shared: t for j, t in targets.items() if j >= shared}
-                rows = {j + shared: r for j, r in scoring.decode(rest, shared, wanted).items()} if rest else {}
-                evaluated += len(rest)
-                if shared - 1 in targets:
-                    rows[shared - 1] = pick(last_row, targets[shared - 1])
+            scoring.clear()
+            rows = scoring.decode(whole[:-1], 0, targets)
+            evaluated += len(whole) - 1
             scored = [rows[j] for j in sorted(targets)]
             results.append(Logprob(float(sum(lp for lp, _ in scored)), len(scored), all(g for _, g in scored)))
         return Sample(text=None, tokens_in=evaluated, logprobs=results, finish_reason="scored")
@@ -295,10 +287,6 @@ class ScoringContext:
     def clear(self) -> None:
         self.ctx.kv_cache_seq_rm(-1, 0, -1)
 
-    def rewind(self, n_past: int) -> bool:
-        """Drop every cached position from ``n_past`` on; False when llama.cpp cannot."""
-        return bool(self.ctx.kv_cache_seq_rm(0, n_past, -1))
-
     def decode(self, tokens: Sequence[int], n_past: int, targets: dict[int, int | None]) -> dict[int, Any]:
         """Evaluate ``tokens`` at positions ``n_past``.. and return, for each index
         in ``targets``, (log-probability of its target, whether greedy) — or the
@@ -307,8 +295,14 @@ class ScoringContext:
 
         out: dict[int, Any] = {}
         b = self.batch.batch
-        for start in range(0, len(tokens), self.n_batch):
-            chunk = tokens[start:start + self.n_batch]
+        # Batches end at multiples of n_batch counted from position 0, as in one
+        # full evaluation (Llama.eval), so each row sits where it would there.
+        bounds = [0] + [p - n_past for p in range((n_past // self.n_batch + 1) * self.n_batch,
+                                                  n_past + len(tokens), self.n_batch)] + [len(tokens)]
+        for start, stop in zip(bounds, bounds[1:]):
+            chunk = tokens[start:stop]
+            if not chunk:
+                continue
             b.n_tokens = len(chunk)
             for i, token in enumerate(chunk):
                 b.token[i] = token
