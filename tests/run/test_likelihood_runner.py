@@ -121,3 +121,23 @@ def test_likelihood_options_are_checked(tmp_path):
         run_eval(task, [LengthScorer()], samples=2, out=tmp_path / "r", progress=False)
     with pytest.raises(ConfigError, match="--stride"):
         run_eval(task, [LengthScorer()], stride=5, out=tmp_path / "r", progress=False)
+
+
+def test_a_run_directory_is_a_scaling_table(tmp_path):
+    import math
+
+    from assay.scaling.table import load_table
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("one two three\nfour five\n")
+    run_eval(get_task(str(corpus), mode="perplexity"), [LengthScorer("smollm2"), LengthScorer("other")],
+             out=tmp_path / "p", progress=False)
+    table = load_table(tmp_path / "p").set_index("model")
+    assert table.loc["smollm2", "params"] == 135e6 and math.isnan(table.loc["other", "params"])
+    assert table.loc["smollm2", "bits_per_byte"] == pytest.approx(2.5 / 22 / math.log(2))
+    assert table.loc["smollm2", "loss"] == pytest.approx(0.5)
+
+    run_eval(get_task("piqa", data="sample"), [LengthScorer("a")], out=tmp_path / "c", progress=False)
+    choices = load_table(tmp_path / "c").set_index("model")
+    assert {"acc", "acc_norm", "brier", "p_correct"} <= set(choices.columns)
+    assert choices.loc["a", "n_items"] == 4

@@ -44,6 +44,14 @@ def gemma3_path() -> Path:
     return Path(assemble())
 
 
+# Parameter counts of the models whose size is known here (for scaling tables).
+PARAMS = {"smollm2": 135e6, "gemma3-270m": 270e6}
+
+
+def known_params(name: str) -> float | None:
+    return PARAMS.get(name)
+
+
 def valid_names() -> str:
     return ", ".join([*EMBEDDED, *PREFIXES])
 

@@ -39,6 +39,10 @@ def load_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file (expected a .csv or .parquet table of one row per model)")
+    if path.is_dir() and (path / "assay.db").is_file():
+        from assay.run.table import model_table
+
+        return model_table(path)  # a run directory: one row per model
     if path.is_dir():
         raise DataError(f"{path} is a directory; expected a .csv or .parquet table of one row per model")
     name = path.name.lower()
