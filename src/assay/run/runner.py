@@ -460,46 +460,13 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
 def _likelihood_metrics(store: RunStore, name: str, state: _ModelState, task: Task,
                         clusters: dict[str, str | None]) -> dict[str, dict[str, Any]]:
     """Every metric of a likelihood run over this call's items, each with its interval."""
-    import math
+    from assay.run.table import summarise_likelihood
 
     values: dict[str, dict[str, float]] = {}
     for scorer in task.scorers:
         values[scorer] = {row.item: row.value for row in store.sample_outcomes(name, scorer)
                           if row.key in state.keys and not row.failed and row.value is not None}
-    out: dict[str, dict[str, Any]] = {}
-    if task.mode == "choices":
-        for scorer, by_item in values.items():
-            ids = sorted(by_item)
-            entry: dict[str, Any] = {"value": None, "ci_low": None, "ci_high": None, "method": None, "n": len(ids)}
-            if ids:
-                means = [by_item[i] for i in ids]
-                entry["value"] = sum(means) / len(means)
-            if len(ids) >= 2:
-                cluster_list = [clusters.get(i) for i in ids]
-                use = cluster_list if all(c is not None for c in cluster_list) and len(set(cluster_list)) > 1 \
-                    else None
-                ci = summary_ci(means, use)
-                entry.update(value=ci.mean, ci_low=ci.low, ci_high=ci.high, method=ci.method)
-            out[scorer] = entry
-        return out
-    import numpy as np
-
-    from assay.stats.ratio import ratio_ci
-
-    ids = sorted(set(values["logprob"]) & set(values["tokens"]) & set(values["bytes"]) & set(values["words"]))
-    if not ids:
-        return out
-    minus_logprob = [-values["logprob"][i] for i in ids]
-    for metric, denominator, transform in (
-            ("perplexity", "tokens", np.exp),
-            ("word_perplexity", "words", np.exp),
-            ("bits_per_byte", "bytes", lambda r: r / math.log(2))):
-        ci = ratio_ci(minus_logprob, [values[denominator][i] for i in ids], transform=transform)
-        out[metric] = {"value": ci.mean, "ci_low": None if math.isnan(ci.low) else ci.low,
-                       "ci_high": None if math.isnan(ci.high) else ci.high, "method": ci.method, "n": len(ids)}
-    out["tokens"] = {"value": sum(values["tokens"][i] for i in ids), "n": len(ids)}
-    out["bytes"] = {"value": sum(values["bytes"][i] for i in ids), "n": len(ids)}
-    return out
+    return summarise_likelihood(values, task.mode, clusters)
 
 
 def check_complete(result: RunResult) -> None:
