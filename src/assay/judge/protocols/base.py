@@ -41,7 +41,8 @@ class VerdictKind:
     pairwise verdicts carry one. ``positional``: the verdict names a
     presentation position, so position bias can be measured. ``leniency``:
     the verdict says correct or not, so a judge's leniency (calling wrong
-    answers right) can be.
+    answers right) can be. ``correlates``: the verdict reads as a number on
+    the labels' scale (a rating, 0/1), so correlations with them apply.
     """
 
     name: str
@@ -51,6 +52,7 @@ class VerdictKind:
     credit: Mapping[str, float] | None = None
     positional: bool = False
     leniency: bool = False
+    correlates: bool = True
 
     @property
     def numeric(self) -> bool:
@@ -68,7 +70,8 @@ class VerdictKind:
 
 
 PAIRWISE_KIND = VerdictKind("pairwise", ("1", "2", "tie"), "1, 2 or tie", "win rate, ties counting half",
-                            credit=MappingProxyType({"1": 1.0, "2": 0.0, "tie": 0.5}), positional=True)
+                            credit=MappingProxyType({"1": 1.0, "2": 0.0, "tie": 0.5}), positional=True,
+                            correlates=False)
 CORRECTNESS_KIND = VerdictKind("correctness", ("0", "1"), "0 or 1", "share judged correct", leniency=True)
 SCORE_KIND = VerdictKind("score", None, "a number", "mean score")
 # In this order: where labels fit several kinds equally, the first wins.
