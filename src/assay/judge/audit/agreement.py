@@ -349,7 +349,8 @@ def jury_agreement(
 
     est = bootstrap_over_items(subject_items, statistic, n_boot=n_boot, seed=seed, level=level)
     majority_verdicts, n_vote_ties = majority_rows(joined, unit_cols)
-    majority, _ = agreement_for(JURY_NAME, majority_verdicts, codes, kind, unit_cols, seed=seed, n_boot=n_boot, level=level)
+    majority, _ = agreement_for(JURY_NAME, majority_verdicts, codes, kind, unit_cols, seed=seed, n_boot=n_boot,
+                                level=level)
     majority.n_vote_ties = n_vote_ties
     return JuryAgreement(
         judges=judges,
