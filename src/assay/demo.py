@@ -43,11 +43,12 @@ def audit_against_gold(run_dir: Path):
     (the gold answer is the label): how far a model judge can be trusted where
     the truth is known."""
     from assay.judge.audit import audit
+    from assay.judge.protocols.reference import REFERENCE
     from assay.run.export import verdicts_frame
     from assay.run.store import scores_frame
 
     verdicts = verdicts_frame(run_dir)
-    verdicts = verdicts[verdicts["protocol"] == "reference"]
+    verdicts = verdicts[verdicts["protocol"] == REFERENCE.name]
     scores = scores_frame(run_dir)
     labels = scores[scores["item"].isin(set(verdicts["item"])) & (scores["sample"] == 0)]
     labels = labels[["model", "item"]].assign(label=scores.loc[labels.index, "score"].astype(int))

@@ -13,6 +13,8 @@ _EXPORTS = {
     "JudgeSummary": "assay.judge.judging",
     "winrate_annotations": "assay.judge.judging",
     "parse_price": "assay.judge.judging",
+    "Protocol": "assay.judge.protocols",
+    "get_protocol": "assay.judge.protocols",
     "parse_reply": "assay.judge.parse",
     "verdict_schema": "assay.judge.parse",
     "pool_votes": "assay.judge.pool",

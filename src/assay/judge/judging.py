@@ -24,14 +24,15 @@ from typing import Any, Mapping, Sequence
 
 from assay.errors import ConfigError, DataError, IncompleteRunError
 from assay.jsonable import jsonable
-from assay.judge.parse import LEXICAL_PROTOCOLS, MODEL_PROTOCOLS, PROTOCOLS, parse_reply, verdict_schema
-from assay.judge.pool import Vote, check_pool, default_pool, load_weights, pool_votes
+from assay.judge.pool import Vote, check_pool, load_weights, pool_votes
 from assay.judge.prompts import JudgeTemplate, load_template
+from assay.judge.protocols import ORIGINAL, SWAPPED, Protocol, get_protocol, protocols
+from assay.judge.protocols.pairwise import PAIRWISE
+from assay.judge.protocols.pairwise import map_back as _map_back  # noqa: F401 - the name tests know it by
 from assay.models.base import GENERATE, GenParams, Model, Request
 from assay.records import Item, Verdict, stable_hash
 from assay.run.executor import Jobs, Tally, execute, fetch
 
-ORIGINAL, SWAPPED = "original", "swapped"
 JURY = "jury"
 # Enough for a bounded explanation plus the verdict field.
 DEFAULT_MAX_TOKENS = 128
@@ -123,10 +124,9 @@ class JudgeResult:
         from rich.table import Table
         from rich.text import Text
 
-        pairwise = self.protocol == "pairwise"
-        what = "win rate (ties half)" if pairwise else (
-            "mean rating" if self.protocol == "pointwise" else "share correct")
-        table = Table(title=f"{self.protocol} verdicts — {what}; template {self.template_hash}")
+        record = get_protocol(self.protocol)
+        pairwise = record.pairs
+        table = Table(title=f"{self.protocol} verdicts — {record.summary}; template {self.template_hash}")
         table.add_column("judge")
         for model in self.models:
             table.add_column(model, justify="right")
@@ -254,9 +254,10 @@ def _input_text(item: Item) -> str:
     return "\n".join(f"{k}: {v}" for k, v in fields.items())
 
 
-def build_units(data: RunOutputs, protocol: str, *, against: str | None = None,
+def build_units(data: RunOutputs, protocol: str | Protocol, *, against: str | None = None,
                 limit: int | None = None, run_dir: str | Path = "run") -> tuple[list[Unit], list[str]]:
     """The units a protocol judges, and notes on what was left out."""
+    record = get_protocol(protocol)
     models = sorted(data.outputs)
     notes = [f"{n} output(s) of {m} failed in the run and are not judged" for m, n in sorted(data.failed.items())]
     if not models:
@@ -265,9 +266,9 @@ def build_units(data: RunOutputs, protocol: str, *, against: str | None = None,
     if limit is not None:
         item_ids = item_ids[:limit]
     units: list[Unit] = []
-    if protocol == "pairwise":
+    if record.pairs:
         if len(models) < 2:
-            raise DataError(f"{run_dir}: pairwise judging needs outputs of two models on the same items; "
+            raise DataError(f"{run_dir}: {record.name} judging needs outputs of two models on the same items; "
                             f"the run has outputs of {len(models)} model ({', '.join(models)}). "
                             "Run a second model into the same directory (assay run ... --out RUN_DIR)")
         if against is not None and against not in models:
@@ -291,12 +292,14 @@ def build_units(data: RunOutputs, protocol: str, *, against: str | None = None,
             notes.append(f"{missing} pair(s) lack one of the two outputs and are not judged")
         return units, notes
     if against is not None:
-        raise ConfigError("--against applies to the pairwise protocol only")
-    needs_target = protocol in ("reference", *LEXICAL_PROTOCOLS)
+        pairs = [p.name for p in protocols() if p.pairs]
+        raise ConfigError(f"--against applies to the {', '.join(pairs)} protocol{'s' if len(pairs) > 1 else ''} "
+                          "only")
+    needs_target = record.needs_target
     if needs_target:
         no_target = [i for i in item_ids if data.items[i].target is None]
         if len(no_target) == len(item_ids):
-            raise DataError(f"{run_dir}: the {protocol} protocol compares outputs with the gold answer, "
+            raise DataError(f"{run_dir}: the {record.name} protocol compares outputs with the gold answer, "
                             f"but none of the {len(item_ids)} items has a target; use a task with a "
                             "target field (--target-field) or the pointwise protocol")
         if no_target:
@@ -317,23 +320,14 @@ def build_units(data: RunOutputs, protocol: str, *, against: str | None = None,
 # --------------------------------------------------------------------------- the verdicts
 
 
-def _map_back(choice: str, order: str) -> str:
-    """A presented choice (A/B/tie) in the original numbering (1 = model, 2 = model_b)."""
-    if choice == "tie":
-        return "tie"
-    first = choice == "A"
-    if order == SWAPPED:
-        first = not first
-    return "1" if first else "2"
-
-
-def outcome_from_reply(unit: Unit, protocol: str, text: str | None, scale: int,
+def outcome_from_reply(unit: Unit, protocol: str | Protocol, text: str | None, scale: int,
                        finish_reason: str | None = None) -> Outcome:
+    record = get_protocol(protocol)
     # A reply cut off at max_tokens is read only from a complete verdict.
-    parsed = parse_reply(text, protocol, scale, finish_reason=finish_reason)
+    parsed = record.parse(text, scale, finish_reason=finish_reason)
     verdict = parsed.verdict
-    if protocol == "pairwise" and verdict is not None:
-        verdict = _map_back(verdict, unit.order)
+    if verdict is not None:
+        verdict = record.in_original_order(verdict, unit.order)
     explanation = parsed.explanation if not parsed.invalid else (parsed.reason or parsed.explanation)
     return Outcome(unit, verdict, parsed.score, parsed.invalid, explanation, text)
 
@@ -362,26 +356,26 @@ class _JudgeState:
     tally: Tally = field(default_factory=Tally)
 
 
-def _judge_all(states: list[_JudgeState], units: list[Unit], protocol: str, template: JudgeTemplate,
+def _judge_all(states: list[_JudgeState], units: list[Unit], record: Protocol, template: JudgeTemplate,
                params: GenParams, scale: int, store, concurrency: int, progress: bool) -> None:
     stored = _stored(store)
 
     async def handle(job: tuple[_JudgeState, Unit], _: Jobs) -> None:
         state, unit = job
-        await _judge_one(state, unit, protocol, template, params, scale, store, stored)
+        await _judge_one(state, unit, record, template, params, scale, store, stored)
 
     execute([(state, unit) for state in states for unit in units], handle, store=store, concurrency=concurrency,
-            description=f"judging ({protocol}): {', '.join(s.name for s in states)}", progress=progress)
+            description=f"judging ({record.name}): {', '.join(s.name for s in states)}", progress=progress)
 
 
-async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: JudgeTemplate,
+async def _judge_one(state: _JudgeState, unit: Unit, record: Protocol, template: JudgeTemplate,
                      params: GenParams, scale: int, store, stored: dict[str, Verdict]) -> None:
     model = state.model
     assert model is not None
     prompt = template.prompt(chat=model.chat, scale=scale, **unit.vars)
     request = Request(GENERATE, prompt, params, 0)
     request_hash = request.key(model)
-    key = _verdict_key(model.identity, unit, protocol, request_hash)
+    key = _verdict_key(model.identity, unit, record.name, request_hash)
     previous = stored.get(key)
     if previous is not None:
         outcome = Outcome(unit, previous.verdict, previous.score, previous.invalid, previous.explanation,
@@ -390,7 +384,7 @@ async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: Ju
         if previous.template_hash != template.hash:
             # A template edit that renders the same prompt (a comment, say):
             # the verdict stands, and its row names the template now in use.
-            store.record_verdict(_verdict(key, state.name, protocol, template.hash, Outcome(
+            store.record_verdict(_verdict(key, state.name, record.name, template.hash, Outcome(
                 unit, previous.verdict, previous.score, previous.invalid, previous.explanation, previous.raw,
                 tokens_in=previous.tokens_in, tokens_out=previous.tokens_out, latency=previous.latency)))
         return
@@ -401,7 +395,7 @@ async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: Ju
     if sample.error is not None:
         outcome = Outcome(unit, None, None, False, error=sample.error, latency=sample.latency, called=True)
     else:
-        outcome = outcome_from_reply(unit, protocol, sample.text, scale, sample.finish_reason)
+        outcome = outcome_from_reply(unit, record, sample.text, scale, sample.finish_reason)
         outcome.called, outcome.cached = called, not called
         if called:
             outcome.tokens_in, outcome.tokens_out, outcome.latency = (
@@ -413,30 +407,26 @@ async def _judge_one(state: _JudgeState, unit: Unit, protocol: str, template: Ju
         # the row still records them so the export shows what a verdict costs.
         stored_outcome = Outcome(**{**outcome.__dict__, "tokens_in": sample.tokens_in,
                                     "tokens_out": sample.tokens_out, "latency": sample.latency})
-    store.record_verdict(_verdict(key, state.name, protocol, template.hash, stored_outcome))
+    store.record_verdict(_verdict(key, state.name, record.name, template.hash, stored_outcome))
 
 
-def _lexical(units: list[Unit], protocol: str, data: RunOutputs, store) -> list[Outcome]:
-    from assay.tasks.scorers import get_scorer
-
-    scorer = get_scorer(protocol)
+def _lexical(units: list[Unit], record: Protocol, data: RunOutputs, store) -> list[Outcome]:
+    assert record.lexical is not None
     stored = _stored(store)
     outcomes = []
-    template_hash = stable_hash({"lexical": protocol}, length=16)
+    name = record.name
+    template_hash = stable_hash({"lexical": name}, length=16)
     for unit in units:
-        key = stable_hash({"judge": protocol, "item": unit.item, "model": unit.model,
-                           "output": unit.vars["output"], "reference": unit.vars["reference"]}, length=32)
+        key = stable_hash({"judge": name, "item": unit.item, "model": unit.model,
+                           "output": unit.vars["output"], "reference": unit.vars.get("reference")}, length=32)
         if key in stored:
             v = stored[key]
             outcomes.append(Outcome(unit, v.verdict, v.score, v.invalid, v.explanation, v.raw, cached=True))
             continue
-        value = float(scorer(unit.vars["output"], data.items[unit.item]).value)
-        outcome = Outcome(unit, str(int(value)), value, False,
-                          f"gold answer {'found in' if protocol == 'contains' else 'equals'} the output"
-                          if value else f"gold answer {'not in' if protocol == 'contains' else 'differs from'} "
-                          "the output", None)
+        lexical = record.lexical(unit.vars["output"], data.items[unit.item])
+        outcome = Outcome(unit, lexical.verdict, lexical.score, False, lexical.explanation, None)
         outcomes.append(outcome)
-        store.record_verdict(_verdict(key, protocol, protocol, template_hash, outcome))
+        store.record_verdict(_verdict(key, name, name, template_hash, outcome))
     return outcomes
 
 
@@ -456,11 +446,8 @@ def _interval(values: Sequence[float]) -> dict[str, Any]:
     return {"n": len(values), "low": ci.low, "high": ci.high, "method": ci.method}
 
 
-def _credit(verdict: str) -> float:
-    return {"1": 1.0, "2": 0.0, "tie": 0.5}[verdict]
-
-
-def summarise(name: str, outcomes: list[Outcome], protocol: str, models: list[str]) -> JudgeSummary:
+def summarise(name: str, outcomes: list[Outcome], protocol: str | Protocol, models: list[str]) -> JudgeSummary:
+    record = get_protocol(protocol)
     judged = [o for o in outcomes if o.error is None]
     valid = [o for o in judged if not o.invalid and o.verdict is not None]
     summary = JudgeSummary(name, n=len(judged), invalid=sum(1 for o in judged if o.invalid),
@@ -471,25 +458,26 @@ def summarise(name: str, outcomes: list[Outcome], protocol: str, models: list[st
     summary.tokens_in = sum(o.tokens_in for o in called)
     summary.tokens_out = sum(o.tokens_out for o in called)
     summary.seconds = sum(o.latency for o in called)
-    if protocol == "pairwise":
-        summary.win_rates, summary.pairs, summary.intervals = _win_rates(valid, models)
+    if record.pairs:
+        summary.win_rates, summary.pairs, summary.intervals = _win_rates(valid, models, record)
         summary.position_consistency = position_consistency(valid)
         return summary
     # Items are averaged first, so every item weighs the same in the interval.
     by_model: dict[str, list[float]] = {}
     for o in valid:
-        if o.score is not None:
-            by_model.setdefault(o.unit.model, []).append(o.score)
+        credit = record.credit(o.verdict, o.score)  # type: ignore[arg-type]
+        if credit is not None:
+            by_model.setdefault(o.unit.model, []).append(credit)
     summary.mean_score = {m: sum(v) / len(v) for m, v in sorted(by_model.items())}
     summary.intervals = {m: _interval(v) for m, v in sorted(by_model.items())}
     return summary
 
 
-def _win_rates(valid: list[Outcome], models: list[str]):
+def _win_rates(valid: list[Outcome], models: list[str], record: Protocol):
     per_pair: dict[tuple[str, str], dict[str, list[float]]] = {}
     per_model: dict[str, list[float]] = {}
     for o in valid:
-        credit = _credit(o.verdict)  # type: ignore[arg-type]
+        credit = record.credit(o.verdict, o.score)  # type: ignore[arg-type]
         pair = (o.unit.model, o.unit.model_b)
         per_pair.setdefault(pair, {}).setdefault(o.unit.item, []).append(credit)  # type: ignore[arg-type]
         per_model.setdefault(o.unit.model, []).append(credit)
@@ -537,7 +525,7 @@ def position_consistency(valid: list[Outcome]) -> dict[str, Any] | None:
 
 
 def _pool_outcomes(states: list[_JudgeState], pool: str, weights: Mapping[str, float] | None,
-                   protocol: str) -> tuple[list[Outcome], int]:
+                   record: Protocol) -> tuple[list[Outcome], int]:
     by_unit: dict[Unit, list[Vote]] = {}
     for state in states:
         for o in state.outcomes:
@@ -545,10 +533,10 @@ def _pool_outcomes(states: list[_JudgeState], pool: str, weights: Mapping[str, f
                 by_unit.setdefault(o.unit, []).append(Vote(state.name, o.verdict, o.score, o.invalid))
     pooled, ties = [], 0
     for unit, votes in by_unit.items():
-        p = pool_votes(votes, pool, weights, scores=protocol == "pointwise")
+        p = pool_votes(votes, pool, weights, scores=record.pools_scores)
         ties += int(p.vote_tie)
         score = p.score
-        if protocol != "pointwise" and p.vote_tie:
+        if not record.pools_scores and p.vote_tie:
             score = None  # a split jury has no correctness value; pairwise reads "tie" itself
         # A split vote is a tie, not an invalid verdict; only a unit without
         # any valid vote is invalid for the jury.
@@ -584,7 +572,7 @@ def parse_price(text: str) -> tuple[str, tuple[float, float]]:
 # --------------------------------------------------------------------------- entry point
 
 
-def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str, pool: str | None = None,
+def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str | Protocol, pool: str | None = None,
               against: str | None = None, template: str | Path | None = None, scale: int = 10,
               rubric: str | Path | None = None,
               prices: Mapping[str, tuple[float, float]] | None = None,
@@ -603,28 +591,28 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
     """
     from assay.run.store import RunStore
 
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"--protocol {protocol}: valid are {', '.join(PROTOCOLS)}")
+    record = get_protocol(protocol)
+    protocol = record.name
     if concurrency < 1 or max_tokens < 1:
         raise ConfigError("--concurrency and --max-tokens must be at least 1")
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit {limit}: give at least 1 (or leave it out for every item)")
-    if protocol == "pointwise" and scale < 2:
+    if record.rated and scale < 2:
         raise ConfigError(f"--scale {scale}: a rating scale needs at least 2 points")
     judges = list(judges)
-    if protocol in LEXICAL_PROTOCOLS and judges:
+    if not record.needs_judge and judges:
         raise ConfigError(f"the {protocol} protocol is a lexical judge and takes no --judge "
                           f"(given: {', '.join(judges)})")
-    if protocol in MODEL_PROTOCOLS and not judges:
+    if record.needs_judge and not judges:
         raise ConfigError(f"the {protocol} protocol needs at least one --judge MODEL")
     if len(set(judges)) != len(judges):
         raise ConfigError(f"a judge is named twice: {', '.join(judges)}")
     if pool is not None and len(judges) < 2:
         raise ConfigError("--pool pools a jury: give --judge at least twice")
-    pool = pool or (default_pool(protocol) if len(judges) >= 2 else None)
+    pool = pool or (record.default_pool if len(judges) >= 2 else None)
     weights = None
     if pool is not None:
-        check_pool(pool, protocol)
+        check_pool(pool, record)
         if pool == "weighted":
             if weights_from is None:
                 raise ConfigError("--pool weighted needs --weights-from AUDIT_JSON (per-judge agreement "
@@ -637,20 +625,20 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
         raise ConfigError(f"--max-retries {max_retries}: give 0 or more (0: no retries)")
     run_path = Path(run_dir)
     data = read_outputs(run_path)
-    units, notes = build_units(data, protocol, against=against, limit=limit, run_dir=run_path)
+    units, notes = build_units(data, record, against=against, limit=limit, run_dir=run_path)
     models_judged = sorted({u.model for u in units} | {u.model_b for u in units if u.model_b})
-    if protocol in LEXICAL_PROTOCOLS:
+    if not record.needs_judge:
         tmpl_hash = stable_hash({"lexical": protocol}, length=16)
         with RunStore(run_path) as store:
-            outcomes = _lexical(units, protocol, data, store)
-        summary = summarise(protocol, outcomes, protocol, models_judged)
+            outcomes = _lexical(units, record, data, store)
+        summary = summarise(protocol, outcomes, record, models_judged)
         summary.cost = 0.0
         return JudgeResult(str(run_path), protocol, None, None, tmpl_hash, models_judged,
                            {protocol: summary}, notes=notes)
 
-    tmpl = load_template(protocol, template, rubric=rubric, scale=scale)
+    tmpl = load_template(record, template, rubric=rubric, scale=scale)
     params = GenParams(temperature=0.0, max_tokens=max_tokens, seed=seed,
-                       json_schema=verdict_schema(protocol, scale) if constrained else None)
+                       json_schema=record.verdict_schema(scale) if constrained else None)
     states = []
     for name in judges:
         if models is not None and name in models:
@@ -662,7 +650,7 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
                                                       n_ctx=n_ctx)))
     try:
         with RunStore(run_path, use_cache=use_cache) as store:
-            _judge_all(states, units, protocol, tmpl, params, scale, store, concurrency, progress)
+            _judge_all(states, units, record, tmpl, params, scale, store, concurrency, progress)
     finally:
         for state in states:
             if models is None or state.name not in models:
@@ -670,14 +658,14 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
 
     summaries = {}
     for state in states:
-        s = summarise(state.name, state.outcomes, protocol, models_judged)
+        s = summarise(state.name, state.outcomes, record, models_judged)
         s.not_run, s.fatal = state.tally.not_run, state.tally.fatal
         s.cost = price_cost(prices, state.name, s.tokens_in, s.tokens_out)
         summaries[state.name] = s
     jury = None
     if len(states) >= 2:
-        pooled, ties = _pool_outcomes(states, pool, weights, protocol)  # type: ignore[arg-type]
-        jury = summarise(JURY, pooled, protocol, models_judged)
+        pooled, ties = _pool_outcomes(states, pool, weights, record)  # type: ignore[arg-type]
+        jury = summarise(JURY, pooled, record, models_judged)
         jury.vote_ties = ties
         jury.invalid = sum(1 for o in pooled if o.invalid)
         for attr in ("calls", "cache_hits", "tokens_in", "tokens_out", "seconds"):
@@ -688,7 +676,7 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str,
         if any(c is None for c in costs) and any(c is not None for c in costs):
             notes.append("jury cost not shown: give --price for every judge")
     result = JudgeResult(str(run_path), protocol, pool, str(template) if template else None, tmpl.hash,
-                         models_judged, summaries, jury, against, scale if protocol == "pointwise" else None,
+                         models_judged, summaries, jury, against, scale if record.rated else None,
                          notes)
     if result.left:
         reasons = "; ".join(f"{s.name}: {s.fatal}" for s in summaries.values() if s.fatal) or \
@@ -718,7 +706,7 @@ def winrate_annotations(run_dir: str | Path, baseline: str, *, judges: Sequence[
     from assay.run.store import open_run
 
     with open_run(run_dir) as store:
-        frame = store.verdicts_frame(protocol="pairwise")
+        frame = store.verdicts_frame(protocol=PAIRWISE.name)
     frame = frame[(~frame["invalid"].astype(bool)) & frame["verdict"].notna() &
                   ((frame["model"] == baseline) | (frame["model_b"] == baseline))]
     if frame.empty:
@@ -737,7 +725,7 @@ def winrate_annotations(run_dir: str | Path, baseline: str, *, judges: Sequence[
         raise ConfigError(f"{run_dir}: pairwise verdicts from {len(hashes)} templates ({', '.join(hashes)}); "
                           "choose one with template_hash")
     flip = frame["model"] == baseline
-    credit = frame["verdict"].map({"1": 1.0, "2": 0.0, "tie": 0.5})
+    credit = frame["verdict"].map(dict(PAIRWISE.kind.credit))  # type: ignore[arg-type]
     frame = frame.assign(other=frame["model_b"].where(flip, frame["model"]),
                          credit=credit.where(~flip, 1.0 - credit))
     prefs = frame.groupby(["other", "item"])["credit"].mean().reset_index()

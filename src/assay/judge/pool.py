@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from assay.errors import ConfigError
+from assay.judge.protocols import POOLS, Protocol, get_protocol, protocols
 
-POOLS = ("majority", "mean", "median", "weighted")
 SCORE_POOLS = ("mean", "median")
 VOTE_TIE = "tie"
 
@@ -44,16 +44,20 @@ class Pooled:
     vote_tie: bool = False
 
 
-def default_pool(protocol: str) -> str:
-    return "mean" if protocol == "pointwise" else "majority"
+def default_pool(protocol: str | Protocol) -> str:
+    return get_protocol(protocol).default_pool
 
 
-def check_pool(pool: str, protocol: str) -> None:
+def check_pool(pool: str, protocol: str | Protocol) -> None:
     if pool not in POOLS:
         raise ConfigError(f"--pool {pool}: valid are {', '.join(POOLS)}")
-    if pool in SCORE_POOLS and protocol != "pointwise":
-        raise ConfigError(f"--pool {pool} averages scores and applies to the pointwise protocol only; "
-                          f"for {protocol} verdicts use majority or weighted")
+    record = get_protocol(protocol)
+    if pool not in record.pools:
+        takers = [p.name for p in protocols() if pool in p.pools]
+        what = "averages scores" if pool in SCORE_POOLS else "pools verdicts"
+        where = f"the {takers[0]} protocol only" if len(takers) == 1 else f"the {', '.join(takers)} protocols only"
+        raise ConfigError(f"--pool {pool} {what} and applies to {where}; "
+                          f"for {record.name} verdicts use {' or '.join(record.pools)}")
 
 
 def _numeric(verdict: str) -> float | None:

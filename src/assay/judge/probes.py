@@ -32,8 +32,9 @@ from assay.errors import ConfigError, DataError, ModelError
 from assay.jsonable import jsonable
 from assay.judge.agreement import bootstrap_over_items
 from assay.judge.judging import DEFAULT_MAX_TOKENS, ORIGINAL, SWAPPED, Unit, outcome_from_reply
-from assay.judge.parse import verdict_schema
 from assay.judge.prompts import load_template
+from assay.judge.protocols.pairwise import PAIRWISE
+from assay.judge.protocols.pointwise import POINTWISE
 from assay.models.base import GENERATE, GenParams, Model, Request
 
 PROBES = ("verbosity", "position", "self_preference")
@@ -127,8 +128,8 @@ def _ask_all(model: Model, prompts: list[Any], params: GenParams, use_cache: boo
 
 def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random, *, scale: int,
                max_tokens: int, seed: int, n_boot: int, level: float, use_cache: bool = True) -> ProbeResult:
-    template = load_template("pointwise", scale=scale)
-    params = GenParams(max_tokens=max_tokens, seed=seed, json_schema=verdict_schema("pointwise", scale))
+    template = load_template(POINTWISE, scale=scale)
+    params = GenParams(max_tokens=max_tokens, seed=seed, json_schema=POINTWISE.verdict_schema(scale))
     prompts, plan = [], []
     for row in pairs.itertuples(index=False):
         answer = row.output_2 if row.label == "2" else row.output_1
@@ -140,7 +141,7 @@ def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random,
     scores: dict[str, dict[str, float | None]] = {}
     invalid = 0
     for (item, kind), reply in zip(plan, replies):
-        outcome = outcome_from_reply(Unit(item, name, None, ORIGINAL, ()), "pointwise", reply, scale)
+        outcome = outcome_from_reply(Unit(item, name, None, ORIGINAL, ()), POINTWISE, reply, scale)
         invalid += int(outcome.invalid or reply is None)
         scores.setdefault(item, {})[kind] = None if outcome.invalid else outcome.score
     both = [(i, s["padded"] - s["plain"]) for i, s in scores.items()
@@ -158,8 +159,8 @@ def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, 
               level: float, use_cache: bool = True) -> ProbeResult:
     from assay.judge.judging import position_consistency
 
-    template = load_template("pairwise")
-    params = GenParams(max_tokens=max_tokens, seed=seed, json_schema=verdict_schema("pairwise"))
+    template = load_template(PAIRWISE)
+    params = GenParams(max_tokens=max_tokens, seed=seed, json_schema=PAIRWISE.verdict_schema())
     units = []
     for row in pairs.itertuples(index=False):
         answer = row.output_2 if row.label == "2" else row.output_1
@@ -175,7 +176,7 @@ def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, 
     counts = {"A": 0, "B": 0, "tie": 0}
     invalid = 0
     for unit, reply in zip(units, replies):
-        outcome = outcome_from_reply(unit, "pairwise", reply, 10)
+        outcome = outcome_from_reply(unit, PAIRWISE, reply, 10)
         if outcome.invalid or reply is None:
             invalid += 1
             continue
@@ -243,9 +244,9 @@ def _self_preference(judge: str, model: Model, run_dir: str | Path | None, *, n:
                 if valid.empty or gold_mine is None or gold_theirs is None:
                     continue
                 # Verdicts are in the run's numbering; the own-family model may be output 1 or 2.
-                credit = valid.apply(lambda r: {"1": 1.0, "2": 0.0, "tie": 0.5}[r["verdict"]]
-                                     if r["model"] == mine else {"1": 0.0, "2": 1.0, "tie": 0.5}[r["verdict"]],
-                                     axis=1).mean()
+                # A verdict's credit goes to output 1's model; the other gets the rest.
+                credit = valid.apply(lambda r: PAIRWISE.credit(r["verdict"], None) if r["model"] == mine
+                                     else 1.0 - PAIRWISE.credit(r["verdict"], None), axis=1).mean()
                 gold = 1.0 if gold_mine > gold_theirs else 0.0 if gold_mine < gold_theirs else 0.5
                 credits.append((f"{mine}|{theirs}|{item}", float(credit), gold))
     differences = [c - g for _, c, g in credits]
@@ -263,10 +264,10 @@ def _self_preference(judge: str, model: Model, run_dir: str | Path | None, *, n:
 
 def _pairwise_verdicts(judge: str, run_dir, mine: str, theirs: str, *, n: int, max_tokens: int, seed: int,
                        models, judge_run, open_run):
-    result = judge_run(run_dir, [judge], protocol="pairwise", against=theirs, limit=n, max_tokens=max_tokens,
+    result = judge_run(run_dir, [judge], protocol=PAIRWISE.name, against=theirs, limit=n, max_tokens=max_tokens,
                        seed=seed, progress=False, models=models)
     with open_run(run_dir) as store:
-        rows = store.verdicts_frame(judge=judge, protocol="pairwise")
+        rows = store.verdicts_frame(judge=judge, protocol=PAIRWISE.name)
     pair = ((rows["model"] == mine) & (rows["model_b"] == theirs)) | ((rows["model"] == theirs) &
                                                                       (rows["model_b"] == mine))
     rows = rows[pair & (rows["template_hash"] == result.template_hash)]

@@ -1,5 +1,5 @@
 """Judge prompt templates: Jinja2 files shipped in ``assay/judge/templates``
-(one per protocol) or a user's ``--template FILE``.
+(each protocol names its own) or a user's ``--template FILE``.
 
 A template receives ``question``, ``output`` (pointwise, reference),
 ``output_a`` / ``output_b`` (pairwise, as presented), ``reference`` (the gold
@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import ConfigError, DataError
+from assay.judge.protocols import Protocol, get_protocol
+from assay.judge.protocols.base import TEMPLATE_DIR
 from assay.records import stable_hash
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 RUBRIC_DIR = TEMPLATE_DIR / "rubrics"
-DEFAULT_RUBRICS = {
-    "pointwise": "helpfulness",
-    "pairwise": "helpfulness",
-    "reference": "correctness",
-}
 
 
 @dataclass(frozen=True)
@@ -65,12 +61,12 @@ def rubric_names() -> list[str]:
     return sorted(p.stem for p in RUBRIC_DIR.glob("*.j2"))
 
 
-def load_rubric(rubric: str | Path | None, protocol: str, scale: int) -> str:
+def load_rubric(rubric: str | Path | None, protocol: str | Protocol, scale: int) -> str:
     """A rubric by shipped name (``helpfulness``, ``correctness``, ...), by file
     path, or the protocol's default. Rubric files may use ``{{ scale }}``."""
     import jinja2
 
-    name = rubric if rubric is not None else DEFAULT_RUBRICS.get(protocol, "helpfulness")
+    name = rubric if rubric is not None else get_protocol(protocol).rubric
     path = Path(name)
     if (RUBRIC_DIR / f"{name}.j2").is_file():
         path = RUBRIC_DIR / f"{name}.j2"
@@ -83,24 +79,28 @@ def load_rubric(rubric: str | Path | None, protocol: str, scale: int) -> str:
         raise DataError(f"rubric file {path}: {exc}") from exc
 
 
-def load_template(protocol: str, template: str | Path | None = None, *,
+def load_template(protocol: str | Protocol, template: str | Path | None = None, *,
                   rubric: str | Path | None = None, scale: int = 10) -> JudgeTemplate:
-    """The shipped template of ``protocol`` or the user's file."""
+    """The template ``protocol`` names (a shipped file or its own source) or the user's file."""
     import jinja2
 
+    record = get_protocol(protocol)
     if template is None:
-        path = TEMPLATE_DIR / f"{protocol}.jinja"
-        if not path.is_file():
-            raise ConfigError(f"no shipped judge template for protocol {protocol!r}")
+        if record.template is None:
+            raise ConfigError(f"no judge template for protocol {record.name!r}: it asks no judge model")
+        if isinstance(record.template, Path):
+            origin, source = str(record.template), record.template.read_text(encoding="utf-8")
+        else:
+            origin, source = f"the {record.name} protocol's template", record.template
     else:
         path = Path(template)
         if not path.is_file():
             raise ConfigError(f"--template {template}: file not found")
-    source = path.read_text(encoding="utf-8")
+        origin, source = str(path), path.read_text(encoding="utf-8")
     try:
         _compile(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise DataError(f"judge template {path} line {exc.lineno}: {exc.message}") from exc
-    rubric_text = load_rubric(rubric, protocol, scale)
+        raise DataError(f"judge template {origin} line {exc.lineno}: {exc.message}") from exc
+    rubric_text = load_rubric(rubric, record, scale)
     digest = stable_hash({"template": source, "rubric": rubric_text}, length=16)
-    return JudgeTemplate(source, str(path), rubric_text, digest)
+    return JudgeTemplate(source, origin, rubric_text, digest)

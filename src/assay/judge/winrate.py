@@ -23,7 +23,7 @@ import pandas as pd
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
-from assay.judge.audit import WHERE, _is_missing, _located, _require_columns, load_table
+from assay.judge.tables import WHERE, is_missing, load_table, located, require_columns
 
 # Ridge penalties on the logit scale, as the precision of a Gaussian prior:
 # instruction effects get a unit-variance prior, which keeps them finite when
@@ -279,18 +279,18 @@ def winrate(
     """
     if length_tie_chars is not None and length_tie_chars < 0:
         raise ConfigError(f"length_tie_chars must be 0 or more, not {length_tie_chars}")
-    frame = _located(load_table(annotations, name="annotations"))
+    frame = located(load_table(annotations, name="annotations"))
     source = str(frame.attrs.get("source", "annotations"))
-    _require_columns(frame, ["model", "instruction", "preference"], "annotations")
+    require_columns(frame, ["model", "instruction", "preference"], "annotations")
     notes: list[str] = []
     for column in ("model", "instruction"):
         for raw, where in zip(frame[column], frame[WHERE]):
-            if _is_missing(raw):
+            if is_missing(raw):
                 raise DataError(f"{where}, column {column}: empty; every row needs a {column}")
         frame[column] = [str(v) for v in frame[column]]
 
     if "baseline" in frame.columns:
-        frame["baseline"] = [None if _is_missing(b) else str(b) for b in frame["baseline"]]
+        frame["baseline"] = [None if is_missing(b) else str(b) for b in frame["baseline"]]
         names = sorted({b for b in frame["baseline"] if b is not None})
         if baseline is None:
             if len(names) > 1:
@@ -311,7 +311,7 @@ def winrate(
 
     # With an item column (as assay's own annotations have), instructions are
     # told apart by item: two items may share a text ("Write a haiku.").
-    key = "item" if "item" in frame.columns and not any(_is_missing(v) for v in frame["item"]) else "instruction"
+    key = "item" if "item" in frame.columns and not any(is_missing(v) for v in frame["item"]) else "instruction"
     frame[key] = [str(v) for v in frame[key]]
     duplicated = frame.duplicated(["model", key], keep=False)
     if duplicated.any():

@@ -80,9 +80,9 @@ def difficulty_scores(source, metric: str | None = None) -> pd.DataFrame | None:
             scores["difficulty"] = scores["item"].map(levels)
             frame = scores
         else:
-            from assay.stats.compare import _read_file
+            from assay.tables import read_frame
 
-            frame = _read_file(path)
+            frame = read_frame(path, what="score")
             if metric is not None and "metric" in frame.columns:
                 frame = frame[frame["metric"].astype(str) == metric]
     if "difficulty" not in frame.columns:
@@ -131,7 +131,7 @@ def load_verdicts(judge) -> pd.DataFrame:
     ``judge`` is a verdicts table (CSV/TSV/JSONL/JSON/Parquet or DataFrame, as
     for ``assay.judge.audit.audit``) or a run directory whose store holds verdicts.
     """
-    from assay.judge.audit import _canonical, _flag, load_table
+    from assay.judge.tables import canonical, flag, load_table
 
     if isinstance(judge, pd.DataFrame):
         frame, label = judge.copy(), "verdicts table"
@@ -159,8 +159,8 @@ def load_verdicts(judge) -> pd.DataFrame:
     for column in ("model", "model_b"):
         if column in frame.columns:
             out["unit"] = out["unit"] + "\x1f" + frame[column].fillna("").astype(str)
-    invalid = [_flag(v, label, "invalid") for v in frame["invalid"]] if "invalid" in frame.columns else [False] * len(frame)
-    out["verdict"] = [None if bad else _canonical(v) for v, bad in zip(frame["verdict"], invalid)]
+    invalid = [flag(v, label, "invalid") for v in frame["invalid"]] if "invalid" in frame.columns else [False] * len(frame)
+    out["verdict"] = [None if bad else canonical(v) for v, bad in zip(frame["verdict"], invalid)]
     if "cost" in frame.columns:
         out["cost"] = pd.to_numeric(frame["cost"], errors="coerce")
     if "tokens_in" in frame.columns or "tokens_out" in frame.columns:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
-from assay.scaling.fit import ScalingFit, _split_columns, fit_law
+from assay.scaling.fit import ScalingFit, fit_law
 from assay.scaling.laws import get_law
 from assay.scaling.table import TableLike, apply_where, describe_row, load_table, table_source
 
@@ -80,6 +80,13 @@ class BacktestResult:
                 lines.append(f"note: {law} takes {len(used['y'])} y column: fitted to {', '.join(used['y'])} only")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def _split_columns(value: str | Sequence[str]) -> list[str]:
+    """``"a, b"`` or ``["a", "b"]`` as a list of column names."""
+    if isinstance(value, str):
+        return [c.strip() for c in value.split(",") if c.strip()]
+    return list(value)
 
 
 def backtest(
