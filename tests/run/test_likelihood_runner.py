@@ -141,3 +141,17 @@ def test_a_run_directory_is_a_scaling_table(tmp_path):
     choices = load_table(tmp_path / "c").set_index("model")
     assert {"acc", "acc_norm", "brier", "p_correct"} <= set(choices.columns)
     assert choices.loc["a", "n_items"] == 4
+
+
+def test_the_report_shows_likelihood_metrics(tmp_path):
+    from assay.report.report import write_report
+
+    run_eval(get_task("piqa", data="sample"), [LengthScorer("a"), LengthScorer("b", 0.5)], out=tmp_path / "c",
+             progress=False)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("one two three\nfour five\nsix\n")
+    run_eval(get_task(str(corpus), mode="perplexity"), [LengthScorer("c")], out=tmp_path / "p", progress=False)
+    result = write_report([tmp_path / "c", tmp_path / "p"], out=tmp_path / "report.html")
+    section = next(s for s in result.sections if s.id == "likelihood")
+    html = "".join(b for b in section.blocks if isinstance(b, str))
+    assert "acc_norm" in html and "bits_per_byte" in html and str(tmp_path / "p") in html

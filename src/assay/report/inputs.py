@@ -346,3 +346,19 @@ def as_list(value) -> list[Any]:
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], pd.DataFrame):
         return [value]
     return list(value)
+
+
+def likelihood_runs(sources) -> list[tuple[str, str, dict]]:
+    """(label, mode, metrics by model) of every likelihood run among the sources."""
+    from assay.run.store import read_config
+    from assay.run.table import likelihood_metrics
+
+    runs = []
+    for source in sources:
+        if isinstance(source, (str, Path)) and Path(source).is_dir():
+            mode = read_config(source).get("mode", "generate")
+            if mode != "generate":
+                metrics = likelihood_metrics(source)
+                if metrics:
+                    runs.append((str(source), mode, metrics))
+    return runs

@@ -11,7 +11,7 @@ from pathlib import Path
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 
-SECTION_ORDER = ("leaderboard", "differences", "difficulty", "judges", "agreement", "bias", "scaling", "passk")
+SECTION_ORDER = ("leaderboard", "differences", "difficulty", "likelihood", "judges", "agreement", "bias", "scaling", "passk")
 
 
 @dataclass
@@ -142,6 +142,12 @@ def write_report(
     else:
         absent["leaderboard"] = ("no run directory given holds scores" if given
                                  else "no run directories or score files given")
+    likelihood_runs = inputs.likelihood_runs(sources)
+    section = sections.likelihood_section(likelihood_runs, figure)
+    if section is None:
+        absent["likelihood metrics"] = "no run scored by log-likelihood (--mode choices or perplexity)"
+    else:
+        built["likelihood"] = section
 
     if audit is not None:
         audit_data = inputs.load_audit(audit)

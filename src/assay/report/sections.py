@@ -668,3 +668,52 @@ def passk_section(data: dict, figure: FigureMaker) -> Section:
     return Section("passk", "pass@k and coverage",
                    "How often at least one of k samples is right, and how coverage grows with more samples.",
                    [figure(fig, 430), caption])
+
+
+LIKELIHOOD_SHOWN = {"choices": ("acc", "acc_norm", "p_correct", "brier"),
+                    "perplexity": ("bits_per_byte", "perplexity", "word_perplexity")}
+
+
+def likelihood_section(runs: list[tuple[str, str, dict]], figure: FigureMaker) -> Section | None:
+    """Likelihood runs: (run label, mode, {model: {metric: entry}}) from ``run.table.likelihood_metrics``."""
+    import plotly.graph_objects as go
+
+    if not runs:
+        return None
+    blocks: list = []
+    for label, mode, by_model in runs:
+        shown = LIKELIHOOD_SHOWN[mode]
+        headline = shown[0]
+        models = list(by_model)
+        entries = [by_model[m].get(headline) or {} for m in models]
+        fig = go.Figure(go.Scatter(
+            x=[e.get("value") for e in entries], y=models, mode="markers", marker=dict(size=11, color=PALETTE[0]),
+            error_x=_bars([e.get("value") for e in entries], [e.get("ci_low") for e in entries],
+                          [e.get("ci_high") for e in entries]),
+            customdata=[[e.get("method") or "", e.get("n")] for e in entries],
+            hovertemplate="<b>%{y}</b><br>" + headline + " %{x:.4f}<br>%{customdata[0]}; n=%{customdata[1]}"
+                          "<extra></extra>"))
+        fig.update_layout(margin=dict(l=10, r=20, t=30, b=50), xaxis=dict(title=f"{headline} with its interval"),
+                          yaxis=dict(automargin=True))
+        blocks.append(figure(fig, 130 + 34 * len(models)))
+        head = "".join(f"<th>{esc(m)}</th>" for m in shown)
+        rows = []
+        for model in models:
+            cells = []
+            for metric in shown:
+                e = by_model[model].get(metric) or {}
+                value = "—" if e.get("value") is None else f"{e['value']:.4g}"
+                cells.append(f'<td title="{esc(e.get("method") or "")}">{value} '
+                             f'{_interval(e.get("ci_low"), e.get("ci_high"), 4)}</td>')
+            rows.append(f'<tr><td class="name">{esc(model)}</td>{"".join(cells)}</tr>')
+        blocks.append(f'<p class="caption"><b>{esc(label)}</b> ({esc(mode)})</p>'
+                      f'<table class="data"><tr><th class="name">model</th>{head}</tr>{"".join(rows)}</table>')
+    blocks.append('<p class="caption"><b>Method.</b> Multiple-choice runs: acc picks the most probable choice, '
+                  "acc_norm divides each log-probability by the choice's length in characters first, p_correct is "
+                  "the right choice's probability renormalised over the choices, brier the squared error of those "
+                  "probabilities (lower is better); intervals as for every score. Perplexity runs: ratios of sums over "
+                  "documents (bits per byte = −Σ log p / Σ bytes / ln 2), with percentile-bootstrap intervals that "
+                  "resample documents. Hover a point or a cell for its method.</p>")
+    return Section("likelihood", "Likelihood metrics",
+                   "Scores from the log-probabilities models give: accuracy with and without length normalisation, "
+                   "and bits per byte.", blocks)
