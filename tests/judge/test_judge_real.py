@@ -112,3 +112,15 @@ def test_probes_with_a_real_judge(shared_data, tiny_run):
     alone = run_probes("gemma3-270m", probes=("self_preference",))
     assert not alone[0].applicable and "run directory" in alone[0].reason
     assert "not applicable" in alone[0].render()
+
+
+def test_an_embedded_judge_takes_n_ctx(tiny_run):
+    from assay.errors import IncompleteRunError
+
+    # A 64-token window cannot hold a judge prompt: every request fails, naming the window it had.
+    with pytest.raises(IncompleteRunError) as caught:
+        judge_run(tiny_run, ["smollm2"], protocol="pointwise", limit=1, progress=False, n_ctx=64, use_cache=False)
+    summary = caught.value.result.judges["smollm2"]
+    assert summary.errors == 2 and summary.n == 0
+    errors = {r["error"] for r in rows(tiny_run, "pointwise") if r["judge"] == "smollm2" and r["error"]}
+    assert errors and all("--n-ctx (now 64)" in e for e in errors)

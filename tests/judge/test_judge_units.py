@@ -357,3 +357,21 @@ def test_probes_of_a_server_judge_run_one_event_loop_each(shared_data):
     # The stub answers "42" to everything: no verdict, and no crash.
     assert {r.probe for r in results} == {"position", "verbosity"}
     assert all(r.n_invalid >= 2 for r in results)
+
+
+def test_bias_probes_go_through_the_cache(shared_data):
+    # A second probe run asks the shared response cache, not the judge.
+    from assay.judge.audit import human_pairs_to_labels
+    from assay.judge.probes import run_probes
+    from tests.judge.judge_fakes import ScriptedJudge
+
+    pairs = human_pairs_to_labels(shared_data / "judge_human_labels" / "llmeval2.json").head(4)
+    judge = ScriptedJudge("fake", lambda text: '{"explanation": "same", "verdict": "tie", "rating": 5}')
+    first = run_probes("fake", items=pairs, n=3, model=judge, n_boot=50, probes=("position", "verbosity"))
+    calls = judge.calls
+    assert calls == 3 * 3 + 3 * 2  # position: identical pair and both orders; verbosity: plain and padded
+    again = run_probes("fake", items=pairs, n=3, model=judge, n_boot=50, probes=("position", "verbosity"))
+    assert judge.calls == calls
+    assert [r.to_dict() for r in again] == [r.to_dict() for r in first]
+    run_probes("fake", items=pairs, n=3, model=judge, n_boot=50, probes=("position",), use_cache=False)
+    assert judge.calls == calls + 9

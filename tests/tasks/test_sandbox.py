@@ -1,7 +1,6 @@
 import os
 import socket
 import threading
-import time
 
 import pytest
 
@@ -64,9 +63,7 @@ def test_hostile_programs_fail_with_reasons_and_the_harness_goes_on(tmp_path, mo
         "wrong": "assert 1 + 1 == 3, 'arithmetic'\n",
         "fine": "import math\nassert math.isclose(sum([0.1] * 10), 1.0)\nprint('ok')\n",
     }
-    start = time.perf_counter()
     results = dict(zip(programs, run_many_in_sandbox(list(programs.values()), workers=2, limits=FAST)))
-    assert time.perf_counter() - start < 30
     assert results["loop"].status == "timeout" and "timeout" in results["loop"].reason
     assert "rlimits" in results["loop"].protections
     assert not results["memory"].passed and "memory limit" in results["memory"].reason
