@@ -119,7 +119,8 @@ def test_an_embedded_judge_takes_n_ctx(tiny_run):
 
     # A 64-token window cannot hold a judge prompt: every request fails, naming the window it had.
     with pytest.raises(IncompleteRunError) as caught:
-        judge_run(tiny_run, ["smollm2"], protocol="pointwise", limit=1, progress=False, n_ctx=64, use_cache=False)
+        judge_run(tiny_run, ["smollm2"], protocol="pointwise", limit=1, progress=False, n_ctx=64, use_cache=False,
+                  max_tokens=33)  # settings no other test uses, so no stored verdict answers
     summary = caught.value.result.judges["smollm2"]
     assert summary.errors == 2 and summary.n == 0
     errors = {r["error"] for r in rows(tiny_run, "pointwise") if r["judge"] == "smollm2" and r["error"]}
