@@ -155,3 +155,13 @@ def test_the_report_shows_likelihood_metrics(tmp_path):
     section = next(s for s in result.sections if s.id == "likelihood")
     html = "".join(b for b in section.blocks if isinstance(b, str))
     assert "acc_norm" in html and "bits_per_byte" in html and str(tmp_path / "p") in html
+
+
+def test_an_incomplete_run_names_its_first_failed_item(tmp_path):
+    from assay.errors import IncompleteRunError
+    from assay.run.runner import check_complete
+
+    result = run_eval(get_task("piqa", data="sample"), [LengthScorer(fail_on="jar")], out=tmp_path / "r",
+                      progress=False)
+    with pytest.raises(IncompleteRunError, match=r"piqa.jsonl line 3: HTTP 500 from fake"):
+        check_complete(result)

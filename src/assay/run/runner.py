@@ -49,6 +49,8 @@ class ModelSummary:
     score_by_difficulty: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Likelihood runs: every metric with its value, interval and method.
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The first failed request of this call: its item and why (shown when the run is incomplete).
+    first_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
@@ -408,6 +410,7 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
     metric = task.scorers[0] if task.scorers else None
     clusters = {it.id: it.cluster for it in items}
     difficulty = {it.id: it.meta.get("difficulty") for it in items}
+    sources = {it.id: it.meta.get("source") for it in items}
     summaries: dict[str, ModelSummary] = {}
     fatal = []
     for name, state in states.items():
@@ -417,6 +420,8 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
         rows = [(row.item, row.value, row.tokens) for row in mine
                 if not row.failed and (row.value is not None or metric is None)]
         errors = sum(1 for row in mine if row.failed)
+        first_error = next((f"{sources.get(item) or 'item ' + item}: {error}" for key, item, error
+                            in store.errors(name) if key in state.keys), None) if errors else None
         per_item: dict[str, list[float]] = {}
         tokens = 0
         for item_id, value, used in rows:
@@ -450,7 +455,7 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
             n_items=len(ids), n_samples=len(rows), score=score, ci_low=low, ci_high=high,
             ci_method=method, model_calls=tally.calls, cache_hits=tally.cache_hits, errors=errors,
             tokens=int(tokens), seconds=round(tally.seconds, 3), not_run=tally.not_run,
-            score_by_difficulty=by_level, metrics=metrics)
+            score_by_difficulty=by_level, metrics=metrics, first_error=first_error)
         if tally.fatal:
             fatal.append(f"{name}: {tally.fatal}")
     headline = {"choices": "acc", "perplexity": "bits_per_byte"}.get(task.mode, metric)
@@ -473,7 +478,9 @@ def check_complete(result: RunResult) -> None:
     """Raise when requests failed or were not run: what was done is stored, and
     running the same command again completes only the rest."""
     if result.fatal or result.failed:
-        detail = "; ".join(result.fatal) if result.fatal else "see the errors column"
+        first = next((f"{name}, {s.first_error}" for name, s in result.models.items() if s.first_error), None)
+        detail = "; ".join(result.fatal) if result.fatal else (f"the first: {first}" if first
+                                                               else "see the errors column")
         raise IncompleteRunError(
             f"{result.failed} request(s) failed or were not run ({detail}). Everything else is "
             f"stored in {result.run_dir}; run the same command with --out {result.run_dir} "

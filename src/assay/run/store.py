@@ -259,6 +259,11 @@ class RunStore:
                 self.conn.execute("SELECT model, item, sample, logprobs FROM samples WHERE logprobs IS NOT NULL "
                                   "AND error IS NULL ORDER BY model, item, sample")]
 
+    def errors(self, model: str) -> list[tuple[str, str, str]]:
+        """(key, item, error) of every failed sample of ``model``."""
+        return self.conn.execute("SELECT key, item, error FROM samples WHERE model = ? AND error IS NOT NULL "
+                                 "ORDER BY item, sample", (model,)).fetchall()
+
     def first_samples(self) -> list[tuple[str, str, str, str | None, str | None]]:
         """(model, item, prompt, output, error) of every model's first sample of every item."""
         return self.conn.execute("SELECT model, item, prompt, output, error FROM samples WHERE sample = 0 "
