@@ -69,6 +69,7 @@ def run(
     target_delimiter: Optional[str] = typer.Option(None, help="text between the context and each choice (default: one space)"),
     data: Optional[str] = typer.Option(None, help="a standard task's local copy (file or saved HF dataset dir), or 'sample'"),
     stride: int = typer.Option(0, help="perplexity: windows of a long document advance by this many tokens (0: end to end)"),
+    apply_chat_template: bool = typer.Option(False, "--apply-chat-template", help="choices: give the context as a user turn of each model's own chat template (embedded chat models)"),
     scorer: Optional[List[str]] = typer.Option(None, help="exact, contains, numeric, f1, regex:PATTERN, code"),
     fewshot: Optional[int] = typer.Option(None, help="few-shot examples for base models (0 or more)"),
     base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint; repeat to load-balance"),
@@ -96,7 +97,8 @@ def run(
                      template=template, scorers=scorer, fewshot=fewshot, base_urls=base_url,
                      pass_until=pass_until, budget=budget, use_cache=not no_cache,
                      max_retries=max_retries, n_ctx=n_ctx, mode=mode, choices_field=choices_field,
-                     target_delimiter=target_delimiter, data=data, stride=stride)
+                     target_delimiter=target_delimiter, data=data, stride=stride,
+                     apply_chat_template=apply_chat_template)
     _emit(result, as_json)
     if not as_json:
         typer.echo(f"stored in {result.run_dir}", err=True)

@@ -145,3 +145,15 @@ def test_server_agrees_with_in_process_and_misaligned_servers_are_refused(tmp_pa
         served = get_model("openai-completion:smollm2", base_urls=[url + "/v1"])
         with pytest.raises(ModelError, match="not those of the prompt's tokens"):
             asyncio.run(served.loglikelihood("Question: 2 + 2 =", [" 4"]))
+
+
+def test_apply_chat_template_scores_after_the_assistant_cue(tmp_path):
+    task = get_task("piqa", data="sample", apply_chat_template=True)
+    smol = get_model("smollm2")
+    result = run_eval(task, [smol], out=tmp_path / "r", progress=False)
+    assert result.models["smollm2"].n_items == 4 and result.models["smollm2"].errors == 0
+    plain = run_eval(get_task("piqa", data="sample"), [get_model("smollm2")], out=tmp_path / "p", progress=False)
+    chat_lp = result.models["smollm2"].metrics["logprob_correct"]["value"]
+    assert chat_lp != plain.models["smollm2"].metrics["logprob_correct"]["value"]
+    context = smol.format_chat([{"role": "user", "content": "hi"}])
+    assert context.endswith("<|im_start|>assistant\n")

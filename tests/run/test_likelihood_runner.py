@@ -165,3 +165,9 @@ def test_an_incomplete_run_names_its_first_failed_item(tmp_path):
                       progress=False)
     with pytest.raises(IncompleteRunError, match=r"piqa.jsonl line 3: HTTP 500 from fake"):
         check_complete(result)
+
+
+def test_apply_chat_template_needs_a_model_with_one(tmp_path):
+    task = get_task("piqa", data="sample", apply_chat_template=True)
+    with pytest.raises(ConfigError, match="--apply-chat-template needs a model with its own chat template"):
+        run_eval(task, [LengthScorer()], out=tmp_path / "r", progress=False)

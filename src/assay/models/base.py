@@ -61,6 +61,9 @@ class Request:
     sample_index: int = 0
     continuations: tuple[str, ...] = ()
     stride: int = 0
+    # choices: the context is a chat-formatted prompt whose special tokens
+    # (<|im_start|> and the like) are to be read as such.
+    chat_formatted: bool = False
 
     def key(self, model: "Model") -> str:
         if self.kind == GENERATE:
@@ -68,8 +71,11 @@ class Request:
             assert self.params is not None
             return stable_hash({"model": model.identity, "params": self.params.key(), "prompt": self.prompt,
                                 "sample": self.sample_index}, length=32)
-        return stable_hash({"model": model.identity, "mode": self.kind, "context": self.prompt,
-                            "continuations": list(self.continuations), "stride": self.stride}, length=32)
+        key = {"model": model.identity, "mode": self.kind, "context": self.prompt,
+               "continuations": list(self.continuations), "stride": self.stride}
+        if self.chat_formatted:
+            key["chat_formatted"] = True
+        return stable_hash(key, length=32)
 
 
 def sample_seed(base_seed: int, sample_index: int) -> int:

@@ -154,8 +154,26 @@ class LlamaCppModel:
     # logprobs=N): in llama-cpp-python 0.3.x that shifts prompt log-probabilities
     # by one position for models without a BOS token and is several times slower.
 
-    async def loglikelihood(self, context: str, continuations: Sequence[str]) -> Sample:
-        return await asyncio.to_thread(self._locked, self._choices_sync, context, list(continuations))
+    async def loglikelihood(self, context: str, continuations: Sequence[str], chat_formatted: bool = False
+                            ) -> Sample:
+        return await asyncio.to_thread(self._locked, self._choices_sync, context, list(continuations),
+                                       chat_formatted)
+
+    def format_chat(self, messages: list[dict[str, str]]) -> str:
+        """Messages rendered with the model's own chat template (from its GGUF
+        metadata), ending where the assistant's reply would begin."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self._load()
+        template = (getattr(llama, "metadata", {}) or {}).get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(f"model '{self.name}' has no chat template in its GGUF file; "
+                             "leave out --apply-chat-template for it")
+        def text(token: int) -> str:
+            return llama.detokenize([token], special=True).decode("utf-8", errors="ignore") if token >= 0 else ""
+
+        formatter = Jinja2ChatFormatter(template, text(llama.token_eos()), text(llama.token_bos()))
+        return formatter(messages=messages).prompt
 
     async def loglikelihood_rolling(self, text: str, stride: int = 0) -> Sample:
         return await asyncio.to_thread(self._locked, self._rolling_sync, text, stride)
@@ -178,9 +196,10 @@ class LlamaCppModel:
         return Sample(text=None, error=f"{what} takes {needed} tokens, {needed - self.n_ctx} more than the context "
                                        f"window ({self.n_ctx}); give --n-ctx {needed} or more, or shorten it")
 
-    def _choices_sync(self, scoring: "ScoringContext", context: str, continuations: list[str]) -> Sample:
-        context_tokens = scoring.tokenize(context)
-        wholes = [scoring.tokenize(context + c) for c in continuations]
+    def _choices_sync(self, scoring: "ScoringContext", context: str, continuations: list[str],
+                      chat_formatted: bool = False) -> Sample:
+        context_tokens = scoring.tokenize(context, special=chat_formatted)
+        wholes = [scoring.tokenize(context + c, special=chat_formatted) for c in continuations]
         longest = max(len(w) for w in wholes)
         if longest > self.n_ctx:
             return self._too_long(longest, "the context with its longest choice")
@@ -280,9 +299,10 @@ class ScoringContext:
         bos = llama.token_bos()
         self.bos = bos if bos is not None and bos >= 0 else llama.token_eos()
 
-    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
-        # add_bos=True adds the model's BOS only where its metadata asks for one.
-        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=False))
+    def tokenize(self, text: str, add_bos: bool = True, special: bool = False) -> list[int]:
+        # add_bos=True adds the model's BOS only where its metadata asks for one;
+        # special=True reads a chat template's markers as the special tokens they name.
+        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
 
     def clear(self) -> None:
         self.ctx.kv_cache_seq_rm(-1, 0, -1)

@@ -68,6 +68,9 @@ async def call(model: Model, request: Request) -> Sample:
         raise ModelError(f"model '{model.name}' cannot score text ({request.kind} requests need "
                          "log-probabilities); use an embedded GGUF model or openai-completion:MODEL")
     if request.kind == CHOICES:
+        if request.chat_formatted:
+            return await model.loglikelihood(request.prompt, list(request.continuations),  # type: ignore
+                                             chat_formatted=True)
         return await model.loglikelihood(request.prompt, list(request.continuations))  # type: ignore[attr-defined]
     return await model.loglikelihood_rolling(request.prompt, request.stride)  # type: ignore[attr-defined]
 

@@ -169,6 +169,13 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
         raise ConfigError(f"--stride {stride}: give 0 (windows end to end) or a positive number of tokens")
     if stride and task.mode != "perplexity":
         raise ConfigError("--stride applies to --mode perplexity only")
+    if task.apply_chat_template:
+        if task.mode != "choices":
+            raise ConfigError("--apply-chat-template applies to --mode choices only")
+        no_template = [m.name for m in models if not hasattr(m, "format_chat") or not m.chat]
+        if no_template:
+            raise ConfigError(f"--apply-chat-template needs a model with its own chat template (an embedded chat "
+                              f"GGUF); {', '.join(no_template)} has none that assay can apply")
     if task.mode == "choices" and task.items and all(it.meta.get("gold") is None for it in task.items):
         raise ConfigError(f"{task.name}: no item has a gold answer among its choices; name it with --target-field")
     if samples < 1 or concurrency < 1 or max_tokens < 1:
@@ -200,6 +207,7 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
               "mode": task.mode}
     if task.mode != "generate":
         config.update(target_delimiter=task.target_delimiter, stride=stride,
+                      apply_chat_template=task.apply_chat_template,
                       template=task.likelihood_template or getattr(task.choice_format, "template", None))
     previous = read_config(run_dir)
     if previous and previous.get("task") != task.config:
@@ -349,9 +357,15 @@ async def _one_likelihood(state: _ModelState, item: Item, store: RunStore, task:
     model = state.model
     if task.mode == "choices":
         prompt = task.choice_prompt(item)
+        if task.apply_chat_template:
+            # lm-eval's --apply_chat_template: the context as the user's turn of
+            # the model's own chat template; the choices follow the assistant's cue.
+            prompt.contexts = [model.format_chat([{"role": "user", "content": c}])  # type: ignore[attr-defined]
+                               for c in prompt.contexts]
         contexts = list(dict.fromkeys(prompt.contexts))
         requests = [Request(CHOICES, context, continuations=tuple(
-            c for ctx, c in zip(prompt.contexts, prompt.continuations) if ctx == context)) for context in contexts]
+            c for ctx, c in zip(prompt.contexts, prompt.continuations) if ctx == context),
+            chat_formatted=task.apply_chat_template) for context in contexts]
         shown: Any = contexts[0] if len(contexts) == 1 else json.dumps(contexts, ensure_ascii=False)
         asked = {"mode": "choices", "contexts": prompt.contexts, "continuations": prompt.continuations}
     else:

@@ -50,7 +50,8 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
              input_field: str | None = None, target_field: str | None = None,
              template: str | None = None, scorers: list[str] | None = None,
              fewshot: int | None = None, mode: str | None = None, choices_field: str | None = None,
-             target_delimiter: str | None = None, data: str | None = None) -> Task:
+             target_delimiter: str | None = None, data: str | None = None,
+             apply_chat_template: bool = False) -> Task:
     from assay.tasks.catalog import CATALOG
 
     params = dict(params or {})
@@ -82,6 +83,7 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
                         f"({', '.join(CATALOG)}), not an existing file or directory, not hf:NAME")
     if target_delimiter is not None:
         task.target_delimiter = target_delimiter
+    task.apply_chat_template = apply_chat_template
     # The user's choices override what the task or the data format suggests.
     if template:
         if Path(template).is_file():

@@ -43,6 +43,7 @@ class Task:
     # --template sets it for chat and base models alike.
     likelihood_template: str | None = None
     document_field: str = "text"
+    apply_chat_template: bool = False  # choices: the context as a chat turn of each model's own template
 
     @cached_property
     def _context_template(self):
