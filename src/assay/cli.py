@@ -144,14 +144,23 @@ def compare(
     ci_method: str = typer.Option("auto", help="auto, t, clt, clustered, beta-clustered, bootstrap, percentile, wilson, beta, exact"),
     correction: str = typer.Option("holm", help="holm, bh, bonferroni or none"),
     confidence: float = typer.Option(0.95),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="bootstrap seed; with --sequential also the seed of the item order"),
+    sequential: bool = typer.Option(False, "--sequential", help="replay each pair's items in a random order and "
+                                    "report where an anytime-valid confidence sequence decides"),
+    alpha: Optional[float] = typer.Option(None, help="--sequential error rate (default 1 - confidence)"),
+    batch: int = typer.Option(1, help="--sequential: look at the sequence every N items"),
+    margin: Optional[float] = typer.Option(None, help="--sequential: also stop when the difference is shown "
+                                           "inside +-M (equivalence)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Leaderboard with intervals, tied groups and every pairwise difference."""
+    if not sequential and (alpha is not None or batch != 1 or margin is not None):
+        raise ConfigError("--alpha, --batch and --margin apply to --sequential; add --sequential or drop them")
     from assay.stats.compare import compare as compare_api
 
     _emit(compare_api(sources, metric=metric, ci_method=ci_method, correction=correction,
-                      confidence=confidence, seed=seed), as_json)
+                      confidence=confidence, seed=seed, sequential=sequential, alpha=alpha, batch=batch,
+                      margin=margin), as_json)
 
 
 @app.command()
