@@ -1,0 +1,524 @@
+"""Item response theory: which items tell models apart, and a full-benchmark score from a few of them.
+
+A two-parameter logistic (2PL) model says model ``i`` answers item ``j`` right
+with probability ``sigmoid(theta_i . a_j + c_j)``: ``theta_i`` is the model's
+ability, ``a_j`` the item's discrimination (how sharply it separates weaker
+from stronger models), ``c_j`` its easiness (difficulty ``b_j = -c_j / a_j`` in
+one dimension). Scores in [0, 1] that are not 0/1 enter as fractional
+responses (the same Bernoulli log-likelihood with a fractional outcome).
+
+Fit: a regularised joint maximum a posteriori fit of abilities and item
+parameters (L-BFGS with the exact gradient), with independent normal priors
+``theta ~ N(0, 1)``, ``a ~ N(0, PRIOR_SLOPE_SD^2)``, ``c ~ N(0, PRIOR_EASE_SD^2)``.
+Benchmarks have few models and many items, so each item's parameters rest on
+as many responses as there are models: the priors keep items that every model
+got right (or wrong) from running off to infinity. Missing cells are skipped.
+
+Estimate (the p-IRT idea of tinyBenchmarks, Polo et al. 2024): for a model
+scored on some of the items, its ability is fitted with the item parameters
+held fixed; its full-benchmark mean is the mean of the observed scores and,
+for the unobserved items, the predicted probabilities. The variance of that
+estimate adds (1) the unobserved items' own randomness around their predicted
+probability, scaled by the over-dispersion seen on the observed items (which
+absorbs misfit of the model), (2) the ability's uncertainty (Laplace
+approximation), and (3) the item parameters' uncertainty (each item's Laplace
+covariance from the fit). It does not include error in the abilities of the
+models the items were fitted on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from assay.errors import ConfigError, DataError
+from assay.jsonable import jsonable
+from assay.stats._inputs import check_confidence, warn
+
+PRIOR_SLOPE_SD = 2.0
+PRIOR_EASE_SD = 3.0
+FORMAT = "assay-irt-2pl"
+SELECT_METHODS = ("cluster", "information", "random")
+
+
+# ---- the score matrix ----------------------------------------------------------------------------------
+
+def score_matrix(sources, *, metric: str | None = None) -> pd.DataFrame:
+    """A models x items frame of mean scores in [0, 1] (NaN where a model has no score for an item).
+
+    ``sources``: run directories, score files or DataFrames with ``model, item, score``
+    (as ``assay compare`` reads them); several samples of an item are averaged.
+    """
+    from assay.stats.compare import _load
+
+    if isinstance(sources, (str, Path, pd.DataFrame)):
+        sources = [sources]
+    if not sources:
+        raise ConfigError("no sources given; pass run directories or score files")
+    frames, origin = [], {}
+    for source in sources:
+        frame, label = _load(source, metric, [])
+        outside = frame[(frame["score"] < 0) | (frame["score"] > 1)]
+        if not outside.empty:
+            row = outside.iloc[0]
+            raise DataError(
+                f"{label} {row['_where']}: score {row['score']:g} (model {row['model']!r}, item {row['item']!r}) is "
+                f"outside [0, 1]; item response models need scores in [0, 1] ({len(outside)} row(s) outside)"
+            )
+        for model in frame["model"].unique():
+            if model in origin:
+                raise DataError(f"model {model!r} appears in both {origin[model]} and {label}; rename one of them")
+            origin[model] = label
+        frames.append(frame)
+    scores = pd.concat(frames, ignore_index=True)
+    return scores.groupby(["model", "item"], sort=False)["score"].mean().unstack("item")
+
+
+# ---- fitting -------------------------------------------------------------------------------------------
+
+def _unpack(params: np.ndarray, n_models: int, n_items: int, dims: int):
+    theta = params[: n_models * dims].reshape(n_models, dims)
+    rest = params[n_models * dims:]
+    slopes = rest[: n_items * dims].reshape(n_items, dims)
+    ease = rest[n_items * dims:]
+    return theta, slopes, ease
+
+
+def _objective(params, y, mask, dims):
+    """Negative log posterior and its gradient (missing cells carry mask 0)."""
+    n_models, n_items = y.shape
+    theta, slopes, ease = _unpack(params, n_models, n_items, dims)
+    logits = theta @ slopes.T + ease
+    # log(1 + exp(z)) - y z is the Bernoulli negative log-likelihood at a fractional y too
+    nll = np.sum(mask * (np.logaddexp(0.0, logits) - y * logits))
+    penalty = 0.5 * (np.sum(theta**2) + np.sum(slopes**2) / PRIOR_SLOPE_SD**2 + np.sum(ease**2) / PRIOR_EASE_SD**2)
+    resid = mask * (special.expit(logits) - y)
+    g_theta = resid @ slopes + theta
+    g_slopes = resid.T @ theta + slopes / PRIOR_SLOPE_SD**2
+    g_ease = resid.sum(axis=0) + ease / PRIOR_EASE_SD**2
+    return nll + penalty, np.concatenate([g_theta.ravel(), g_slopes.ravel(), g_ease])
+
+
+@dataclass
+class IrtFit:
+    """A fitted 2PL model: item parameters (what later estimates use) and the abilities of the fitted models."""
+
+    items: list[str]
+    slopes: np.ndarray  # items x dims
+    ease: np.ndarray  # items
+    item_cov: np.ndarray  # items x (dims + 1) x (dims + 1): Laplace covariance of (slopes, ease)
+    models: list[str]
+    abilities: np.ndarray  # models x dims
+    model_means: np.ndarray  # each fitted model's observed mean score
+    converged: bool
+    log_posterior: float
+    n_observed: int
+    method: str = "joint-map"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dims(self) -> int:
+        return self.slopes.shape[1]
+
+    @property
+    def difficulty(self) -> np.ndarray | None:
+        """-c / a in one dimension (the ability at which the item is answered right half the time)."""
+        if self.dims != 1:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -self.ease / self.slopes[:, 0]
+
+    def to_dict(self) -> dict:
+        difficulty = self.difficulty
+        return jsonable(
+            {
+                "format": FORMAT,
+                "method": self.method,
+                "dims": self.dims,
+                "prior": {"ability_sd": 1.0, "slope_sd": PRIOR_SLOPE_SD, "ease_sd": PRIOR_EASE_SD},
+                "converged": self.converged,
+                "log_posterior": self.log_posterior,
+                "n_models": len(self.models),
+                "n_items": len(self.items),
+                "n_observed": self.n_observed,
+                "models": {
+                    name: {"ability": self.abilities[i].tolist(), "mean": self.model_means[i]}
+                    for i, name in enumerate(self.models)
+                },
+                "items": [
+                    {
+                        "id": item,
+                        "slopes": self.slopes[j].tolist(),
+                        "ease": self.ease[j],
+                        "difficulty": None if difficulty is None else difficulty[j],
+                        "cov": self.item_cov[j].tolist(),
+                    }
+                    for j, item in enumerate(self.items)
+                ],
+                "warnings": list(self.warnings),
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IrtFit:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise DataError(f"not an IRT fit (expected \"format\": \"{FORMAT}\", as written by `assay irt fit -o`)")
+        try:
+            items = data["items"]
+            models = data["models"]
+            return cls(
+                items=[str(it["id"]) for it in items],
+                slopes=np.array([it["slopes"] for it in items], dtype=float).reshape(len(items), int(data["dims"])),
+                ease=np.array([it["ease"] for it in items], dtype=float),
+                item_cov=np.array([it["cov"] for it in items], dtype=float),
+                models=list(models),
+                abilities=np.array([m["ability"] for m in models.values()], dtype=float),
+                model_means=np.array([m["mean"] for m in models.values()], dtype=float),
+                converged=bool(data["converged"]),
+                log_posterior=float(data["log_posterior"]),
+                n_observed=int(data["n_observed"]),
+                method=str(data.get("method", "joint-map")),
+                warnings=list(data.get("warnings", [])),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"malformed IRT fit ({type(exc).__name__}: {exc}); write it again with `assay irt fit`") from None
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"{path} is a directory; give a file name for the fit, e.g. {path / 'irt.json'}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.to_dict()))
+        except OSError as exc:
+            raise ConfigError(f"cannot write the fit to {path}: {exc.strerror or exc}") from exc
+        return path
+
+    def render(self):
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        head = Text(f"2PL IRT ({self.method}, {self.dims} dimension(s)) on {len(self.models)} models x "
+                    f"{len(self.items)} items ({self.n_observed} scores); "
+                    f"{'converged' if self.converged else 'NOT converged'}")
+        table = Table(title="Models by ability")
+        for column in ("model", "ability", "mean score"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        order = np.argsort(-self.abilities[:, 0])
+        for i in order:
+            table.add_row(self.models[i], ", ".join(f"{v:+.2f}" for v in self.abilities[i]), f"{self.model_means[i]:.4f}")
+        strength = np.linalg.norm(self.slopes, axis=1)
+        summary = Text(f"discrimination |a|: median {np.median(strength):.2f}, "
+                       f"10% {np.quantile(strength, 0.1):.2f}, 90% {np.quantile(strength, 0.9):.2f}", style="dim")
+        parts = [head, table, summary] + [Text(f"warning: {w}", style="yellow") for w in self.warnings]
+        return Group(*parts)
+
+
+def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, seed: int = 0, max_iter: int = 5000) -> IrtFit:
+    """Fit a 2PL model to a models x items frame of scores in [0, 1] (NaN: not scored).
+
+    ``dims`` > 1 fits a multidimensional model (abilities and discriminations are
+    vectors; their rotation is arbitrary, predictions are not).
+    """
+    if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)) or dims < 1:
+        raise ConfigError(f"--dims {dims!r}: give a whole number of dimensions, 1 or more")
+    if matrix.shape[0] < 2 or matrix.shape[1] < 2:
+        raise DataError(f"{matrix.shape[0]} model(s) and {matrix.shape[1]} item(s); an item response model needs at "
+                        "least two models scored on at least two items")
+    y_raw = matrix.to_numpy(dtype=float)
+    mask = np.isfinite(y_raw).astype(float)
+    y = np.where(mask > 0, y_raw, 0.0)
+    if np.any((y < 0) | (y > 1)):
+        raise DataError("scores must lie in [0, 1] for an item response model")
+    notes: list[str] = []
+    empty_models = [str(m) for m, k in zip(matrix.index, mask.sum(axis=1)) if k == 0]
+    if empty_models:
+        raise DataError(f"model(s) {', '.join(empty_models)} have no scored items")
+    n_models, n_items = y.shape
+    if dims >= n_models:
+        raise ConfigError(f"--dims {dims} with {n_models} models; use fewer dimensions than models")
+    thin = int((mask.sum(axis=0) < 2).sum())
+    if thin:
+        warn(f"{thin} item(s) scored for fewer than two models: their parameters rest on the prior", notes)
+    # Start from the data: abilities from the models' mean scores (plus small seeded noise for extra
+    # dimensions), easiness from the items' mean scores, equal modest discriminations.
+    rng = np.random.default_rng(seed)
+    model_means = (y * mask).sum(axis=1) / mask.sum(axis=1)
+    item_means = np.where(mask.sum(axis=0) > 0, (y * mask).sum(axis=0) / np.maximum(mask.sum(axis=0), 1), 0.5)
+    z = special.logit(np.clip(model_means, 0.02, 0.98))
+    z = (z - z.mean()) / (z.std() if z.std() > 0 else 1.0)
+    theta0 = np.column_stack([z] + [rng.normal(0, 0.1, n_models) for _ in range(dims - 1)])
+    slopes0 = np.column_stack([np.full(n_items, 1.0)] + [rng.normal(0, 0.1, n_items) for _ in range(dims - 1)])
+    ease0 = special.logit(np.clip(item_means, 0.02, 0.98))
+    start = np.concatenate([theta0.ravel(), slopes0.ravel(), ease0])
+    res = optimize.minimize(_objective, start, args=(y, mask, dims), jac=True, method="L-BFGS-B",
+                            options={"maxiter": max_iter, "maxfun": max_iter * 2})
+    theta, slopes, ease = _unpack(res.x, n_models, n_items, dims)
+    if dims == 1 and np.corrcoef(theta[:, 0], model_means)[0, 1] < 0:
+        theta, slopes = -theta, -slopes  # the same likelihood; make higher ability mean a higher score
+    if not res.success:
+        warn(f"the optimiser stopped before converging ({res.message}); treat the parameters with care", notes)
+    return IrtFit(
+        items=[str(c) for c in matrix.columns], slopes=slopes, ease=ease,
+        item_cov=_item_covariances(theta, slopes, ease, mask), models=[str(m) for m in matrix.index],
+        abilities=theta, model_means=model_means, converged=bool(res.success), log_posterior=float(-res.fun),
+        n_observed=int(mask.sum()), warnings=notes,
+    )
+
+
+def _item_covariances(theta, slopes, ease, mask) -> np.ndarray:
+    """Each item's Laplace covariance of (slopes, ease) given the abilities: inverse of the posterior Hessian."""
+    n_items, dims = slopes.shape
+    design = np.column_stack([theta, np.ones(len(theta))])  # models x (dims + 1)
+    p = special.expit(theta @ slopes.T + ease)
+    weights = mask * p * (1 - p)  # models x items
+    hessians = np.einsum("mi,mk,ml->ikl", weights, design, design)
+    prior = np.diag(np.r_[np.full(dims, 1 / PRIOR_SLOPE_SD**2), 1 / PRIOR_EASE_SD**2])
+    return np.linalg.inv(hessians + prior)
+
+
+def load_irt(path: str | Path) -> IrtFit:
+    """Read a fit written by ``IrtFit.save`` (``assay irt fit -o``)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such IRT fit file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not JSON ({exc})") from None
+    try:
+        return IrtFit.from_dict(data)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def irt_fit(sources, *, dims: int = 1, metric: str | None = None, seed: int = 0) -> IrtFit:
+    """``assay irt fit``: the score matrix of the sources, fitted."""
+    return fit_irt(score_matrix(sources, metric=metric), dims=dims, seed=seed)
+
+
+# ---- choosing items ------------------------------------------------------------------------------------
+
+@dataclass
+class ItemSelection:
+    """K items chosen to stand for the whole benchmark."""
+
+    items: list[str]
+    method: str
+    seed: int
+    n_available: int
+
+    def to_dict(self) -> dict:
+        return {"items": list(self.items), "method": self.method, "seed": self.seed, "n_available": self.n_available}
+
+    def render(self) -> str:
+        shown = ", ".join(self.items[:20]) + (" ..." if len(self.items) > 20 else "")
+        return f"{len(self.items)} of {self.n_available} items ({self.method}, seed {self.seed}): {shown}"
+
+
+def select_items(fit: IrtFit, k: int, *, method: str = "cluster", seed: int = 0) -> ItemSelection:
+    """Choose ``k`` items of a fit.
+
+    * ``cluster`` (the default; tinyBenchmarks' anchor points on IRT parameters):
+      k-means on the items' standardised (discrimination, easiness), and from each
+      cluster the item nearest its centre: the chosen items spread over the kinds
+      of item the benchmark has, in proportion.
+    * ``information``: for k ability levels spread over the fitted models'
+      abilities, the item with the most Fisher information there that is not yet
+      chosen (one dimension; uses the first otherwise).
+    * ``random``: a seeded uniform sample (the baseline to beat).
+    """
+    if method not in SELECT_METHODS:
+        raise ConfigError(f"selection method {method!r} is not known; choose one of {', '.join(SELECT_METHODS)}")
+    n = len(fit.items)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise ConfigError(f"--items {k!r}: give a number of items from 1 to {n} (the fit has {n})")
+    rng = np.random.default_rng(seed)
+    if method == "random" or k == n:
+        chosen = np.sort(rng.choice(n, size=k, replace=False))
+    elif method == "information":
+        chosen = _by_information(fit, k)
+    else:
+        chosen = _by_clusters(fit, k, rng)
+    return ItemSelection([fit.items[j] for j in chosen], method, seed, n)
+
+
+def _by_clusters(fit: IrtFit, k: int, rng: np.random.Generator) -> np.ndarray:
+    from scipy.cluster.vq import kmeans2
+
+    features = np.column_stack([fit.slopes, fit.ease])
+    spread = features.std(axis=0)
+    features = (features - features.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    best, best_inertia = None, np.inf
+    for _ in range(5):  # k-means depends on its start: keep the tightest of a few seeded starts
+        centres, labels = kmeans2(features, k, minit="++", seed=rng)
+        inertia = np.sum((features - centres[labels]) ** 2)
+        if inertia < best_inertia:
+            best, best_inertia = (centres, labels), inertia
+    centres, labels = best
+    chosen: list[int] = []
+    for c in range(k):
+        members = np.flatnonzero(labels == c)
+        if len(members) == 0:
+            continue
+        chosen.append(int(members[np.argmin(np.sum((features[members] - centres[c]) ** 2, axis=1))]))
+    # empty clusters leave places: fill them with the items farthest from those already chosen
+    while len(chosen) < k:
+        left = np.setdiff1d(np.arange(len(features)), chosen)
+        dist = np.min(np.sum((features[left, None, :] - features[None, chosen, :]) ** 2, axis=2), axis=1)
+        chosen.append(int(left[np.argmax(dist)]))
+    return np.sort(np.array(chosen))
+
+
+def _by_information(fit: IrtFit, k: int) -> np.ndarray:
+    levels = np.quantile(fit.abilities[:, 0], np.linspace(0.05, 0.95, k)) if len(fit.models) > 1 else np.zeros(k)
+    p = special.expit(np.outer(levels, fit.slopes[:, 0]) + fit.ease)
+    info = fit.slopes[:, 0] ** 2 * p * (1 - p)  # levels x items
+    chosen: list[int] = []
+    for row in info:
+        row = row.copy()
+        row[chosen] = -np.inf
+        chosen.append(int(np.argmax(row)))
+    return np.sort(np.array(chosen))
+
+
+# ---- estimating a full-benchmark score -----------------------------------------------------------------
+
+@dataclass
+class ScoreEstimate:
+    """A model's estimated mean over every item of the fit, from the items it was scored on."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    se: float
+    n_items_seen: int
+    n_items: int
+    observed_mean: float
+    ability: list[float]
+    dispersion: float  # observed squared residuals over their binomial expectation (1 when the model fits)
+
+    def to_dict(self) -> dict:
+        return jsonable(dict(self.__dict__))
+
+
+@dataclass
+class EstimateResult:
+    models: dict[str, ScoreEstimate]
+    confidence: float
+    method: str = "p-irt"
+    ignored_items: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return jsonable(
+            {
+                "models": {name: e.to_dict() for name, e in self.models.items()},
+                "confidence": self.confidence,
+                "method": self.method,
+                "ignored_items": self.ignored_items,
+                "warnings": self.warnings,
+            }
+        )
+
+    def render(self):
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"Full-benchmark score estimated from the items seen ({self.method})")
+        for column in ("model", "items seen", "observed mean", "estimate", f"{self.confidence:.0%} CI"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for name, e in self.models.items():
+            table.add_row(name, f"{e.n_items_seen} of {e.n_items}", f"{e.observed_mean:.4f}", f"{e.estimate:.4f}",
+                          f"[{e.ci_low:.4f}, {e.ci_high:.4f}]")
+        return Group(table, *[Text(f"warning: {w}", style="yellow") for w in self.warnings])
+
+
+def _fit_ability(slopes, ease, y, dims, iters=100):
+    """MAP ability (prior N(0, I)) for fixed item parameters, by Newton's method; returns it and its Hessian."""
+    theta = np.zeros(dims)
+    for _ in range(iters):
+        p = special.expit(slopes @ theta + ease)
+        grad = slopes.T @ (p - y) + theta
+        hess = (slopes * (p * (1 - p))[:, None]).T @ slopes + np.eye(dims)
+        step = np.linalg.solve(hess, grad)
+        # halve a step that would overshoot (the posterior is log-concave, so this converges)
+        theta_new = theta - step
+        if np.max(np.abs(step)) > 4:
+            theta_new = theta - step * (4 / np.max(np.abs(step)))
+        theta = theta_new
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    p = special.expit(slopes @ theta + ease)
+    hess = (slopes * (p * (1 - p))[:, None]).T @ slopes + np.eye(dims)
+    return theta, hess
+
+
+def estimate_score(fit: IrtFit, observed: pd.Series, *, confidence: float = 0.95) -> ScoreEstimate:
+    """Estimate one model's mean over all the fit's items from its scores on some of them (``item -> score``)."""
+    index = {item: j for j, item in enumerate(fit.items)}
+    seen = np.array([index[i] for i in observed.index], dtype=int)
+    y = observed.to_numpy(dtype=float)
+    n = len(fit.items)
+    slopes_s, ease_s = fit.slopes[seen], fit.ease[seen]
+    theta, hess = _fit_ability(slopes_s, ease_s, y, fit.dims)
+    p_seen = special.expit(slopes_s @ theta + ease_s)
+    binomial = p_seen * (1 - p_seen)
+    # over-dispersion (misfit) from the observed items, shrunk toward 1 with the weight of 5 items so that a
+    # handful of items cannot claim a near-perfect fit; binary scores never go below binomial noise
+    prior_weight = 5 * max(binomial.mean(), 1e-3)
+    dispersion = (np.sum((y - p_seen) ** 2) + prior_weight) / (np.sum(binomial) + prior_weight)
+    if np.all((y == 0) | (y == 1)):
+        dispersion = max(dispersion, 1.0)
+    unseen = np.setdiff1d(np.arange(n), seen)
+    p_unseen = special.expit(fit.slopes[unseen] @ theta + fit.ease[unseen])
+    w = p_unseen * (1 - p_unseen)
+    total = y.sum() + p_unseen.sum()
+    var_items = dispersion * np.sum(w)  # the unseen items' own outcomes around their probabilities
+    grad = fit.slopes[unseen].T @ w  # d(sum of unseen p) / d(theta)
+    var_ability = dispersion * grad @ np.linalg.solve(hess, grad)
+    design = np.column_stack([np.tile(theta, (len(unseen), 1)), np.ones(len(unseen))]) * w[:, None]
+    var_params = np.einsum("ik,ikl,il->", design, fit.item_cov[unseen], design)
+    se = np.sqrt(var_items + var_ability + var_params) / n
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    estimate = total / n
+    return ScoreEstimate(
+        estimate=float(estimate), ci_low=float(max(0.0, estimate - z * se)), ci_high=float(min(1.0, estimate + z * se)),
+        se=float(se), n_items_seen=int(len(seen)), n_items=n, observed_mean=float(y.mean()), ability=theta.tolist(),
+        dispersion=float(dispersion),
+    )
+
+
+def estimate_scores(fit: IrtFit, matrix: pd.DataFrame, *, confidence: float = 0.95) -> EstimateResult:
+    """Estimate each model's (row's) full-benchmark mean from the items it was scored on."""
+    check_confidence(confidence)
+    notes: list[str] = []
+    known = set(fit.items)
+    unknown = [str(c) for c in matrix.columns if str(c) not in known]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        warn(f"{len(unknown)} item(s) the fit never saw are ignored: {shown}", notes)
+    matrix = matrix.loc[:, [c for c in matrix.columns if str(c) in known]]
+    matrix.columns = [str(c) for c in matrix.columns]
+    results = {}
+    for model, row in matrix.iterrows():
+        row = row.dropna()
+        if row.empty:
+            raise DataError(f"model {model!r} has no scores on the fit's items; score it on some of them "
+                            "(e.g. those from `assay irt select`)")
+        if ((row < 0) | (row > 1)).any():
+            raise DataError(f"model {model!r}: scores outside [0, 1]")
+        results[str(model)] = estimate_score(fit, row, confidence=confidence)
+    return EstimateResult(results, confidence, ignored_items=unknown, warnings=notes)
+
+
+def irt_estimate(fit_path, sources, *, metric: str | None = None, confidence: float = 0.95) -> EstimateResult:
+    """``assay irt estimate``: load the fit and the scores, estimate every model's full-benchmark mean."""
+    return estimate_scores(load_irt(fit_path), score_matrix(sources, metric=metric), confidence=confidence)
