@@ -420,6 +420,59 @@ def scale_shape(
                          higher_is_better=not lower_is_better), as_json)
 
 
+irt_app = typer.Typer(no_args_is_help=True, help="Item response theory: fit items, choose a few, estimate full scores.")
+app.add_typer(irt_app, name="irt")
+
+
+@irt_app.command("fit")
+def irt_fit(
+    sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score) with scores in [0, 1]"),
+    output: Path = typer.Option(..., "-o", "--output", help="where the fit goes (JSON), for select and estimate"),
+    dims: int = typer.Option(1, help="ability dimensions"),
+    metric: Optional[str] = typer.Option(None, help="scorer to use when a run has several"),
+    seed: int = typer.Option(0, help="seed of the starting values of extra dimensions"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fit a 2PL item response model to a models x items score matrix."""
+    if output.is_dir():
+        raise ConfigError(f"-o {output} is a directory; give a file name for the fit, e.g. {output / 'irt.json'}")
+    from assay.stats.irt import irt_fit as irt_fit_api
+
+    fit = irt_fit_api(sources, dims=dims, metric=metric, seed=seed)
+    fit.save(output)
+    _emit(fit, as_json)
+    if not as_json:
+        typer.echo(f"fit saved to {output}", err=True)
+
+
+@irt_app.command("select")
+def irt_select(
+    fit_file: Path = typer.Argument(..., help="a fit from `assay irt fit -o`"),
+    items: int = typer.Option(..., "--items", help="how many items to choose"),
+    method: str = typer.Option("cluster", help="cluster, information or random"),
+    seed: int = typer.Option(0),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Choose K items that stand for the whole benchmark."""
+    from assay.stats.irt import load_irt, select_items
+
+    _emit(select_items(load_irt(fit_file), items, method=method, seed=seed), as_json)
+
+
+@irt_app.command("estimate")
+def irt_estimate(
+    fit_file: Path = typer.Argument(..., help="a fit from `assay irt fit -o`"),
+    sources: List[str] = typer.Argument(..., help="run directories or score files on any subset of the items"),
+    metric: Optional[str] = typer.Option(None),
+    confidence: float = typer.Option(0.95),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Estimate each model's mean over the full item set from the items it was scored on."""
+    from assay.stats.irt import irt_estimate as irt_estimate_api
+
+    _emit(irt_estimate_api(fit_file, sources, metric=metric, confidence=confidence), as_json)
+
+
 def main() -> None:
     import warnings
 
