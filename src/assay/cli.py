@@ -429,8 +429,9 @@ def irt_fit(
     sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score) with scores in [0, 1]"),
     output: Path = typer.Option(..., "-o", "--output", help="where the fit goes (JSON), for select and estimate"),
     dims: int = typer.Option(1, help="ability dimensions"),
+    bootstrap: int = typer.Option(20, help="refits on resampled models, for the estimates' intervals (0: none)"),
     metric: Optional[str] = typer.Option(None, help="scorer to use when a run has several"),
-    seed: int = typer.Option(0, help="seed of the starting values of extra dimensions"),
+    seed: int = typer.Option(0, help="seed of the refits' resampling and of extra dimensions' start"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fit a 2PL item response model to a models x items score matrix."""
@@ -438,7 +439,7 @@ def irt_fit(
         raise ConfigError(f"-o {output} is a directory; give a file name for the fit, e.g. {output / 'irt.json'}")
     from assay.stats.irt import irt_fit as irt_fit_api
 
-    fit = irt_fit_api(sources, dims=dims, metric=metric, seed=seed)
+    fit = irt_fit_api(sources, dims=dims, bootstrap=bootstrap, metric=metric, seed=seed)
     fit.save(output)
     _emit(fit, as_json)
     if not as_json:

@@ -9,7 +9,10 @@ responses (the same Bernoulli log-likelihood with a fractional outcome).
 
 Fit: a regularised joint maximum a posteriori fit of abilities and item
 parameters (L-BFGS with the exact gradient), with independent normal priors
-``theta ~ N(0, 1)``, ``a ~ N(0, PRIOR_SLOPE_SD^2)``, ``c ~ N(0, PRIOR_EASE_SD^2)``.
+``theta ~ N(0, 1)``, ``a ~ N(0, PRIOR_SLOPE_SD^2)``, ``c ~ N(0, PRIOR_EASE_SD^2)``;
+afterwards the abilities are re-expressed to mean 0 and unit variance (the
+item parameters follow, predictions do not change), so that ``N(0, 1)`` is
+the fitted models' spread and the prior of a new model's ability.
 Benchmarks have few models and many items, so each item's parameters rest on
 as many responses as there are models: the priors keep items that every model
 got right (or wrong) from running off to infinity. Missing cells are skipped.
@@ -43,7 +46,7 @@ from assay.stats._inputs import check_confidence, warn
 PRIOR_SLOPE_SD = 2.0
 PRIOR_EASE_SD = 3.0
 FORMAT = "assay-irt-2pl"
-SELECT_METHODS = ("cluster", "information", "random")
+SELECT_METHODS = ("cluster", "random")
 
 
 # ---- the score matrix ----------------------------------------------------------------------------------
@@ -120,6 +123,14 @@ class IrtFit:
     n_observed: int
     method: str = "joint-map"
     warnings: list[str] = field(default_factory=list)
+    boot_slopes: np.ndarray | None = None  # refits x items x dims (``bootstrap``)
+    boot_ease: np.ndarray | None = None  # refits x items
+    boot_picks: np.ndarray | None = None  # refits x models: which fitted models each refit drew
+    train_scores: np.ndarray | None = None  # models x items as fitted (NaN: not scored)
+
+    @property
+    def n_bootstrap(self) -> int:
+        return 0 if self.boot_ease is None else len(self.boot_ease)
 
     @property
     def dims(self) -> int:
@@ -160,6 +171,13 @@ class IrtFit:
                     }
                     for j, item in enumerate(self.items)
                 ],
+                "bootstrap": {
+                    "n": self.n_bootstrap,
+                    "slopes": np.round(self.boot_slopes, 5).tolist() if self.n_bootstrap else [],
+                    "ease": np.round(self.boot_ease, 5).tolist() if self.n_bootstrap else [],
+                    "picks": self.boot_picks.tolist() if self.n_bootstrap else [],
+                },
+                "train_scores": None if self.train_scores is None else np.round(self.train_scores, 4).tolist(),
                 "warnings": list(self.warnings),
             }
         )
@@ -171,9 +189,12 @@ class IrtFit:
         try:
             items = data["items"]
             models = data["models"]
+            boot = data.get("bootstrap") or {"n": 0}
+            n_boot = int(boot["n"])
+            dims = int(data["dims"])
             return cls(
                 items=[str(it["id"]) for it in items],
-                slopes=np.array([it["slopes"] for it in items], dtype=float).reshape(len(items), int(data["dims"])),
+                slopes=np.array([it["slopes"] for it in items], dtype=float).reshape(len(items), dims),
                 ease=np.array([it["ease"] for it in items], dtype=float),
                 item_cov=np.array([it["cov"] for it in items], dtype=float),
                 models=list(models),
@@ -184,6 +205,11 @@ class IrtFit:
                 n_observed=int(data["n_observed"]),
                 method=str(data.get("method", "joint-map")),
                 warnings=list(data.get("warnings", [])),
+                boot_slopes=np.array(boot["slopes"], dtype=float).reshape(n_boot, len(items), dims) if n_boot else None,
+                boot_ease=np.array(boot["ease"], dtype=float).reshape(n_boot, len(items)) if n_boot else None,
+                boot_picks=np.array(boot["picks"], dtype=int).reshape(n_boot, len(models)) if n_boot else None,
+                train_scores=(None if data.get("train_scores") is None
+                              else np.array(data["train_scores"], dtype=float).reshape(len(models), len(items))),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"malformed IRT fit ({type(exc).__name__}: {exc}); write it again with `assay irt fit`") from None
@@ -220,11 +246,14 @@ class IrtFit:
         return Group(*parts)
 
 
-def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, seed: int = 0, max_iter: int = 5000) -> IrtFit:
+def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, seed: int = 0, max_iter: int = 5000) -> IrtFit:
     """Fit a 2PL model to a models x items frame of scores in [0, 1] (NaN: not scored).
 
     ``dims`` > 1 fits a multidimensional model (abilities and discriminations are
-    vectors; their rotation is arbitrary, predictions are not).
+    vectors; their rotation is arbitrary, predictions are not). ``bootstrap``
+    refits on models resampled with replacement and keeps each refit's item
+    parameters, so that estimates can include the error of item parameters
+    learnt from few models (seeded by ``seed``).
     """
     if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)) or dims < 1:
         raise ConfigError(f"--dims {dims!r}: give a whole number of dimensions, 1 or more")
@@ -257,19 +286,58 @@ def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, seed: int = 0, max_iter: int
     slopes0 = np.column_stack([np.full(n_items, 1.0)] + [rng.normal(0, 0.1, n_items) for _ in range(dims - 1)])
     ease0 = special.logit(np.clip(item_means, 0.02, 0.98))
     start = np.concatenate([theta0.ravel(), slopes0.ravel(), ease0])
-    res = optimize.minimize(_objective, start, args=(y, mask, dims), jac=True, method="L-BFGS-B",
-                            options={"maxiter": max_iter, "maxfun": max_iter * 2})
-    theta, slopes, ease = _unpack(res.x, n_models, n_items, dims)
+    theta, slopes, ease, converged, message, log_post, raw = _fit_params(y, mask, dims, start, max_iter)
     if dims == 1 and np.corrcoef(theta[:, 0], model_means)[0, 1] < 0:
         theta, slopes = -theta, -slopes  # the same likelihood; make higher ability mean a higher score
-    if not res.success:
-        warn(f"the optimiser stopped before converging ({res.message}); treat the parameters with care", notes)
+    if not converged:
+        warn(f"the optimiser stopped before converging ({message}); treat the parameters with care", notes)
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise ConfigError(f"--bootstrap {bootstrap!r}: give a number of refits, 0 or more")
+    boot_slopes = np.empty((bootstrap, n_items, dims))
+    boot_ease = np.empty((bootstrap, n_items))
+    boot_picks = rng.integers(0, n_models, (bootstrap, n_models))
+    for b, pick in enumerate(boot_picks):
+        # Refit on models drawn with replacement, from the full fit's values: the spread of the item
+        # parameters over refits is their error from having few models, including the models' own.
+        warm = np.concatenate([raw[0][pick].ravel(), raw[1].ravel(), raw[2]])  # the optimiser's own scale
+        _, boot_slopes[b], boot_ease[b], *_ = _fit_params(y[pick], mask[pick], dims, warm, max_iter)
+        if dims == 1:
+            flip = np.sign(np.sum(boot_slopes[b, :, 0] * slopes[:, 0])) or 1.0
+            boot_slopes[b] *= flip
     return IrtFit(
         items=[str(c) for c in matrix.columns], slopes=slopes, ease=ease,
         item_cov=_item_covariances(theta, slopes, ease, mask), models=[str(m) for m in matrix.index],
-        abilities=theta, model_means=model_means, converged=bool(res.success), log_posterior=float(-res.fun),
-        n_observed=int(mask.sum()), warnings=notes,
+        abilities=theta, model_means=model_means, converged=converged, log_posterior=log_post,
+        n_observed=int(mask.sum()), warnings=notes, boot_slopes=boot_slopes, boot_ease=boot_ease,
+        boot_picks=boot_picks, train_scores=y_raw,
     )
+
+
+def _fit_params(y, mask, dims, start, max_iter):
+    """One joint MAP fit from ``start``, standardised; returns abilities, slopes, ease and the optimiser's state."""
+    n_models, n_items = y.shape
+    res = optimize.minimize(_objective, start, args=(y, mask, dims), jac=True, method="L-BFGS-B",
+                            options={"maxiter": max_iter, "maxfun": max_iter * 2})
+    raw = _unpack(res.x, n_models, n_items, dims)
+    theta, slopes, ease = _standardise(*raw)
+    return theta, slopes, ease, bool(res.success), str(res.message), float(-res.fun), raw
+
+
+def _standardise(theta, slopes, ease):
+    """Re-express the fit so the fitted abilities have mean 0 and identity covariance (the same predictions).
+
+    The priors leave the scale of the abilities loose (the fit trades it against the
+    discriminations); on this scale ``N(0, I)`` is the fitted models' own spread,
+    which is the prior an estimate for a new model from the same population needs.
+    """
+    centre = theta.mean(axis=0)
+    cov = np.atleast_2d(np.cov(theta, rowvar=False)) if len(theta) > 2 else np.eye(theta.shape[1])
+    try:
+        root = np.linalg.cholesky(cov + 1e-9 * np.eye(len(cov)))
+    except np.linalg.LinAlgError:
+        return theta, slopes, ease
+    theta_new = np.linalg.solve(root, (theta - centre).T).T
+    return theta_new, slopes @ root, ease + slopes @ centre
 
 
 def _item_covariances(theta, slopes, ease, mask) -> np.ndarray:
@@ -298,9 +366,9 @@ def load_irt(path: str | Path) -> IrtFit:
         raise DataError(f"{path}: {exc}") from None
 
 
-def irt_fit(sources, *, dims: int = 1, metric: str | None = None, seed: int = 0) -> IrtFit:
+def irt_fit(sources, *, dims: int = 1, bootstrap: int = 0, metric: str | None = None, seed: int = 0) -> IrtFit:
     """``assay irt fit``: the score matrix of the sources, fitted."""
-    return fit_irt(score_matrix(sources, metric=metric), dims=dims, seed=seed)
+    return fit_irt(score_matrix(sources, metric=metric), dims=dims, bootstrap=bootstrap, seed=seed)
 
 
 # ---- choosing items ------------------------------------------------------------------------------------
@@ -329,9 +397,6 @@ def select_items(fit: IrtFit, k: int, *, method: str = "cluster", seed: int = 0)
       k-means on the items' standardised (discrimination, easiness), and from each
       cluster the item nearest its centre: the chosen items spread over the kinds
       of item the benchmark has, in proportion.
-    * ``information``: for k ability levels spread over the fitted models'
-      abilities, the item with the most Fisher information there that is not yet
-      chosen (one dimension; uses the first otherwise).
     * ``random``: a seeded uniform sample (the baseline to beat).
     """
     if method not in SELECT_METHODS:
@@ -342,8 +407,6 @@ def select_items(fit: IrtFit, k: int, *, method: str = "cluster", seed: int = 0)
     rng = np.random.default_rng(seed)
     if method == "random" or k == n:
         chosen = np.sort(rng.choice(n, size=k, replace=False))
-    elif method == "information":
-        chosen = _by_information(fit, k)
     else:
         chosen = _by_clusters(fit, k, rng)
     return ItemSelection([fit.items[j] for j in chosen], method, seed, n)
@@ -376,18 +439,6 @@ def _by_clusters(fit: IrtFit, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(np.array(chosen))
 
 
-def _by_information(fit: IrtFit, k: int) -> np.ndarray:
-    levels = np.quantile(fit.abilities[:, 0], np.linspace(0.05, 0.95, k)) if len(fit.models) > 1 else np.zeros(k)
-    p = special.expit(np.outer(levels, fit.slopes[:, 0]) + fit.ease)
-    info = fit.slopes[:, 0] ** 2 * p * (1 - p)  # levels x items
-    chosen: list[int] = []
-    for row in info:
-        row = row.copy()
-        row[chosen] = -np.inf
-        chosen.append(int(np.argmax(row)))
-    return np.sort(np.array(chosen))
-
-
 # ---- estimating a full-benchmark score -----------------------------------------------------------------
 
 @dataclass
@@ -403,6 +454,7 @@ class ScoreEstimate:
     observed_mean: float
     ability: list[float]
     dispersion: float  # observed squared residuals over their binomial expectation (1 when the model fits)
+    out_of_bag_ratio: float | None = None  # left-out fitted models' squared error over model-based variance
 
     def to_dict(self) -> dict:
         return jsonable(dict(self.__dict__))
@@ -441,58 +493,116 @@ class EstimateResult:
         return Group(table, *[Text(f"warning: {w}", style="yellow") for w in self.warnings])
 
 
-def _fit_ability(slopes, ease, y, dims, iters=100):
-    """MAP ability (prior N(0, I)) for fixed item parameters, by Newton's method; returns it and its Hessian."""
-    theta = np.zeros(dims)
-    for _ in range(iters):
-        p = special.expit(slopes @ theta + ease)
-        grad = slopes.T @ (p - y) + theta
-        hess = (slopes * (p * (1 - p))[:, None]).T @ slopes + np.eye(dims)
-        step = np.linalg.solve(hess, grad)
-        # halve a step that would overshoot (the posterior is log-concave, so this converges)
-        theta_new = theta - step
-        if np.max(np.abs(step)) > 4:
-            theta_new = theta - step * (4 / np.max(np.abs(step)))
-        theta = theta_new
-        if np.max(np.abs(step)) < 1e-10:
+def _fit_abilities(slopes, ease, y):
+    """MAP abilities (prior N(0, I)) of several models (rows of ``y``) for fixed item parameters, by Newton's
+    method; returns them (models x dims) and their posterior Hessians (models x dims x dims)."""
+    dims = slopes.shape[1]
+    theta = np.zeros((len(y), dims))
+    eye = np.eye(dims)
+    for _ in range(100):
+        p = special.expit(theta @ slopes.T + ease)  # models x items
+        grad = (p - y) @ slopes + theta
+        hess = np.einsum("mi,ik,il->mkl", p * (1 - p), slopes, slopes) + eye
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        # cap long steps: the posterior is log-concave, so capped Newton steps converge
+        biggest = np.max(np.abs(step), axis=1, keepdims=True)
+        theta = theta - step * np.minimum(1.0, 4.0 / np.maximum(biggest, 1e-300))
+        if np.max(biggest) < 1e-10:
             break
-    p = special.expit(slopes @ theta + ease)
-    hess = (slopes * (p * (1 - p))[:, None]).T @ slopes + np.eye(dims)
+    p = special.expit(theta @ slopes.T + ease)
+    hess = np.einsum("mi,ik,il->mkl", p * (1 - p), slopes, slopes) + eye
     return theta, hess
 
 
-def estimate_score(fit: IrtFit, observed: pd.Series, *, confidence: float = 0.95) -> ScoreEstimate:
-    """Estimate one model's mean over all the fit's items from its scores on some of them (``item -> score``)."""
-    index = {item: j for j, item in enumerate(fit.items)}
-    seen = np.array([index[i] for i in observed.index], dtype=int)
-    y = observed.to_numpy(dtype=float)
-    n = len(fit.items)
-    slopes_s, ease_s = fit.slopes[seen], fit.ease[seen]
-    theta, hess = _fit_ability(slopes_s, ease_s, y, fit.dims)
-    p_seen = special.expit(slopes_s @ theta + ease_s)
+def _predict(slopes, ease, seen, unseen, y):
+    """Totals over all items (seen scores + predicted unseen) for rows of ``y`` (models x seen items), with
+    the variance from the unseen items' own outcomes and from the ability, and the dispersion used."""
+    theta, hess = _fit_abilities(slopes[seen], ease[seen], y)
+    p_seen = special.expit(theta @ slopes[seen].T + ease[seen])
     binomial = p_seen * (1 - p_seen)
     # over-dispersion (misfit) from the observed items, shrunk toward 1 with the weight of 5 items so that a
     # handful of items cannot claim a near-perfect fit; binary scores never go below binomial noise
-    prior_weight = 5 * max(binomial.mean(), 1e-3)
-    dispersion = (np.sum((y - p_seen) ** 2) + prior_weight) / (np.sum(binomial) + prior_weight)
-    if np.all((y == 0) | (y == 1)):
-        dispersion = max(dispersion, 1.0)
-    unseen = np.setdiff1d(np.arange(n), seen)
-    p_unseen = special.expit(fit.slopes[unseen] @ theta + fit.ease[unseen])
+    prior_weight = 5 * np.maximum(binomial.mean(axis=1), 1e-3)
+    dispersion = (np.sum((y - p_seen) ** 2, axis=1) + prior_weight) / (binomial.sum(axis=1) + prior_weight)
+    binary = np.all((y == 0) | (y == 1), axis=1)
+    dispersion = np.where(binary, np.maximum(dispersion, 1.0), dispersion)
+    p_unseen = special.expit(theta @ slopes[unseen].T + ease[unseen])
     w = p_unseen * (1 - p_unseen)
-    total = y.sum() + p_unseen.sum()
-    var_items = dispersion * np.sum(w)  # the unseen items' own outcomes around their probabilities
-    grad = fit.slopes[unseen].T @ w  # d(sum of unseen p) / d(theta)
-    var_ability = dispersion * grad @ np.linalg.solve(hess, grad)
-    design = np.column_stack([np.tile(theta, (len(unseen), 1)), np.ones(len(unseen))]) * w[:, None]
-    var_params = np.einsum("ik,ikl,il->", design, fit.item_cov[unseen], design)
-    se = np.sqrt(var_items + var_ability + var_params) / n
+    totals = y.sum(axis=1) + p_unseen.sum(axis=1)
+    var_items = dispersion * w.sum(axis=1)  # the unseen items' own outcomes around their probabilities
+    grad = w @ slopes[unseen]  # d(sum of unseen p) / d(theta), models x dims
+    var_ability = dispersion * np.einsum("mk,mk->m", grad, np.linalg.solve(hess, grad[..., None])[..., 0])
+    return totals, var_items + var_ability, theta, dispersion
+
+
+def _out_of_bag_ratio(fit: IrtFit, seen, unseen) -> float | None:
+    """Squared error over model-based variance for fitted models left out of each refit, on these items.
+
+    A fitted model that a refit did not draw is new to that refit, and its full
+    mean is known: estimating it from its scores on the same seen items gives an
+    honest error, with the item parameters' error, their bias and the model's
+    misfit all in it. None when there are too few such models.
+    """
+    if fit.n_bootstrap < 2 or fit.train_scores is None or fit.boot_picks is None:
+        return None
+    complete = np.all(np.isfinite(fit.train_scores), axis=1)
+    errors, variances = [], []
+    for picks, slopes_b, ease_b in zip(fit.boot_picks, fit.boot_slopes, fit.boot_ease):
+        out = np.setdiff1d(np.flatnonzero(complete), picks)
+        if len(out) == 0:
+            continue
+        scores = fit.train_scores[out]
+        totals, var, _, _ = _predict(slopes_b, ease_b, seen, unseen, scores[:, seen])
+        errors.append(totals - scores.sum(axis=1))
+        variances.append(var)
+    if not errors or sum(len(e) for e in errors) < 10:
+        return None
+    out_of_bag = np.sum(np.concatenate(errors) ** 2) / np.sum(np.concatenate(variances))
+    # A refit on a resample knows fewer distinct models than the full fit, so its errors run high; the
+    # full fit's errors on its own models run low. Efron's .632 weighting of the two corrects for both.
+    scores = fit.train_scores[complete]
+    totals, var, _, _ = _predict(fit.slopes, fit.ease, seen, unseen, scores[:, seen])
+    apparent = np.sum((totals - scores.sum(axis=1)) ** 2) / np.sum(var)
+    return float(0.368 * apparent + 0.632 * out_of_bag)
+
+
+def estimate_score(fit: IrtFit, observed: pd.Series, *, confidence: float = 0.95,
+                   _ratios: dict | None = None) -> ScoreEstimate:
+    """Estimate one model's mean over all the fit's items from its scores on some of them (``item -> score``)."""
+    index = {item: j for j, item in enumerate(fit.items)}
+    seen = np.array([index[i] for i in observed.index], dtype=int)
+    y = observed.to_numpy(dtype=float)[None, :]
+    n = len(fit.items)
+    unseen = np.setdiff1d(np.arange(n), seen)
+    totals, var_base, theta, dispersion = _predict(fit.slopes, fit.ease, seen, unseen, y)
+    total, var_base = float(totals[0]), float(var_base[0])
+    if fit.n_bootstrap >= 2:
+        # refit the ability under each refit's item parameters: the spread of the total carries the item
+        # parameters' error, including its path through the ability estimated from the seen items
+        boot_totals = [_predict(sb, eb, seen, unseen, y)[0][0] for sb, eb in zip(fit.boot_slopes, fit.boot_ease)]
+        var_params = float(np.var(boot_totals, ddof=1))
+    else:
+        w = special.expit(fit.slopes[unseen] @ theta[0] + fit.ease[unseen])
+        w = w * (1 - w)
+        design = np.column_stack([np.tile(theta[0], (len(unseen), 1)), np.ones(len(unseen))]) * w[:, None]
+        var_params = float(np.einsum("ik,ikl,il->", design, fit.item_cov[unseen], design))
+    variance = var_base + var_params
+    key = seen.tobytes()
+    if _ratios is not None and key in _ratios:
+        ratio = _ratios[key]  # the same seen items as an earlier model: the same calibration
+    else:
+        ratio = _out_of_bag_ratio(fit, seen, unseen) if len(unseen) else None
+        if _ratios is not None:
+            _ratios[key] = ratio
+    if ratio is not None:
+        variance = max(variance, ratio * var_base)  # never narrower than the errors seen on left-out models
+    se = np.sqrt(variance) / n
     z = stats.norm.ppf(0.5 + confidence / 2)
     estimate = total / n
     return ScoreEstimate(
         estimate=float(estimate), ci_low=float(max(0.0, estimate - z * se)), ci_high=float(min(1.0, estimate + z * se)),
-        se=float(se), n_items_seen=int(len(seen)), n_items=n, observed_mean=float(y.mean()), ability=theta.tolist(),
-        dispersion=float(dispersion),
+        se=float(se), n_items_seen=int(len(seen)), n_items=n, observed_mean=float(y.mean()), ability=theta[0].tolist(),
+        dispersion=float(dispersion[0]), out_of_bag_ratio=ratio,
     )
 
 
@@ -507,7 +617,7 @@ def estimate_scores(fit: IrtFit, matrix: pd.DataFrame, *, confidence: float = 0.
         warn(f"{len(unknown)} item(s) the fit never saw are ignored: {shown}", notes)
     matrix = matrix.loc[:, [c for c in matrix.columns if str(c) in known]]
     matrix.columns = [str(c) for c in matrix.columns]
-    results = {}
+    results, ratios = {}, {}
     for model, row in matrix.iterrows():
         row = row.dropna()
         if row.empty:
@@ -515,7 +625,7 @@ def estimate_scores(fit: IrtFit, matrix: pd.DataFrame, *, confidence: float = 0.
                             "(e.g. those from `assay irt select`)")
         if ((row < 0) | (row > 1)).any():
             raise DataError(f"model {model!r}: scores outside [0, 1]")
-        results[str(model)] = estimate_score(fit, row, confidence=confidence)
+        results[str(model)] = estimate_score(fit, row, confidence=confidence, _ratios=ratios)
     return EstimateResult(results, confidence, ignored_items=unknown, warnings=notes)
 
 
