@@ -39,7 +39,7 @@ def paired_binary(reps, n, acc_a, acc_b, rng):
 def null_table(reps=1000, n=1000, seed=2026):
     rng = np.random.default_rng(seed)
     rows = []
-    for label, (acc_a, acc_b) in {"binary, accuracies 0.7 / 0.5": (0.7, 0.5), "binary, 0.55 / 0.5": (0.55, 0.5)}.items():
+    for label, (acc_a, acc_b) in {"binary, thresholds 0.7 / 0.5": (0.7, 0.5), "binary, thresholds 0.55 / 0.5": (0.55, 0.5)}.items():
         a, b = paired_binary(reps, n, acc_a, acc_b, rng)
         swap = rng.random((reps, n)) < 0.5
         d = np.where(swap, b - a, a - b)

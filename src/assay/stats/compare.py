@@ -272,7 +272,7 @@ class CompareResult:
         if sequential:
             first = sequential[0].sequential
             table = Table(title=f"Sequential: items replayed in a seeded random order (seed {first.order_seed}), "
-                                f"looked at every {first.batch} item(s); {first.method}, alpha {first.alpha:g} per pair")
+                                f"looked at every {first.batch} item(s); {first.method}, alpha {first.alpha:.3g} per pair")
             for column in ("a - b", "decision", "items used", "diff", "confidence sequence at stop"):
                 table.add_column(column)
             for p in sequential:
