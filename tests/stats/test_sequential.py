@@ -199,3 +199,22 @@ def test_cli_sequential(tmp_path):
     assert {p["sequential"]["decision"] for p in pairs} <= {"a", "b", "equivalent", "none"}
     refused = subprocess.run([*cli, "--alpha", "0.1"], capture_output=True, text=True)
     assert refused.returncode == 2 and "--sequential" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_sequential_pairs_is_the_runners_stopping_rule():
+    from assay.stats.sequential import sequential_pairs
+
+    rng = np.random.default_rng(9)
+    seen = {"a": (rng.random(300) < 0.9).astype(float), "b": (rng.random(300) < 0.3).astype(float),
+            "c": (rng.random(300) < 0.31).astype(float)}
+    every = sequential_pairs(seen, alpha=0.05)
+    assert every.alpha_per_pair == pytest.approx(0.05 / 3) and len(every.pairs) == 3
+    assert every.pairs[("a", "b")].decision == "a" and not every.all_decided  # b vs c is too close to call
+    against = sequential_pairs(seen, alpha=0.05, against="a")
+    assert set(against.pairs) == {("a", "b"), ("a", "c")} and against.all_decided
+    assert against.pairs[("a", "c")].alpha == pytest.approx(0.025)
+    json.dumps(against.to_dict())
+    with pytest.raises(ConfigError, match="against"):
+        sequential_pairs(seen, against="z")
+    with pytest.raises(ConfigError, match="at least two"):
+        sequential_pairs({"a": seen["a"]})

@@ -275,3 +275,56 @@ def naive_t_bounds(diffs, *, alpha: float = 0.05, min_n: int = 2) -> tuple[np.nd
     if np.asarray(diffs).ndim == 1:
         return low[0], high[0]
     return low, high
+
+
+@dataclass
+class SequentialPairs:
+    """The sequential test of every pair (or every model against one), and whether all are decided."""
+
+    pairs: dict[tuple[str, str], SequentialTest]
+    alpha_per_pair: float
+
+    @property
+    def all_decided(self) -> bool:
+        return all(t.decision != "none" for t in self.pairs.values())
+
+    def to_dict(self) -> dict:
+        return jsonable({"all_decided": self.all_decided, "alpha_per_pair": self.alpha_per_pair,
+                         "pairs": [{"a": a, "b": b, **t.to_dict()} for (a, b), t in self.pairs.items()]})
+
+    def render(self) -> str:
+        return "\n".join(f"{a} - {b}: {t.render()}" for (a, b), t in self.pairs.items())
+
+
+def sequential_pairs(
+    scores: dict[str, np.ndarray],
+    *,
+    alpha: float = 0.05,
+    margin: float | None = None,
+    batch: int = 1,
+    against: str | None = None,
+    split_alpha: bool = True,
+) -> SequentialPairs:
+    """The stopping rule for a run of several models on the same items in the same (random) order.
+
+    ``scores`` maps each model to its scores on the items seen so far, in the
+    order they were run (all of the same length). Every pair is tested, or each
+    model against ``against``; with ``split_alpha`` alpha is divided over the
+    pairs (Bonferroni) so that the whole set of decisions errs with probability
+    at most alpha. A run stops when ``all_decided``.
+    """
+    check_alpha(alpha)
+    names = list(scores)
+    if len(names) < 2:
+        raise ConfigError(f"{len(names)} model(s); a sequential comparison needs at least two")
+    if against is not None and against not in scores:
+        raise ConfigError(f"--against {against!r} is not among the models ({', '.join(names)})")
+    if against is None:
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    else:
+        pairs = [(against, b) for b in names if b != against]
+    per_pair = alpha / len(pairs) if split_alpha else alpha
+    return SequentialPairs(
+        {(a, b): sequential_test(scores[a], scores[b], alpha=per_pair, margin=margin, batch=batch) for a, b in pairs},
+        per_pair,
+    )
