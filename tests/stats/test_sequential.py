@@ -179,6 +179,8 @@ def test_compare_sequential_bad_input():
     disjoint.loc[disjoint.model == "small", "item"] += "-other"
     with pytest.raises(DataError, match="share 0 item"):
         compare(disjoint[disjoint.model != "tiny"], sequential=True)
+    with pytest.raises(DataError, match="one model"):
+        compare(frame[frame.model == "big"], sequential=True)
     rated = frame.assign(score=frame.score * 10)
     with pytest.raises(DataError, match=r"outside \[0, 1\]"):
         compare(rated, sequential=True)

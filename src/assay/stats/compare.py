@@ -430,6 +430,9 @@ def compare(
 def _add_sequential(pairs: list[PairComparison], means: dict[str, pd.Series], scores: pd.DataFrame, *,
                     alpha: float, batch: int, margin: float | None, seed: int | None, split: int) -> None:
     """Attach to each pair the sequential test on its common items, replayed in one seeded order."""
+    if not pairs:
+        found = ", ".join(sorted(means)) or "none"
+        raise DataError(f"--sequential compares pairs of models; the sources hold one model ({found})")
     outside = scores[(scores["score"] < 0) | (scores["score"] > 1)]
     if not outside.empty:
         row = outside.iloc[0]
