@@ -439,9 +439,8 @@ def irt_fit(
         raise ConfigError(f"-o {output} is a directory; give a file name for the fit, e.g. {output / 'irt.json'}")
     from assay.stats.irt import irt_fit as irt_fit_api
 
-    fit = irt_fit_api(sources, dims=dims, bootstrap=bootstrap, metric=metric, seed=seed)
-    fit.save(output)
-    _emit(fit, as_json)
+    saved = irt_fit_api(sources, output, dims=dims, bootstrap=bootstrap, metric=metric, seed=seed)
+    _emit(saved, as_json)
     if not as_json:
         typer.echo(f"fit saved to {output}", err=True)
 
@@ -450,8 +449,8 @@ def irt_fit(
 def irt_select(
     fit_file: Path = typer.Argument(..., help="a fit from `assay irt fit -o`"),
     items: int = typer.Option(..., "--items", help="how many items to choose"),
-    method: str = typer.Option("cluster", help="cluster, information or random"),
-    seed: int = typer.Option(0),
+    method: str = typer.Option("cluster", help="cluster (k-means on item parameters) or random"),
+    seed: int = typer.Option(0, help="seed of k-means starts or of the random sample"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Choose K items that stand for the whole benchmark."""
@@ -464,8 +463,8 @@ def irt_select(
 def irt_estimate(
     fit_file: Path = typer.Argument(..., help="a fit from `assay irt fit -o`"),
     sources: List[str] = typer.Argument(..., help="run directories or score files on any subset of the items"),
-    metric: Optional[str] = typer.Option(None),
-    confidence: float = typer.Option(0.95),
+    metric: Optional[str] = typer.Option(None, help="scorer to use when a run has several"),
+    confidence: float = typer.Option(0.95, help="level of the intervals"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Estimate each model's mean over the full item set from the items it was scored on."""

@@ -246,6 +246,35 @@ class IrtFit:
         return Group(*parts)
 
 
+@dataclass
+class SavedFit:
+    """What ``assay irt fit`` prints: the fit's summary and where the full fit (item parameters, refits) went."""
+
+    fit: IrtFit
+    path: Path
+
+    def to_dict(self) -> dict:
+        f = self.fit
+        return jsonable(
+            {
+                "path": str(self.path),
+                "method": f.method,
+                "dims": f.dims,
+                "converged": f.converged,
+                "n_models": len(f.models),
+                "n_items": len(f.items),
+                "n_observed": f.n_observed,
+                "n_bootstrap": f.n_bootstrap,
+                "models": {name: {"ability": f.abilities[i].tolist(), "mean": f.model_means[i]}
+                           for i, name in enumerate(f.models)},
+                "warnings": list(f.warnings),
+            }
+        )
+
+    def render(self):
+        return self.fit.render()
+
+
 def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, seed: int = 0, max_iter: int = 5000) -> IrtFit:
     """Fit a 2PL model to a models x items frame of scores in [0, 1] (NaN: not scored).
 
@@ -366,9 +395,11 @@ def load_irt(path: str | Path) -> IrtFit:
         raise DataError(f"{path}: {exc}") from None
 
 
-def irt_fit(sources, *, dims: int = 1, bootstrap: int = 0, metric: str | None = None, seed: int = 0) -> IrtFit:
-    """``assay irt fit``: the score matrix of the sources, fitted."""
-    return fit_irt(score_matrix(sources, metric=metric), dims=dims, bootstrap=bootstrap, seed=seed)
+def irt_fit(sources, out, *, dims: int = 1, bootstrap: int = 20, metric: str | None = None,
+            seed: int = 0) -> SavedFit:
+    """``assay irt fit``: the score matrix of the sources, fitted and saved to ``out``."""
+    fit = fit_irt(score_matrix(sources, metric=metric), dims=dims, bootstrap=bootstrap, seed=seed)
+    return SavedFit(fit, fit.save(out))
 
 
 # ---- choosing items ------------------------------------------------------------------------------------
