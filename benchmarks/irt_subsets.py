@@ -119,7 +119,8 @@ def real(path, folds=4, seed=3):
         test = matrix[model_of.isin(held)]
         train = matrix[~model_of.isin(held)]
         truth = test.mean(axis=1)
-        fit = fit_irt(train, bootstrap=BOOTSTRAP, seed=seed)
+        # the refits resample whole models (all checkpoints of a model and its twin), as `--group` does
+        fit = fit_irt(train, bootstrap=BOOTSTRAP, groups=model_of[train.index].tolist(), seed=seed)
         for k in (5, 10, 20):
             for s in range(SUBSET_SEEDS):
                 chosen = select_items(fit, k, method="cluster", seed=s).items

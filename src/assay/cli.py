@@ -430,6 +430,8 @@ def irt_fit(
     output: Path = typer.Option(..., "-o", "--output", help="where the fit goes (JSON), for select and estimate"),
     dims: int = typer.Option(1, help="ability dimensions"),
     bootstrap: int = typer.Option(20, help="refits on resampled models, for the estimates' intervals (0: none)"),
+    group: Optional[str] = typer.Option(None, help="regex naming each model's group (e.g. '^[^@]+' for "
+                                        "checkpoints NAME@STEP): refits resample whole groups"),
     metric: Optional[str] = typer.Option(None, help="scorer to use when a run has several"),
     seed: int = typer.Option(0, help="seed of the refits' resampling and of extra dimensions' start"),
     as_json: bool = typer.Option(False, "--json"),
@@ -439,7 +441,7 @@ def irt_fit(
         raise ConfigError(f"-o {output} is a directory; give a file name for the fit, e.g. {output / 'irt.json'}")
     from assay.stats.irt import irt_fit as irt_fit_api
 
-    saved = irt_fit_api(sources, output, dims=dims, bootstrap=bootstrap, metric=metric, seed=seed)
+    saved = irt_fit_api(sources, output, dims=dims, bootstrap=bootstrap, group=group, metric=metric, seed=seed)
     _emit(saved, as_json)
     if not as_json:
         typer.echo(f"fit saved to {output}", err=True)

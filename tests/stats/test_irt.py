@@ -50,7 +50,8 @@ def test_round_trip_through_json(tmp_path):
     again = load_irt(path)
     assert again.items == fit.items and again.models == fit.models
     assert again.slopes == pytest.approx(fit.slopes) and again.item_cov == pytest.approx(fit.item_cov)
-    assert again.boot_ease == pytest.approx(fit.boot_ease, abs=1e-5) and (again.boot_picks == fit.boot_picks).all()
+    assert again.boot_ease == pytest.approx(fit.boot_ease, abs=1e-5) and all(
+        np.array_equal(x, y) for x, y in zip(again.boot_picks, fit.boot_picks))
     assert np.array_equal(again.train_scores, matrix.to_numpy())
     one = estimate_scores(again, matrix.iloc[:2, :10]).models["m0"]
     assert one.ci_low < one.estimate < one.ci_high
@@ -88,6 +89,24 @@ def test_estimates_cover_the_full_benchmark_mean_at_their_stated_rate(method, tr
     # 120 held-out models: the Monte Carlo SE of a 95% coverage is 0.02; allow three of them
     assert covered >= 0.95 - 3 * 0.02
     assert mean_se < 1.6 * rmse_irt  # honest, not absurdly wide
+
+
+def test_refits_resample_whole_groups():
+    from assay.stats.irt import model_groups
+
+    names = [f"m{i // 3}@step{i % 3}" for i in range(12)]
+    labels = model_groups(names, r"^([^@]+)@")
+    assert labels[:4] == ["m0", "m0", "m0", "m1"] and model_groups(["x", "m1@2"], "^[^@]+@") == ["x", "m1@"]
+    matrix, _, _ = simulate_2pl(12, 40, seed=12)
+    matrix.index = names
+    fit = fit_irt(matrix, bootstrap=4, groups=labels, seed=1)
+    for picks in fit.boot_picks:
+        drawn = pd.Series([labels[i] for i in picks])
+        assert len(picks) == 12 and (drawn.value_counts() % 3 == 0).all()  # whole groups of three
+    with pytest.raises(ConfigError, match="regular expression"):
+        model_groups(names, "([")
+    with pytest.raises(ConfigError, match="one group"):
+        fit_irt(matrix, bootstrap=2, groups=["g"] * 12)
 
 
 def test_selection_methods():

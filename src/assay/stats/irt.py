@@ -125,7 +125,7 @@ class IrtFit:
     warnings: list[str] = field(default_factory=list)
     boot_slopes: np.ndarray | None = None  # refits x items x dims (``bootstrap``)
     boot_ease: np.ndarray | None = None  # refits x items
-    boot_picks: np.ndarray | None = None  # refits x models: which fitted models each refit drew
+    boot_picks: list[np.ndarray] | None = None  # per refit: which fitted models (rows) it drew
     train_scores: np.ndarray | None = None  # models x items as fitted (NaN: not scored)
 
     @property
@@ -175,7 +175,7 @@ class IrtFit:
                     "n": self.n_bootstrap,
                     "slopes": np.round(self.boot_slopes, 5).tolist() if self.n_bootstrap else [],
                     "ease": np.round(self.boot_ease, 5).tolist() if self.n_bootstrap else [],
-                    "picks": self.boot_picks.tolist() if self.n_bootstrap else [],
+                    "picks": [p.tolist() for p in self.boot_picks] if self.n_bootstrap else [],
                 },
                 "train_scores": None if self.train_scores is None else np.round(self.train_scores, 4).tolist(),
                 "warnings": list(self.warnings),
@@ -207,7 +207,7 @@ class IrtFit:
                 warnings=list(data.get("warnings", [])),
                 boot_slopes=np.array(boot["slopes"], dtype=float).reshape(n_boot, len(items), dims) if n_boot else None,
                 boot_ease=np.array(boot["ease"], dtype=float).reshape(n_boot, len(items)) if n_boot else None,
-                boot_picks=np.array(boot["picks"], dtype=int).reshape(n_boot, len(models)) if n_boot else None,
+                boot_picks=[np.array(p, dtype=int) for p in boot["picks"]] if n_boot else None,
                 train_scores=(None if data.get("train_scores") is None
                               else np.array(data["train_scores"], dtype=float).reshape(len(models), len(items))),
             )
@@ -275,14 +275,17 @@ class SavedFit:
         return self.fit.render()
 
 
-def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, seed: int = 0, max_iter: int = 5000) -> IrtFit:
+def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, groups=None, seed: int = 0,
+            max_iter: int = 5000) -> IrtFit:
     """Fit a 2PL model to a models x items frame of scores in [0, 1] (NaN: not scored).
 
     ``dims`` > 1 fits a multidimensional model (abilities and discriminations are
     vectors; their rotation is arbitrary, predictions are not). ``bootstrap``
     refits on models resampled with replacement and keeps each refit's item
     parameters, so that estimates can include the error of item parameters
-    learnt from few models (seeded by ``seed``).
+    learnt from few models (seeded by ``seed``). ``groups`` (one label per
+    model, e.g. the model of each checkpoint) makes the refits resample whole
+    groups, for models that are not independent of each other.
     """
     if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)) or dims < 1:
         raise ConfigError(f"--dims {dims!r}: give a whole number of dimensions, 1 or more")
@@ -324,7 +327,19 @@ def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, seed: in
         raise ConfigError(f"--bootstrap {bootstrap!r}: give a number of refits, 0 or more")
     boot_slopes = np.empty((bootstrap, n_items, dims))
     boot_ease = np.empty((bootstrap, n_items))
-    boot_picks = rng.integers(0, n_models, (bootstrap, n_models))
+    if groups is None:
+        members = [np.array([i]) for i in range(n_models)]
+    else:
+        labels = pd.Series(list(groups), dtype=object)
+        if len(labels) != n_models:
+            raise ConfigError(f"{len(labels)} group labels for {n_models} models; give one per model")
+        members = [np.flatnonzero(labels.to_numpy() == g) for g in pd.unique(labels)]
+        if bootstrap and len(members) < 2:
+            raise ConfigError("every model is in one group; the refits need at least two groups to resample")
+    # Resample whole groups (each model its own group unless told otherwise): checkpoints of one model are
+    # not independent, and resampling them one by one would understate the item parameters' error.
+    boot_picks = [np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+                  for _ in range(bootstrap)]
     for b, pick in enumerate(boot_picks):
         # Refit on models drawn with replacement, from the full fit's values: the spread of the item
         # parameters over refits is their error from having few models, including the models' own.
@@ -395,10 +410,28 @@ def load_irt(path: str | Path) -> IrtFit:
         raise DataError(f"{path}: {exc}") from None
 
 
-def irt_fit(sources, out, *, dims: int = 1, bootstrap: int = 20, metric: str | None = None,
-            seed: int = 0) -> SavedFit:
+def model_groups(names, pattern: str) -> list[str]:
+    """Group label of each model name: the first match of the regular expression ``pattern`` (its first
+    group when it has one); a name it does not match is a group of its own."""
+    import re
+
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"--group {pattern!r} is not a regular expression ({exc}); e.g. '^[^@]+'") from None
+    labels = []
+    for name in names:
+        found = compiled.search(name)
+        labels.append(name if found is None else (found.group(1) if compiled.groups else found.group(0)))
+    return labels
+
+
+def irt_fit(sources, out, *, dims: int = 1, bootstrap: int = 20, group: str | None = None,
+            metric: str | None = None, seed: int = 0) -> SavedFit:
     """``assay irt fit``: the score matrix of the sources, fitted and saved to ``out``."""
-    fit = fit_irt(score_matrix(sources, metric=metric), dims=dims, bootstrap=bootstrap, seed=seed)
+    matrix = score_matrix(sources, metric=metric)
+    groups = None if group is None else model_groups([str(m) for m in matrix.index], group)
+    fit = fit_irt(matrix, dims=dims, bootstrap=bootstrap, groups=groups, seed=seed)
     return SavedFit(fit, fit.save(out))
 
 
