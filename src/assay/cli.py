@@ -152,14 +152,23 @@ def compare(
     ci_method: str = typer.Option("auto", help="auto, t, clt, clustered, beta-clustered, bootstrap, percentile, wilson, beta, exact"),
     correction: str = typer.Option("holm", help="holm, bh, bonferroni or none"),
     confidence: float = typer.Option(0.95),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="bootstrap seed; with --sequential also the seed of the item order"),
+    sequential: bool = typer.Option(False, "--sequential", help="replay each pair's items in a random order and "
+                                    "report where an anytime-valid confidence sequence decides"),
+    alpha: Optional[float] = typer.Option(None, help="--sequential error rate (default 1 - confidence)"),
+    batch: int = typer.Option(1, help="--sequential: look at the sequence every N items"),
+    margin: Optional[float] = typer.Option(None, help="--sequential: also stop when the difference is shown "
+                                           "inside +-M (equivalence)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Leaderboard with intervals, tied groups and every pairwise difference."""
+    if not sequential and (alpha is not None or batch != 1 or margin is not None):
+        raise ConfigError("--alpha, --batch and --margin apply to --sequential; add --sequential or drop them")
     from assay.stats.compare import compare as compare_api
 
     _emit(compare_api(sources, metric=metric, ci_method=ci_method, correction=correction,
-                      confidence=confidence, seed=seed), as_json)
+                      confidence=confidence, seed=seed, sequential=sequential, alpha=alpha, batch=batch,
+                      margin=margin), as_json)
 
 
 @app.command()
@@ -422,6 +431,61 @@ def scale_shape(
 
     _emit(diagnose_table(_scale_table(data, pivot), x, y, where=where,
                          higher_is_better=not lower_is_better), as_json)
+
+
+irt_app = typer.Typer(no_args_is_help=True, help="Item response theory: fit items, choose a few, estimate full scores.")
+app.add_typer(irt_app, name="irt")
+
+
+@irt_app.command("fit")
+def irt_fit(
+    sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score) with scores in [0, 1]"),
+    output: Path = typer.Option(..., "-o", "--output", help="where the fit goes (JSON), for select and estimate"),
+    dims: int = typer.Option(1, help="ability dimensions"),
+    bootstrap: int = typer.Option(20, help="refits on resampled models, for the estimates' intervals (0: none)"),
+    group: Optional[str] = typer.Option(None, help="regex naming each model's group (e.g. '^[^@]+' for "
+                                        "checkpoints NAME@STEP): refits resample whole groups"),
+    metric: Optional[str] = typer.Option(None, help="scorer to use when a run has several"),
+    seed: int = typer.Option(0, help="seed of the refits' resampling and of extra dimensions' start"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fit a 2PL item response model to a models x items score matrix."""
+    if output.is_dir():
+        raise ConfigError(f"-o {output} is a directory; give a file name for the fit, e.g. {output / 'irt.json'}")
+    from assay.stats.irt import irt_fit as irt_fit_api
+
+    saved = irt_fit_api(sources, output, dims=dims, bootstrap=bootstrap, group=group, metric=metric, seed=seed)
+    _emit(saved, as_json)
+    if not as_json:
+        typer.echo(f"fit saved to {output}", err=True)
+
+
+@irt_app.command("select")
+def irt_select(
+    fit_file: Path = typer.Argument(..., help="a fit from `assay irt fit -o`"),
+    items: int = typer.Option(..., "--items", help="how many items to choose"),
+    method: str = typer.Option("cluster", help="cluster (k-means on item parameters) or random"),
+    seed: int = typer.Option(0, help="seed of k-means starts or of the random sample"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Choose K items that stand for the whole benchmark."""
+    from assay.stats.irt import load_irt, select_items
+
+    _emit(select_items(load_irt(fit_file), items, method=method, seed=seed), as_json)
+
+
+@irt_app.command("estimate")
+def irt_estimate(
+    fit_file: Path = typer.Argument(..., help="a fit from `assay irt fit -o`"),
+    sources: List[str] = typer.Argument(..., help="run directories or score files on any subset of the items"),
+    metric: Optional[str] = typer.Option(None, help="scorer to use when a run has several"),
+    confidence: float = typer.Option(0.95, help="level of the intervals"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Estimate each model's mean over the full item set from the items it was scored on."""
+    from assay.stats.irt import irt_estimate as irt_estimate_api
+
+    _emit(irt_estimate_api(fit_file, sources, metric=metric, confidence=confidence), as_json)
 
 
 def main() -> None:

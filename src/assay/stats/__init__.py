@@ -1,4 +1,4 @@
-"""assay.stats: intervals, paired tests, multiplicity, power, model comparison.
+"""assay.stats: intervals, paired tests, multiplicity, power, model comparison, sequential tests, IRT.
 
 Names are re-exported lazily so that ``import assay.stats`` stays cheap; scipy,
 statsmodels and pandas load with the submodule that needs them.
@@ -28,6 +28,13 @@ _EXPORTS = {
     "pass_at_k": "assay.stats.passk",
     "passk_report": "assay.stats.passk",
     "pass_until_report": "assay.stats.passuntil",
+    "sequential_test": "assay.stats.sequential",
+    "SequentialTest": "assay.stats.sequential",
+    "betting_bounds": "assay.stats.sequential",
+    "fit_irt": "assay.stats.irt",
+    "IrtFit": "assay.stats.irt",
+    "select_items": "assay.stats.irt",
+    "estimate_scores": "assay.stats.irt",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

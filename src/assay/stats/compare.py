@@ -22,6 +22,7 @@ from assay.stats._inputs import check_confidence, warn
 from assay.stats.intervals import METHODS, MeanCI, mean_ci
 from assay.stats.multiplicity import CORRECTIONS, adjust_pvalues
 from assay.stats.paired import PairedDiff, paired_diff
+from assay.stats.sequential import SequentialTest, check_alpha, sequential_test
 from assay.stats.variance import VarianceComponents, variance_components
 from assay.tables import read_frame
 
@@ -179,9 +180,11 @@ class PairComparison:
     result: PairedDiff | None
     p_adjusted: float
     error: str | None = None
+    sequential: SequentialTest | None = None  # with ``compare(..., sequential=True)``
 
     def to_dict(self) -> dict:
         r = self.result
+        extra = {"sequential": self.sequential.to_dict()} if self.sequential is not None else {}
         return jsonable(
             {
                 "a": self.a,
@@ -202,6 +205,7 @@ class PairComparison:
                 "n_dropped_b": r.n_dropped_b if r else None,
                 "mcnemar_p": r.mcnemar_p if r else None,
                 "error": self.error,
+                **extra,
             }
         )
 
@@ -264,6 +268,18 @@ class CompareResult:
                     f"{r.p_value:.3g}", f"{p.p_adjusted:.3g}", r.test, f"{r.effect_size_name} {r.effect_size:.3f}",
                 )
             parts.append(table)
+        sequential = [p for p in self.pairs if p.sequential is not None]
+        if sequential:
+            first = sequential[0].sequential
+            table = Table(title=f"Sequential: items replayed in a seeded random order (seed {first.order_seed}), "
+                                f"looked at every {first.batch} item(s); {first.method}, alpha {first.alpha:.3g} per pair")
+            for column in ("a - b", "decision", "items used", "diff", "confidence sequence at stop"):
+                table.add_column(column)
+            for p in sequential:
+                s = p.sequential
+                table.add_row(f"{p.a} - {p.b}", s.decision, f"{s.n_used} of {s.n_available}", f"{s.diff_at_stop:+.4f}",
+                              f"[{s.low_at_stop:+.4f}, {s.high_at_stop:+.4f}]")
+            parts.append(table)
         for name, v in self.variance.items():
             parts.append(Text(f"{name}: {v.render()}", style="dim"))
         for message in self.warnings:
@@ -302,18 +318,37 @@ def compare(
     correction: str = "holm",
     confidence: float = 0.95,
     seed: int | None = 0,
+    sequential: bool = False,
+    alpha: float | None = None,
+    batch: int = 1,
+    margin: float | None = None,
 ) -> CompareResult:
     """Leaderboard with intervals, tied groups and every pairwise difference.
 
     ``sources``: one or several run directories, score files or DataFrames.
     ``ci_method``: see ``assay.stats.intervals.METHODS``; ``correction``: holm,
     bh, bonferroni or none.
+
+    ``sequential``: also replay each pair's common items in a random order
+    (seeded by ``seed``; one order of all items, shared by every pair) and report
+    where a confidence sequence at error rate ``alpha`` (default 1 - confidence)
+    would have stopped, looked at every ``batch`` items; ``margin`` adds an
+    equivalence stop. With several pairs and a correction other than ``none``,
+    alpha is split evenly over the pairs (Bonferroni), so that no pair's sequence
+    misleads with probability above alpha in all.
     """
     if ci_method not in METHODS:
         raise ConfigError(f"ci method {ci_method!r} is not known; choose one of {', '.join(METHODS)}")
     if correction not in CORRECTIONS:
         raise ConfigError(f"correction {correction!r} is not known; choose one of {', '.join(CORRECTIONS)}")
     check_confidence(confidence)
+    if sequential:
+        alpha = 1 - confidence if alpha is None else alpha
+        check_alpha(alpha)
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ConfigError(f"--batch {batch!r}: give a whole number of items, 1 or more")
+        if margin is not None and not (np.isfinite(margin) and 0 < margin <= 1):
+            raise ConfigError(f"--margin {margin!r}: give a score difference in (0, 1], e.g. 0.02")
     if isinstance(sources, (str, Path, pd.DataFrame)):
         sources = [sources]
     if not sources:
@@ -386,7 +421,39 @@ def compare(
         pair.p_adjusted = float(adj)
     adjusted = {frozenset((p.a, p.b)): p.p_adjusted for p in pairs}
     groups = tied_groups(order, adjusted, 1 - confidence)
+    if sequential:
+        _add_sequential(pairs, means, scores, alpha=alpha, batch=batch, margin=margin, seed=seed,
+                        split=len(pairs) if correction != "none" else 1)
     return CompareResult(models, pairs, groups, correction, confidence, variance, notes)
+
+
+def _add_sequential(pairs: list[PairComparison], means: dict[str, pd.Series], scores: pd.DataFrame, *,
+                    alpha: float, batch: int, margin: float | None, seed: int | None, split: int) -> None:
+    """Attach to each pair the sequential test on its common items, replayed in one seeded order."""
+    if not pairs:
+        found = ", ".join(sorted(means)) or "none"
+        raise DataError(f"--sequential compares pairs of models; the sources hold one model ({found})")
+    outside = scores[(scores["score"] < 0) | (scores["score"] > 1)]
+    if not outside.empty:
+        row = outside.iloc[0]
+        raise DataError(
+            f"model {row['model']!r} item {row['item']!r} ({row['_where']}): score {row['score']:g} is outside [0, 1]; "
+            f"--sequential needs bounded scores ({len(outside)} row(s) outside), so rescale them to [0, 1]"
+        )
+    # One random order of every item, shared by all pairs, as a run that stops early would draw its items.
+    items = np.array(sorted(scores["item"].unique()), dtype=object)
+    rank = pd.Series(np.arange(len(items)), index=np.random.default_rng(seed).permutation(items))
+    for pair in pairs:
+        a, b = means[pair.a], means[pair.b]
+        common = a.index.intersection(b.index)
+        if len(common) < 2:
+            raise DataError(
+                f"--sequential: {pair.a} and {pair.b} share {len(common)} item(s) (of {len(a)} and {len(b)}); "
+                "a paired replay needs both models scored on the same items"
+            )
+        ordered = common[np.argsort(rank.loc[common].to_numpy(), kind="stable")]
+        pair.sequential = sequential_test(a.loc[ordered].to_numpy(), b.loc[ordered].to_numpy(), alpha=alpha / split,
+                                          batch=batch, margin=margin, order_seed=seed)
 
 
 def _item_clusters(scores: pd.DataFrame, notes: list[str]) -> pd.Series | None:
