@@ -252,26 +252,13 @@ def file_task(source: str, *, input_field: str | None = None, target_field: str 
         for key in ("cluster", "difficulty"):
             if key in row and row[key] is not None:
                 meta[key] = row[key]
-        if id_col:
-            if _is_empty(row.get(id_col)):
-                raise DataError(f"{location}: no id: column '{id_col}' is missing or empty")
-            item_id = str(row[id_col])
-            if item_id in first_seen:
-                raise DataError(f"{location}: duplicate id {item_id!r}, first at {first_seen[item_id]}")
-        else:
-            base = stable_hash({k: v for k, v in fields.items() if k != "input" or input_col == "input"})
-            # Identical rows share a hash: number the repeats, skipping any id already taken.
-            item_id, n = base, 1
-            while item_id in first_seen:
-                n += 1
-                item_id = f"{base}-{n}"
+        item_id = _item_id(row, {k: v for k, v in fields.items() if k != "input" or input_col == "input"},
+                           id_col, location, first_seen)
         first_seen[item_id] = location
         items.append(Item(id=item_id, input=fields, target=target, meta=meta))
 
-    task = Task(name=Path(source).name.split(".")[0] if not source.startswith("hf:") else source[3:],
-                items=items, config={"task": source if source.startswith("hf:") else str(Path(source).resolve()),
-                                     "input_field": input_col, "target_field": target_col,
-                                     "params": params})
+    task = Task(name=_task_name(source), items=items,
+                config=_task_config(source, params, input_field=input_col, target_field=target_col))
     if is_code:
         task.chat_template, task.completion_template = CODE_CHAT, "{{ prompt }}"
         task.scorers, task.fewshot, task.stop = ["code"], 0, CODE_STOP
