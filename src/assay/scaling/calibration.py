@@ -11,18 +11,20 @@ it and forecasts the rows above. Each forecast error is recorded with how
 far it extrapolated, in decades of x beyond the largest x of its fit.
 
 The errors are then turned into an interval by split-conformal prediction
-with a scale that grows with that distance:
+with a scale that grows with that distance d and with the span L (decades
+of the first x the fit saw):
 
-    scale(d) = sqrt(sigma0^2 + (b * d)^2)
+    scale(d, L) = sqrt(sigma0^2 + (b * d * (d + L))^2)
 
 ``sigma0`` is the in-range scatter (the RMS residual of the fit itself) and
-``b`` the growth per decade, estimated by least squares of e^2 - sigma0^2 on
-d^2 over the backtest errors. The interval at a new row is
-``prediction ± q * scale(d)``, where q is the conformal quantile of the
-normalised errors |e| / scale(d) (each backtest fold weighing the same, with
-the usual (n+1)/n finite-sample correction). A forecast further out than any
-backtest reached is still given ``scale(d)``, the growth extrapolated
-linearly, which is the conservative choice for a curve that bends.
+``b`` is estimated by least squares of e^2 - sigma0^2 on (d (d + L))^2 over
+the backtest errors; ``reach`` says why that form. The interval at a new row
+is ``prediction ± q * scale(d, L)``, where q is the conformal quantile of the
+normalised errors |e| / scale (each backtest fold weighing the same, with the
+usual (n+1)/n finite-sample correction; with fewer errors than that
+correction allows, the normal-theory Student-t quantile instead). A forecast
+further out than any backtest reached gets the same rule extrapolated,
+which widens quadratically with distance.
 
 The same folds give the calibration's own check: each fold's errors are
 judged by the intervals calibrated on the other folds only, and the share
@@ -45,6 +47,7 @@ class BacktestErrors:
     distance: np.ndarray  # decades of x beyond the fold's largest fitted x
     fold: np.ndarray  # fold index of each error
     cluster: np.ndarray  # the row's cluster (model) label, for intervals on coverage
+    span: np.ndarray  # decades of the first x the fold was fitted on (its lever arm), per error
     cuts: list[float] = field(default_factory=list)  # the largest first-x value each fold was fitted on
     failed: int = 0  # folds whose fit failed (too few rows, optimiser error)
 
@@ -55,22 +58,35 @@ class BacktestErrors:
 
 @dataclass
 class Calibration:
-    """The interval rule learned from the backtests: half-width = quantile * scale(distance)."""
+    """The interval rule learned from the backtests: half-width = quantile * scale(distance, span)."""
 
     level: float
     sigma0: float
-    growth: float  # b: increase of the error scale per decade extrapolated
-    quantile: float  # conformal quantile of |error| / scale(distance); inf when too few errors
+    growth: float  # b in scale = sqrt(sigma0^2 + (b * d * (d + span))^2)
+    quantile: float  # conformal quantile of |error| / scale; inf when too few errors
     n_errors: int
     n_folds: int
+    quantile_method: str = "conformal"  # or "student-t" when the errors are too few for a conformal bound
 
-    def scale(self, distance) -> np.ndarray:
-        distance = np.maximum(np.asarray(distance, dtype=float), 0.0)
-        return np.sqrt(self.sigma0**2 + (self.growth * distance) ** 2)
+    def scale(self, distance, span) -> np.ndarray:
+        return np.sqrt(self.sigma0**2 + (self.growth * reach(distance, span)) ** 2)
 
-    def half_width(self, distance) -> np.ndarray:
+    def half_width(self, distance, span) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            return self.quantile * self.scale(distance)
+            return self.quantile * self.scale(distance, span)
+
+
+def reach(distance, span) -> np.ndarray:
+    """d * (d + span): how a smooth misfit's extrapolation error grows, in decades squared.
+
+    A curve fitted over ``span`` decades that misses a constant curvature of
+    the truth is off by about curvature * (d^2 + span * d + span^2 / 6) at d
+    decades beyond its data; the constant part is the in-range scatter, the
+    rest is d * (d + span). So a forecast from a longer lever arm is not
+    trusted more at the same distance: its fit has averaged over more bend.
+    """
+    distance = np.maximum(np.asarray(distance, dtype=float), 0.0)
+    return distance * (distance + np.asarray(span, dtype=float))
 
 
 def nested_backtests(
@@ -92,7 +108,7 @@ def nested_backtests(
     ``min_train`` rows below it, and at least one row above it.
     """
     values = np.unique(rank)
-    errors, distances, folds, clusters, cuts = [], [], [], [], []
+    errors, distances, folds, clusters, cuts, spans = [], [], [], [], [], []
     failed = 0
     for cut in values[:-1]:
         train = np.flatnonzero(rank <= cut)
@@ -109,13 +125,19 @@ def nested_backtests(
         distances.append(distance(train, test))
         folds.append(np.full(len(test), fold))
         clusters.append(cluster[test])
+        spans.append(np.full(len(test), training_span(rank[train])))
     if not cuts:
         empty = np.zeros(0)
-        return BacktestErrors(empty, empty, empty.astype(int), empty.astype(object), [], failed)
+        return BacktestErrors(empty, empty, empty.astype(int), empty.astype(object), empty, [], failed)
     return BacktestErrors(
         np.concatenate(errors), np.concatenate(distances), np.concatenate(folds),
-        np.concatenate(clusters), cuts, failed,
+        np.concatenate(clusters), np.concatenate(spans), cuts, failed,
     )
+
+
+def training_span(rank: np.ndarray) -> float:
+    """Decades of the ranking x the fit saw: the lever arm its extrapolation rests on."""
+    return max(float(np.ptp(rank)), 1e-3)
 
 
 def _fold_weights(fold: np.ndarray) -> np.ndarray:
@@ -124,6 +146,21 @@ def _fold_weights(fold: np.ndarray) -> np.ndarray:
     per_fold = dict(zip(labels, 1.0 / counts))
     weights = np.array([per_fold[f] for f in fold])
     return weights / weights.sum()
+
+
+def student_quantile(scores: np.ndarray, weights: np.ndarray, level: float, n: int) -> float:
+    """The normal-theory prediction quantile t(n-1) * rms * sqrt(1 + 1/n) of the normalised errors.
+
+    Used when the errors are too few for the conformal quantile to be finite
+    (fewer than about 1 / (1 - level) of them): exact for normal errors, and
+    the only bound such a handful of backtests can give.
+    """
+    from scipy import special
+
+    if n < 2:
+        return float("inf")
+    rms = float(np.sqrt(np.sum(weights * scores**2) / np.sum(weights)))
+    return float(special.stdtrit(n - 1, 0.5 + level / 2) * rms * np.sqrt(1 + 1 / n))
 
 
 def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: float, n: int) -> float:
@@ -143,20 +180,22 @@ def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: 
 
 
 def calibrate(errors: BacktestErrors, sigma0: float, level: float) -> Calibration:
-    """Learn the scale's growth per decade and the conformal quantile from backtest errors."""
-    e, d = errors.error, np.maximum(errors.distance, 0.0)
+    """Learn how the error scale grows with distance, and the conformal quantile, from backtest errors."""
+    e = errors.error
     sigma0 = float(max(sigma0, 1e-12))
     if len(e) == 0:
         return Calibration(level, sigma0, 0.0, float("inf"), 0, 0)
     weights = _fold_weights(errors.fold)
-    d2 = d**2
-    denominator = float(np.sum(weights * d2**2))
-    growth2 = float(np.sum(weights * d2 * (e**2 - sigma0**2)) / denominator) if denominator > 0 else 0.0
-    growth = float(np.sqrt(max(growth2, 0.0)))
-    scale = np.sqrt(sigma0**2 + (growth * d) ** 2)
-    scores = np.abs(e) / scale
-    quantile = weighted_conformal_quantile(scores, weights, level, len(e))
-    return Calibration(level, sigma0, growth, quantile, len(e), errors.n_folds)
+    r2 = reach(errors.distance, errors.span) ** 2
+    # e^2 - sigma0^2 = b^2 * reach^2, by weighted least squares through the origin, b^2 >= 0.
+    denominator = float(np.sum(weights * r2**2))
+    growth2 = float(np.sum(weights * r2 * (e**2 - sigma0**2)) / denominator) if denominator > 0 else 0.0
+    rule = Calibration(level, sigma0, float(np.sqrt(max(growth2, 0.0))), float("inf"), len(e), errors.n_folds)
+    scores = np.abs(e) / rule.scale(errors.distance, errors.span)
+    rule.quantile = weighted_conformal_quantile(scores, weights, level, len(e))
+    if not np.isfinite(rule.quantile):
+        rule.quantile, rule.quantile_method = student_quantile(scores, weights, level, len(e)), "student-t"
+    return rule
 
 
 def cross_validated_coverage(errors: BacktestErrors, sigma0: float, level: float) -> dict:
@@ -175,9 +214,9 @@ def cross_validated_coverage(errors: BacktestErrors, sigma0: float, level: float
     for fold in folds:
         mine = errors.fold == fold
         others = BacktestErrors(errors.error[~mine], errors.distance[~mine], errors.fold[~mine],
-                                errors.cluster[~mine])
+                                errors.cluster[~mine], errors.span[~mine])
         rule = calibrate(others, sigma0, level)
-        covered = np.abs(errors.error[mine]) <= rule.half_width(errors.distance[mine])
+        covered = np.abs(errors.error[mine]) <= rule.half_width(errors.distance[mine], errors.span[mine])
         inside[mine] = covered
         per_fold.append({"fold": int(fold), "cut": errors.cuts[int(fold)] if errors.cuts else None,
                          "n": int(mine.sum()), "coverage": float(covered.mean()),

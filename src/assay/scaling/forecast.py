@@ -36,6 +36,7 @@ from assay.scaling.calibration import (
     calibrate,
     cross_validated_coverage,
     nested_backtests,
+    training_span,
 )
 from assay.scaling.curves import Components, Curve, fit_compute_curve, fit_link, principal_components
 from assay.scaling.table import TableLike, describe_row, load_table, table_source
@@ -376,7 +377,8 @@ def forecast(
         rows = np.flatnonzero(predict_rows)
         centre = apply(final, rows, chosen_k)
         d = distance(fit_rows, rows)
-        half = rule.half_width(d)
+        span = training_span(rank[fit_rows])
+        half = rule.half_width(d, span)
         unseen = np.zeros(len(rows), dtype=bool)
         if groups is not None and final.offsets:
             unseen = np.array([g not in final.offsets for g in groups[rows]])
@@ -398,8 +400,6 @@ def forecast(
         for i, row in enumerate(rows):
             truth = values[row] if np.isfinite(values[row]) else None
             inside = None if truth is None or not np.isfinite(half[i]) else bool(low[i] <= truth <= high[i])
-            if truth is not None and not np.isfinite(half[i]):
-                inside = True
             entry = {
                 "id": ids[row], "target": target, "y": truth, "prediction": float(centre[i]),
                 "low": float(low[i]) if np.isfinite(half[i]) else None,
@@ -421,7 +421,7 @@ def forecast(
                                                comps.explained[:chosen_k]).to_dict()
             fit_info["component_choice"] = component_choice
         fits[target] = fit_info
-        calibrations[target] = _calibration_report(rule, errors, crossed, covered_flags, cluster, level, kind)
+        calibrations[target] = _calibration_report(rule, errors, crossed, covered_flags, cluster, level, kind, span)
     mode = "observed" if obs_cols else ("compute+group" if group else "compute")
     return ForecastResult(
         x=x_cols, y=y_cols, train=train, level=level, predictions=predictions, fits=fits,
@@ -457,12 +457,13 @@ def _method_text(kind: str, rule, offsets: bool) -> str:
              "link": "sigmoid link of observed-score components"}[kind]
     if offsets:
         shape += " with shrunken family offsets"
-    return (f"{shape}; split-conformal interval from {rule.n_folds} nested backtest fold(s), "
-            f"half-width = q * sqrt(sigma0^2 + (b * decades beyond the training data)^2)")
+    kind_of = "split-conformal" if rule.quantile_method == "conformal" else "Student-t"
+    return (f"{shape}; {kind_of} interval from {rule.n_folds} nested backtest fold(s), "
+            f"half-width = q * sqrt(sigma0^2 + (growth * d * (d + span))^2), d = decades beyond the training data")
 
 
 def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list, cluster: np.ndarray,
-                        level: float, kind: str) -> dict:
+                        level: float, kind: str, span: float) -> dict:
     from assay.stats.intervals import mean_ci
 
     scale = "log y" if kind == "power" else "y"
@@ -470,7 +471,8 @@ def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list,
         "level": level,
         "method": "split conformal on nested backtests: the training rows are cut below each of their larger "
                   "sizes in turn, refitted and forecast above the cut; errors scaled by sqrt(sigma0^2 + "
-                  "(b*d)^2), d = decades beyond the fitted data; each fold weighs the same",
+                  "(growth * d * (d + span))^2), d = decades beyond the fitted data, span = decades fitted; "
+                  "each fold weighs the same",
         "error_scale": scale,
         "folds": rule.n_folds,
         "failed_folds": errors.failed,
@@ -478,8 +480,10 @@ def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list,
         "n_errors": rule.n_errors,
         "max_distance": float(np.max(errors.distance)) if len(errors.distance) else None,
         "sigma0": rule.sigma0,
-        "growth_per_decade": rule.growth,
+        "growth": rule.growth,
+        "span": span,
         "quantile": rule.quantile if math.isfinite(rule.quantile) else None,
+        "quantile_method": rule.quantile_method,
         "backtest_coverage": crossed.get("coverage"),
         "per_fold": crossed.get("per_fold", []),
     }
@@ -488,13 +492,16 @@ def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list,
     if not math.isfinite(rule.quantile):
         out["note"] = (f"{rule.n_errors} backtest error(s) from {rule.n_folds} fold(s) are too few to bound a "
                        f"{level:.0%} interval; add smaller models to the training rows")
-    summary = (f"{rule.n_folds} backtest fold(s), {rule.n_errors} errors; scale sigma0 {rule.sigma0:.3g} "
-               f"+ {rule.growth:.3g}/decade ({scale}), quantile "
-               f"{'inf' if not math.isfinite(rule.quantile) else f'{rule.quantile:.3g}'}")
+    summary = (f"{rule.n_folds} backtest fold(s), {rule.n_errors} errors; error scale sqrt({rule.sigma0:.3g}^2 + "
+               f"({rule.growth:.3g} d (d + {span:.2g}))^2) on {scale}, quantile "
+               f"{'inf' if not math.isfinite(rule.quantile) else f'{rule.quantile:.3g}'} ({rule.quantile_method})")
     if crossed.get("coverage") is not None:
         summary += f"; cross-validated backtest coverage {crossed['coverage']:.0%}"
     out["summary"] = summary
     judged = [(row, inside, err) for row, inside, err in held if inside is not None]
+    unbounded = len(held) - len(judged)
+    if unbounded:
+        out["held_out_without_interval"] = unbounded
     if judged:
         rows = np.array([r for r, _, _ in judged])
         inside = np.array([1.0 if c else 0.0 for _, c, _ in judged])
