@@ -39,7 +39,7 @@ from assay.scaling.calibration import (
     training_span,
 )
 from assay.scaling.curves import Components, Curve, fit_compute_curve, fit_link, principal_components
-from assay.scaling.table import TableLike, describe_row, load_table, table_source
+from assay.scaling.table import LOCATIONS, TableLike, describe_row, load_table, table_source
 
 CURVES = ("auto", "sigmoid", "power")
 MAX_AUTO_COMPONENTS = 3  # Ruan et al. find three components carry nearly all of the benchmarks' variance
@@ -154,9 +154,13 @@ def _columns(value: str | Sequence[str] | None) -> list[str]:
 
 
 def _rows_named(frame: pd.DataFrame, labels, source: str) -> str:
+    """"models.csv line 5, line 7" for rows read from a file, else "row 3 of the table; row 9 of ..."."""
     labels = list(labels)
-    shown = "; ".join(describe_row(frame, label, source) for label in labels[:SHOWN_ROWS])
-    return shown + (f" and {len(labels) - SHOWN_ROWS} more" if len(labels) > SHOWN_ROWS else "")
+    more = f" and {len(labels) - SHOWN_ROWS} more" if len(labels) > SHOWN_ROWS else ""
+    places = [(frame.attrs.get(LOCATIONS) or {}).get(label) for label in labels[:SHOWN_ROWS]]
+    if all(place is not None for place in places):
+        return f"{source} {', '.join(places)}{more}"
+    return "; ".join(describe_row(frame, label, source) for label in labels[:SHOWN_ROWS]) + more
 
 
 def _numeric(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
