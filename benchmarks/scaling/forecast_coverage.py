@@ -1,14 +1,18 @@
 """Do forecast intervals cover what larger models score? Calibrated intervals beside the bootstrap.
 
-Three setups on real lm-eval results (``pythia_opt_bloom_evals.csv``), each
+Simulations with known truth first (30 tables each, 21 compute levels × 2
+models from 1e18 to 1e23, fit up to 1e21, forecast 2 decades beyond), then
+three setups on real lm-eval results (``pythia_opt_bloom_evals.csv``), each
 run with both methods on the same split:
 
-1. Pythia, final checkpoints: fit 70M-1.4B (both the standard and deduped
-   runs), forecast 2.8B, 6.9B and 12B, for every zero-shot task.
-   Old: ``backtest(..., "sigmoid")`` with 200 bootstrap refits (percentile
-   intervals of the curve). New: ``forecast`` (nested-backtest conformal).
-2. Pythia, all checkpoints: the same split with x = params × tokens.
-3. Pythia, OPT and BLOOM (one row per model): fit the smaller 75% by size,
+1. Pythia, the last checkpoint of each model: fit 70M-1.4B (the standard
+   and deduped runs), forecast 2.8B, 6.9B and 12B, for every zero-shot task,
+   x = params × tokens. Old: ``fit_law(..., "sigmoid")`` on compute with 200
+   bootstrap refits of whole models (percentile intervals of the curve).
+   New: ``forecast`` (nested-backtest conformal).
+2. Pythia, all checkpoints: the same split.
+3. Pythia (final models), OPT and BLOOM, one row per model: fit the smaller
+   75% by parameters (the file has no token counts for OPT and BLOOM),
    forecast the rest. Compute-only: pooled sigmoid per benchmark against
    ``group=family`` offsets. Observational: harder tasks from the easier
    ones' principal components, a two-component logistic (floor 0, ceiling 1)
@@ -59,7 +63,8 @@ def wide_tables(path: Path):
     # The last checkpoint of each model (step 143000 for some sizes, 71500 for others).
     last = pythia.loc[pythia.groupby("model")["step"].idxmax()].reset_index(drop=True)
     others = wide[wide["family"] != "pythia"]
-    families = pd.concat([last, others], ignore_index=True)
+    finished = pythia[pythia["step"] == pythia["step"].max()]  # fully trained Pythia models only
+    families = pd.concat([finished, others], ignore_index=True)
     return pythia, last, families
 
 
@@ -74,6 +79,20 @@ def mae(errors, clusters) -> dict:
     errors = np.abs(np.asarray(errors, dtype=float))
     ci = mean_ci(errors, clusters=np.asarray(clusters), confidence=0.95)
     return {"mae": float(errors.mean()), "mae_low": ci.low, "mae_high": ci.high}
+
+
+def simulated(kind: str, rng) -> tuple[pd.DataFrame, list[str] | None]:
+    """A table from a known law that the fitted curve does not contain."""
+    t = np.repeat(np.arange(18, 23.01, 0.25), 2)
+    noise = 0.01 * rng.standard_normal(len(t))
+    if kind == "steepening loss":  # log-log slope steepens steadily (the test's case)
+        y, chance = np.exp(1.0 - 0.05 * (t - 18) - 0.008 * (t - 18) ** 2 + noise), None
+    elif kind == "broken power law":  # slope changes at the top of the training range
+        c = 10**t
+        y, chance = (1.5 + 3 * (c / 1e18) ** -0.1 * (1 + c / 1e21) ** -0.15) * np.exp(noise), None
+    else:  # "gompertz accuracy": an asymmetric S-curve, fitted with a logistic
+        y, chance = 0.25 + 0.7 * np.exp(-np.exp(-0.9 * (t - 20.5))) + noise, ["y=0.25"]
+    return pd.DataFrame({"compute": 10**t, "y": y, "model": [f"m{i}" for i in range(len(t))]}), chance
 
 
 def new_method(table, x, tasks, train, *, chance=None, **options):
@@ -124,6 +143,17 @@ def main() -> None:
     report: dict = {"level": LEVEL, "data": str(args.data)}
     began = time.perf_counter()
 
+    report["simulations"] = {}
+    for kind in ("steepening loss", "broken power law", "gompertz accuracy"):
+        rng = np.random.default_rng(0)
+        flags, clusters = [], []
+        for rep in range(30):
+            table, chance = simulated(kind, rng)
+            result = forecast(table, "compute", "y", train="compute <= 1e21", id="model", level=LEVEL, chance=chance)
+            flags += [p["covered"] for p in result.predictions]
+            clusters += [rep] * len(result.predictions)
+        report["simulations"][kind] = coverage(flags, clusters)  # clustered by table
+
     # 1. Pythia, the last checkpoint of each model; 2. every checkpoint. x = params x tokens.
     tasks = [t for t in TASKS if pythia[t].notna().all()]
     for name, table in (("pythia_last_checkpoint", last), ("pythia_checkpoints", pythia)):
@@ -134,7 +164,7 @@ def main() -> None:
             "calibrated": summarise(new_rows), "bootstrap": summarise(old_rows),
             "calibrated_per_task": per_task(new_rows), "bootstrap_per_task": per_task(old_rows),
             "calibration": {t: {k: result.calibration[t][k] for k in
-                                ("folds", "n_errors", "backtest_coverage", "sigma0", "growth_per_decade", "quantile",
+                                ("folds", "n_errors", "backtest_coverage", "sigma0", "growth", "span", "quantile",
                                  "quantile_method")} for t in tasks},
         }
 
