@@ -180,7 +180,8 @@ def main() -> None:
     _, baseline = new_method(families, "params", hard, train, observed=easy, components=2,
                              chance=[f"{t}=0:1" for t in hard])
     report["families"] = {
-        "train": train, "n_train": int((families["params"] <= cut).sum()), "n_forecast": int((families["params"] > cut).sum()),
+        "train": train, "n_train": int((families["params"] <= cut).sum()),
+        "n_forecast": int((families["params"] > cut).sum()),
         "compute_tasks": tasks, "pooled_sigmoid": summarise(pooled), "group_offsets": summarise(grouped),
         "pooled_per_task": per_task(pooled), "group_per_task": per_task(grouped),
         "hard": hard, "easy": easy, "observed": summarise(observed), "two_component_logistic": summarise(baseline),

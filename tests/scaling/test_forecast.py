@@ -91,7 +91,8 @@ def test_unseen_family_gets_the_pooled_curve_and_a_wider_interval():
     result = forecast(table, "params", "acc", train="params <= 10**10.25 and family != 'new'", id="model",
                       group="family", chance=["acc=0.25"])
     new = next(p for p in result.predictions if p["group"] == "new")
-    seen = next(p for p in result.predictions if p["group"] == "b" and p["inputs"]["params"] == new["inputs"]["params"])
+    seen = next(p for p in result.predictions
+                if p["group"] == "b" and p["inputs"]["params"] == new["inputs"]["params"])
     assert new["note"] == "unseen group: pooled curve"
     assert new["high"] - new["low"] > seen["high"] - seen["low"]
     assert any("new" in n and "pooled curve" in n for n in result.notes)

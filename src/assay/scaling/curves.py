@@ -71,7 +71,7 @@ class Curve:
         out = {"curve": self.kind, "params": dict(zip(self.names, map(float, self.params))),
                "rms_residual": self.sigma, "n_train": self.n, "converged": self.converged}
         if self.kind != "link":
-            out["scale"] = "log y" if self.kind == "power" else "y"
+            out["fitted_on"] = "log y" if self.kind == "power" else "y"
         if self.offsets:
             out["offsets"] = {str(g): float(v) for g, v in self.offsets.items()}
             out["offset_spread"] = self.tau
@@ -95,9 +95,8 @@ def _link(params: np.ndarray, pcs: np.ndarray) -> np.ndarray:
 # compute curves
 
 
-def _pooled_start(kind: str, t: np.ndarray, y: np.ndarray, floor: float | None, ceiling: float | None,
-                  bounds: tuple[float, float]) -> np.ndarray:
-    """A robust start from the laws' own grid-screened fits."""
+def _pooled_start(kind: str, t: np.ndarray, y: np.ndarray, floor: float | None, ceiling: float | None) -> np.ndarray:
+    """A robust start: the sigmoid law's grid-screened fit, or a grid over the power law's exponent."""
     if kind == "sigmoid":
         params, *_ = _fit_sigmoid(t, y, floor, None)
         if ceiling is not None:
@@ -142,7 +141,7 @@ def fit_compute_curve(
 ) -> Curve:
     """Fit a sigmoid (y) or power law (log y) in t = log10 compute, with shrunken family offsets."""
     names = ("floor", "ceiling", "k", "x0") if kind == "sigmoid" else ("e", "a", "alpha")
-    start = _pooled_start(kind, t, y, floor, ceiling, bounds)
+    start = _pooled_start(kind, t, y, floor, ceiling)
     fixed = {}
     if kind == "sigmoid":
         if floor is not None:
@@ -280,7 +279,10 @@ def fit_link(pcs: np.ndarray, y: np.ndarray, *, floor: float | None, ceiling: fl
     k = pcs.shape[1]
     low, high = bounds
     f0 = floor if floor is not None else (max(low, float(y.min()) - 0.01) if np.isfinite(low) else float(y.min()))
-    c0 = ceiling if ceiling is not None else (min(high, float(y.max()) + 0.05) if np.isfinite(high) else float(y.max()))
+    if ceiling is not None:
+        c0 = ceiling
+    else:
+        c0 = min(high, float(y.max()) + 0.05) if np.isfinite(high) else float(y.max())
     if c0 <= f0:
         c0 = f0 + max(float(np.ptp(y)), 1e-3)
     share = np.clip((y - f0) / (c0 - f0), 0.02, 0.98)

@@ -69,7 +69,7 @@ class ForecastResult:
             "mode": self.mode, "x": self.x, "y": self.y, "train": self.train, "level": self.level,
             "id": self.id_column, "group": self.group, "observed": self.observed, "source": self.source,
             "predictions": self.predictions, "fits": self.fits,
-            "calibration": {k: {kk: vv for kk, vv in v.items()} for k, v in self.calibration.items()},
+            "calibration": self.calibration,
             "notes": self.notes,
         })
 
@@ -268,7 +268,8 @@ def forecast(
     if obs_cols:
         obs = np.column_stack([_numeric(frame, c, source) for c in obs_cols])
         has_obs = np.all(np.isfinite(obs), axis=1)
-        for mask, what in ((~has_obs & ~train_mask & has_x, "predicted"), (~has_obs & train_mask & has_x, "training")):
+        lacking_rows = ((~has_obs & ~train_mask & has_x, "predicted"), (~has_obs & train_mask & has_x, "training"))
+        for mask, what in lacking_rows:
             if mask.any():
                 lacking = sorted({c for i in np.flatnonzero(mask) for c, ok in zip(obs_cols, np.isfinite(obs[i]))
                                   if not ok})
@@ -321,7 +322,7 @@ def forecast(
                                   f"accuracy on that scale (e.g. {bound / 100:g} for {bound:g}%)")
         fit_scale = np.log(np.where(values > 0, values, np.nan)) if kind == "power" else values
 
-        n_free = _free_parameters(kind, floor, ceiling, pcs_all)
+        n_free = _free_parameters(kind, floor, ceiling)
         if len(fit_rows) < n_free + 1:
             raise DataError(f"{target}: --train {train!r} selects {len(fit_rows)} row(s) with inputs and a value, "
                             f"but the {kind} curve has {n_free} free parameters; need at least {n_free + 1}")
@@ -367,7 +368,8 @@ def forecast(
             options = [k for k in options if k <= available]
             trials = {k: backtests(k) for k in options}
             scored = {k: float(np.mean(np.abs(e.error))) for k, e in trials.items() if len(e.error)}
-            chosen_k = min(scored, key=scored.get) if scored and components is None else options[-1]
+            # Without backtests to judge by, the fewest components: the simplest capability measure.
+            chosen_k = min(scored, key=scored.get) if scored and components is None else options[0]
             errors = trials[chosen_k]
             component_choice = {"chosen": chosen_k, "backtest_mae": scored,
                                 "rule": "given by --components" if components is not None
@@ -384,6 +386,9 @@ def forecast(
         span = training_span(rank[fit_rows])
         half = rule.half_width(d, span)
         unseen = np.zeros(len(rows), dtype=bool)
+        if groups is not None and not final.offsets:
+            notes.append(f"{target}: the training rows hold one group of --group {group!r}; no offsets are "
+                         "fitted and every row gets the one curve")
         if groups is not None and final.offsets:
             unseen = np.array([g not in final.offsets for g in groups[rows]])
             if unseen.any():
@@ -447,13 +452,12 @@ def _choose_curve(curve: str, values: np.ndarray, target: str, source: str, unit
                     "choose --curve sigmoid to fit it as an unbounded sigmoid")
 
 
-def _free_parameters(kind: str, floor, ceiling, pcs) -> int:
+def _free_parameters(kind: str, floor, ceiling) -> int:
+    """Parameters the curve fits: power E, A, alpha; sigmoid floor, ceiling, k, x0; link floor, ceiling,
+    intercept and one weight per component (counted here for one)."""
     if kind == "power":
         return 3
-    base = 4 if kind == "sigmoid" else 3
-    if kind == "link":
-        base = 3 + 1  # floor, ceiling, intercept and at least one weight
-    return base - (floor is not None) - (ceiling is not None)
+    return 4 - (floor is not None) - (ceiling is not None)
 
 
 def _method_text(kind: str, rule, offsets: bool) -> str:
