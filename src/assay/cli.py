@@ -409,6 +409,8 @@ def scale_forecast(
                                         "toward the pooled curve"),
     observed: Optional[str] = typer.Option(None, help="benchmark columns for observational scaling: the target "
                                            "as a sigmoid of their principal components"),
+    via: Optional[str] = typer.Option(None, help="loss column for a two-step forecast: compute -> loss (power "
+                                      "law) -> target (sigmoid of the loss)"),
     chance: Optional[List[str]] = typer.Option(None, help="COL=FLOOR or COL=FLOOR:CEILING per target (repeatable)"),
     curve: str = typer.Option("auto", help="compute curve: sigmoid, power, or auto (sigmoid for targets in [0, 1])"),
     components: Optional[int] = typer.Option(None, help="principal components for --observed (default: chosen "
@@ -420,7 +422,8 @@ def scale_forecast(
     from assay.scaling.forecast import forecast
 
     _emit(forecast(_scale_table(data, pivot), x, y, train=train, id=id_column, where=where, group=group,
-                   observed=observed, chance=chance, curve=curve, components=components, level=level), as_json)
+                   observed=observed, via=via, chance=chance, curve=curve, components=components, level=level),
+          as_json)
 
 
 @scale_app.command("shape")

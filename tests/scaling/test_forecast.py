@@ -273,3 +273,36 @@ def test_cli_forecast_json_and_errors(evals, tmp_path):
     bad = subprocess.run([*command[:-1], "--train", "params > 0"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
     assert "nothing is left to forecast" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_two_step_chains_loss_and_accuracy(lambada):
+    # Pythia lambada: params x tokens -> perplexity -> accuracy, fit up to 1.4B, forecast 2.8B-12B.
+    direct = forecast(lambada, "params,tokens", "acc", train="params < 2e9", id="model")
+    chained = forecast(lambada, "params,tokens", "acc", train="params < 2e9", id="model", via="ppl")
+    assert chained.mode == "two-step" and chained.fits["acc"]["curve"] == "two-step"
+    assert chained.fits["acc"]["loss_transform"] == "log10"  # perplexities span more than a factor 10
+    held = {name: r.calibration["acc"]["held_out"] for name, r in (("direct", direct), ("chained", chained))}
+    assert held["chained"]["mean_abs_error"] < 0.7 * held["direct"]["mean_abs_error"]
+    assert held["chained"]["coverage"] >= 0.8 and held["chained"]["n"] == 90
+    # The chained forecast's in-range scatter includes the loss step's error, not only the sigmoid's.
+    assert chained.fits["acc"]["rms_residual"] >= chained.fits["acc"]["accuracy"]["rms_residual"]
+
+
+def test_via_with_observed_or_a_nonpositive_loss_is_refused(lambada):
+    with pytest.raises(ConfigError, match="--via .* and --observed"):
+        forecast(lambada, "params,tokens", "acc", train="params < 2e9", via="ppl", observed="ppl")
+    broken = lambada.copy()
+    broken.loc[broken.index[0], "ppl"] = -1.0
+    with pytest.raises(DataError, match="--via 'ppl' must be a positive loss"):
+        forecast(broken, "params,tokens", "acc", train="params < 2e9", via="ppl")
+
+
+def test_without_backtest_folds_there_is_no_interval_and_a_note():
+    table = family_table(np.random.default_rng(9), {"a": 0.0}, [8.5, 9.0, 9.5, 10.0])
+    table = pd.concat([table, table.assign(acc=table["acc"] + 0.01, model=table["model"] + "-b")],
+                      ignore_index=True)
+    # Two training sizes (4 rows): no cut leaves two sizes below it.
+    result = forecast(table, "params", "acc", train="params < 10**9.2", chance=["acc=0.25"])
+    assert result.calibration["acc"]["folds"] == 0 and result.calibration["acc"]["quantile"] is None
+    assert all(p["low"] is None and p["covered"] is None for p in result.predictions)
+    assert "too few to bound" in result.calibration["acc"]["note"] and "too few to bound" in result.render()

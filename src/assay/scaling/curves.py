@@ -310,3 +310,66 @@ def fit_link(pcs: np.ndarray, y: np.ndarray, *, floor: float | None, ceiling: fl
     resid = _link(params, pcs) - y
     return Curve("link", params, names, bounds, sigma=_rms(resid, len(y), len(free)), n=len(y),
                  converged=bool(result.status > 0))
+
+
+# -------------------------------------------------------------------------------------------------
+# two-step: compute -> loss -> accuracy
+
+
+@dataclass
+class TwoStep:
+    """Compute to an intermediate loss (power law), then the target as a sigmoid of that loss.
+
+    The forecast chains the steps: the loss forecast from compute feeds the
+    sigmoid. Its interval comes from backtests of the whole chain, so it carries
+    both steps' errors, including how an error in the loss moves the accuracy.
+    """
+
+    first: Curve  # power law of the loss in log10 compute (on log loss)
+    second: Curve  # link: target = floor + (ceiling - floor) * expit(w * z + b), z the transformed loss
+    transform: str  # log10 or linear: how the loss enters the sigmoid
+    sigma: float = 0.0  # RMS in-sample residual of the chained forecast
+    n: int = 0
+    kind: str = "two-step"
+
+    @property
+    def offsets(self) -> dict:
+        return self.first.offsets
+
+    @property
+    def tau(self) -> float | None:
+        return self.first.tau
+
+    @property
+    def converged(self) -> bool:
+        return self.first.converged and self.second.converged
+
+    def loss(self, t: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        return np.exp(self.first.value(t, groups))
+
+    def value(self, t: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        loss = self.loss(t, groups)
+        z = np.log10(loss) if self.transform == "log10" else loss
+        return self.second.value(z[:, None])
+
+    def slope(self, t: np.ndarray) -> np.ndarray:
+        step = 1e-4
+        return (self.value(t + step) - self.value(t - step)) / (2 * step)
+
+    def to_dict(self) -> dict:
+        return {"curve": "two-step", "loss": self.first.to_dict(), "accuracy": self.second.to_dict(),
+                "loss_transform": self.transform, "rms_residual": self.sigma, "n_train": self.n,
+                "converged": self.converged,
+                **({"offsets": self.first.to_dict()["offsets"], "offset_spread": self.tau} if self.offsets else {})}
+
+
+def fit_two_step(t: np.ndarray, loss: np.ndarray, y: np.ndarray, *, transform: str, groups: np.ndarray | None,
+                 floor: float | None, ceiling: float | None, bounds: tuple[float, float]) -> TwoStep:
+    """Fit both steps on the same rows and measure the chained forecast's own residual."""
+    first = fit_compute_curve("power", t, np.log(loss), groups=groups)
+    z = np.log10(loss) if transform == "log10" else loss
+    second = fit_link(z[:, None], y, floor=floor, ceiling=ceiling, bounds=bounds)
+    chained = TwoStep(first, second, transform, n=len(y))
+    free = 3 + 2 + (floor is None) + (ceiling is None)
+    chained.sigma = _rms(chained.value(t, groups) - y, len(y), free)
+    return chained

@@ -38,7 +38,8 @@ from assay.scaling.calibration import (
     nested_backtests,
     training_span,
 )
-from assay.scaling.curves import Components, Curve, fit_compute_curve, fit_link, principal_components
+from assay.scaling.curves import Components, Curve, fit_compute_curve, fit_link, fit_two_step, principal_components
+from assay.scaling.laws import choose_transform
 from assay.scaling.table import LOCATIONS, TableLike, describe_row, load_table, table_source
 
 CURVES = ("auto", "sigmoid", "power")
@@ -61,20 +62,23 @@ class ForecastResult:
     id_column: str | None = None
     group: str | None = None
     observed: list[str] = field(default_factory=list)
+    via: str | None = None
     source: str | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return jsonable({
             "mode": self.mode, "x": self.x, "y": self.y, "train": self.train, "level": self.level,
-            "id": self.id_column, "group": self.group, "observed": self.observed, "source": self.source,
+            "id": self.id_column, "group": self.group, "observed": self.observed, "via": self.via,
+            "source": self.source,
             "predictions": self.predictions, "fits": self.fits,
             "calibration": self.calibration,
             "notes": self.notes,
         })
 
     def render(self) -> str:
-        lines = [f"forecast ({self.mode}) of {', '.join(self.y)} from {', '.join(self.observed or self.x)}; "
+        source = ", ".join(self.observed or self.x) + (f" via {self.via}" if self.via else "")
+        lines = [f"forecast ({self.mode}) of {', '.join(self.y)} from {source}; "
                  f"fit on --train {self.train!r}; {self.level:.0%} prediction intervals"]
         header = f"{'id':<28}{'target':<22}{'truth':>9}{'forecast':>10}  {'interval':<21}{'error':>9}"
         lines.append(header)
@@ -87,6 +91,8 @@ class ForecastResult:
                          f"{interval:<21}{error:>9}{mark}")
         for target, c in self.calibration.items():
             lines.append(f"{target}: {c['summary']}")
+            if c.get("note"):
+                lines.append(f"  {c['note']}")
             held = c.get("held_out")
             if held:
                 cov = ("" if held["coverage_low"] is None
@@ -198,6 +204,7 @@ def forecast(
     where: str | None = None,
     group: str | None = None,
     observed: str | Sequence[str] | None = None,
+    via: str | None = None,
     chance: Sequence[str] | Mapping[str, object] | None = None,
     curve: str = "auto",
     components: int | None = None,
@@ -210,7 +217,8 @@ def forecast(
     each forecast on its own. ``id`` names rows in the output (and clusters
     checkpoints of one model when it repeats). ``group``: family column for
     compute-efficiency offsets. ``observed``: benchmark columns for
-    observational scaling. ``chance``: ``COL=FLOOR[:CEILING]`` per target.
+    observational scaling. ``via``: a loss column for two-step forecasts
+    (compute → loss → target). ``chance``: ``COL=FLOOR[:CEILING]`` per target.
     ``curve``: sigmoid or power for compute forecasts (auto: sigmoid for
     targets in [0, 1], else power). ``components``: principal components for
     ``observed`` (default: chosen by the backtests among 1 to 3).
@@ -233,12 +241,15 @@ def forecast(
     if group and obs_cols:
         raise ConfigError("--group applies to compute forecasts; an --observed forecast takes each model's "
                           "efficiency from its own observed scores, so drop one of them")
+    if via and obs_cols:
+        raise ConfigError("--via (compute -> loss -> target) and --observed (benchmarks -> target) are two ways "
+                          "to forecast; give one of them")
     if components is not None and not obs_cols:
         raise ConfigError("--components applies to --observed forecasts")
     if components is not None and components < 1:
         raise ConfigError(f"--components {components}: give 1 or more")
     chances = parse_chance(chance)
-    for column in [*x_cols, *y_cols, *obs_cols] + [c for c in (id, group) if c]:
+    for column in [*x_cols, *y_cols, *obs_cols] + [c for c in (id, group, via) if c]:
         if column not in frame.columns:
             raise DataError(f"{source}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}")
     unknown = [c for c in chances if c not in y_cols]
@@ -298,6 +309,20 @@ def forecast(
         pcs_all = np.full((len(frame), comps.loadings.shape[0]), np.nan)
         pcs_all[usable] = comps.transform(obs[usable])
 
+    loss = None
+    if via:
+        loss = _numeric(frame, via, source)
+        bad = train_rows & np.isfinite(loss) & (loss <= 0)
+        if bad.any():
+            raise DataError(f"--via {via!r} must be a positive loss or perplexity but is {loss[bad][0]:g} at "
+                            f"{_rows_named(frame, frame.index[bad], source)}")
+        missing_loss = train_rows & ~np.isfinite(loss)
+        if missing_loss.any():
+            notes.append(f"{int(missing_loss.sum())} training row(s) lack --via {via} and are left out: "
+                         f"{_rows_named(frame, frame.index[missing_loss], source)}")
+            train_rows = train_rows & np.isfinite(loss)
+        loss_transform = choose_transform(loss[train_rows])
+
     predictions: list[dict] = []
     fits: dict[str, dict] = {}
     calibrations: dict[str, dict] = {}
@@ -311,7 +336,7 @@ def forecast(
         floor, ceiling = chances.get(target, (None, None))
         observed_y = values[fit_rows]
         unit = bool(len(observed_y)) and bool(np.all((observed_y >= 0) & (observed_y <= 1)))
-        kind = "link" if obs_cols else _choose_curve(curve, observed_y, target, source, unit)
+        kind = "link" if obs_cols else "two-step" if via else _choose_curve(curve, observed_y, target, source, unit)
         if kind == "power" and (floor is not None or ceiling is not None):
             raise ConfigError(f"--chance {target}: a floor or ceiling applies to accuracies (sigmoid curve), "
                               f"but {target!r} is forecast as a loss with a power law")
@@ -330,6 +355,10 @@ def forecast(
             raise DataError(f"{target}: constant over the {len(fit_rows)} training rows; nothing to fit")
 
         def fit_on(rows: np.ndarray, k: int | None = None) -> Curve:
+            if kind == "two-step":
+                return fit_two_step(t[rows], loss[rows], values[rows], transform=loss_transform,
+                                    groups=None if groups is None else groups[rows], floor=floor, ceiling=ceiling,
+                                    bounds=bounds)
             if kind == "link":
                 return fit_link(pcs_all[rows][:, :k], values[rows], floor=floor, ceiling=ceiling, bounds=bounds)
             return fit_compute_curve(kind, t[rows], fit_scale[rows], groups=None if groups is None else groups[rows],
@@ -431,10 +460,12 @@ def forecast(
             fit_info["component_choice"] = component_choice
         fits[target] = fit_info
         calibrations[target] = _calibration_report(rule, errors, crossed, covered_flags, cluster, level, kind, span)
-    mode = "observed" if obs_cols else ("compute+group" if group else "compute")
+    mode = "observed" if obs_cols else "two-step" if via else "compute"
+    if group:
+        mode += "+group"
     return ForecastResult(
         x=x_cols, y=y_cols, train=train, level=level, predictions=predictions, fits=fits,
-        calibration=calibrations, mode=mode, id_column=id, group=group, observed=obs_cols, source=source,
+        calibration=calibrations, mode=mode, id_column=id, group=group, observed=obs_cols, via=via, source=source,
         notes=notes,
     )
 
@@ -457,12 +488,15 @@ def _free_parameters(kind: str, floor, ceiling) -> int:
     intercept and one weight per component (counted here for one)."""
     if kind == "power":
         return 3
+    if kind == "two-step":  # the larger of the steps: the power law's 3 or the sigmoid's
+        return max(3, 4 - (floor is not None) - (ceiling is not None))
     return 4 - (floor is not None) - (ceiling is not None)
 
 
 def _method_text(kind: str, rule, offsets: bool) -> str:
     shape = {"sigmoid": "sigmoid in log10 compute", "power": "power law in compute (on log y)",
-             "link": "sigmoid link of observed-score components"}[kind]
+             "link": "sigmoid link of observed-score components",
+             "two-step": "power law of the --via loss in compute, then a sigmoid of that loss"}[kind]
     if offsets:
         shape += " with shrunken family offsets"
     kind_of = "split-conformal" if rule.quantile_method == "conformal" else "Student-t"
@@ -499,7 +533,8 @@ def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list,
         out["backtest_note"] = crossed["note"]
     if not math.isfinite(rule.quantile):
         out["note"] = (f"{rule.n_errors} backtest error(s) from {rule.n_folds} fold(s) are too few to bound a "
-                       f"{level:.0%} interval; add smaller models to the training rows")
+                       f"{level:.0%} interval (a fold needs two sizes and the curve's parameters + 2 rows below "
+                       "a cut, and rows above it); add smaller models to the training rows")
     summary = (f"{rule.n_folds} backtest fold(s), {rule.n_errors} errors; error scale sqrt({rule.sigma0:.3g}^2 + "
                f"({rule.growth:.3g} d (d + {span:.2g}))^2) on {scale}, quantile "
                f"{'inf' if not math.isfinite(rule.quantile) else f'{rule.quantile:.3g}'} ({rule.quantile_method})")
