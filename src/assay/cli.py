@@ -385,13 +385,16 @@ def scale_backtest(
     bootstrap: int = typer.Option(200, help="bootstrap resamples for the forecast intervals"),
     seed: int = typer.Option(0, help="bootstrap seed"),
     chance: Optional[float] = typer.Option(None, help="sigmoid floor (chance accuracy); fitted when absent"),
+    intervals: str = typer.Option("bootstrap", help="bootstrap (of the curve) or calibrated (prediction intervals "
+                                  "from nested backtests, as `scale forecast`)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Fit on all but the K largest models, predict those, and score the forecast."""
     from assay.scaling.backtesting import backtest
 
     _emit(backtest(_scale_table(data, pivot), law, x, y, holdout_largest=holdout_largest,
-                   compare=compare, where=where, bootstrap=bootstrap, seed=seed, chance=chance), as_json)
+                   compare=compare, where=where, bootstrap=bootstrap, seed=seed, chance=chance,
+                   intervals=intervals), as_json)
 
 
 @scale_app.command("forecast")

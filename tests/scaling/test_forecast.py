@@ -306,3 +306,25 @@ def test_without_backtest_folds_there_is_no_interval_and_a_note():
     assert result.calibration["acc"]["folds"] == 0 and result.calibration["acc"]["quantile"] is None
     assert all(p["low"] is None and p["covered"] is None for p in result.predictions)
     assert "too few to bound" in result.calibration["acc"]["note"] and "too few to bound" in result.render()
+
+
+# -------------------------------------------------------------------------------------------------
+# backtest with the same intervals
+
+
+def test_backtest_with_calibrated_intervals(lambada):
+    kwargs = dict(holdout_largest=3, level=0.9)
+    curve = backtest(lambada, "two-step", "params,tokens", "ppl,acc", bootstrap=20, **kwargs)
+    calibrated = backtest(lambada, "two-step", "params,tokens", "ppl,acc", bootstrap=0, intervals="calibrated",
+                          **kwargs)
+    old, new = curve.summary["two-step"], calibrated.summary["two-step"]
+    assert new["mean_abs_error"] == pytest.approx(old["mean_abs_error"])  # same fit, other intervals
+    assert new["coverage"] >= 0.8 and old["coverage"] < 0.5
+    assert new["calibration"]["folds"] == 3 and new["calibration"]["error_scale"] == "y"
+    # Coverage and error carry their own intervals, clustered by the 6 held-out models.
+    assert new["coverage_ci"][0] <= new["coverage"] <= new["coverage_ci"][1]
+    assert new["mean_abs_error_ci"][0] < new["mean_abs_error"] < new["mean_abs_error_ci"][1]
+    assert new["coverage_ci_method"] == "beta-clustered"
+    assert "calibrated by nested backtests" in calibrated.render()
+    with pytest.raises(ConfigError, match="--intervals 'conformal'"):
+        backtest(lambada, "power", "params", "ppl", intervals="conformal")
