@@ -342,6 +342,8 @@ def scale_fit(
     chance: Optional[float] = typer.Option(None, help="sigmoid floor (chance accuracy); fitted when absent"),
     cluster: Optional[str] = typer.Option(None, help="column grouping checkpoints of one model for the bootstrap"),
     allow_unconverged: bool = typer.Option(False, help="exit 0 even when the fit did not converge"),
+    intervals: str = typer.Option("bootstrap", help="bootstrap (of the curve) or calibrated (prediction intervals "
+                                  "from nested backtests, kept in the saved fit for `scale predict`)"),
     out: Optional[Path] = typer.Option(None, "-o", "--output", help="also save the fit as JSON for `assay scale predict`"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -351,7 +353,7 @@ def scale_fit(
     from assay.scaling.fit import fit_law
 
     fit = fit_law(_scale_table(data, pivot), law, x, y, where=where, bootstrap=bootstrap, seed=seed,
-                  chance=chance, cluster=cluster)
+                  chance=chance, cluster=cluster, intervals=intervals)
     if out:
         fit.save(out)
     _emit(fit, as_json)

@@ -328,3 +328,25 @@ def test_backtest_with_calibrated_intervals(lambada):
     assert "calibrated by nested backtests" in calibrated.render()
     with pytest.raises(ConfigError, match="--intervals 'conformal'"):
         backtest(lambada, "power", "params", "ppl", intervals="conformal")
+
+
+def test_saved_calibrated_fit_predicts_with_the_same_intervals(lambada, tmp_path):
+    from assay.scaling import load_fit
+
+    train = lambada.query("params < 2e9")
+    fit = fit_law(train, "chinchilla", "params,tokens", "ppl", level=0.9, intervals="calibrated")
+    assert fit.calibration["folds"] == 3 and fit.calibration["error_scale"] == "log y"
+    fit.save(tmp_path / "fit.json")
+    loaded = load_fit(tmp_path / "fit.json")
+    pass_through = [loaded.predict({"N": 1.2e10, "D": 3e11}), fit.predict({"N": 1.2e10, "D": 3e11})]
+    assert pass_through[0].low == pytest.approx(pass_through[1].low) and pass_through[0].low < pass_through[0].value
+    assert pass_through[0].method.startswith("prediction interval calibrated by 3 nested backtest fold(s)")
+    # backtest(intervals="calibrated") gives the same interval at the same point.
+    bt = backtest(lambada, "chinchilla", "params,tokens", "ppl", holdout_largest=3, bootstrap=0, level=0.9,
+                  intervals="calibrated")
+    row = next(r for r in bt.rows if r["params"] == lambada["params"].max() and r["tokens"] == lambada["tokens"].max())
+    point = loaded.predict({"N": row["params"], "D": row["tokens"]})
+    assert (point.low, point.high) == pytest.approx((row["low"], row["high"]))
+    # Further out, wider (relative to the forecast: the loss is calibrated on log y).
+    near, far = loaded.predict({"N": 3e9, "D": 3e11}), loaded.predict({"N": 3e10, "D": 3e11})
+    assert far.high / far.low > near.high / near.low

@@ -165,7 +165,7 @@ def backtest(
         fits[name] = fit
         x_all = np.vstack([pd.to_numeric(test[c], errors="coerce").to_numpy(float) for c in x_cols])
         truth = pd.to_numeric(test[y_cols[-1]], errors="coerce").to_numpy(float)
-        value, low, high = fit.predict_arrays(x_all[: len(law_x)])
+        value, low, high = fit.predict_arrays(x_all[: len(law_x)], interval=intervals == "bootstrap")
         calibration = None
         if intervals == "calibrated":
             from assay.scaling.law_intervals import calibrated_intervals

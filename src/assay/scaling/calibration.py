@@ -223,3 +223,23 @@ def cross_validated_coverage(errors: BacktestErrors, sigma0: float, level: float
                          "max_distance": float(np.max(errors.distance[mine]))})
     weights = _fold_weights(errors.fold)
     return {"coverage": float(np.sum(weights * inside)), "per_fold": per_fold, "covered": inside}
+
+
+def interval_from_calibration(calibration: dict, columns: list[str], centre: np.ndarray,
+                              x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high at x (one row per column) around ``centre``, from a stored calibration
+    (``assay.scaling.law_intervals.calibrate_law``); NaN when it could not bound an interval."""
+    x = np.asarray(x, dtype=float).reshape(len(columns), -1)
+    reach_max = np.array([calibration["log10_x_max"][c] for c in columns])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.max(np.maximum(np.log10(x) - reach_max[:, None], 0.0), axis=0)
+    quantile = calibration.get("quantile")
+    if quantile is None:
+        nan = np.full(len(d), np.nan)
+        return nan, nan.copy()
+    rule = Calibration(calibration.get("level", 0.9), calibration["sigma0"], calibration["growth"], quantile, 0, 0)
+    half = rule.half_width(d, calibration["span"])
+    if calibration["error_scale"] == "log y":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.exp(np.log(centre) - half), np.exp(np.log(centre) + half)
+    return centre - half, centre + half

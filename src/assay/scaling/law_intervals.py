@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 
 from assay.errors import ConfigError
-from assay.scaling.calibration import calibrate, cross_validated_coverage, nested_backtests, training_span
+from assay.scaling.calibration import (
+    calibrate,
+    cross_validated_coverage,
+    interval_from_calibration,
+    nested_backtests,
+    training_span,
+)
 from assay.scaling.fit import ScalingFit, fit_law
 
 LINEAR_SCALE_LAWS = ("sigmoid", "two-step")
@@ -29,14 +35,18 @@ class LawIntervals:
     calibration: dict
 
 
-def calibrated_intervals(train: pd.DataFrame, fit: ScalingFit, test_x: np.ndarray, *, chance: float | None,
-                         level: float, cluster: np.ndarray) -> LawIntervals:
-    """Intervals at ``test_x`` (n_x × m) for ``fit`` (fitted on ``train``), from nested backtests of the law."""
+def calibrate_law(train: pd.DataFrame, fit: ScalingFit, *, chance: float | None, level: float,
+                  cluster: np.ndarray) -> dict:
+    """The interval rule for ``fit`` (fitted on ``train``), from nested backtests of its law.
+
+    The returned dict is all ``interval_from_calibration`` needs, so a saved
+    fit can carry it and give the same intervals when it predicts later.
+    """
     x = np.vstack([pd.to_numeric(train[c], errors="coerce").to_numpy(float) for c in fit.x])
     truth_raw = pd.to_numeric(train[fit.y[-1]], errors="coerce").to_numpy(float)
-    if np.any(x <= 0) or np.any(test_x <= 0):
+    if np.any(x <= 0):
         raise ConfigError(f"calibrated intervals measure extrapolation in decades of {', '.join(fit.x)}, which "
-                          "must then be positive; use --intervals bootstrap for this law")
+                          "must then be positive; use bootstrap intervals for this law")
     log_scale = fit.law not in LINEAR_SCALE_LAWS and bool(np.all(truth_raw > 0))
 
     def on_scale(values):
@@ -63,24 +73,26 @@ def calibrated_intervals(train: pd.DataFrame, fit: ScalingFit, test_x: np.ndarra
 
     n_free = len(fit.params) - (1 if chance is not None and fit.law in LINEAR_SCALE_LAWS else 0)
     errors = nested_backtests(rank, fit_and_forecast, distance, truth, cluster, min_train=n_free + 2)
-    fitted, _, _ = fit.predict_arrays(x)
+    fitted = fit.predict_arrays(x, interval=False)[0]
     residual = truth - on_scale(fitted)
     sigma0 = float(np.sqrt(np.sum(residual**2) / max(len(residual) - n_free, 1)))
     rule = calibrate(errors, sigma0, level)
-    span = training_span(rank)
-    test_log = np.log10(test_x)
-    d = np.max(np.maximum(test_log - log_x.max(axis=1)[:, None], 0.0), axis=0)
-    centre, _, _ = fit.predict_arrays(test_x)
-    half = rule.half_width(d, span)
-    low, high = on_scale(centre) - half, on_scale(centre) + half
-    if log_scale:
-        low, high = np.exp(low), np.exp(high)
-    finite = np.isfinite(half)
     crossed = cross_validated_coverage(errors, sigma0, level)
-    calibration = {
-        "error_scale": "log y" if log_scale else "y", "folds": rule.n_folds, "failed_folds": errors.failed,
-        "n_errors": rule.n_errors, "sigma0": rule.sigma0, "growth": rule.growth, "span": span,
-        "quantile": rule.quantile if np.isfinite(rule.quantile) else None, "quantile_method": rule.quantile_method,
-        "backtest_coverage": crossed.get("coverage"),
+    return {
+        "level": level, "error_scale": "log y" if log_scale else "y", "folds": rule.n_folds,
+        "failed_folds": errors.failed, "n_errors": rule.n_errors, "sigma0": rule.sigma0, "growth": rule.growth,
+        "span": training_span(rank), "quantile": rule.quantile if np.isfinite(rule.quantile) else None,
+        "quantile_method": rule.quantile_method, "backtest_coverage": crossed.get("coverage"),
+        "log10_x_max": dict(zip(fit.x, map(float, log_x.max(axis=1)))),
     }
-    return LawIntervals(np.where(finite, low, np.nan), np.where(finite, high, np.nan), calibration)
+
+
+def calibrated_intervals(train: pd.DataFrame, fit: ScalingFit, test_x: np.ndarray, *, chance: float | None,
+                         level: float, cluster: np.ndarray) -> LawIntervals:
+    """Intervals at ``test_x`` (n_x × m) for ``fit`` (fitted on ``train``), from nested backtests of the law."""
+    if np.any(np.asarray(test_x) <= 0):
+        raise ConfigError(f"calibrated intervals need positive {', '.join(fit.x)} to predict at")
+    calibration = calibrate_law(train, fit, chance=chance, level=level, cluster=cluster)
+    centre = fit.predict_arrays(test_x, interval=False)[0]
+    low, high = interval_from_calibration(calibration, fit.x, centre, test_x)
+    return LawIntervals(low, high, calibration)
