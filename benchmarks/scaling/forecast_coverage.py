@@ -10,7 +10,9 @@ run with both methods on the same split:
    x = params × tokens. Old: ``fit_law(..., "sigmoid")`` on compute with 200
    bootstrap refits of whole models (percentile intervals of the curve).
    New: ``forecast`` (nested-backtest conformal).
-2. Pythia, all checkpoints: the same split.
+2. Pythia, all checkpoints: the same split; and lambada accuracy forecast
+   straight from compute against two-step (via perplexity), and
+   ``backtest`` with bootstrap against calibrated intervals.
 3. Pythia (final models), OPT and BLOOM, one row per model: fit the smaller
    75% by parameters (the file has no token counts for OPT and BLOOM),
    forecast the rest. Compute-only: pooled sigmoid per benchmark against
@@ -35,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assay.scaling import fit_law, forecast
+from assay.scaling import backtest, fit_law, forecast
 from assay.stats.intervals import mean_ci
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pythia_opt_bloom_evals.csv"
@@ -167,6 +169,25 @@ def main() -> None:
                                 ("folds", "n_errors", "backtest_coverage", "sigma0", "growth", "span", "quantile",
                                  "quantile_method")} for t in tasks},
         }
+
+    # 2b. Lambada two-step (params x tokens -> perplexity -> accuracy) and backtest's two kinds of interval.
+    evals = pd.read_csv(args.data)
+    lambada = (evals.query("family == 'pythia' and shots == 0 and task == 'lambada_openai'")
+               .pivot_table(index=["model", "params", "step", "tokens"], columns="metric", values="value")
+               .reset_index())
+    lambada_report = {}
+    for name, via in (("direct sigmoid", None), ("two-step via ppl", "ppl")):
+        result = forecast(lambada, "params,tokens", "acc", train="params < 2e9", id="model", level=LEVEL, via=via)
+        lambada_report[name] = result.calibration["acc"]["held_out"]
+    for law, y in (("chinchilla", "ppl"), ("two-step", "ppl,acc")):
+        for kind in ("bootstrap", "calibrated"):
+            bt = backtest(lambada, law, "params,tokens", y, holdout_largest=3, level=LEVEL, intervals=kind,
+                          bootstrap=200 if kind == "bootstrap" else 0)
+            s = bt.summary[law]
+            lambada_report[f"backtest {law} {kind}"] = {k: s.get(k) for k in
+                                                        ("coverage", "coverage_ci", "mean_abs_error",
+                                                         "mean_abs_error_ci")}
+    report["pythia_lambada"] = lambada_report
 
     # 3. Several families, one row per model.
     cut = float(families["params"].quantile(0.75))
