@@ -1,6 +1,6 @@
 """The curves a forecast fits: a benchmark against scale, or against observed capability.
 
-Three shapes, each fitted by least squares on the scale its errors are
+The shapes, each fitted by least squares on the scale its errors are
 roughly even on:
 
 * ``sigmoid`` of log10 compute, for accuracies: floor + (ceiling - floor) *
@@ -12,6 +12,8 @@ roughly even on:
 * ``link`` (observational scaling, Ruan et al. 2024): floor + (ceiling -
   floor) * expit(w . pcs + b), where pcs are principal components of the
   cheap benchmarks.
+* ``two-step``: a power law of a loss in compute chained into a sigmoid of
+  that loss (``TwoStep``).
 
 Family offsets (``groups``): each family g gets a shift offset_g of log10
 compute, its compute efficiency relative to the pooled curve. The offsets are

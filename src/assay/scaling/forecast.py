@@ -40,7 +40,7 @@ from assay.scaling.calibration import (
 )
 from assay.scaling.curves import Components, Curve, fit_compute_curve, fit_link, fit_two_step, principal_components
 from assay.scaling.laws import choose_transform
-from assay.scaling.table import LOCATIONS, TableLike, describe_row, load_table, table_source
+from assay.scaling.table import LOCATIONS, TableLike, apply_where, describe_row, load_table, table_source
 
 CURVES = ("auto", "sigmoid", "power")
 MAX_AUTO_COMPONENTS = 3  # Ruan et al. find three components carry nearly all of the benchmarks' variance
@@ -230,8 +230,6 @@ def forecast(
     frame = data if isinstance(data, pd.DataFrame) else load_table(data)
     source = table_source(frame)
     if where:
-        from assay.scaling.table import apply_where
-
         frame = apply_where(frame, where, source)
     x_cols, y_cols, obs_cols = _columns(x), _columns(y), _columns(observed)
     if not x_cols:
