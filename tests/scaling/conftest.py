@@ -38,4 +38,3 @@ def lambada(evals) -> pd.DataFrame:
     """Pythia lambada_openai, zero-shot, one row per checkpoint with ppl and acc side by side."""
     rows = evals.query("family == 'pythia' and shots == 0 and task == 'lambada_openai'")
     return rows.pivot_table(index=["model", "params", "step", "tokens"], columns="metric", values="value").reset_index()
-
