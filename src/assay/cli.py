@@ -364,6 +364,8 @@ def scale_fit(
     chance: Optional[float] = typer.Option(None, help="sigmoid floor (chance accuracy); fitted when absent"),
     cluster: Optional[str] = typer.Option(None, help="column grouping checkpoints of one model for the bootstrap"),
     allow_unconverged: bool = typer.Option(False, help="exit 0 even when the fit did not converge"),
+    intervals: str = typer.Option("bootstrap", help="bootstrap (of the curve) or calibrated (prediction intervals "
+                                  "from nested backtests, kept in the saved fit for `scale predict`)"),
     out: Optional[Path] = typer.Option(None, "-o", "--output", help="also save the fit as JSON for `assay scale predict`"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -373,7 +375,7 @@ def scale_fit(
     from assay.scaling.fit import fit_law
 
     fit = fit_law(_scale_table(data, pivot), law, x, y, where=where, bootstrap=bootstrap, seed=seed,
-                  chance=chance, cluster=cluster)
+                  chance=chance, cluster=cluster, intervals=intervals)
     if out:
         fit.save(out)
     _emit(fit, as_json)
@@ -407,13 +409,48 @@ def scale_backtest(
     bootstrap: int = typer.Option(200, help="bootstrap resamples for the forecast intervals"),
     seed: int = typer.Option(0, help="bootstrap seed"),
     chance: Optional[float] = typer.Option(None, help="sigmoid floor (chance accuracy); fitted when absent"),
+    intervals: str = typer.Option("bootstrap", help="bootstrap (of the curve) or calibrated (prediction intervals "
+                                  "from nested backtests, as `scale forecast`)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Fit on all but the K largest models, predict those, and score the forecast."""
     from assay.scaling.backtesting import backtest
 
     _emit(backtest(_scale_table(data, pivot), law, x, y, holdout_largest=holdout_largest,
-                   compare=compare, where=where, bootstrap=bootstrap, seed=seed, chance=chance), as_json)
+                   compare=compare, where=where, bootstrap=bootstrap, seed=seed, chance=chance,
+                   intervals=intervals), as_json)
+
+
+@scale_app.command("forecast")
+def scale_forecast(
+    data: Path = typer.Argument(..., help="CSV/Parquet, one row per model or checkpoint"),
+    x: str = typer.Option(..., help="compute column, or columns multiplied into it (params,tokens); "
+                          "the first ranks models for the calibration backtests"),
+    y: str = typer.Option(..., help="target column(s), comma-separated, each forecast on its own"),
+    train: str = typer.Option(..., help="pandas query selecting the rows to fit, e.g. \"params < 2e9\"; "
+                              "every other row with the inputs is forecast"),
+    id_column: Optional[str] = typer.Option(None, "--id", help="column naming each row (e.g. model)"),
+    where: Optional[str] = typer.Option(None, help="pandas query limiting the table first"),
+    pivot: Optional[str] = typer.Option(None, help="long table: make a column per KEY1/KEY2 (e.g. task,metric) from 'value'"),
+    group: Optional[str] = typer.Option(None, help="family column: per-family compute-efficiency offsets, shrunk "
+                                        "toward the pooled curve"),
+    observed: Optional[str] = typer.Option(None, help="benchmark columns for observational scaling: the target "
+                                           "as a sigmoid of their principal components"),
+    via: Optional[str] = typer.Option(None, help="loss column for a two-step forecast: compute -> loss (power "
+                                      "law) -> target (sigmoid of the loss)"),
+    chance: Optional[List[str]] = typer.Option(None, help="COL=FLOOR or COL=FLOOR:CEILING per target (repeatable)"),
+    curve: str = typer.Option("auto", help="compute curve: sigmoid, power, or auto (sigmoid for targets in [0, 1])"),
+    components: Optional[int] = typer.Option(None, help="principal components for --observed (default: chosen "
+                                             "by the backtests among 1 to 3)"),
+    level: float = typer.Option(0.9, help="prediction interval level"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
+) -> None:
+    """Fit on the --train rows and forecast the others, with prediction intervals calibrated by backtests."""
+    from assay.scaling.forecast import forecast
+
+    _emit(forecast(_scale_table(data, pivot), x, y, train=train, id=id_column, where=where, group=group,
+                   observed=observed, via=via, chance=chance, curve=curve, components=components, level=level),
+          as_json)
 
 
 @scale_app.command("shape")

@@ -19,6 +19,8 @@ _EXPORTS = {
     "diagnose_shape": "assay.scaling.diagnostics",
     "diagnose_table": "assay.scaling.diagnostics",
     "ShapeDiagnosis": "assay.scaling.diagnostics",
+    "forecast": "assay.scaling.forecast",
+    "ForecastResult": "assay.scaling.forecast",
     "load_table": "assay.scaling.table",
     "LAWS": "assay.scaling.laws",
 }

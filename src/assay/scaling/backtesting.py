@@ -63,14 +63,20 @@ class BacktestResult:
             f"backtest: fit on {self.n_train} rows, predict the {self.holdout_largest} largest "
             f"{self.x[0]} ({', '.join(f'{v:g}' for v in self.holdout_values)}), {self.n_test} rows"
         ]
-        header = f"{'law':<11}{'MAE':>10}{'mean rel':>10}{'max rel':>10}{'coverage':>10}  converged"
+        header = f"{'law':<11}{'MAE':>10}{'mean rel':>10}{'max rel':>10}{'coverage':>22}  converged"
+        kind = next(iter(self.summary.values()), {}).get("intervals", "bootstrap")
+        lines.append(f"{self.level:.0%} intervals: " + ("prediction intervals calibrated by nested backtests on the "
+                                                        "training rows" if kind == "calibrated"
+                                                        else "bootstrap of the fitted curve"))
         lines.append(header)
         for law in self.laws:
             s = self.summary[law]
             coverage = "n/a" if s["coverage"] is None else f"{s['coverage']:.0%}"
+            if s.get("coverage_ci"):
+                coverage += f" [{s['coverage_ci'][0]:.0%}, {s['coverage_ci'][1]:.0%}]"
             lines.append(
                 f"{law:<11}{s['mean_abs_error']:>10.4g}{s['mean_rel_error']:>10.2%}{s['max_rel_error']:>10.2%}"
-                f"{coverage:>10}  {s['converged']}"
+                f"{coverage:>22}  {s['converged']}"
             )
         for law in self.laws:
             used = self.columns.get(law)
@@ -103,6 +109,7 @@ def backtest(
     cluster: str | None = None,
     chance: float | None = None,
     level: float = 0.95,
+    intervals: str = "bootstrap",
 ) -> BacktestResult:
     """Hold out every row whose first x column is among its K largest values, fit the rest, predict.
 
@@ -114,8 +121,16 @@ def backtest(
     fits the accuracy). ``chance`` goes to the laws that take it (sigmoid,
     two-step). Coverage is the share of held-out truths inside the bootstrap
     interval of the fitted curve (parameter uncertainty only: it does not
-    include the scatter of individual models around the curve).
+    include the scatter of individual models around the curve), or with
+    ``intervals="calibrated"`` inside the prediction interval of
+    ``assay scale forecast``, calibrated by nested backtests on the training
+    rows (``assay.scaling.law_intervals``). The summary gives coverage and
+    mean absolute error each with a 95% interval, clustered by model when a
+    ``model`` column repeats.
     """
+    if intervals not in ("bootstrap", "calibrated"):
+        raise ConfigError(f"--intervals {intervals!r}: choose bootstrap (of the curve) or calibrated (prediction "
+                          "intervals from nested backtests)")
     laws = [law] + [c for c in (_split_columns(compare) if compare else []) if c != law]
     x_cols, y_cols = _split_columns(x), _split_columns(y)
     if holdout_largest < 1:
@@ -157,10 +172,22 @@ def backtest(
         fits[name] = fit
         x_all = np.vstack([pd.to_numeric(test[c], errors="coerce").to_numpy(float) for c in x_cols])
         truth = pd.to_numeric(test[y_cols[-1]], errors="coerce").to_numpy(float)
-        value, low, high = fit.predict_arrays(x_all[: len(law_x)])
+        value, low, high = fit.predict_arrays(x_all[: len(law_x)], interval=intervals == "bootstrap")
+        calibration = None
+        if intervals == "calibrated":
+            from assay.scaling.law_intervals import calibrated_intervals
+
+            labels = (train["model"] if "model" in train.columns else pd.Series(train.index, index=train.index))
+            found = calibrated_intervals(
+                train, fit, x_all[: len(law_x)], chance=chance if name == law or name in CHANCE_LAWS else None,
+                level=level, cluster=labels.astype(str).to_numpy(dtype=object),
+            )
+            low, high, calibration = found.low, found.high, found.calibration
         abs_error = np.abs(value - truth)
         rel_error = abs_error / np.abs(truth)
         covered = None if low is None else (low <= truth) & (truth <= high)
+        if covered is not None and not np.all(np.isfinite(low)):
+            covered = None  # too few backtest errors to bound an interval: see the calibration
         for i, label in enumerate(test.index):
             rows.append(
                 {
@@ -169,8 +196,8 @@ def backtest(
                     **{c: x_all[j, i] for j, c in enumerate(x_cols)},
                     "truth": truth[i],
                     "predicted": value[i],
-                    "low": None if low is None else low[i],
-                    "high": None if high is None else high[i],
+                    "low": None if low is None or not np.isfinite(low[i]) else low[i],
+                    "high": None if high is None or not np.isfinite(high[i]) else high[i],
                     "abs_error": abs_error[i],
                     "rel_error": rel_error[i],
                     "covered": None if covered is None else bool(covered[i]),
@@ -181,6 +208,9 @@ def backtest(
             "mean_rel_error": float(np.mean(rel_error)),
             "max_rel_error": float(np.max(rel_error)),
             "coverage": None if covered is None else float(np.mean(covered)),
+            **_summary_intervals(test, abs_error, covered),
+            "intervals": intervals,
+            **({"calibration": calibration} if calibration is not None else {}),
             "converged": fit.converged,
             "params": fit.params,
             "x": law_x,
@@ -197,6 +227,26 @@ def backtest(
 
 
 CHANCE_LAWS = ("sigmoid", "two-step")
+
+
+def _summary_intervals(test: pd.DataFrame, abs_error: np.ndarray, covered: np.ndarray | None) -> dict:
+    """95% intervals for the held-out mean absolute error and coverage, clustered by model when a
+    ``model`` column repeats (checkpoints of one model err together)."""
+    from assay.stats.intervals import mean_ci
+
+    if len(abs_error) < 2:
+        return {}
+    labels = test["model"].astype(str).to_numpy() if "model" in test.columns else None
+    if labels is not None and (len(np.unique(labels)) == len(labels) or len(np.unique(labels)) < 2):
+        labels = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mae = mean_ci(abs_error, clusters=labels, confidence=0.95)
+        out = {"mean_abs_error_ci": [mae.low, mae.high], "mean_abs_error_ci_method": mae.method}
+        if covered is not None:
+            cov = mean_ci(covered.astype(float), clusters=labels, confidence=0.95)
+            out.update({"coverage_ci": [cov.low, cov.high], "coverage_ci_method": cov.method})
+    return out
 
 
 def _columns_for(name: str, x_cols: list[str], y_cols: list[str], *, main: bool) -> dict[str, list[str]]:

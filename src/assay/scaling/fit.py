@@ -58,6 +58,7 @@ class Prediction:
         interval = (
             f" [{self.low:.4g}, {self.high:.4g}] ({self.level:.0%}, {self.method})"
             if self.low is not None and self.high is not None
+            else " (no interval: too few backtest errors to bound one)" if self.method.startswith("prediction")
             else " (no interval: fit without bootstrap)"
         )
         lines = [f"at {at}: {self.value:.4g}{interval}"]
@@ -97,6 +98,9 @@ class ScalingFit:
     message: str = ""
     objective_parts: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Prediction intervals from nested backtests (fit_law(intervals="calibrated")); when present,
+    # predictions carry them instead of the bootstrap interval of the curve.
+    calibration: dict | None = None
 
     # -- prediction -------------------------------------------------------------------------
     @property
@@ -127,8 +131,10 @@ class ScalingFit:
             raise ConfigError(f"missing value for {', '.join(missing)} in --at; the fit takes {', '.join(self.x)}")
         return resolved
 
-    def predict_arrays(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Point predictions and percentile-bootstrap bounds for x of shape (n_x, m).
+    def predict_arrays(self, x: np.ndarray, *, interval: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Point predictions and bounds for x of shape (n_x, m): the calibrated prediction interval
+        when the fit has a calibration, else percentile-bootstrap bounds of the curve.
 
         Rows beyond the fit's x columns are ignored, so a law of fewer inputs can be drawn or
         scored on the same matrix as one of more (a power law in N beside Chinchilla's N, D).
@@ -140,6 +146,13 @@ class ScalingFit:
         law = self._law
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             value = law.predict(self._param_vector()[None, :], x, self.options)[0]
+            if not interval:
+                return value, None, None
+            if self.calibration is not None:
+                from assay.scaling.calibration import interval_from_calibration
+
+                low, high = interval_from_calibration(self.calibration, self.x, value, x)
+                return value, low, high
             if self.draws is None or len(self.draws) == 0:
                 return value, None, None
             curves = law.predict(self.draws, x, self.options)
@@ -160,7 +173,7 @@ class ScalingFit:
             column = max(self.x, key=lambda c: point[c] / self.x_max[c])
             width = (
                 f"the {self.level:.0%} interval is [{low[0]:.4g}, {high[0]:.4g}], width {high[0] - low[0]:.4g}"
-                if low is not None
+                if low is not None and np.isfinite(low[0])
                 else "no interval was computed (fit without bootstrap), so the error is unknown"
             )
             notes.append(
@@ -172,13 +185,20 @@ class ScalingFit:
         return Prediction(
             at=point,
             value=float(value[0]),
-            low=None if low is None else float(low[0]),
-            high=None if high is None else float(high[0]),
+            low=None if low is None or not np.isfinite(low[0]) else float(low[0]),
+            high=None if high is None or not np.isfinite(high[0]) else float(high[0]),
             level=self.level,
-            method=f"percentile bootstrap over {len(self.draws)} refits" if self.draws is not None else "point estimate",
+            method=self._interval_method(),
             extrapolation=float(ratio),
             warnings=notes,
         )
+
+    def _interval_method(self) -> str:
+        if self.calibration is not None:
+            c = self.calibration
+            return (f"prediction interval calibrated by {c['folds']} nested backtest fold(s) "
+                    f"({c['quantile_method']}, error scale on {c['error_scale']})")
+        return f"percentile bootstrap over {len(self.draws)} refits" if self.draws is not None else "point estimate"
 
     # -- compute-optimal allocation (Chinchilla) ------------------------------------------
     def compute_optimal(self, compute: float | Sequence[float]) -> dict:
@@ -245,6 +265,8 @@ class ScalingFit:
             "draws": self.draws,
             "format_version": FORMAT_VERSION,
         }
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
         if self.law == "chinchilla":
             out["compute_optimal"] = self.compute_optimal(10.0 ** np.arange(20, 26))
         return jsonable(out)
@@ -284,6 +306,7 @@ class ScalingFit:
                 message=d.get("message", ""),
                 objective_parts=dict(d.get("objective_parts") or {}),
                 warnings=list(d.get("warnings") or []),
+                calibration=dict(d["calibration"]) if d.get("calibration") else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DataError(f"not a saved scaling fit (missing or malformed field: {exc})") from exc
@@ -444,6 +467,7 @@ def fit_law(
     chance: float | None = None,
     x_transform: str = "auto",
     level: float = 0.95,
+    intervals: str = "bootstrap",
 ) -> ScalingFit:
     """Fit ``law`` to a table (DataFrame or CSV/Parquet path) of one row per model or checkpoint.
 
@@ -451,8 +475,13 @@ def fit_law(
     takes y as ``LOSS,ACCURACY``. ``chance`` fixes the sigmoid floor; without
     it the floor is fitted. ``bootstrap`` refits on B resamples of the rows,
     of whole clusters when ``cluster`` (default: a repeated ``model`` column)
-    groups them, and gives percentile intervals at ``level``.
+    groups them, and gives percentile intervals at ``level``. ``intervals="calibrated"``
+    adds prediction intervals calibrated by nested backtests on the rows (those of
+    ``assay scale forecast``): the fit's predictions then carry them.
     """
+    if intervals not in ("bootstrap", "calibrated"):
+        raise ConfigError(f"--intervals {intervals!r}: choose bootstrap (of the curve) or calibrated (prediction "
+                          "intervals from nested backtests)")
     began = time.perf_counter()
     spec = get_law(law)
     x_cols, y_cols = _split_columns(x), _split_columns(y)
@@ -510,7 +539,7 @@ def fit_law(
         method = f"percentile bootstrap, {bootstrap} resamples of {unit}, refits warm-started at the full-data optimum"
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    return ScalingFit(
+    fit = ScalingFit(
         law=law,
         x=x_cols,
         y=y_cols,
@@ -540,3 +569,13 @@ def fit_law(
         objective_parts=solution.parts,
         warnings=notes,
     )
+    if intervals == "calibrated":
+        import pandas as pd
+
+        from assay.scaling.law_intervals import calibrate_law
+
+        rows = pd.DataFrame({c: selection.x[i] for i, c in enumerate(x_cols)}
+                            | {c: selection.y[i] for i, c in enumerate(y_cols)})
+        labels = (selection.groups if selection.groups is not None else np.arange(n_points)).astype(str)
+        fit.calibration = calibrate_law(rows, fit, chance=chance, level=level, cluster=labels.astype(object))
+    return fit
