@@ -83,6 +83,10 @@ class ImportedLog:
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file; of a directory (a HELM run), of its files' names and digests."""
+    if Path(path).is_dir():
+        listing = "".join(f"{p.name}\t{file_sha256(p)}\n" for p in sorted(Path(path).iterdir()) if p.is_file())
+        return hashlib.sha256(listing.encode("utf-8")).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

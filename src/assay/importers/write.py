@@ -171,6 +171,21 @@ def _check_previous(out: Path, previous: dict[str, Any], key_field: str | None) 
                           "use the same --key-field or another directory")
 
 
+def _check_tasks(logs: list[ImportedLog], previous: dict[str, Any], key_field: str | None) -> None:
+    """One run, one task: items of two tasks in one run would be averaged together. Across
+    tools the same benchmark may go by two names, which --key-field (pairing on content) allows."""
+    if key_field is not None:
+        return
+    tasks = {task: "the run" for task in (previous.get("task") or {}).get("import", [])}
+    for log in logs:
+        tasks.setdefault(log.task, log.path)
+    if len(tasks) > 1:
+        listed = "; ".join(f"{task} ({where})" for task, where in tasks.items())
+        raise DataError(f"one run directory holds one task, and these are {len(tasks)}: {listed}; import each "
+                        "task into its own directory (or, for one benchmark under two names, pair the items "
+                        "with --key-field)")
+
+
 def _describe(scores: dict[str, float], error: str | None) -> str:
     if error:
         return f"failed ({error[:60]})"
@@ -187,6 +202,7 @@ def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None =
         raise ConfigError(f"{out}: an existing file, not a directory; give a new or existing run directory")
     previous = read_config(out) if out.is_dir() else {}
     _check_previous(out, previous, key_field)
+    _check_tasks(logs, previous, key_field)
     primary = _primary(logs, metric, previous)
     hashes = {p: file_sha256(p) for log in logs for p in [log.path, *log.sources]}
 
