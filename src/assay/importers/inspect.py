@@ -17,7 +17,9 @@ metrics, which the import checks.
 from __future__ import annotations
 
 import json
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,47 @@ def _sample(raw: dict[str, Any], where: str, notes: list[str]) -> ImportedSample
         else None, where=where)
 
 
+ZSTD = 93  # the zip method number of Zstandard, which recent Inspect versions write
+
+
+def _zstd_decompress(data: bytes, size: int) -> bytes:
+    try:
+        from compression import zstd  # Python 3.14 and later
+
+        return zstd.decompress(data)
+    except ImportError:
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompress(data, max_output_size=max(size, 1))
+
+
+def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes; zstd members (which zipfile reads only from Python 3.14) are
+    read from their local header and checked against their CRC as zipfile would."""
+    if info.compress_type != ZSTD:
+        return archive.read(info)
+    handle = archive.fp
+    handle.seek(info.header_offset)
+    header = handle.read(30)
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    handle.seek(info.header_offset + 30 + name_length + extra_length)
+    data = handle.read(info.compress_size)
+    if len(data) < info.compress_size:
+        raise zipfile.BadZipFile(f"{info.filename} ends early")
+    try:
+        content = _zstd_decompress(data, info.file_size)
+    except ImportError as exc:
+        raise DataError(f"{info.filename} is zstd-compressed and neither Python's compression.zstd nor the "
+                        "zstandard package is here; pip install zstandard") from exc
+    except Exception as exc:  # zstandard.ZstdError and compression.zstd.ZstdError share no public base
+        raise zipfile.BadZipFile(f"{info.filename}: {exc}") from exc
+    if zlib.crc32(content) != info.CRC:
+        raise zipfile.BadZipFile(f"CRC check failed for {info.filename}")
+    return content
+
+
 def _read_eval_archive(path: Path) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     """(header, [(member name, sample)]) of a ``.eval`` zip archive."""
     try:
@@ -159,11 +202,11 @@ def _read_eval_archive(path: Path) -> tuple[dict[str, Any], list[tuple[str, dict
 
         def member(name: str) -> Any:
             try:
-                data = archive.read(name)
+                data = _member_bytes(archive, archive.getinfo(name))
             except NotImplementedError as exc:
                 raise DataError(f"{path}: member {name} uses a compression this Python cannot read ({exc}); "
                                 "convert it with `inspect log convert --to json`") from exc
-            except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
                 raise DataError(f"{path}: member {name} is damaged ({exc}); the archive is truncated?") from exc
             try:
                 return json.loads(data)

@@ -84,14 +84,23 @@ def samples_of_results(results_path: Path) -> list[Path]:
 
 
 def _prompt(arguments: Any) -> Any:
-    """The first request's context, from either layout of ``arguments``."""
+    """The first request's context, from either layout of ``arguments``; chat messages that
+    the harness serialised to a JSON string (``--apply_chat_template``) come back as a list."""
+    context = None
     if isinstance(arguments, dict) and arguments:
         first = next(iter(arguments.values()))
         if isinstance(first, dict):
-            return first.get("arg_0")
-    if isinstance(arguments, list) and arguments and isinstance(arguments[0], list) and arguments[0]:
-        return arguments[0][0]
-    return None
+            context = first.get("arg_0")
+    elif isinstance(arguments, list) and arguments and isinstance(arguments[0], list) and arguments[0]:
+        context = arguments[0][0]
+    if isinstance(context, list) and len(context) == 1:
+        context = context[0]
+    if isinstance(context, str) and context.startswith("[{"):
+        try:
+            return json.loads(context)
+        except json.JSONDecodeError:
+            return context
+    return context
 
 
 def _output(line: dict[str, Any]) -> str | None:
