@@ -220,7 +220,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, confidence: float = 
                 uncertainty["confidence_interval"] = {"lower": float(summary.ci.low), "upper": float(summary.ci.high),
                                                       "confidence_level": confidence, "method": summary.ci.method}
                 if summary.ci.se is not None and math.isfinite(summary.ci.se):
-                    uncertainty["standard_error"] = {"value": float(summary.ci.se), "method": summary.ci.method}
+                    uncertainty["standard_error"] = {"value": float(summary.ci.se), "method": _se_method(summary.ci.method)}
                 uncertainty["num_samples"] = int(summary.ci.n)
             metric_config: dict[str, Any] = {"metric_id": metric, "metric_name": metric,
                                              "lower_is_better": bool(lower.get(metric, False)),
@@ -286,6 +286,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, confidence: float = 
         files[str(model)] = [str(aggregate_path), str(jsonl)]
         total += len(lines)
     return EveryEvalEverExport(str(out_dir), files, total)
+
+
+def _se_method(ci_method: str) -> str:
+    if "bootstrap" in ci_method:
+        return "bootstrap"
+    return "cluster-robust" if "clustered" in ci_method else "analytic"
 
 
 def _assay_version() -> str:
