@@ -55,3 +55,48 @@ def environment(directory: str | Path | None = None) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "git": git_state(directory),
     }
+
+
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_provenance(model: Any) -> dict[str, Any]:
+    """What identifies a model's outputs: a GGUF file's SHA-256 (the whole file: the run's
+    cache key uses a faster sampled fingerprint), or the endpoints and served model id."""
+    found: dict[str, Any] = {}
+    identity = getattr(model, "identity", None)
+    if callable(identity):
+        found.update(identity())
+    path = getattr(model, "path", None)
+    if path is not None and Path(path).is_file():
+        found["gguf_sha256"] = file_sha256(path)
+    for attribute in ("base_urls", "model_id"):
+        if getattr(model, attribute, None) is not None:
+            found[attribute] = getattr(model, attribute)
+    return found
+
+
+def data_sha256(items: list[Any]) -> str:
+    """SHA-256 of a task's items (ids, inputs, targets) in order: the data a run saw."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(json.dumps([item.id, item.input, item.target], sort_keys=True, ensure_ascii=False,
+                                 default=str).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def run_provenance(models: list[Any], items: list[Any], directory: str | Path | None = None) -> dict[str, Any]:
+    """The ``provenance`` of a run's config.json: environment, models, data."""
+    return {**environment(directory), "models": {getattr(m, "name", str(m)): model_provenance(m) for m in models},
+            "data_sha256": data_sha256(items)}
