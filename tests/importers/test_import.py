@@ -151,3 +151,15 @@ def test_config_records_provenance(tmp_path):
     entry = config["imports"][0]
     assert entry["format"] == "every-eval-ever" and len(entry["sha256"]) == 64
     assert entry["provenance"]["tool"] == "inspect_ai" and entry["provenance"]["tool_version"] == "0.3.160"
+
+
+def test_report_shows_an_imported_runs_provenance(tmp_path):
+    from assay.report import write_report
+
+    import_paths([HELM_RUN, HELM_RUN_B], tmp_path / "run")
+    report = write_report([tmp_path / "run"], out=tmp_path / "report.html")
+    section = next(s for s in report.sections if s.id == "provenance")
+    body = section.html()
+    entry = read_config(tmp_path / "run")["imports"][0]
+    assert entry["sha256"][:12] in body and "assay 0.1.0" in body and "helm" in body
+    assert "provenance" in (tmp_path / "report.html").read_text()
