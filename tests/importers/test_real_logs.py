@@ -198,3 +198,39 @@ def test_cli_import_json_contract(tmp_path):
     text = subprocess.run([sys.executable, "-m", "assay.cli", "import", str(EPOCHS_EVAL), "-o",
                            str(tmp_path / "run")], capture_output=True, text=True, timeout=300).stdout
     assert "0 added, 10 already there" in text and "matches the tool's aggregate" in text
+
+
+def test_inspect_grades_and_values_convert_as_inspect_converts_them():
+    from assay.importers.inspect import score_value
+
+    assert [score_value(v) for v in ("C", "I", "P", "N", "yes", "False", "0.25", 3, True)] == \
+        [1.0, 0.0, 0.5, 0.0, 1.0, 0.0, 0.25, 3.0, 1.0]
+    assert score_value("maybe") is None and score_value([1]) is None
+
+
+def test_inspect_dict_scores_and_partial_credit(tmp_path):
+    log = json.loads(EPOCHS_JSON.read_text())
+    log["samples"] = log["samples"][:2]
+    log["samples"][0]["scores"]["match"]["value"] = "P"
+    log["samples"][1]["scores"]["includes"]["value"] = {"accuracy": "C", "partial": 0.25}
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(log))
+    result = import_paths([path], tmp_path / "run")
+    assert result.files[0].metrics == ["match", "includes", "includes.accuracy", "includes.partial"]
+    frame = scores_frame(tmp_path / "run", metric="match")
+    assert sorted(frame["score"]) == [0.5, 1.0]
+    assert scores_frame(tmp_path / "run", metric="includes.partial")["score"].tolist() == [0.25]
+    # The edited values no longer give the log's own accuracy: the summary says so with both numbers.
+    check = next(c for c in result.files[0].checks if c.metric == "match")
+    assert check.matches is False and check.imported == 0.75 and check.reported == 0.6
+    assert any("match imported mean 0.75 differs from the tool's aggregate 0.6" in w for w in result.warnings)
+
+
+def test_lm_eval_model_from_model_args_when_model_name_is_empty(tmp_path):
+    results = json.loads(LM_RESULTS.read_text())
+    results["model_name"] = ""
+    results["config"]["model_args"] = "pretrained=EleutherAI/pythia-70m,dtype=float32"
+    (tmp_path / LM_RESULTS.name).write_text(json.dumps(results))
+    shutil.copy(LM_SAMPLES, tmp_path / LM_SAMPLES.name)
+    result = import_paths([tmp_path / LM_SAMPLES.name], tmp_path / "run")
+    assert result.models == ["EleutherAI/pythia-70m"]
