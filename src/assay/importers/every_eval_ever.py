@@ -163,7 +163,9 @@ class EveryEvalEverExport:
         lines = [f"wrote Every Eval Ever (schema {SCHEMA_VERSION}) files for {len(self.files)} models, "
                  f"{self.rows} instance rows, to {self.out_dir}"]
         lines += [f"  {model}: {', '.join(Path(p).name for p in paths)}" for model, paths in self.files.items()]
-        return "\n".join(lines)
+        from rich.text import Text
+
+        return Text("\n".join(lines))
 
 
 def _strings(mapping: dict[str, Any]) -> dict[str, str]:

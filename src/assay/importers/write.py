@@ -100,7 +100,7 @@ class ImportResult:
             added = f"{f.n_added} added" + (f", {f.n_present} already there" if f.n_present else "")
             errors = f", {f.n_errors} failed (stored as errors, not scored)" if f.n_errors else ""
             version = f" {f.tool_version}" if f.tool_version else ""
-            lines.append(f"  {f.path} [{f.format}{version}] model {f.model}, task {f.task}: {f.n_items} items, "
+            lines.append(f"  {f.path} ({f.format}{version}) model {f.model}, task {f.task}: {f.n_items} items, "
                          f"{f.n_samples} samples ({added}){errors}")
             for check in f.checks:
                 if check.matches is None:
@@ -113,7 +113,10 @@ class ImportResult:
         for warning in self.warnings:
             lines.append(f"  warning: {warning}")
         lines.append(f"next: assay compare {self.run_dir}")
-        return "\n".join(lines)
+        from rich.text import Text
+
+        # Text, not markup: paths, model names and metrics may hold square brackets.
+        return Text("\n".join(lines))
 
 
 def _fmt(value: float | None) -> str:
