@@ -213,9 +213,10 @@ def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None =
     chosen: dict[tuple[str, str, int], tuple[ImportedLog, ImportedSample, str]] = {}
     duplicates: dict[str, int] = {}
     for log in logs:
-        pairs = [(log.model, s) for s in log.samples]
-        pairs += [(name, s) for name, extra in log.extra_samples.items() for s in extra]
-        for model, sample in pairs:
+        pairs = [(log.model, s, True) for s in log.samples]
+        # The other side of a pairwise log (a baseline's outputs) recurs in every log against it.
+        pairs += [(name, s, False) for name, extra in log.extra_samples.items() for s in extra]
+        for model, sample, own in pairs:
             item = item_id(log, sample, key_field)
             unit = (model, item, sample.sample)
             if unit in chosen:
@@ -226,7 +227,8 @@ def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None =
                         f"{_describe(other.scores, other.error)}, {sample.where or log.path} gives "
                         f"{_describe(sample.scores, sample.error)}; two logs of the same model disagree, "
                         "import them into separate directories")
-                duplicates[log.path] = duplicates.get(log.path, 0) + 1
+                if own:
+                    duplicates[log.path] = duplicates.get(log.path, 0) + 1
                 continue
             chosen[unit] = (log, sample, item)
 
@@ -301,7 +303,7 @@ def _now() -> float:
 
 def _summary(log: ImportedLog, chosen: dict, present: set, hashes: dict[str, str],
              n_duplicates: int) -> ImportedFile:
-    mine = [(unit, sample) for unit, (owner, sample, _) in chosen.items() if owner is log]
+    mine = [(unit, sample) for unit, (owner, sample, _) in chosen.items() if owner is log and unit[0] == log.model]
     checks = []
     for metric in log.metrics:
         values = [s.scores[metric] for s in log.samples if not s.error and metric in s.scores]
