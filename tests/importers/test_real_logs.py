@@ -234,3 +234,12 @@ def test_lm_eval_model_from_model_args_when_model_name_is_empty(tmp_path):
     shutil.copy(LM_SAMPLES, tmp_path / LM_SAMPLES.name)
     result = import_paths([tmp_path / LM_SAMPLES.name], tmp_path / "run")
     assert result.models == ["EleutherAI/pythia-70m"]
+
+
+def test_inspect_log_without_samples_says_so(tmp_path):
+    log = json.loads(EPOCHS_JSON.read_text())
+    log.pop("samples")
+    path = tmp_path / "bare.json"
+    path.write_text(json.dumps(log))
+    with pytest.raises(DataError, match=r"bare.json: an Inspect log without samples \(status success\)"):
+        import_paths([path], tmp_path / "run")

@@ -244,6 +244,9 @@ def read(path: Path) -> ImportedLog:
     result_scores = [s for s in results.get("scores") or [] if isinstance(s, dict)]
     notes: list[str] = []
     samples = [_sample(raw, where, notes) for where, raw in located]
+    if not samples:
+        raise DataError(f"{path}: an Inspect log without samples (status {header.get('status')}); "
+                        "per-item records need a log written with samples (not --no-log-samples)")
     if header.get("status") not in (None, "success"):
         notes.append(f"{path}: the log's status is '{header.get('status')}', not 'success'"
                      + (f" ({header['error'].get('message')})" if isinstance(header.get("error"), dict) else ""))
