@@ -146,3 +146,19 @@ def test_assay_run_exports_with_its_generation_settings(tmp_path):
     assert result["generation_config"]["generation_args"] == {"temperature": 0.0, "max_tokens": 8}
     scores = [line["evaluation"]["score"] for line in lines]
     assert result["score_details"]["score"] == pytest.approx(sum(scores) / len(scores))
+
+
+def test_cli_export_every_eval_ever(tmp_path):
+    import subprocess
+    import sys
+
+    import_paths([EPOCHS_EVAL], tmp_path / "run")
+    proc = subprocess.run([sys.executable, "-m", "assay.cli", "export", str(tmp_path / "run"), "--format",
+                           "every-eval-ever", "-o", str(tmp_path / "eee"), "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["rows"] == 20 and data["format"] == "every-eval-ever" and len(data["files"]) == 1
+    proc = subprocess.run([sys.executable, "-m", "assay.cli", "export", str(tmp_path / "run"), "--format", "helm",
+                           "-o", str(tmp_path / "x")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "every-eval-ever" in proc.stderr and "Traceback" not in proc.stderr
