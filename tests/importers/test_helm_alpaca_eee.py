@@ -76,6 +76,11 @@ def test_alpacaeval_preferences_become_scores_verdicts_and_winrate_input(tmp_pat
 
     result = import_paths([ALPACA], tmp_path / "run")
     assert result.metric == "preference"
+    # leaderboard.csv beside the annotations holds AlpacaEval's own win rates: the import is checked on them.
+    board = pd.read_csv(ALPACA.with_name("leaderboard.csv"), index_col=0)
+    for f in result.files:
+        assert f.checks[0].reported == pytest.approx(board.loc[f.model, "win_rate"] / 100)
+        assert f.checks[0].matches
     records = json.loads(ALPACA.read_text())
     frame = scores_frame(tmp_path / "run")
     for model in ("model-a", "model-b"):

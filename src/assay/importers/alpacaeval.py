@@ -89,6 +89,7 @@ def read(path: Path) -> list[ImportedLog]:
             raw=as_text(record.get("raw_completion"))), where)
         if preference is not None:
             entry["prefs"].setdefault(key, []).append(preference - 1)
+    reported = _leaderboard(path)
     logs = []
     for model, entry in by_model.items():
         notes = []
@@ -107,6 +108,8 @@ def read(path: Path) -> list[ImportedLog]:
         logs.append(ImportedLog(
             path=str(path), format=FORMAT, model=model, task="alpaca_eval", metrics=[METRIC],
             samples=list(entry["samples"].values()),
+            aggregates={METRIC: reported[model] / 100} if model in reported else {},
+            sources=[str(path.with_name("leaderboard.csv"))] if model in reported else [],
             provenance={"tool": "alpaca_eval", "annotators": sorted(judges),
                         "baselines": sorted(entry["baseline"])},
             verdicts=[v for v, _ in entry["verdicts"].values()],
@@ -115,6 +118,28 @@ def read(path: Path) -> list[ImportedLog]:
     if not logs:
         raise DataError(f"{path}: no annotations in the file")
     return logs
+
+
+def _leaderboard(path: Path) -> dict[str, float]:
+    """AlpacaEval's own win rates (percent), from the ``leaderboard.csv`` it writes beside the
+    annotations: the first column names the model, ``win_rate`` is 100 x the mean of preference - 1."""
+    board = path.with_name("leaderboard.csv")
+    if not board.is_file():
+        return {}
+    import csv
+
+    with open(board, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or "win_rate" not in rows[0]:
+        return {}
+    column = rows[0].index("win_rate")
+    found = {}
+    for row in rows[1:]:
+        try:
+            found[row[0]] = float(row[column])
+        except (ValueError, IndexError):
+            continue
+    return found
 
 
 def write_annotations(run_dir: str | Path) -> list[Path]:
