@@ -121,7 +121,8 @@ def test_lm_eval_every_metric_and_filter_matches_the_harness(tmp_path):
 def test_lm_eval_metric_named_with_its_default_filter_or_not(tmp_path):
     result = import_paths([LM_SAMPLES], tmp_path / "run", metric="exact_match,number")
     assert result.metric == "exact_match,number"
-    with pytest.raises(DataError, match=r"no metric 'acc'; metrics in the file: exact_match,strict, exact_match,number"):
+    with pytest.raises(DataError,
+                       match=r"no metric 'acc'; metrics in the file: exact_match,strict, exact_match,number"):
         import_paths([LM_SAMPLES], tmp_path / "other", metric="acc,none")
 
 

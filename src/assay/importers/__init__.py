@@ -67,7 +67,8 @@ def _walk(directory: Path) -> list[tuple[Path, str]]:
     helm = _modules()["helm"]
     for child in sorted(directory.iterdir()):
         if child.is_dir():
-            found.extend([(child, "helm")] if helm.sniff(child) is None else _walk(child))  # type: ignore[attr-defined]
+            is_run = helm.sniff(child) is None  # type: ignore[attr-defined]
+            found.extend([(child, "helm")] if is_run else _walk(child))
             continue
         try:
             fmt = detect(child)

@@ -112,7 +112,8 @@ def read(path: Path) -> ImportedLog:
             sample = samples[(sample_id, index)] = ImportedSample(
                 key=sample_id, sample=index, input={"input": inputs.get("raw")},
                 target=references[0] if len(references) == 1 else (as_text(references) if references else None),
-                output=raw_output[0] if isinstance(raw_output, list) and len(raw_output) == 1 else as_text(raw_output),
+                output=(raw_output[0] if isinstance(raw_output, list) and len(raw_output) == 1
+                        else as_text(raw_output)),
                 prompt=inputs.get("formatted") or inputs.get("raw") or "", error=as_text(error) if error else None,
                 fields={"sample_id": sample_id, "sample_hash": record.get("sample_hash"), "input": inputs.get("raw"),
                         **{f"metadata.{k}": v for k, v in flat_fields(record.get("metadata") or {}).items()}},
@@ -222,7 +223,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, confidence: float = 
                 uncertainty["confidence_interval"] = {"lower": float(summary.ci.low), "upper": float(summary.ci.high),
                                                       "confidence_level": confidence, "method": summary.ci.method}
                 if summary.ci.se is not None and math.isfinite(summary.ci.se):
-                    uncertainty["standard_error"] = {"value": float(summary.ci.se), "method": _se_method(summary.ci.method)}
+                    uncertainty["standard_error"] = {"value": float(summary.ci.se),
+                                                     "method": _se_method(summary.ci.method)}
                 uncertainty["num_samples"] = int(summary.ci.n)
             metric_config: dict[str, Any] = {"metric_id": metric, "metric_name": metric,
                                              "lower_is_better": bool(lower.get(metric, False)),
@@ -257,10 +259,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, confidence: float = 
                     "input": {"raw": raw_input, "formatted": row.prompt, "reference": reference},
                     "output": {"raw": [row.output or ""]},
                     "answer_attribution": [{"turn_idx": 0, "source": "output.raw",
-                                            "extracted_value": str(answer if answer is not None else row.output or ""),
+                                            "extracted_value": str(answer if answer is not None
+                                                                   else row.output or ""),
                                             "extraction_method": metric, "is_terminal": True}],
                     "evaluation": {"score": value, "is_correct": bool(value >= high)},
-                    "token_usage": {"input_tokens": int(row.tokens_in or 0), "output_tokens": int(row.tokens_out or 0),
+                    "token_usage": {"input_tokens": int(row.tokens_in or 0),
+                                    "output_tokens": int(row.tokens_out or 0),
                                     "total_tokens": int((row.tokens_in or 0) + (row.tokens_out or 0))},
                     "performance": {"latency_ms": float(row.latency or 0.0) * 1000},
                     "metadata": {"sample_index": str(row.sample)}})

@@ -117,7 +117,8 @@ def read(path: Path) -> ImportedLog:
     notes = []
     if len(splits) > 1:
         left = sum(1 for p in parsed if p[4] != chosen_split)
-        notes.append(f"{stats_path}: {left} record(s) of split(s) {', '.join(s for s in splits if s != chosen_split)} "
+        others = ", ".join(s for s in splits if s != chosen_split)
+        notes.append(f"{stats_path}: {left} record(s) of split(s) {others} "
                      f"left out; the {chosen_split} split is imported")
     samples = []
     for where, instance_id, trial, tag, split, values in parsed:

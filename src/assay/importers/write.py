@@ -273,17 +273,21 @@ def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None =
             by_key = {s.key: s for s in log.samples}
             for verdict in log.verdicts:
                 item = item_id(log, by_key[verdict.key], key_field)
+                invalid = verdict.verdict is None
+                # The row's columns as assay.judge writes them: key, item, model, model_b, judge,
+                # protocol, order, verdict, score, explanation, invalid, raw, template hash,
+                # tokens in and out, latency, error, time.
                 store.record_verdict((
                     stable_hash({"imported_verdict": verdict.judge, "item": item, "model": verdict.baseline,
                                  "model_b": verdict.model}, length=32),
                     item, verdict.baseline, verdict.model, verdict.judge, "pairwise", "original", verdict.verdict,
-                    None if verdict.verdict is None else verdict.score, None, int(verdict.verdict is None), verdict.raw, stable_hash({"imported": log.format}), None, None, None,
-                    None, _now()))
+                    None if invalid else verdict.score, None, int(invalid), verdict.raw,
+                    stable_hash({"imported": log.format}), None, None, None, None, _now()))
         store.flush()
 
     files = [_summary(log, chosen, present, hashes, duplicates.get(log.path, 0)) for log in logs]
     models = sorted({m for m, _, _ in chosen} | set(previous.get("models", [])))
-    config = _config(previous, logs, files, primary, key_field, models, hashes, environment(out))
+    config = _config(previous, logs, files, primary, key_field, models, hashes, environment())
     (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
     if any(log.verdicts for log in logs):
         from assay.importers.alpacaeval import write_annotations
@@ -314,8 +318,8 @@ def _summary(log: ImportedLog, chosen: dict, present: set, hashes: dict[str, str
         tool_version=log.provenance.get("tool_version"), metrics=log.metrics,
         n_items=len({s.key for s in log.samples}), n_samples=len(log.samples),
         n_errors=sum(1 for s in log.samples if s.error),
-        n_added=sum(1 for unit, _ in mine if unit not in present), n_present=sum(1 for unit, _ in mine if unit in present)
-        + n_duplicates, checks=checks, notes=log.notes)
+        n_added=sum(1 for unit, _ in mine if unit not in present),
+        n_present=sum(1 for unit, _ in mine if unit in present) + n_duplicates, checks=checks, notes=log.notes)
 
 
 def _config(previous: dict[str, Any], logs: list[ImportedLog], files: list[ImportedFile], primary: str | None,

@@ -687,7 +687,8 @@ def provenance_section(run_dirs: list) -> Section | None:
             continue
         packages = ", ".join(f"{k} {v}" for k, v in (found.get("packages") or {}).items() if v)
         git = found.get("git") or {}
-        commit = (git.get("commit", "")[:10] + (" (uncommitted changes)" if git.get("dirty") else "")) if git else "not a repository"
+        commit = ((git.get("commit", "")[:10] + (" (uncommitted changes)" if git.get("dirty") else ""))
+                  if git else "not a repository")
         made = [f"assay {found.get('assay', '?')}, Python {found.get('python', '?')}",
                 packages, f"{found.get('cpu_count', '?')} CPUs", f"git {commit}"]
         if found.get("data_sha256"):
