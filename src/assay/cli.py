@@ -137,12 +137,38 @@ def export(
     run_dir: Path = typer.Argument(...),
     output: Path = typer.Option(..., "-o", "--output", help="FILE.csv, .jsonl or .parquet"),
     what: str = typer.Option("samples", help="samples, verdicts, choices (one row per choice of a choices run) or documents (perplexity runs)"),
+    export_format: Optional[str] = typer.Option(None, "--format", help="every-eval-ever: -o names a directory "
+                                                "for the Every Eval Ever aggregate JSON and instance JSONL"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Export per-item records of a run."""
+    if export_format is not None:
+        if export_format != "every-eval-ever":
+            raise ConfigError(f"--format {export_format}: the one format is every-eval-ever (without --format, "
+                              "the file's suffix chooses CSV, JSONL or Parquet)")
+        from assay.importers.every_eval_ever import export_run as export_eee
+
+        _emit(export_eee(run_dir, output), as_json)
+        return
     from assay.run.export import export_run
 
     _emit(export_run(run_dir, output, what=what), as_json)
+
+
+@app.command("import")
+def import_logs(
+    paths: List[Path] = typer.Argument(..., help="logs of other tools: Inspect .eval/.json, lm-eval samples_*.jsonl, "
+                                       "HELM run directories, AlpacaEval annotations.json, Every Eval Ever .json"),
+    output: Path = typer.Option(..., "-o", "--output", help="run directory to create or add to"),
+    metric: Optional[str] = typer.Option(None, help="the metric that becomes the run's score (default: the tool's primary)"),
+    key_field: Optional[str] = typer.Option(None, help="field whose value pairs items across tools (default: the item's key in its source)"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
+) -> None:
+    """Import other tools' per-item results as a run: compare, passk, report and export then work on it."""
+    _new_or_dir(output, "-o/--output", "run")
+    from assay.importers import import_paths
+
+    _emit(import_paths(paths, output, metric=metric, key_field=key_field, progress=True), as_json)
 
 
 @app.command()

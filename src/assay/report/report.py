@@ -11,7 +11,8 @@ from pathlib import Path
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 
-SECTION_ORDER = ("leaderboard", "differences", "difficulty", "likelihood", "judges", "agreement", "bias", "scaling", "passk")
+SECTION_ORDER = ("leaderboard", "differences", "difficulty", "likelihood", "judges", "agreement", "bias",
+                 "scaling", "passk", "provenance")
 
 
 @dataclass
@@ -182,6 +183,10 @@ def write_report(
         absent["pass@k"] = "no model drew several samples per item"
     else:
         built["passk"] = sections.passk_section(passk_data, figure)
+
+    section = sections.provenance_section(sources)
+    if section is not None:  # runs made before provenance was recorded simply have none
+        built["provenance"] = section
 
     ordered = [built[k] for k in SECTION_ORDER if k in built]
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")

@@ -717,3 +717,47 @@ def likelihood_section(runs: list[tuple[str, str, dict]], figure: FigureMaker) -
     return Section("likelihood", "Likelihood metrics",
                    "Scores from the log-probabilities models give: accuracy with and without length normalisation, "
                    "and bits per byte.", blocks)
+
+
+def provenance_section(run_dirs: list) -> Section | None:
+    """Where each run's numbers came from: software, machine, git state, model and data
+    hashes, and for imported runs the source files with their SHA-256 and the tool that wrote them."""
+    from pathlib import Path
+
+    from assay.run.store import read_config
+
+    rows = []
+    for run_dir in run_dirs:
+        if not Path(str(run_dir)).is_dir():
+            continue
+        config = read_config(run_dir)
+        found = config.get("provenance") or {}
+        if not found and not config.get("imports"):
+            continue
+        packages = ", ".join(f"{k} {v}" for k, v in (found.get("packages") or {}).items() if v)
+        git = found.get("git") or {}
+        commit = ((git.get("commit", "")[:10] + (" (uncommitted changes)" if git.get("dirty") else ""))
+                  if git else "not a repository")
+        made = [f"assay {found.get('assay', '?')}, Python {found.get('python', '?')}",
+                packages, f"{found.get('cpu_count', '?')} CPUs", f"git {commit}"]
+        if found.get("data_sha256"):
+            made.append(f"task data SHA-256 {found['data_sha256'][:12]}")
+        for name, model in (found.get("models") or {}).items():
+            ident = model.get("gguf_sha256", "")[:12] or ", ".join(model.get("base_urls") or []) or model.get("fingerprint", "")
+            made.append(f"{name}: {ident}")
+        sources = "".join(
+            f"<li>{esc(entry['path'])} ({esc(entry['format'])}"
+            + (f" {esc(entry['provenance'].get('tool_version'))}" if (entry.get('provenance') or {}).get('tool_version') else "")
+            + f"; {esc(entry['model'])}, task {esc(entry['task'])}; SHA-256 {esc(entry['sha256'][:12])})</li>"
+            for entry in config.get("imports", []))
+        rows.append(f'<tr><td class="name">{esc(str(run_dir))}</td><td>{"<br>".join(esc(m) for m in made if m)}'
+                    + (f"<ul>{sources}</ul>" if sources else "") + "</td></tr>")
+    if not rows:
+        return None
+    table = ('<table class="data"><tr><th class="name">run</th><th>made with</th></tr>' + "".join(rows) + "</table>")
+    return Section("provenance", "Provenance",
+                   "What each run was made or imported with, so a number can be traced to its code, packages, "
+                   "model and data (imported runs: the source files and their hashes).",
+                   [table, '<p class="caption"><b>Method.</b> Read from each run\'s config.json, written when the '
+                    "run was made or imported: package versions from the installed distributions, the git commit "
+                    "of the working directory, SHA-256 of GGUF files, task data and imported files.</p>"])

@@ -242,6 +242,22 @@ class RunStore:
         self._last_flush = time.monotonic()
 
     # -- reading back ----------------------------------------------------
+    def sample_scores(self, model: str) -> dict[tuple[str, int], tuple[str, str | None, str, dict[str, float]]]:
+        """Every sample of a model, failed ones too: (item, sample) -> (key, error, params, scores).
+
+        Importers check a new record against what is stored before writing it."""
+        found: dict[tuple[str, int], tuple[str, str | None, str, dict[str, float]]] = {}
+        by_key: dict[str, dict[str, float]] = {}
+        for key, item, sample, error, params in self.conn.execute(
+                "SELECT key, item, sample, error, params FROM samples WHERE model = ?", (model,)):
+            by_key[key] = {}
+            found[(item, sample)] = (key, error, params, by_key[key])
+        for key, scorer, value in self.conn.execute(
+                "SELECT s.key, s.scorer, s.value FROM scores s JOIN samples p ON p.key = s.key WHERE p.model = ?",
+                (model,)):
+            by_key[key][scorer] = value
+        return found
+
     def scorers(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT scorer FROM scores ORDER BY scorer")]
 
