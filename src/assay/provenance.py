@@ -8,6 +8,7 @@ recorded as such, never an error.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -58,6 +59,13 @@ def environment(directory: str | Path | None = None) -> dict[str, Any]:
 
 
 def file_sha256(path: str | Path) -> str:
+    stat = Path(path).stat()
+    return _file_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    # Keyed by size and modification time too: a file changed in place is hashed afresh.
     import hashlib
 
     digest = hashlib.sha256()
@@ -72,8 +80,8 @@ def model_provenance(model: Any) -> dict[str, Any]:
     cache key uses a faster sampled fingerprint), or the endpoints and served model id."""
     found: dict[str, Any] = {}
     identity = getattr(model, "identity", None)
-    if callable(identity):
-        found.update(identity())
+    if isinstance(identity, dict):
+        found.update(identity)
     path = getattr(model, "path", None)
     if path is not None and Path(path).is_file():
         found["gguf_sha256"] = file_sha256(path)

@@ -14,7 +14,8 @@ from assay.errors import ConfigError, DataError
 from assay.report import write_report
 from assay.report.page import Figure
 
-ALL_SECTIONS = ["leaderboard", "differences", "difficulty", "judges", "agreement", "bias", "scaling", "passk"]
+ALL_SECTIONS = ["leaderboard", "differences", "difficulty", "judges", "agreement", "bias", "scaling", "passk",
+                "provenance"]
 
 
 def arr(value) -> np.ndarray:

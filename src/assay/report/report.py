@@ -145,9 +145,7 @@ def write_report(
                                  else "no run directories or score files given")
     likelihood_runs = inputs.likelihood_runs(sources)
     section = sections.likelihood_section(likelihood_runs, figure)
-    if section is None:
-        absent["likelihood metrics"] = "no run scored by log-likelihood (--mode choices or perplexity)"
-    else:
+    if section is not None:  # a section of its own only for runs scored by log-likelihood
         built["likelihood"] = section
 
     if audit is not None:

@@ -223,7 +223,11 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     with RunStore(run_dir, use_cache=use_cache) as store:
         store.put_items(items)
         all_models = sorted(set(previous.get("models", [])) | set(names))
-        (run_dir / "config.json").write_text(json.dumps({**config, "models": all_models}, indent=2))
+        from assay.provenance import run_provenance
+
+        provenance = run_provenance(models, items)
+        (run_dir / "config.json").write_text(json.dumps({**config, "models": all_models, "provenance": provenance},
+                                                        indent=2, default=str))
         states = {m.name: _ModelState(m, store.completed(m.name)) for m in models}
         _run_jobs(task, items, states, store, scorers, samples=samples,
                   params_for=lambda m: GenParams(temperature, max_tokens, seed, task.stop_for(m.chat)),
