@@ -1,0 +1,79 @@
+"""The harness overhead of one code version against another, side by side.
+
+Three arms against one instant stub server (as benchmarks/peers/compare.py),
+interleaved round by round with the order rotated: the bare ``openai`` loop,
+``assay run`` from this checkout, and ``assay run`` from another checkout's
+``src`` (``--before DIR``, e.g. a worktree of the commit before a refactor),
+each on the same 1,000 chat items with a fresh run directory and no cache.
+
+    git worktree add --detach ../before d7d8f21
+    .venv/bin/python benchmarks/executor_overhead.py --before ../before --items 1000 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "peers"))
+
+from compare import REPO, StubServer, arm_command, write_items  # noqa: E402
+
+
+def run_arm(arm: str, items: Path, n: int, server: StubServer, out: Path, workdir: Path, before: Path) -> float:
+    argv, cwd, env = arm_command("bare" if arm == "bare" else "assay", items, n, server, out, workdir)
+    if arm != "bare":
+        argv = [sys.executable, "-m", "assay.cli", *argv[argv.index("run"):]]
+        env["PYTHONPATH"] = str((before if arm == "before" else REPO) / "src")
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{arm} failed ({done.returncode}): {done.stderr[-800:]}")
+    if arm != "bare":
+        summary = json.loads(done.stdout)["models"]["openai:stub"]
+        assert summary["n_items"] == n and summary["model_calls"] == n, summary
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--before", type=Path, required=True, help="a checkout of the code to compare against")
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    arms = ["bare", "before", "after"]
+    times: dict[str, list[float]] = {arm: [] for arm in arms}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        items = write_items(workdir / "items.jsonl", args.items)
+        server = StubServer(workdir)
+        try:
+            for round_index in range(args.rounds):
+                order = arms[round_index % 3:] + arms[:round_index % 3]
+                for arm in order:
+                    out = workdir / "out" / f"{arm}-{round_index}"
+                    times[arm].append(run_arm(arm, items, args.items, server, out, workdir, args.before))
+                print(f"round {round_index + 1}: " + ", ".join(f"{a} {times[a][-1]:.2f} s" for a in arms),
+                      flush=True)
+        finally:
+            server.stop()
+    for arm in arms:
+        print(f"{arm}: median {statistics.median(times[arm]):.2f} s (range {min(times[arm]):.2f}-"
+              f"{max(times[arm]):.2f})")
+    for arm in ("before", "after"):
+        ratios = [t / b for t, b in zip(times[arm], times["bare"])]
+        print(f"{arm} / bare per round: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
+    ratios = [a / b for a, b in zip(times["after"], times["before"])]
+    print(f"after / before per round: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
+
+
+if __name__ == "__main__":
+    main()
