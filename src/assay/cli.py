@@ -78,6 +78,12 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
     max_retries: int = typer.Option(4, help="retries (exponential backoff) on timeouts, 429 and 5xx; 0 or more"),
     n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of embedded (GGUF) models, in tokens"),
+    items_from: Optional[Path] = typer.Option(None, "--items-from", help="run only the item ids in FILE (assay irt select --json, a JSON list, or one id a line)"),
+    stop_when_decided: bool = typer.Option(False, "--stop-when-decided", help="run items in a seeded random order in batches and stop once every pair of models is decided (anytime-valid confidence sequences)"),
+    alpha: Optional[float] = typer.Option(None, help="--stop-when-decided: error rate over all pairs (default 0.05)"),
+    margin: Optional[float] = typer.Option(None, help="--stop-when-decided: also stop a pair shown within +-M (equivalence)"),
+    against: Optional[str] = typer.Option(None, help="--stop-when-decided: only the pairs of this model with each other"),
+    batch: Optional[int] = typer.Option(None, help="--stop-when-decided: items per batch, the rule looks after each (default 8)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Run models on a task; every response is stored and cached, a killed run resumes."""
@@ -88,6 +94,10 @@ def run(
     if fewshot is not None and fewshot < 0:
         raise ConfigError(f"--fewshot {fewshot}: give 0 or more examples")
     _new_or_dir(out, "--out", "run")
+    if not stop_when_decided and (alpha is not None or margin is not None or against is not None
+                                  or batch is not None):
+        raise ConfigError("--alpha, --margin, --against and --batch apply to --stop-when-decided; "
+                          "add --stop-when-decided or drop them")
     from assay.api import run as run_api
     from assay.run.runner import check_complete
 
@@ -98,7 +108,9 @@ def run(
                      pass_until=pass_until, budget=budget, use_cache=not no_cache,
                      max_retries=max_retries, n_ctx=n_ctx, mode=mode, choices_field=choices_field,
                      target_delimiter=target_delimiter, data=data, stride=stride,
-                     apply_chat_template=apply_chat_template)
+                     apply_chat_template=apply_chat_template, items_from=items_from,
+                     stop_when_decided=stop_when_decided, alpha=0.05 if alpha is None else alpha, margin=margin,
+                     against=against, batch=batch)
     _emit(result, as_json)
     if not as_json:
         typer.echo(f"stored in {result.run_dir}", err=True)
