@@ -340,6 +340,7 @@ def report(
     audit_file: Optional[Path] = typer.Option(None, "--audit", help="audit JSON from `assay audit --json`"),
     judge_source: Optional[Path] = typer.Option(None, "--judge", help="verdicts file or run directory"),
     passk_file: Optional[Path] = typer.Option(None, "--passk", help="pass@k JSON from `assay passk --json`"),
+    sequential_file: Optional[List[Path]] = typer.Option(None, "--sequential", help="`assay compare --sequential --json` output to draw (repeatable); runs that stopped when decided are drawn anyway"),
     output: Path = typer.Option(Path("report.html"), "-o", "--output"),
     title: str = typer.Option("Evaluation report"),
     metric: Optional[str] = typer.Option(None),
@@ -349,7 +350,8 @@ def report(
     from assay.report import write_report
 
     _emit(write_report(sources or [], scaling=scaling or [], audit=audit_file, judge=judge_source,
-                       passk=passk_file, out=output, title=title, metric=metric), as_json)
+                       passk=passk_file, sequential=sequential_file or [], out=output, title=title,
+                       metric=metric), as_json)
 
 
 scale_app = typer.Typer(no_args_is_help=True, help="Scaling laws: fit, predict with intervals, backtest, diagnose shape.")

@@ -312,6 +312,8 @@ def _sequential_result(rounds, rule: StopRule, task: Task, seed: int, n_items: i
     if rounds.n_paired < rounds.n_run:
         notes.append(f"{rounds.n_run - rounds.n_paired} of the {rounds.n_run} items run lack a score of some model "
                      "(failed or not run) and are left out of the comparison")
+    for test in (rounds.last.pairs.values() if rounds.last is not None else []):
+        test.order_seed = seed
     return RunSequential(rule, seed, _stop_metric(task), n_items, rounds.n_run, rounds.n_paired, rounds.last,
                          rounds.looks, notes)
 
