@@ -370,18 +370,17 @@ SEQUENTIAL_VALID = ("the JSON of `assay compare --sequential --json`, or a run's
                     "(`assay run --stop-when-decided`)")
 
 
-def load_sequential(item) -> list[dict]:
+def load_sequential(item, label: str | None = None) -> list[dict]:
     """Each pair's sequential test as a plain dict (``a``, ``b``, ``decision``, ``n_used``, ``sequence``, ...),
     from a compare result with ``--sequential``, a run's ``sequential.json`` (or either's ``to_dict()``)."""
-    if hasattr(item, "to_dict"):
-        data, label = item.to_dict(), type(item).__name__
-    elif isinstance(item, dict):
-        data, label = item, "sequential dict"
+    if hasattr(item, "to_dict") or isinstance(item, dict):
+        data = item.to_dict() if hasattr(item, "to_dict") else item
+        label = label or ("compare --sequential" if "models" in data else "run --stop-when-decided")
     else:
         path = Path(item)
         if path.is_dir():
             path = path / "sequential.json"
-        data, label = _read_json(path, "sequential", SEQUENTIAL_VALID), str(item)
+        data, label = _read_json(path, "sequential", SEQUENTIAL_VALID), label or str(item)
     pairs = []
     for pair in data.get("pairs") or []:
         # compare: {"a", "b", ..., "sequential": {...}}; a run's file: {"a", "b", ...the test's fields}
@@ -402,7 +401,7 @@ def sequential_from_runs(sources) -> list[dict]:
         if isinstance(source, pd.DataFrame) or not (Path(source) / "sequential.json").is_file():
             continue
         try:
-            pairs += load_sequential(Path(source) / "sequential.json")
+            pairs += load_sequential(Path(source) / "sequential.json", label=str(source))
         except DataError:
             continue  # a stop before any item was scored by every model: nothing to draw
     return pairs
