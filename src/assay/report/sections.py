@@ -778,10 +778,10 @@ def sequential_section(pairs: list[dict], figure: FigureMaker) -> Section | None
             f"<td>{pair.get('n_used')} of {pair.get('n_available')}</td><td>{_fmt(_num(pair.get('diff')), 4)}</td>"
             f"<td>{_interval(_num(pair.get('cs_low')), _num(pair.get('cs_high')), 4)}</td>"
             f"<td>{_fmt(_num(pair.get('alpha')), 4)}</td><td>{'—' if margin is None else _fmt(float(margin), 3)}</td>"
-            f'<td class="name">{esc(str(pair.get("source", "")))}</td></tr>')
+            + (f'<td class="name">{esc(str(pair.get("source", "")))}</td>' if several_sources else "") + "</tr>")
     table = ('<table class="data"><tr><th class="name">a − b</th><th class="name">decision</th><th>items used</th>'
-             '<th>diff</th><th>confidence sequence at the stop</th><th>alpha (per pair)</th><th>margin</th>'
-             '<th class="name">from</th></tr>' + "".join(rows) + "</table>")
+             '<th>diff</th><th>sequence at the stop</th><th>alpha (per pair)</th><th>margin</th>'
+             + ('<th class="name">from</th>' if several_sources else "") + "</tr>" + "".join(rows) + "</table>")
     seeds = sorted({str(p.get("order_seed")) for p in pairs if p.get("order_seed") is not None})
     caption = (
         '<p class="caption"><b>Method.</b> Each band is a pair\'s confidence sequence for the mean paired difference, '
