@@ -52,7 +52,8 @@ def select_items(items: list[Item], ids: list[str], *, source: str, task_name: s
     known = {item.id for item in items}
     unknown = [i for i in ids if i not in known]
     if unknown:
-        shown = ", ".join(repr(i) for i in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        shown = ", ".join(repr(i) for i in unknown[:5])
+        shown += f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise DataError(f"--items-from {source}: item id {shown} {'is' if len(unknown) == 1 else 'are'} not in "
                         f"{task_name} ({len(unknown)} of {len(ids)} unknown; the task has {len(items)} items, "
                         f"e.g. {next(iter(known), 'none')!r}); list ids of this task's items")

@@ -110,8 +110,8 @@ class RunSequential:
         for (a, b), test in (self.pairs.pairs.items() if self.pairs is not None else []):
             table.add_row(f"{a} - {b}", test.decision, f"{test.n_used} of {self.n_paired}",
                           f"{test.diff_at_stop:+.4f}", f"[{test.low_at_stop:+.4f}, {test.high_at_stop:+.4f}]")
-        table.caption = "; ".join([f"{self.metric}, items in a seeded random order (seed {self.seed}), a look every "
-                                   f"{self.rule.batch} items, alpha {per_pair:.3g} per pair"
+        table.caption = "; ".join([f"{self.metric}, items in a seeded random order (seed {self.seed}), "
+                                   f"a look every {self.rule.batch} items, alpha {per_pair:.3g} per pair"
                                    + (f", margin {self.rule.margin:g}" if self.rule.margin is not None else ""),
                                    *self.notes])
         return table
@@ -174,9 +174,9 @@ class Rounds:
         if not paired:
             self.last = None
             return None
-        self.last = sequential_pairs({name: np.array([per_item[i] for i in paired]) for name, per_item in scores.items()},
-                                     alpha=self.rule.alpha, margin=self.rule.margin, batch=self.rule.batch,
-                                     against=self.rule.against)
+        seen_scores = {name: np.array([per_item[i] for i in paired]) for name, per_item in scores.items()}
+        self.last = sequential_pairs(seen_scores, alpha=self.rule.alpha, margin=self.rule.margin,
+                                     batch=self.rule.batch, against=self.rule.against)
         return self.last
 
     def next(self) -> list[Item]:
