@@ -229,3 +229,14 @@ def test_items_from_names_an_unknown_id_and_bad_files(tmp_path):
             run_eval(task, [RateFake("a", 0.8)], out=tmp_path / "r", progress=False, items_from=tmp_path / "bad.json")
     with pytest.raises(DataError, match="no such file"):
         run_eval(task, [RateFake("a", 0.8)], out=tmp_path / "r", progress=False, items_from=tmp_path / "none.json")
+
+
+def test_an_unreachable_model_stops_the_rounds_and_keeps_what_was_done(tmp_path):
+    task = big_task()
+    result = run_eval(task, [ArithmeticFake("a", wrong_every=1000, unreachable_after=12),
+                             ArithmeticFake("b", wrong_every=1000)], out=tmp_path / "r", progress=False,
+                      concurrency=1, stop_when_decided=StopRule(batch=10))
+    seq = result.sequential
+    # identical answers never decide without a margin; the rule stops at the batch where "a" became unreachable
+    assert seq.n_run == 20 and not seq.all_decided and result.fatal
+    assert seq.n_paired == 12 and "a model could not be reached" in str(seq.render().title)

@@ -100,7 +100,8 @@ class RunSequential:
         from rich.table import Table
 
         if self.stopped_early:
-            how = f"stopped after {self.n_run} of {self.n_items} items: every pair decided"
+            why = "every pair decided" if self.all_decided else "a model could not be reached, not every pair decided"
+            how = f"stopped after {self.n_run} of {self.n_items} items: {why}"
         else:
             how = f"ran all {self.n_items} items" + ("" if self.all_decided else ", not every pair decided")
         per_pair = self.pairs.alpha_per_pair if self.pairs is not None else self.rule.alpha
