@@ -23,8 +23,14 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
         budget: int | None = None, use_cache: bool = True, progress: bool = True,
         max_retries: int = 4, n_ctx: int = 2048, mode: str | None = None, choices_field: str | None = None,
         target_delimiter: str | None = None, data: str | None = None, stride: int = 0,
-        apply_chat_template: bool = False):
-    """Run models (by name) on a task (by name or path); returns a ``RunResult``."""
+        apply_chat_template: bool = False, items_from: str | Path | None = None,
+        stop_when_decided: bool = False, alpha: float = 0.05, margin: float | None = None,
+        against: str | None = None, batch: int | None = None):
+    """Run models (by name) on a task (by name or path); returns a ``RunResult``.
+
+    ``stop_when_decided`` stops once every pair of models (or every pair with
+    ``against``) is decided at error rate ``alpha`` or shown equivalent within
+    ``margin``, looking after every ``batch`` items (default 8)."""
     from assay.models.registry import get_model
     from assay.run.runner import run_eval
     from assay.tasks.registry import get_task
@@ -33,10 +39,17 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
                         target_field=target_field, template=template, scorers=scorers, fewshot=fewshot,
                         mode=mode, choices_field=choices_field, target_delimiter=target_delimiter, data=data,
                         apply_chat_template=apply_chat_template)
+    rule = None
+    if stop_when_decided:
+        from assay.run.stopping import StopRule
+
+        rule = StopRule(alpha=alpha, margin=margin, against=against, batch=8 if batch is None else batch)
+        rule.check(list(models))  # before any model is loaded
     the_models = [get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx) for name in models]
     return run_eval(the_task, the_models, samples=samples, temperature=temperature,
                     max_tokens=max_tokens, seed=seed, concurrency=concurrency, limit=limit, out=out,
-                    progress=progress, pass_until=pass_until, budget=budget, use_cache=use_cache, stride=stride)
+                    progress=progress, pass_until=pass_until, budget=budget, use_cache=use_cache, stride=stride,
+                    items_from=items_from, stop_when_decided=rule)
 
 
 @dataclass

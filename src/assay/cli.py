@@ -78,6 +78,12 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
     max_retries: int = typer.Option(4, help="retries (exponential backoff) on timeouts, 429 and 5xx; 0 or more"),
     n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of embedded (GGUF) models, in tokens"),
+    items_from: Optional[Path] = typer.Option(None, "--items-from", help="run only the item ids in FILE (assay irt select --json, a JSON list, or one id a line)"),
+    stop_when_decided: bool = typer.Option(False, "--stop-when-decided", help="run items in a seeded random order in batches and stop once every pair of models is decided (anytime-valid confidence sequences)"),
+    alpha: Optional[float] = typer.Option(None, help="--stop-when-decided: error rate over all pairs (default 0.05)"),
+    margin: Optional[float] = typer.Option(None, help="--stop-when-decided: also stop a pair shown within +-M (equivalence)"),
+    against: Optional[str] = typer.Option(None, help="--stop-when-decided: only the pairs of this model with each other"),
+    batch: Optional[int] = typer.Option(None, help="--stop-when-decided: items per batch, the rule looks after each (default 8)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Run models on a task; every response is stored and cached, a killed run resumes."""
@@ -88,6 +94,10 @@ def run(
     if fewshot is not None and fewshot < 0:
         raise ConfigError(f"--fewshot {fewshot}: give 0 or more examples")
     _new_or_dir(out, "--out", "run")
+    if not stop_when_decided and (alpha is not None or margin is not None or against is not None
+                                  or batch is not None):
+        raise ConfigError("--alpha, --margin, --against and --batch apply to --stop-when-decided; "
+                          "add --stop-when-decided or drop them")
     from assay.api import run as run_api
     from assay.run.runner import check_complete
 
@@ -98,7 +108,9 @@ def run(
                      pass_until=pass_until, budget=budget, use_cache=not no_cache,
                      max_retries=max_retries, n_ctx=n_ctx, mode=mode, choices_field=choices_field,
                      target_delimiter=target_delimiter, data=data, stride=stride,
-                     apply_chat_template=apply_chat_template)
+                     apply_chat_template=apply_chat_template, items_from=items_from,
+                     stop_when_decided=stop_when_decided, alpha=0.05 if alpha is None else alpha, margin=margin,
+                     against=against, batch=batch)
     _emit(result, as_json)
     if not as_json:
         typer.echo(f"stored in {result.run_dir}", err=True)
@@ -354,6 +366,7 @@ def report(
     audit_file: Optional[Path] = typer.Option(None, "--audit", help="audit JSON from `assay audit --json`"),
     judge_source: Optional[Path] = typer.Option(None, "--judge", help="verdicts file or run directory"),
     passk_file: Optional[Path] = typer.Option(None, "--passk", help="pass@k JSON from `assay passk --json`"),
+    sequential_file: Optional[List[Path]] = typer.Option(None, "--sequential", help="`assay compare --sequential --json` output to draw (repeatable); runs that stopped when decided are drawn anyway"),
     output: Path = typer.Option(Path("report.html"), "-o", "--output"),
     title: str = typer.Option("Evaluation report"),
     metric: Optional[str] = typer.Option(None),
@@ -363,7 +376,8 @@ def report(
     from assay.report import write_report
 
     _emit(write_report(sources or [], scaling=scaling or [], audit=audit_file, judge=judge_source,
-                       passk=passk_file, out=output, title=title, metric=metric), as_json)
+                       passk=passk_file, sequential=sequential_file or [], out=output, title=title,
+                       metric=metric), as_json)
 
 
 scale_app = typer.Typer(no_args_is_help=True, help="Scaling laws: fit, predict with intervals, backtest, diagnose shape.")

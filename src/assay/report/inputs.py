@@ -362,3 +362,46 @@ def likelihood_runs(sources) -> list[tuple[str, str, dict]]:
                 if metrics:
                     runs.append((str(source), mode, metrics))
     return runs
+
+
+# ---- sequential comparisons ----------------------------------------------------------------------
+
+SEQUENTIAL_VALID = ("the JSON of `assay compare --sequential --json`, or a run's sequential.json "
+                    "(`assay run --stop-when-decided`)")
+
+
+def load_sequential(item, label: str | None = None) -> list[dict]:
+    """Each pair's sequential test as a plain dict (``a``, ``b``, ``decision``, ``n_used``, ``sequence``, ...),
+    from a compare result with ``--sequential``, a run's ``sequential.json`` (or either's ``to_dict()``)."""
+    if hasattr(item, "to_dict") or isinstance(item, dict):
+        data = item.to_dict() if hasattr(item, "to_dict") else item
+        label = label or ("compare --sequential" if "models" in data else "run --stop-when-decided")
+    else:
+        path = Path(item)
+        if path.is_dir():
+            path = path / "sequential.json"
+        data, label = _read_json(path, "sequential", SEQUENTIAL_VALID), label or str(item)
+    pairs = []
+    for pair in data.get("pairs") or []:
+        # compare: {"a", "b", ..., "sequential": {...}}; a run's file: {"a", "b", ...the test's fields}
+        test = pair.get("sequential", pair) if isinstance(pair, dict) else None
+        if not isinstance(test, dict) or not isinstance(test.get("sequence"), dict):
+            continue
+        seed = test.get("order_seed") if test.get("order_seed") is not None else data.get("seed")
+        pairs.append({**test, "order_seed": seed, "a": pair.get("a"), "b": pair.get("b"), "source": label})
+    if not pairs:
+        raise DataError(f"{label}: no pair with a confidence sequence ('sequence'); give {SEQUENTIAL_VALID}")
+    return pairs
+
+
+def sequential_from_runs(sources) -> list[dict]:
+    """The pairs of every run directory among ``sources`` that stopped when decided (has a sequential.json)."""
+    pairs = []
+    for source in sources:
+        if isinstance(source, pd.DataFrame) or not (Path(source) / "sequential.json").is_file():
+            continue
+        try:
+            pairs += load_sequential(Path(source) / "sequential.json", label=str(source))
+        except DataError:
+            continue  # a stop before any item was scored by every model: nothing to draw
+    return pairs

@@ -11,8 +11,8 @@ from pathlib import Path
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 
-SECTION_ORDER = ("leaderboard", "differences", "difficulty", "likelihood", "judges", "agreement", "bias",
-                 "scaling", "passk", "provenance")
+SECTION_ORDER = ("leaderboard", "differences", "sequential", "difficulty", "likelihood", "judges", "agreement",
+                 "bias", "scaling", "passk", "provenance")
 
 
 @dataclass
@@ -79,6 +79,7 @@ def write_report(
     audit=None,
     judge=None,
     passk=None,
+    sequential=(),
     out: str | Path = "report.html",
     title: str = "Evaluation report",
     metric: str | None = None,
@@ -97,6 +98,9 @@ def write_report(
     ``judge``: the judges' verdicts (table or run directory) for judge-to-judge
     agreement and cost; defaults to the verdicts file the audit names.
     ``passk``: a pass@k JSON (or PassKReport) to draw instead of computing it.
+    ``sequential``: ``assay compare --sequential --json`` files (or CompareResults)
+    whose confidence sequences to draw; run directories among ``sources`` that
+    stopped when decided (``sequential.json``) are drawn too.
     Sections appear when their data does; ``absent`` in the result says why not.
     """
     from plotly.offline import get_plotlyjs
@@ -106,9 +110,10 @@ def write_report(
 
     sources = inputs.as_list(sources)
     scaling = inputs.as_list(scaling)
-    if not (sources or scaling or audit is not None or passk is not None):
+    sequential = [sequential] if hasattr(sequential, "to_dict") else inputs.as_list(sequential)
+    if not (sources or scaling or audit is not None or passk is not None or sequential):
         raise ConfigError("nothing to report: give run directories or score files, --scaling FIT.json, "
-                          "--audit AUDIT.json or a pass@k result")
+                          "--audit AUDIT.json, a pass@k result or --sequential COMPARE.json")
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ConfigError(f"-o {out} is a directory; give a file name such as {out / 'report.html'}")
@@ -118,7 +123,7 @@ def write_report(
     notes: list[str] = []
     given = bool(sources)
     sources = inputs.scored_sources(sources, notes)
-    if given and not (sources or scaling or audit is not None or passk is not None):
+    if given and not (sources or scaling or audit is not None or passk is not None or sequential):
         raise DataError("nothing to report: " + "; ".join(notes))
 
     if sources:
@@ -143,6 +148,11 @@ def write_report(
     else:
         absent["leaderboard"] = ("no run directory given holds scores" if given
                                  else "no run directories or score files given")
+    sequences = [pair for item in sequential for pair in inputs.load_sequential(item)]
+    # Opt-in like the run flag and the compare option that make its data: not listed as absent.
+    section = sections.sequential_section(sequences + inputs.sequential_from_runs(sources), figure)
+    if section is not None:
+        built["sequential"] = section
     likelihood_runs = inputs.likelihood_runs(sources)
     section = sections.likelihood_section(likelihood_runs, figure)
     if section is not None:  # a section of its own only for runs scored by log-likelihood

@@ -761,3 +761,84 @@ def provenance_section(run_dirs: list) -> Section | None:
                    [table, '<p class="caption"><b>Method.</b> Read from each run\'s config.json, written when the '
                     "run was made or imported: package versions from the installed distributions, the git commit "
                     "of the working directory, SHA-256 of GGUF files, task data and imported files.</p>"])
+
+
+# ---- sequential comparisons ----------------------------------------------------------------------
+
+SEQUENTIAL_DRAWN = 8  # pairs drawn; the table lists them all
+
+
+def sequential_section(pairs: list[dict], figure: FigureMaker) -> Section | None:
+    """Each pair's confidence sequence narrowing over items, and where it was decided.
+
+    ``pairs`` come from ``inputs.load_sequential``: the tests computed by
+    ``stats.sequential`` (``compare --sequential`` or ``run --stop-when-decided``).
+    """
+    import plotly.graph_objects as go
+
+    if not pairs:
+        return None
+    fig = go.Figure()
+    fig.add_hline(y=0, line=dict(color="#1d2430", width=1))
+    margins = sorted({float(p["margin"]) for p in pairs if p.get("margin")})
+    for margin in margins:
+        for y in (margin, -margin):
+            fig.add_hline(y=y, line=dict(color="#5b6575", width=1, dash="dot"))
+    several_sources = len({p.get("source") for p in pairs}) > 1
+    for i, pair in enumerate(pairs[:SEQUENTIAL_DRAWN]):
+        colour = PALETTE[i % len(PALETTE)]
+        name = f"{pair['a']} − {pair['b']}" + (f" ({pair.get('source')})" if several_sources else "")
+        seq = pair["sequence"]
+        n, low, high = list(seq.get("n") or []), [_num(v) for v in seq.get("low") or []], \
+            [_num(v) for v in seq.get("high") or []]
+        fig.add_trace(go.Scatter(x=n, y=high, mode="lines", line=dict(color=colour, width=1.5), legendgroup=name,
+                                 showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(
+            x=n, y=low, mode="lines", line=dict(color=colour, width=1.5), fill="tonexty",
+            fillcolor=_rgba(colour, 0.18), name=name, legendgroup=name,
+            customdata=[[h] for h in high],
+            hovertemplate=("<b>" + esc(name) + "</b><br>after %{x} items: [%{y:+.4f}, %{customdata[0]:+.4f}]"
+                           "<extra></extra>")))
+        stop = pair.get("n_used")
+        if stop is not None and pair.get("decision") not in (None, "none"):
+            fig.add_trace(go.Scatter(
+                x=[stop, stop], y=[_num(pair.get("cs_low")), _num(pair.get("cs_high"))], mode="lines+markers",
+                line=dict(color=colour, width=3), marker=dict(size=9, symbol="line-ew-open", color=colour),
+                legendgroup=name, showlegend=False,
+                hovertemplate=(f"<b>{esc(name)}</b><br>decided “{esc(pair['decision'])}” after {stop} items"
+                               "<extra></extra>")))
+    fig.update_layout(
+        margin=dict(l=10, r=20, t=30, b=50), legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
+        xaxis=dict(title="items seen (in the seeded random order)", rangemode="tozero"),
+        yaxis=dict(title="mean difference a − b", zeroline=False),
+    )
+    verdicts = {"a": "a better", "b": "b better", "equivalent": "equivalent", "none": "undecided"}
+    rows = []
+    for pair in pairs:
+        margin = pair.get("margin")
+        rows.append(
+            f'<tr><td class="name">{esc(pair["a"])} − {esc(pair["b"])}</td>'
+            f'<td class="name">{esc(verdicts.get(pair.get("decision"), str(pair.get("decision"))))}</td>'
+            f"<td>{pair.get('n_used')} of {pair.get('n_available')}</td><td>{_fmt(_num(pair.get('diff')), 4)}</td>"
+            f"<td>{_interval(_num(pair.get('cs_low')), _num(pair.get('cs_high')), 4)}</td>"
+            f"<td>{_fmt(_num(pair.get('alpha')), 4)}</td><td>{'—' if margin is None else _fmt(float(margin), 3)}</td>"
+            + (f'<td class="name">{esc(str(pair.get("source", "")))}</td>' if several_sources else "") + "</tr>")
+    table = ('<table class="data"><tr><th class="name">a − b</th><th class="name">decision</th><th>items used</th>'
+             '<th>diff</th><th>sequence at the stop</th><th>alpha (per pair)</th><th>margin</th>'
+             + ('<th class="name">from</th>' if several_sources else "") + "</tr>" + "".join(rows) + "</table>")
+    seeds = sorted({str(p.get("order_seed")) for p in pairs if p.get("order_seed") is not None})
+    caption = (
+        '<p class="caption"><b>Method.</b> Each band is a pair\'s confidence sequence for the mean paired difference, '
+        f"drawn at every look: {esc(pairs[0].get('method', 'betting-cs'))}, the hedged betting confidence sequence of "
+        "Waudby-Smith &amp; Ramdas (2023), which contains the true difference at every number of items at once with "
+        "probability at least 1 − alpha, so it may be watched as items come in and the comparison stopped at any look. "
+        "The thick vertical stroke is where a pair was decided: the first look at which the band excluded 0 (one model "
+        "better) or, with a margin (dotted lines), lay inside ±margin (equivalent). Items are taken in a seeded random "
+        "order" + (f" (seed {', '.join(seeds)})" if seeds else "") + "; alpha is split over the pairs tested."
+        + (f" The first {SEQUENTIAL_DRAWN} of {len(pairs)} pairs are drawn; the table lists all." if
+           len(pairs) > SEQUENTIAL_DRAWN else "") + "</p>")
+    decided = sum(p.get("decision") not in (None, "none") for p in pairs)
+    return Section("sequential", "Sequential comparisons",
+                   f"{decided} of {len(pairs)} pair(s) decided; each band narrows as items come in, and may be "
+                   "watched without inflating its error rate.",
+                   [figure(fig, 420), table, caption])

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from assay.errors import ConfigError, IncompleteRunError
 from assay.jsonable import jsonable
@@ -25,6 +25,9 @@ from assay.run.executor import Jobs, Tally, execute, fetch
 from assay.run.store import RunStore, read_config
 from assay.tasks.scorers import as_score, get_scorer
 from assay.tasks.task import Task
+
+if TYPE_CHECKING:
+    from assay.run.stopping import StopRule
 
 # Scorers that block (they run programs): scored in a worker thread.
 BLOCKING_SCORERS = {"code"}
@@ -64,12 +67,15 @@ class RunResult:
     models: dict[str, ModelSummary]
     fatal: list[str] = field(default_factory=list)
     pass_until: Any = None  # a PassUntilReport for --pass-until runs
+    sequential: Any = None  # a stopping.RunSequential for --stop-when-decided runs
 
     def to_dict(self) -> dict[str, Any]:
         out = {"run_dir": self.run_dir, "task": self.task, "metric": self.metric,
                "models": {name: s.to_dict() for name, s in self.models.items()}}
         if self.pass_until is not None:
             out["pass_until"] = self.pass_until.to_dict()
+        if self.sequential is not None:
+            out["sequential"] = self.sequential.to_dict()
         return out
 
     def render(self):
@@ -85,6 +91,11 @@ class RunResult:
             ci = "—" if s.ci_low is None else f"[{s.ci_low:.3f}, {s.ci_high:.3f}] {s.ci_method}"
             table.add_row(name, score, ci, str(s.n_items), str(s.model_calls), str(s.cache_hits),
                           str(s.errors + s.not_run), str(s.tokens), f"{s.seconds:.1f}")
+        if self.sequential is not None:
+            from rich.console import Group
+
+            return Group(table, *([self._metrics_table()] if any(s.metrics for s in self.models.values()) else []),
+                         self.sequential.render())
         if any(s.metrics for s in self.models.values()):
             from rich.console import Group
 
@@ -155,13 +166,19 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
              max_tokens: int = 256, seed: int = 0, concurrency: int = 4, limit: int | None = None,
              out: str | Path | None = None, progress: bool = True,
              pass_until: int | None = None, budget: int | None = None,
-             batch: int = 8, use_cache: bool = True, stride: int = 0) -> RunResult:
+             batch: int = 8, use_cache: bool = True, stride: int = 0, items_from: str | Path | None = None,
+             stop_when_decided: StopRule | None = None) -> RunResult:
     """Run every model on the task and summarise. The library form of ``assay run``.
 
     A likelihood task (``task.mode`` choices or perplexity) is scored by the
     log-probabilities of its continuations or documents: one request per item
     (per distinct context), no sampling settings; ``stride`` sets how far the
-    windows of a document longer than the context advance (0: end to end)."""
+    windows of a document longer than the context advance (0: end to end).
+
+    ``items_from`` names a file of item ids (``assay irt select --json``) to run
+    only those. ``stop_when_decided`` runs the items in a seeded random order,
+    ``rule.batch`` at a time, and stops once the paired comparisons are decided
+    (``run.stopping``); the result's ``sequential`` says where and how."""
     if task.mode != "generate" and (samples != 1 or pass_until is not None):
         raise ConfigError(f"--samples and --pass-until apply to generation; {task.mode} items are scored once "
                           "by their log-probabilities")
@@ -199,12 +216,23 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"a model is named twice: {', '.join(names)}")
-    items = task.items[:limit] if limit is not None else task.items
+    if stop_when_decided is not None:
+        _check_stop_rule(stop_when_decided, task, names, pass_until)
+    items = task.items
+    if items_from is not None:
+        from assay.run.selection import read_item_ids, select_items
+
+        items = select_items(items, read_item_ids(items_from), source=str(items_from), task_name=task.name)
+    items = items[:limit] if limit is not None else items
     run_dir = Path(out) if out else default_run_dir(task.name)
     config = {"task": task.config, "task_name": task.name, "scorers": task.scorers,
               "temperature": float(temperature), "max_tokens": max_tokens, "seed": seed,
               "samples": samples, "limit": limit, "pass_until": pass_until, "budget": budget,
               "mode": task.mode}
+    if items_from is not None:
+        config["items_from"] = {"file": str(items_from), "n_items": len(items)}
+    if stop_when_decided is not None:
+        config["stop_when_decided"] = stop_when_decided.to_dict()
     if task.mode != "generate":
         config.update(target_delimiter=task.target_delimiter, stride=stride,
                       apply_chat_template=task.apply_chat_template,
@@ -229,12 +257,19 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
         (run_dir / "config.json").write_text(json.dumps({**config, "models": all_models, "provenance": provenance},
                                                         indent=2, default=str))
         states = {m.name: _ModelState(m, store.completed(m.name)) for m in models}
-        _run_jobs(task, items, states, store, scorers, samples=samples,
+        rounds = None
+        if stop_when_decided is not None:
+            rounds = _stop_rounds(stop_when_decided, task, items, states, store, seed)
+        _run_jobs(task, rounds.first() if rounds else items, states, store, scorers, samples=samples,
                   params_for=lambda m: GenParams(temperature, max_tokens, seed, task.stop_for(m.chat)),
                   concurrency=concurrency, progress=progress, pass_until=pass_until, budget=budget,
-                  batch=batch, stride=stride)
+                  batch=stop_when_decided.batch if stop_when_decided else batch, stride=stride,
+                  next_items=rounds.next if rounds else None, planned_items=len(items))
         store.flush()
         result = summarise(store, task, states, items)
+        if rounds is not None:
+            result.sequential = _sequential_result(rounds, stop_when_decided, task, seed, len(items))
+            result.sequential.write(run_dir)
     if pass_until and not (result.fatal or result.failed):
         # With failed requests some items stopped short of the rule; the run is
         # incomplete (check_complete says so) and is summarised once completed.
@@ -242,6 +277,49 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     for model in models:
         model.close()
     return result
+
+
+def _check_stop_rule(rule: StopRule, task: Task, names: list[str], pass_until: int | None) -> None:
+    rule.check(names)
+    if pass_until is not None:
+        raise ConfigError("--stop-when-decided and --pass-until each decide when to stop; use one of them")
+    if task.mode == "perplexity":
+        raise ConfigError("--stop-when-decided needs scores in [0, 1]; bits per byte are unbounded, so compare "
+                          "perplexity runs over every item")
+    if task.mode == "generate" and not task.scorers:
+        raise ConfigError("--stop-when-decided needs a scorer to compare the models, and this task has none")
+
+
+def _stop_metric(task: Task) -> str:
+    return "acc" if task.mode == "choices" else task.scorers[0]
+
+
+def _stop_rounds(rule: StopRule, task: Task, items: list[Item], states: dict[str, _ModelState], store: RunStore,
+                 seed: int):
+    """The rounds of a --stop-when-decided run: its batches of the seeded order and the rule between them."""
+    from assay.run.stopping import Rounds, item_means, run_order
+
+    metric = _stop_metric(task)
+
+    def scores_of() -> dict[str, dict[str, float]]:
+        store.flush()
+        return {name: item_means(store.sample_outcomes(name, metric), state.keys) for name, state in states.items()}
+
+    return Rounds(run_order(items, seed), rule, scores_of,
+                  stop_now=lambda: any(state.tally.fatal for state in states.values()))
+
+
+def _sequential_result(rounds, rule: StopRule, task: Task, seed: int, n_items: int):
+    from assay.run.stopping import RunSequential
+
+    notes = []
+    if rounds.n_paired < rounds.n_run:
+        notes.append(f"{rounds.n_run - rounds.n_paired} of the {rounds.n_run} items run lack a score of some model "
+                     "(failed or not run) and are left out of the comparison")
+    for test in (rounds.last.pairs.values() if rounds.last is not None else []):
+        test.order_seed = seed
+    return RunSequential(rule, seed, _stop_metric(task), n_items, rounds.n_run, rounds.n_paired, rounds.last,
+                         rounds.looks, notes)
 
 
 def _summarise_pass_until(result: RunResult, run_dir: Path, states: dict[str, _ModelState],
@@ -270,20 +348,38 @@ def _summarise_pass_until(result: RunResult, run_dir: Path, states: dict[str, _M
 def _run_jobs(task: Task, items: list[Item], states: dict[str, _ModelState], store: RunStore,
               scorers: dict[str, Callable], *, samples: int, params_for: Callable[[Model], GenParams],
               concurrency: int, progress: bool, pass_until: int | None, budget: int | None,
-              batch: int, stride: int = 0) -> None:
+              batch: int, stride: int = 0, next_items: Callable[[], list[Item]] | None = None,
+              planned_items: int | None = None) -> None:
+    """Run ``items`` for every model. With ``next_items`` the items come in
+    rounds: once every job of the items queued so far has finished, it is asked
+    for the next round (none: the run ends), so a stopping rule can look at
+    complete results between rounds; ``planned_items`` sizes the bar then."""
     initial = min(batch, budget or batch) if pass_until else samples
     jobs = [(state, item, index) for state in states.values() for item in items for index in range(initial)]
     params = {name: params_for(s.model) for name, s in states.items()}
+    unfinished = [len(jobs)]
+
+    def finished(queue: Jobs) -> None:
+        unfinished[0] -= 1
+        if next_items is None or unfinished[0]:
+            return
+        round_items = next_items()
+        more = [(state, item, index) for state in states.values() for item in round_items for index in range(initial)]
+        unfinished[0] = len(more)
+        for job in more:
+            queue.submit(job)
 
     async def handle(job: tuple[_ModelState, Item, int], queue: Jobs) -> None:
         state, item, index = job
         if task.mode != "generate":
             await _one_likelihood(state, item, store, task, stride)
             queue.advance()
+            finished(queue)
             return
         passed = await _one(state, item, index, params[state.model.name], store, scorers, task)
         if not pass_until:
             queue.advance()
+            finished(queue)
             return
         # drawn: [samples finished (errors included), passes]
         drawn = state.drawn.setdefault(item.id, [0, 0])
@@ -300,7 +396,8 @@ def _run_jobs(task: Task, items: list[Item], states: dict[str, _ModelState], sto
 
     # In pass-until mode the bar counts items finished, otherwise requests.
     execute(jobs, handle, store=store, concurrency=concurrency, description=f"{task.name}: {', '.join(states)}",
-            total=len(items) * len(states) if pass_until else len(jobs), progress=progress, advance_each=False)
+            total=len(items) * len(states) if pass_until else
+            (planned_items or len(items)) * len(states) * initial, progress=progress, advance_each=False)
 
 
 async def _one(state: _ModelState, item: Item, index: int, params: GenParams, store: RunStore,
