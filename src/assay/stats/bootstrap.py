@@ -58,24 +58,23 @@ class Interval:
         return jsonable(asdict(self))
 
 
-def check_level(level: float, *, name: str = "confidence", error: type[Exception] = ConfigError) -> None:
-    """Raise ``error`` unless 0 < level < 1 (a bool is not a level)."""
+def check_level(level: float, *, name: str = "confidence", what: str = "a level", example: float = 0.95) -> None:
+    """Raise ``ConfigError`` unless 0 < level < 1 (a bool is not a level); error rates use ``what``/``example``."""
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise error(f"{name}={level!r}; give a level strictly between 0 and 1, e.g. 0.95")
+        raise ConfigError(f"{name}={level!r}; give {what} strictly between 0 and 1, e.g. {example:g}")
 
 
 def percentile_bounds(draws, level: float, *, axis: int = 0, skip_nan: bool = False):
     """The equal-tailed percentile interval (low, high) of bootstrap replicates along ``axis``.
 
-    ``skip_nan`` leaves out failed replicates (NaN); floats for 1-d draws, arrays otherwise.
+    ``skip_nan`` leaves out failed replicates (NaN). Returns numpy scalars for
+    1-d draws, arrays (the shape of one replicate) otherwise.
     """
     import numpy as np
 
-    tail = (1.0 - level) / 2.0
+    tail = (1 - level) / 2
     quantile = np.nanquantile if skip_nan else np.quantile
-    low, high = quantile(np.asarray(draws, dtype=float), [tail, 1.0 - tail], axis=axis)
-    if np.ndim(low) == 0:
-        return float(low), float(high)
+    low, high = quantile(np.asarray(draws, dtype=float), [tail, 1 - tail], axis=axis)
     return low, high
 
 

@@ -164,7 +164,7 @@ def aggregate_pass_at_k_many(
         values = per_item[:, j]
         jeffreys = _jeffreys_over_items(values, k, confidence)
         if jeffreys is None:
-            low, high = percentile_bounds(draws[:, j], confidence)
+            low, high = map(float, percentile_bounds(draws[:, j], confidence))
             extra: dict[str, Any] = {}
         else:
             low, high, method, note = jeffreys

@@ -31,7 +31,7 @@ import numpy as np
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
-from assay.stats.bootstrap import Interval, check_level, resample_index_matrix
+from assay.stats.bootstrap import Interval, check_level, percentile_bounds, resample_index_matrix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -304,13 +304,13 @@ def aggregate_pass_until(
     low = np.array([i.unbiased if not i.censored else i.passes / i.samples for i in items])
     high = np.array([i.unbiased if not i.censored else i.upper_bound for i in items])
     idx = resample_index_matrix(len(items), n_boot, seed)
-    alpha = 1.0 - confidence
     return PassUntilAggregate(
         model=model,
         value_low=float(low.mean()),
         value_high=float(high.mean()),
-        ci_low=float(np.quantile(low[idx].mean(axis=1), alpha / 2)),
-        ci_high=float(np.quantile(high[idx].mean(axis=1), 1 - alpha / 2)),
+        # The lower end from the low version's replicates, the upper end from the high version's.
+        ci_low=float(percentile_bounds(low[idx].mean(axis=1), confidence)[0]),
+        ci_high=float(percentile_bounds(high[idx].mean(axis=1), confidence)[1]),
         n_items=len(items),
         n_censored=int(sum(i.censored for i in items)),
         confidence=confidence,
