@@ -244,3 +244,32 @@ def bootstrap_over_items(
             level=level,
         )
     return out
+
+
+def pairwise_kappas(verdicts, judges: Sequence[str], n_boot: int, seed: int, level: float) -> dict:
+    """Cohen's κ between every two judges on the verdicts both gave (same unit, order and item).
+
+    ``verdicts`` has columns unit, order, item, judge, verdict; returns
+    ``{(a, b): Estimate.to_dict()}`` with a percentile bootstrap over items.
+    """
+    from itertools import combinations
+
+    valid = verdicts[verdicts["verdict"].notna()]
+    wide = valid.pivot_table(index=["unit", "order", "item"], columns="judge", values="verdict", aggfunc="first")
+    out = {}
+    for a, b in combinations(judges, 2):
+        if a not in wide.columns or b not in wide.columns:
+            continue
+        both = wide[[a, b]].dropna()
+        if len(both) < 2:
+            continue
+        va, vb = both[a].to_numpy(object), both[b].to_numpy(object)
+        items = both.index.get_level_values("item").to_numpy(object)
+
+        def statistic(rows, va=va, vb=vb):
+            table, _ = confusion_matrix(va[rows], vb[rows])
+            return {"kappa": cohens_kappa_from_table(table)}
+
+        est = bootstrap_over_items(items, statistic, n_boot=n_boot, seed=seed, level=level)["kappa"]
+        out[(a, b)] = est.to_dict()
+    return out
