@@ -89,8 +89,9 @@ def list_tasks() -> Listing:
 def passk(run_dir: str | Path, ks: list[int] | None = None, *, metric: str | None = None,
           pass_until: int | None = None, budget: int | None = None, seed: int = 0):
     """pass@k (and PassUntil when the run sampled that way) for a run directory."""
+    from assay.run.pass_until import resolve_pass_until
     from assay.run.store import read_config, scores_frame
-    from assay.stats.passk import passk_report, resolve_pass_until
+    from assay.stats.passk import passk_report
     from assay.stats.passuntil import pass_until_report
 
     frame = scores_frame(run_dir, metric=metric)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from assay.jsonable import jsonable
+from assay.stats.bootstrap import Interval, cluster_codes, percentile_bounds, resample_clusters, rng_for
 
 ALPHA_LEVELS = ("nominal", "ordinal", "interval")
 
@@ -42,6 +43,9 @@ class Estimate:
                 "level": self.level,
             }
         )
+
+    def to_interval(self) -> Interval:
+        return Interval(self.value, self.low, self.high, self.level, self.method, self.n_items)
 
     def render(self, digits: int = 3) -> str:
         if not np.isfinite(self.value):
@@ -192,26 +196,8 @@ def krippendorff_alpha(reliability_data: np.ndarray, level: str = "nominal") -> 
     return 1.0 - (n - 1.0) * observed / expected
 
 
-def resample_rows(groups: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Draw groups with replacement; return the rows of the drawn groups.
-
-    ``groups`` gives each row's group code (0..G-1). Returns (row indices,
-    draw number of each row) so a group drawn twice counts as two distinct
-    groups.
-    """
-    order = np.argsort(groups, kind="stable")
-    sizes = np.bincount(groups)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    drawn = rng.integers(0, sizes.size, size=sizes.size)
-    lengths = sizes[drawn]
-    total = int(lengths.sum())
-    # Row k of the output belongs to draw j; its offset within the group is
-    # k minus the first output position of draw j.
-    draw_of_row = np.repeat(np.arange(drawn.size), lengths)
-    first_position = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    offsets = np.arange(total) - first_position[draw_of_row]
-    rows = order[starts[drawn][draw_of_row] + offsets]
-    return rows, draw_of_row
+# Whole items are drawn by the shared cluster resampler; the old name stays for callers.
+resample_rows = resample_clusters
 
 
 def bootstrap_over_items(
@@ -230,23 +216,22 @@ def bootstrap_over_items(
     statistic's interval.
     """
     item_arr = np.asarray(items, dtype=object)
-    _, codes = np.unique(item_arr.astype(str), return_inverse=True)
+    codes = cluster_codes(item_arr)
     n_items = int(codes.max()) + 1 if codes.size else 0
     point = dict(statistic(np.arange(item_arr.size)))
     replicates: dict[str, list[float]] = {name: [] for name in point}
     if n_items > 0 and n_boot > 0:
-        rng = np.random.default_rng(seed)
+        rng = rng_for(seed)
         for _ in range(n_boot):
-            rows, _ = resample_rows(codes, rng)
+            rows, _ = resample_clusters(codes, rng)
             for name, value in statistic(rows).items():
                 replicates[name].append(value)
-    tail = 100.0 * (1.0 - level) / 2.0
     out: dict[str, Estimate] = {}
     for name, value in point.items():
         draws = np.asarray(replicates[name], dtype=float)
         draws = draws[np.isfinite(draws)]
         if draws.size >= 2 and np.isfinite(value):
-            low, high = np.percentile(draws, [tail, 100.0 - tail])
+            low, high = percentile_bounds(draws, level)
         else:
             low = high = float("nan")
         out[name] = Estimate(
@@ -258,4 +243,33 @@ def bootstrap_over_items(
             n_boot=n_boot,
             level=level,
         )
+    return out
+
+
+def pairwise_kappas(verdicts, judges: Sequence[str], n_boot: int, seed: int, level: float) -> dict:
+    """Cohen's κ between every two judges on the verdicts both gave (same unit, order and item).
+
+    ``verdicts`` has columns unit, order, item, judge, verdict; returns
+    ``{(a, b): Estimate.to_dict()}`` with a percentile bootstrap over items.
+    """
+    from itertools import combinations
+
+    valid = verdicts[verdicts["verdict"].notna()]
+    wide = valid.pivot_table(index=["unit", "order", "item"], columns="judge", values="verdict", aggfunc="first")
+    out = {}
+    for a, b in combinations(judges, 2):
+        if a not in wide.columns or b not in wide.columns:
+            continue
+        both = wide[[a, b]].dropna()
+        if len(both) < 2:
+            continue
+        va, vb = both[a].to_numpy(object), both[b].to_numpy(object)
+        items = both.index.get_level_values("item").to_numpy(object)
+
+        def statistic(rows, va=va, vb=vb):
+            table, _ = confusion_matrix(va[rows], vb[rows])
+            return {"kappa": cohens_kappa_from_table(table)}
+
+        est = bootstrap_over_items(items, statistic, n_boot=n_boot, seed=seed, level=level)["kappa"]
+        out[(a, b)] = est.to_dict()
     return out

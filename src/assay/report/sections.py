@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -233,34 +232,11 @@ def _est(d) -> tuple:
     return _num(d.get("value")), _num(d.get("low")), _num(d.get("high"))
 
 
-def judge_costs(verdicts: pd.DataFrame | None, judges: list[str], jury_name: str, confidence: float):
-    """Mean cost per verdict for each judge and for the jury (all members' verdicts on a unit summed)."""
-    from assay.stats.intervals import mean_ci
-
-    if verdicts is None:
-        return None, None
-    for column, meaning in (("cost", "cost per verdict"), ("tokens", "tokens per verdict"), ("latency", "seconds per verdict")):
-        if column in verdicts.columns and verdicts[column].notna().any():
-            break
-    else:
-        return None, None
-    costs = {}
-    frame = verdicts[verdicts[column].notna()]
-    for name in judges:
-        values = frame.loc[frame["judge"] == name, column].to_numpy(float)
-        if len(values) >= 2:
-            costs[name] = mean_ci(values, method="t", confidence=confidence)
-    members = frame[frame["judge"].isin(judges)]
-    per_unit = members.groupby(["unit", "order"])[column].agg(["sum", "size"])
-    per_unit = per_unit[per_unit["size"] == len(judges)]["sum"].to_numpy(float)
-    if len(judges) >= 2 and len(per_unit) >= 2:
-        costs[jury_name] = mean_ci(per_unit, method="t", confidence=confidence)
-    return costs, meaning
-
-
 def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMaker) -> Section:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
+
+    from assay.judge.costs import verdict_costs
 
     level = float(audit.get("level", 0.95))
     level_txt = _pct(level)
@@ -270,7 +246,7 @@ def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMak
     if jury:
         entries.append(jury["majority"])
     names = [e["judge"] for e in entries]
-    costs, cost_meaning = judge_costs(verdicts, [e["judge"] for e in audit["judges"]], jury_name or "jury", level)
+    costs, cost_meaning = verdict_costs(verdicts, [e["judge"] for e in audit["judges"]], jury_name or "jury", level)
     panels = [("accuracy against humans", lambda e: _est(e.get("accuracy"))),
               ("Cohen's κ with humans", lambda e: _est(e.get("cohens_kappa")))]
     if costs:
@@ -321,7 +297,8 @@ def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMak
                  f"Krippendorff's α ({esc(jury.get('alpha_level'))}) {_fmt(ka.get('value'))} "
                  f"{_interval(_num(ka.get('low')), _num(ka.get('high')))}. The jury is the majority vote of the judges.")
     cost_note = (f" Cost is the mean {esc(cost_meaning)} from {esc(verdicts.attrs.get('source', 'the verdicts'))}, "
-                 "with a normal (n ≥ 30) or bootstrap interval; the jury's cost sums its members' verdicts on each item."
+                 f"with {level_txt} Student's t intervals (n − 1 df) over verdicts; the jury's cost sums its members' "
+                 "verdicts on each item."
                  if costs else " No cost, token or latency columns were found in the verdicts, so cost is not shown.")
     caption = (f'<p class="caption"><b>Method.</b> {esc(audit["kind"])} verdicts against human labels '
                f"({esc(audit.get('labels', ''))}). Intervals are {level_txt} percentile bootstrap over items, "
@@ -333,33 +310,10 @@ def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMak
                    [figure(fig, height), table, caption])
 
 
-def pairwise_kappas(verdicts: pd.DataFrame, judges: list[str], n_boot: int, seed: int, level: float) -> dict:
-    """Cohen's κ between every two judges on the verdicts both gave (same item, models, order)."""
-    from assay.judge.agreement import bootstrap_over_items, cohens_kappa_from_table, confusion_matrix
-
-    valid = verdicts[verdicts["verdict"].notna()]
-    wide = valid.pivot_table(index=["unit", "order", "item"], columns="judge", values="verdict", aggfunc="first")
-    out = {}
-    for a, b in combinations(judges, 2):
-        if a not in wide.columns or b not in wide.columns:
-            continue
-        both = wide[[a, b]].dropna()
-        if len(both) < 2:
-            continue
-        va, vb = both[a].to_numpy(object), both[b].to_numpy(object)
-        items = both.index.get_level_values("item").to_numpy(object)
-
-        def statistic(rows, va=va, vb=vb):
-            table, _ = confusion_matrix(va[rows], vb[rows])
-            return {"kappa": cohens_kappa_from_table(table)}
-
-        est = bootstrap_over_items(items, statistic, n_boot=n_boot, seed=seed, level=level)["kappa"]
-        out[(a, b)] = est.to_dict()
-    return out
-
-
 def agreement_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMaker, seed: int) -> Section:
     import plotly.graph_objects as go
+
+    from assay.judge.agreement import pairwise_kappas
 
     level = float(audit.get("level", 0.95))
     judges = [j["judge"] for j in audit["judges"]]
@@ -607,6 +561,8 @@ def passk_section(data: dict, figure: FigureMaker) -> Section:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    from assay.stats.passk import CoverageFit
+
     method = data.get("method") or {}
     confidence = float(method.get("confidence", 0.95))
     level_txt = _pct(confidence)
@@ -636,11 +592,12 @@ def passk_section(data: dict, figure: FigureMaker) -> Section:
                 showlegend=False, marker=dict(size=7, color=colour),
                 hovertemplate="k=%{x}: coverage %{y:.3f}<extra></extra>"), row=1, col=2)
         if fit.get("a") is not None and fit.get("b") is not None:
+            curve = CoverageFit(a=float(fit["a"]), b=float(fit["b"]), r2=fit.get("r2"), n_points=0)
             k_obs = max(cov.get("k") or ks or [1])
             k_far = max([k_obs] + [int(k) for k in (fit.get("extrapolation") or {})])
             seen = np.geomspace(1, k_obs, 60)
             fig.add_trace(go.Scatter(
-                x=seen, y=np.exp(fit["a"] * seen ** fit["b"]), mode="lines", line=dict(color=colour, width=2),
+                x=seen, y=curve.predict(seen), mode="lines", line=dict(color=colour, width=2),
                 showlegend=False, legendgroup=str(model),
                 hovertemplate=f"fit log C = {fit['a']:.3g}·k^{fit['b']:.3g} (R² {fit.get('r2') or float('nan'):.3f})"
                               "<br>k=%{x:.0f}: %{y:.3f}<extra></extra>"), row=1, col=2)
@@ -648,7 +605,7 @@ def passk_section(data: dict, figure: FigureMaker) -> Section:
                 extrapolated = True
                 far = np.geomspace(k_obs, k_far, 40)
                 fig.add_trace(go.Scatter(
-                    x=far, y=np.exp(fit["a"] * far ** fit["b"]), mode="lines", line=dict(color=colour, width=2, dash="dash"),
+                    x=far, y=curve.predict(far), mode="lines", line=dict(color=colour, width=2, dash="dash"),
                     showlegend=False, legendgroup=str(model),
                     hovertemplate="extrapolated beyond the samples drawn<br>k=%{x:.0f}: %{y:.3f}<extra></extra>"), row=1, col=2)
     fig.update_xaxes(type="log", title="k (samples per item)")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
+from assay.scaling.calibration import held_out_intervals
 from assay.scaling.fit import ScalingFit, fit_law
 from assay.scaling.laws import get_law
 from assay.scaling.table import TableLike, apply_where, describe_row, load_table, table_source
@@ -232,20 +233,15 @@ CHANCE_LAWS = ("sigmoid", "two-step")
 def _summary_intervals(test: pd.DataFrame, abs_error: np.ndarray, covered: np.ndarray | None) -> dict:
     """95% intervals for the held-out mean absolute error and coverage, clustered by model when a
     ``model`` column repeats (checkpoints of one model err together)."""
-    from assay.stats.intervals import mean_ci
-
     if len(abs_error) < 2:
         return {}
     labels = test["model"].astype(str).to_numpy() if "model" in test.columns else None
-    if labels is not None and (len(np.unique(labels)) == len(labels) or len(np.unique(labels)) < 2):
-        labels = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mae = mean_ci(abs_error, clusters=labels, confidence=0.95)
-        out = {"mean_abs_error_ci": [mae.low, mae.high], "mean_abs_error_ci_method": mae.method}
-        if covered is not None:
-            cov = mean_ci(covered.astype(float), clusters=labels, confidence=0.95)
-            out.update({"coverage_ci": [cov.low, cov.high], "coverage_ci_method": cov.method})
+        mae, cov = held_out_intervals(abs_error, covered, labels)
+    out = {"mean_abs_error_ci": [mae.low, mae.high], "mean_abs_error_ci_method": mae.method}
+    if cov is not None:
+        out.update({"coverage_ci": [cov.low, cov.high], "coverage_ci_method": cov.method})
     return out
 
 

@@ -243,3 +243,19 @@ def interval_from_calibration(calibration: dict, columns: list[str], centre: np.
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.exp(np.log(centre) - half), np.exp(np.log(centre) + half)
     return centre - half, centre + half
+
+
+def held_out_intervals(abs_error: np.ndarray, covered: np.ndarray | None, models: np.ndarray | None):
+    """95% intervals (``MeanCI``, or None below two errors) for held-out mean |error| and coverage.
+
+    Clustered by model when ``models`` repeats (checkpoints of one model err
+    together); with every model distinct, or only one, clusters add nothing.
+    """
+    from assay.stats.intervals import mean_ci
+
+    if models is not None and (len(np.unique(models)) == len(models) or len(np.unique(models)) < 2):
+        models = None
+    mae = mean_ci(abs_error, clusters=models, confidence=0.95) if len(abs_error) >= 2 else None
+    cov = (mean_ci(np.asarray(covered, dtype=float), clusters=models, confidence=0.95)
+           if covered is not None and len(covered) >= 2 else None)
+    return mae, cov

@@ -13,6 +13,7 @@ import numpy as np
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
+from assay.stats.bootstrap import Interval, check_level, percentile_bounds, resample_clusters
 from assay.scaling.laws import (
     HUBER_DELTA,
     Law,
@@ -52,6 +53,9 @@ class Prediction:
                 "warnings": self.warnings,
             }
         )
+
+    def to_interval(self) -> Interval:
+        return Interval(self.value, self.low, self.high, self.level, self.method)
 
     def render(self) -> str:
         at = ", ".join(f"{k}={v:g}" for k, v in self.at.items())
@@ -156,8 +160,7 @@ class ScalingFit:
             if self.draws is None or len(self.draws) == 0:
                 return value, None, None
             curves = law.predict(self.draws, x, self.options)
-        tail = (1 - self.level) / 2
-        low, high = np.nanquantile(curves, [tail, 1 - tail], axis=0)
+        low, high = percentile_bounds(curves, self.level, skip_nan=True)
         return value, low, high
 
     def predict(self, at: Mapping[str, float]) -> Prediction:
@@ -225,10 +228,9 @@ class ScalingFit:
             "G": (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"])),
         }
         if self.draws is not None and len(self.draws):
-            tail = (1 - self.level) / 2
             n_draws, d_draws = allocate(self.draws)
-            out["N_opt_ci"] = np.nanquantile(n_draws, [tail, 1 - tail], axis=0).T
-            out["D_opt_ci"] = np.nanquantile(d_draws, [tail, 1 - tail], axis=0).T
+            out["N_opt_ci"] = np.array(percentile_bounds(n_draws, self.level, skip_nan=True)).T
+            out["D_opt_ci"] = np.array(percentile_bounds(d_draws, self.level, skip_nan=True)).T
         return out
 
     # -- serialisation ------------------------------------------------------------------------
@@ -406,13 +408,9 @@ def _split_columns(value: str | Sequence[str]) -> list[str]:
 
 
 def _resample(rng: np.random.Generator, n: int, groups: np.ndarray | None) -> np.ndarray:
-    if groups is None:
-        return rng.integers(0, n, n)
-    labels = np.unique(groups)
-    chosen = rng.choice(labels, size=len(labels), replace=True)
-    members = [np.flatnonzero(groups == label) for label in labels]
-    lookup = dict(zip(labels, members))
-    return np.concatenate([lookup[c] for c in chosen])
+    """Rows of one bootstrap replicate: points drawn with replacement, or whole clusters when grouped."""
+    codes = np.arange(n) if groups is None else np.unique(groups, return_inverse=True)[1].ravel()
+    return resample_clusters(codes, rng)[0]
 
 
 def fit_selection(
@@ -495,8 +493,7 @@ def fit_law(
         raise ConfigError(f"the {law} law takes y as {shape}, got {','.join(y_cols) or '(none)'}")
     if bootstrap < 0:
         raise ConfigError(f"--bootstrap must be 0 or more, got {bootstrap}")
-    if not 0 < level < 1:
-        raise ConfigError(f"level must be between 0 and 1, got {level}")
+    check_level(level, name="level")
     if x_transform not in ("auto", "log10", "linear"):
         raise ConfigError(f"x_transform must be auto, log10 or linear, got {x_transform!r}")
     positive_x = law != "sigmoid" or x_transform == "log10"
@@ -527,9 +524,8 @@ def fit_law(
         notes.append(f"the {law} fit did not converge ({solution.message})")
     ci: dict[str, list[float]] = {}
     if draws is not None:
-        tail = (1 - level) / 2
-        bounds = np.nanquantile(draws, [tail, 1 - tail], axis=0)
-        ci = {name: [float(bounds[0, i]), float(bounds[1, i])] for i, name in enumerate(names)}
+        low, high = percentile_bounds(draws, level, skip_nan=True)
+        ci = {name: [float(low[i]), float(high[i])] for i, name in enumerate(names)}
     if bootstrap and failures > 0.05 * bootstrap:
         notes.append(f"{failures} of {bootstrap} bootstrap refits failed; intervals rest on the rest")
     n_clusters = None if selection.groups is None else int(len(np.unique(selection.groups)))

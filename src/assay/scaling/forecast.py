@@ -35,12 +35,14 @@ from assay.scaling.calibration import (
     BacktestErrors,
     calibrate,
     cross_validated_coverage,
+    held_out_intervals,
     nested_backtests,
     training_span,
 )
 from assay.scaling.curves import Components, Curve, fit_compute_curve, fit_link, fit_two_step, principal_components
 from assay.scaling.laws import choose_transform
 from assay.scaling.table import LOCATIONS, TableLike, apply_where, describe_row, load_table, table_source
+from assay.stats.bootstrap import check_level
 
 CURVES = ("auto", "sigmoid", "power")
 MAX_AUTO_COMPONENTS = 3  # Ruan et al. find three components carry nearly all of the benchmarks' variance
@@ -223,8 +225,7 @@ def forecast(
     targets in [0, 1], else power). ``components``: principal components for
     ``observed`` (default: chosen by the backtests among 1 to 3).
     """
-    if not 0 < level < 1:
-        raise ConfigError(f"--level {level}: give a number between 0 and 1, e.g. 0.9")
+    check_level(level, name="--level", example=0.9)
     if curve not in CURVES:
         raise ConfigError(f"--curve {curve!r}: choose one of {', '.join(CURVES)}")
     frame = data if isinstance(data, pd.DataFrame) else load_table(data)
@@ -504,8 +505,6 @@ def _method_text(kind: str, rule, offsets: bool) -> str:
 
 def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list, cluster: np.ndarray,
                         level: float, kind: str, span: float) -> dict:
-    from assay.stats.intervals import mean_ci
-
     scale = "log y" if kind == "power" else "y"
     out = {
         "level": level,
@@ -548,9 +547,7 @@ def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list,
         inside = np.array([1.0 if c else 0.0 for _, c, _ in judged])
         abs_err = np.array([e for _, _, e in judged])
         labels = cluster[rows]
-        repeated = len(np.unique(labels)) < len(labels) and len(np.unique(labels)) >= 2
-        cov = mean_ci(inside, clusters=labels if repeated else None, confidence=0.95) if len(inside) >= 2 else None
-        mae = mean_ci(abs_err, clusters=labels if repeated else None, confidence=0.95) if len(abs_err) >= 2 else None
+        mae, cov = held_out_intervals(abs_err, inside, labels)
         out["held_out"] = {
             "n": int(len(inside)),
             "n_models": int(len(np.unique(labels))),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
-from assay.errors import ConfigError, DataError
+from assay.errors import DataError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,6 +77,7 @@ def warn(message: str, sink: list[str]) -> None:
 
 
 def check_confidence(confidence: float) -> None:
-    """Raise ``ConfigError`` unless 0 < confidence < 1."""
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ConfigError(f"confidence={confidence!r}; give a level strictly between 0 and 1, e.g. 0.95")
+    """Raise ``ConfigError`` unless 0 < confidence < 1 (``assay.stats.bootstrap.check_level``)."""
+    from assay.stats.bootstrap import check_level
+
+    check_level(confidence, name="confidence")

@@ -21,6 +21,7 @@ from statistics import NormalDist
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 from assay.stats._inputs import check_confidence
+from assay.stats.bootstrap import Interval
 
 BINARY_METHODS = ("wilson", "beta", "exact")
 BETA_REASON = (
@@ -59,6 +60,9 @@ class MeanCI:
                 "warnings": list(self.warnings),
             }
         )
+
+    def to_interval(self) -> Interval:
+        return Interval(self.mean, self.low, self.high, self.confidence, self.method, self.n, self.n_clusters)
 
     def render(self) -> str:
         clusters = f", {self.n_clusters} clusters" if self.n_clusters else ""

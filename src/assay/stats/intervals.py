@@ -32,6 +32,7 @@ from scipy import special
 from assay.errors import ConfigError, DataError
 from assay.stats._inputs import as_labels, as_scores, check_confidence, is_binary, warn
 from assay.stats.binary import BETA_REASON, BINARY_METHODS, MeanCI, beta_ppf, proportion_interval
+from assay.stats.bootstrap import cluster_codes, scipy_bootstrap
 
 METHODS = ("auto", "t", "clt", "clustered", "beta-clustered", "bootstrap", "percentile", "wilson", "beta", "exact")
 FEW_CLUSTERS = 10  # cluster-robust SEs are themselves noisy with fewer clusters than this
@@ -62,7 +63,8 @@ def effective_sample_size(mean: float, se: float, n: int, n_clusters: int, confi
 
 
 def _bootstrap_interval(values, labels, kind: str, confidence: float, seed, n_resamples: int):
-    """(se, low, high) from scipy's bootstrap; whole clusters are resampled when labels are given."""
+    """(se, low, high) from scipy's bootstrap; whole clusters are resampled when labels are given
+    (each cluster's sum and size resampled together, the mean their ratio)."""
     if labels is None:
         data = (values,)
 
@@ -70,26 +72,14 @@ def _bootstrap_interval(values, labels, kind: str, confidence: float, seed, n_re
             return np.mean(x, axis=axis)
 
     else:
-        _, codes = np.unique(labels.astype(str), return_inverse=True)
+        codes = cluster_codes(labels)
         data = (np.bincount(codes, weights=values), np.bincount(codes).astype(float))
 
         def statistic(sums, counts, axis):
             return np.sum(sums, axis=axis) / np.sum(counts, axis=axis)
 
-    from scipy import stats
-
-    result = stats.bootstrap(
-        data,
-        statistic,
-        n_resamples=n_resamples,
-        paired=labels is not None,
-        vectorized=True,
-        confidence_level=confidence,
-        method="BCa" if kind == "bca" else "percentile",
-        rng=np.random.default_rng(seed),
-    )
-    ci = result.confidence_interval
-    return float(result.standard_error), float(ci.low), float(ci.high)
+    return scipy_bootstrap(data, statistic, level=confidence, n_resamples=n_resamples, seed=seed,
+                           method="BCa" if kind == "bca" else "percentile", paired=labels is not None)
 
 
 def _choose(method: str, values: np.ndarray, labels, binary: bool) -> tuple[str, str]:

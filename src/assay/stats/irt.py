@@ -42,6 +42,7 @@ from scipy import optimize, special, stats
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 from assay.stats._inputs import check_confidence, warn
+from assay.stats.bootstrap import Interval, resample_clusters
 
 PRIOR_SLOPE_SD = 2.0
 PRIOR_EASE_SD = 3.0
@@ -328,18 +329,17 @@ def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, groups=N
     boot_slopes = np.empty((bootstrap, n_items, dims))
     boot_ease = np.empty((bootstrap, n_items))
     if groups is None:
-        members = [np.array([i]) for i in range(n_models)]
+        codes = np.arange(n_models)
     else:
         labels = pd.Series(list(groups), dtype=object)
         if len(labels) != n_models:
             raise ConfigError(f"{len(labels)} group labels for {n_models} models; give one per model")
-        members = [np.flatnonzero(labels.to_numpy() == g) for g in pd.unique(labels)]
-        if bootstrap and len(members) < 2:
+        codes = pd.factorize(labels, use_na_sentinel=False)[0]
+        if bootstrap and codes.max() < 1:
             raise ConfigError("every model is in one group; the refits need at least two groups to resample")
     # Resample whole groups (each model its own group unless told otherwise): checkpoints of one model are
     # not independent, and resampling them one by one would understate the item parameters' error.
-    boot_picks = [np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-                  for _ in range(bootstrap)]
+    boot_picks = [resample_clusters(codes, rng)[0] for _ in range(bootstrap)]
     for b, pick in enumerate(boot_picks):
         # Refit on models drawn with replacement, from the full fit's values: the spread of the item
         # parameters over refits is their error from having few models, including the models' own.
@@ -522,6 +522,11 @@ class ScoreEstimate:
 
     def to_dict(self) -> dict:
         return jsonable(dict(self.__dict__))
+
+    def to_interval(self, level: float) -> Interval:
+        """The estimate's interval at the ``level`` it was computed at (``EstimateResult.confidence``)."""
+        return Interval(self.estimate, self.ci_low, self.ci_high, level,
+                        "normal interval from the IRT fit's predictive variance", self.n_items_seen)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from scipy import stats
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 from assay.stats._inputs import as_labels, as_scores, check_confidence, is_binary, warn
+from assay.stats.bootstrap import Interval
 from assay.stats.intervals import FEW_CLUSTERS, cluster_robust_se
 
 
@@ -71,6 +72,10 @@ class PairedDiff:
                 "warnings": list(self.warnings),
             }
         )
+
+    def to_interval(self) -> Interval:
+        return Interval(self.diff, self.low, self.high, self.confidence, self.ci_method or self.test, self.n,
+                        self.n_clusters)
 
     def render(self) -> str:
         return (

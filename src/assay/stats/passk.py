@@ -23,13 +23,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 from assay.stats.binary import proportion_interval
+from assay.stats.bootstrap import Interval, bootstrap_means, check_level, percentile_bounds
 
 # The k values `assay passk` reports when none are asked for; those above the
 # samples drawn per item are left out (with a warning) rather than refused.
@@ -88,28 +89,6 @@ def pass_at_k(n: Any, c: Any, k: Any) -> Any:
     return float(value) if value.ndim == 0 else value
 
 
-def _percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
-    alpha = 1.0 - confidence
-    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
-
-
-def _check_confidence(confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
-
-
-def _bootstrap_means(per_item: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Means of ``per_item`` (items × columns) over item resamples: n_boot × columns."""
-    rng = np.random.default_rng(seed)
-    m = per_item.shape[0]
-    idx = rng.integers(0, m, size=(n_boot, m))
-    # Counting how often each item is drawn keeps memory at n_boot × m.
-    flat = (idx + (np.arange(n_boot) * m)[:, None]).ravel()
-    weights = np.bincount(flat, minlength=n_boot * m).reshape(n_boot, m).astype(float)
-    return weights @ per_item / m
-
-
 BOOTSTRAP_METHOD = "unbiased estimator (Chen et al. 2021); percentile bootstrap over items"
 
 
@@ -144,6 +123,9 @@ class PassAtK:
             }
         )
 
+    def to_interval(self) -> Interval:
+        return Interval(self.value, self.ci_low, self.ci_high, self.confidence, self.method, self.n_items)
+
     def render(self) -> str:
         return (
             f"pass@{self.k} = {self.value:.4f} "
@@ -170,19 +152,19 @@ def aggregate_pass_at_k_many(
     confidence: float = 0.95,
 ) -> list[PassAtK]:
     """``aggregate_pass_at_k`` for several k, sharing one set of item resamples."""
-    _check_confidence(confidence)
+    check_level(confidence)
     if n_boot < 1:
         raise ConfigError(f"n_boot must be at least 1, got {n_boot!r}")
     n_arr, c_arr = _item_counts(n, c)
     ks = [int(k) for k in ks]
     per_item = np.column_stack([pass_at_k(n_arr, c_arr, k) for k in ks])
-    draws = _bootstrap_means(per_item, n_boot, seed)
+    draws = bootstrap_means(per_item, n_boot, seed)
     results = []
     for j, k in enumerate(ks):
         values = per_item[:, j]
         jeffreys = _jeffreys_over_items(values, k, confidence)
         if jeffreys is None:
-            low, high = _percentile_interval(draws[:, j], confidence)
+            low, high = map(float, percentile_bounds(draws[:, j], confidence))
             extra: dict[str, Any] = {}
         else:
             low, high, method, note = jeffreys
@@ -747,7 +729,7 @@ def passk_report(
         raise DataError(
             f"pass@k table lacks column(s) {sorted(missing)}; it needs model, item, sample, score"
         )
-    _check_confidence(confidence)
+    check_level(confidence)
     scored = frame[frame["score"].notna()]
     if scored.empty:
         raise DataError("pass@k table has no scored samples")
@@ -792,43 +774,11 @@ def passk_report(
     )
 
 
-def resolve_pass_until(
-    recorded: Mapping[str, Any],
-    pass_until: int | None,
-    budget: int | None,
-    *,
-    source: str = "the run's config.json",
-) -> tuple[int | None, int | None]:
-    """The PassUntil rule (K, B) to report for a run, or (None, None) for plain pass@k.
+def __getattr__(name: str):
+    # ``resolve_pass_until`` reads a run's configuration, so it lives in ``assay.run.pass_until``;
+    # the old import path keeps working without stats importing run at load time.
+    if name == "resolve_pass_until":
+        from assay.run.pass_until import resolve_pass_until
 
-    ``recorded`` is the run's configuration (``config.json``); ``pass_until``
-    and ``budget`` what the user asked for (None when not given). A run sampled
-    until K passes or B samples can only be read with that same rule: its items
-    stopped at K passes, so a larger K has no data behind it and a different K
-    or B would not be the rule the samples were drawn under. Asking for another
-    K or B is a ``ConfigError`` naming both values. A run drawn with a fixed
-    number of samples can be read under any rule given in full (K and B).
-    """
-    recorded_k, recorded_b = recorded.get("pass_until"), recorded.get("budget")
-    if recorded_k:
-        recorded_k, recorded_b = int(recorded_k), int(recorded_b) if recorded_b else None
-        rule = f"--pass-until {recorded_k} --budget {recorded_b}"
-        if pass_until is not None and int(pass_until) != recorded_k:
-            raise ConfigError(
-                f"--pass-until {pass_until} does not match the run: {source} records pass_until={recorded_k} "
-                f"(budget {recorded_b}); its items stopped at {recorded_k} passes, so it can only be read with "
-                f"{rule} (or drop both options)"
-            )
-        if budget is not None and recorded_b is not None and int(budget) != recorded_b:
-            raise ConfigError(
-                f"--budget {budget} does not match the run: {source} records budget={recorded_b} "
-                f"(pass_until {recorded_k}); it can only be read with {rule} (or drop both options)"
-            )
-        return recorded_k, recorded_b if recorded_b is not None else budget
-    if pass_until is None:
-        if budget is not None:
-            raise ConfigError(f"--budget {budget} needs --pass-until K (the run was not sampled that way)")
-        return None, None
-    if budget is None:
-        raise ConfigError("--pass-until K needs --budget B (the run was not sampled that way)")
-    return int(pass_until), int(budget)
+        return resolve_pass_until
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

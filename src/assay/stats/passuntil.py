@@ -31,6 +31,7 @@ import numpy as np
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
+from assay.stats.bootstrap import Interval, check_level, percentile_bounds, resample_index_matrix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,6 +86,9 @@ class PassUntilItem:
             }
         )
 
+    def to_interval(self) -> Interval:
+        return Interval(self.estimate, self.ci_low, self.ci_high, self.confidence, self.method, self.samples)
+
     def render(self) -> str:
         name = f"{self.item}: " if self.item is not None else ""
         if self.censored:
@@ -105,8 +109,7 @@ def _check_rule(target_passes: int, budget: int, confidence: float) -> None:
         raise ConfigError(
             f"--budget B must be a whole number >= K={target_passes} (the passes sought), got {budget!r}"
         )
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    check_level(confidence)
 
 
 def pass_until_item(
@@ -269,6 +272,10 @@ class PassUntilAggregate:
             }
         )
 
+    def to_interval(self) -> Interval:
+        """The bracketed mean's interval; the estimate is None when items were capped (see ``value``)."""
+        return Interval(self.value, self.ci_low, self.ci_high, self.confidence, self.method, self.n_items)
+
     def render(self) -> str:
         name = f"{self.model}: " if self.model else ""
         if self.n_censored == 0:
@@ -296,15 +303,14 @@ def aggregate_pass_until(
     confidence = items[0].confidence
     low = np.array([i.unbiased if not i.censored else i.passes / i.samples for i in items])
     high = np.array([i.unbiased if not i.censored else i.upper_bound for i in items])
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(items), size=(n_boot, len(items)))
-    alpha = 1.0 - confidence
+    idx = resample_index_matrix(len(items), n_boot, seed)
     return PassUntilAggregate(
         model=model,
         value_low=float(low.mean()),
         value_high=float(high.mean()),
-        ci_low=float(np.quantile(low[idx].mean(axis=1), alpha / 2)),
-        ci_high=float(np.quantile(high[idx].mean(axis=1), 1 - alpha / 2)),
+        # The lower end from the low version's replicates, the upper end from the high version's.
+        ci_low=float(percentile_bounds(low[idx].mean(axis=1), confidence)[0]),
+        ci_high=float(percentile_bounds(high[idx].mean(axis=1), confidence)[1]),
         n_items=len(items),
         n_censored=int(sum(i.censored for i in items)),
         confidence=confidence,

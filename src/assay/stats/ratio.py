@@ -14,14 +14,13 @@ import numpy as np
 
 from assay.errors import DataError
 from assay.stats.binary import MeanCI
+from assay.stats.bootstrap import scipy_bootstrap
 
 
 def ratio_ci(numerators, denominators, *, transform: Callable[[np.ndarray], np.ndarray] = lambda r: r,
              confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> MeanCI:
     """transform(Σ numerators / Σ denominators) with a percentile bootstrap
     interval over units (documents). ``transform`` must be monotone increasing."""
-    from scipy import stats
-
     num = np.asarray(numerators, dtype=float)
     den = np.asarray(denominators, dtype=float)
     if num.shape != den.shape or num.ndim != 1 or len(num) == 0:
@@ -36,11 +35,9 @@ def ratio_ci(numerators, denominators, *, transform: Callable[[np.ndarray], np.n
     def statistic(n, d, axis=-1):
         return transform(n.sum(axis=axis) / d.sum(axis=axis))
 
-    result = stats.bootstrap((num, den), statistic, paired=True, vectorized=True, method="percentile",
-                             confidence_level=confidence, n_resamples=n_resamples,
-                             random_state=np.random.default_rng(seed))
-    low, high = result.confidence_interval
-    return MeanCI(estimate, float(result.standard_error), float(low), float(high),
+    se, low, high = scipy_bootstrap((num, den), statistic, level=confidence, n_resamples=n_resamples, seed=seed,
+                                    method="percentile", paired=True)
+    return MeanCI(estimate, se, low, high,
                   "percentile bootstrap over documents",
                   "a ratio of sums over documents (longer documents weigh more); documents resampled",
                   len(num), confidence=confidence)

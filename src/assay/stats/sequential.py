@@ -38,6 +38,7 @@ import numpy as np
 
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
+from assay.stats.bootstrap import Interval, check_level
 
 METHOD = "betting-cs"  # hedged betting confidence sequence (Waudby-Smith & Ramdas 2023)
 GRID_POINTS = 2001  # candidate means over [-1, 1]: a 0.001 resolution on the difference
@@ -48,8 +49,7 @@ MAX_LOOKS_SHOWN = 256  # looks kept in JSON; the library result keeps them all
 
 def check_alpha(alpha: float) -> None:
     """Raise ``ConfigError`` unless 0 < alpha < 1."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"alpha={alpha!r}; give an error rate strictly between 0 and 1, e.g. 0.05")
+    check_level(alpha, name="alpha", what="an error rate", example=0.05)
 
 
 def _check_unit_scores(values, name: str) -> np.ndarray:
@@ -193,6 +193,11 @@ class SequentialTest:
                 },
             }
         )
+
+    def to_interval(self) -> Interval:
+        """The confidence sequence's bounds when the decision was made."""
+        return Interval(self.diff_at_stop, self.low_at_stop, self.high_at_stop, 1 - self.alpha, self.method,
+                        self.n_used)
 
     def render(self) -> str:
         verdict = {"a": "a is better", "b": "b is better", "equivalent": "equivalent within the margin",

@@ -49,6 +49,7 @@ from assay.judge.audit.ranking import ModelRanking, rank_models
 from assay.judge.pool import VOTE_TIE
 from assay.judge.protocols.base import CORRECTNESS_KIND, KINDS as VERDICT_KINDS, PAIRWISE_KIND
 from assay.judge.tables import WHERE, load_table
+from assay.stats.bootstrap import check_level
 
 KINDS = tuple(kind.name for kind in VERDICT_KINDS)
 PAIRWISE_VALUES = PAIRWISE_KIND.values
@@ -139,8 +140,7 @@ def audit(
     """
     if n_boot < 0:
         raise ConfigError(f"n_boot must be 0 or more, not {n_boot}")
-    if not 0 < level < 1:
-        raise ConfigError(f"level must be between 0 and 1, not {level}")
+    check_level(level, name="level")
     if alpha_level is not None and alpha_level not in ALPHA_LEVELS:
         raise ConfigError(f"alpha_level must be one of {', '.join(ALPHA_LEVELS)}, not {alpha_level!r}")
     joined, spec, coverage, v_source, l_source = prepare(verdicts, labels, kind)
