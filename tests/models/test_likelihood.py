@@ -138,14 +138,14 @@ def test_server_agrees_with_in_process_and_misaligned_servers_are_refused(tmp_pa
     with llama_server(gemma3_path()) as url:
         served = get_model("openai-completion:gemma", base_urls=[url + "/v1"])
         local = get_model("gemma3-270m")
-        for item in task.items:
+        for item in task.items[:2]:
             prompt = task.choice_prompt(item)
             a = asyncio.run(served.loglikelihood(prompt.contexts[0], prompt.continuations))
             b = asyncio.run(local.loglikelihood(prompt.contexts[0], prompt.continuations))
             assert a.error is None
             assert np.allclose([x.logprob for x in a.logprobs], [x.logprob for x in b.logprobs], atol=2e-2)
-        result = run_eval(task, [served], out=tmp_path / "r", progress=False)
-        assert result.models["openai-completion:gemma"].n_items == 4
+        result = run_eval(task, [served], out=tmp_path / "r", progress=False, limit=2)
+        assert result.models["openai-completion:gemma"].n_items == 2
     with llama_server(smollm2_path()) as url:
         served = get_model("openai-completion:smollm2", base_urls=[url + "/v1"])
         with pytest.raises(ModelError, match="not those of the prompt's tokens"):

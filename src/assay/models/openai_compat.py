@@ -18,6 +18,9 @@ from assay.models.base import GenParams, Prompt, sample_seed
 from assay.records import Logprob, Sample
 
 
+ECHO_TIMEOUT = 600.0  # seconds for one prompt-scoring request
+
+
 class OpenAICompatModel:
     def __init__(self, name: str, model_id: str, *, base_urls: list[str] | None = None,
                  api_key: str | None = None, chat: bool = True, family: str = "unknown",
@@ -157,8 +160,11 @@ class OpenAICompatModel:
             index, client = self._client()
             self._in_flight[index] += 1
             try:
+                # Scoring a prompt takes a server longer than answering it (llama_cpp.server sorts
+                # the vocabulary for every prompt token): a longer timeout than generation's.
                 out = await client.completions.create(model=self.model_id, prompt=prompt, echo=True, logprobs=1,
-                                                      max_tokens=1, temperature=0.0)
+                                                      max_tokens=1, temperature=0.0,
+                                                      timeout=max(self._timeout, ECHO_TIMEOUT))
                 break
             except openai.APIConnectionError as exc:
                 self._down.add(index)
@@ -193,7 +199,7 @@ class OpenAICompatModel:
             return
         import openai
 
-        probe = ", ".join(str(n) for n in range(1, 31))
+        probe = ", ".join(str(n) for n in range(1, 16))
         try:
             tokens, offsets, values, _ = await self._echo(probe)
         except openai.APIStatusError as exc:
