@@ -13,7 +13,7 @@ LLAMA := llama-cpp-python[server]==0.3.36
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/assay demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: $(STAMP) lint
 	sh scripts/ensure_bubblewrap.sh
 	sh scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q

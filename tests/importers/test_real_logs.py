@@ -96,9 +96,12 @@ def test_inspect_failed_sample_is_an_error_not_a_wrong_answer(tmp_path):
 
 
 def test_two_logs_of_one_model_with_other_scores_are_refused(tmp_path):
-    with pytest.raises(DataError, match=r"model openai-api/local/smollm2, item inspect:arith:q\d, sample 0: "
-                                        r".*arith_epochs2.eval member samples/q\d_epoch_1.json gives includes=1, "
-                                        r"match=1, .*arith_max1.eval member .* gives includes=0, match=0"):
+    with pytest.raises(
+        DataError,
+        match=r"model openai-api/local/smollm2, item inspect:arith:q\d, sample 0: "
+        r".*arith_epochs2.eval member samples/q\d_epoch_1.json gives includes=1, "
+        r"match=1, .*arith_max1.eval member .* gives includes=0, match=0",
+    ):
         import_paths([EPOCHS_EVAL, MAX1_EVAL], tmp_path / "run")
 
 
@@ -110,7 +113,7 @@ def test_lm_eval_every_metric_and_filter_matches_the_harness(tmp_path):
     for filter_name in ("strict", "number"):
         frame = scores_frame(tmp_path / "run", metric=f"exact_match,{filter_name}")
         got = dict(zip(frame["item"].map(source_key), frame["score"]))
-        assert got == {str(l["doc_id"]): l["exact_match"] for l in lines if l["filter"] == filter_name}
+        assert got == {str(row["doc_id"]): row["exact_match"] for row in lines if row["filter"] == filter_name}
         assert frame["score"].mean() == pytest.approx(results["results"]["arith"][f"exact_match,{filter_name}"])
     assert all(check.matches for check in result.files[0].checks)
     entry = read_config(tmp_path / "run")["imports"][0]
@@ -121,8 +124,9 @@ def test_lm_eval_every_metric_and_filter_matches_the_harness(tmp_path):
 def test_lm_eval_metric_named_with_its_default_filter_or_not(tmp_path):
     result = import_paths([LM_SAMPLES], tmp_path / "run", metric="exact_match,number")
     assert result.metric == "exact_match,number"
-    with pytest.raises(DataError,
-                       match=r"no metric 'acc'; metrics in the file: exact_match,strict, exact_match,number"):
+    with pytest.raises(
+        DataError, match=r"no metric 'acc'; metrics in the file: exact_match,strict, exact_match,number"
+    ):
         import_paths([LM_SAMPLES], tmp_path / "other", metric="acc,none")
 
 
@@ -185,27 +189,66 @@ def test_analysis_commands_read_an_imported_run(tmp_path):
 
 
 def test_cli_import_json_contract(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "import", str(EPOCHS_EVAL), str(LM_SAMPLES),
-                           "-o", str(tmp_path / "run"), "--key-field", "id", "--metric", "match", "--json"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assay.cli",
+            "import",
+            str(EPOCHS_EVAL),
+            str(LM_SAMPLES),
+            "-o",
+            str(tmp_path / "run"),
+            "--key-field",
+            "id",
+            "--metric",
+            "match",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "exact_match,strict" in proc.stderr and proc.stdout == ""
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "import", str(EPOCHS_EVAL), "-o",
-                           str(tmp_path / "run"), "--json"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay.cli", "import", str(EPOCHS_EVAL), "-o", str(tmp_path / "run"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["n_added"] == 10 and data["metric"] == "match"
-    assert data["files"][0]["checks"][0] == {"metric": "match", "imported": 0.6, "reported": 0.6, "n": 10,
-                                             "matches": True}
-    text = subprocess.run([sys.executable, "-m", "assay.cli", "import", str(EPOCHS_EVAL), "-o",
-                           str(tmp_path / "run")], capture_output=True, text=True, timeout=300).stdout
+    assert data["files"][0]["checks"][0] == {
+        "metric": "match",
+        "imported": 0.6,
+        "reported": 0.6,
+        "n": 10,
+        "matches": True,
+    }
+    text = subprocess.run(
+        [sys.executable, "-m", "assay.cli", "import", str(EPOCHS_EVAL), "-o", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     assert "0 added, 10 already there" in text and "matches the tool's aggregate" in text
 
 
 def test_inspect_grades_and_values_convert_as_inspect_converts_them():
     from assay.importers.inspect import score_value
 
-    assert [score_value(v) for v in ("C", "I", "P", "N", "yes", "False", "0.25", 3, True)] == \
-        [1.0, 0.0, 0.5, 0.0, 1.0, 0.0, 0.25, 3.0, 1.0]
+    assert [score_value(v) for v in ("C", "I", "P", "N", "yes", "False", "0.25", 3, True)] == [
+        1.0,
+        0.0,
+        0.5,
+        0.0,
+        1.0,
+        0.0,
+        0.25,
+        3.0,
+        1.0,
+    ]
     assert score_value("maybe") is None and score_value([1]) is None
 
 

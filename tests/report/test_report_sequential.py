@@ -17,8 +17,11 @@ from .test_report import arr, figure_specs
 
 def scores_csv(path, n=300, seed=0):
     rng = np.random.default_rng(seed)
-    rows = [{"model": model, "item": f"q{i}", "score": int(rng.random() < p)}
-            for model, p in (("strong", 0.85), ("weak", 0.4), ("twin", 0.4)) for i in range(n)]
+    rows = [
+        {"model": model, "item": f"q{i}", "score": int(rng.random() < p)}
+        for model, p in (("strong", 0.85), ("weak", 0.4), ("twin", 0.4))
+        for i in range(n)
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -42,8 +45,11 @@ def test_compare_sequential_json_is_drawn_as_it_was_computed(tmp_path):
         upper = spec["data"][spec["data"].index(band) - 1]
         assert arr(upper["y"]) == pytest.approx(seq["sequence"]["high"])
         if seq["decision"] != "none":
-            assert any(list(arr(s["x"])) == [seq["n_used"]] * 2 and
-                       arr(s["y"]) == pytest.approx([seq["cs_low"], seq["cs_high"]]) for s in strokes)
+            assert any(
+                list(arr(s["x"])) == [seq["n_used"]] * 2
+                and arr(s["y"]) == pytest.approx([seq["cs_low"], seq["cs_high"]])
+                for s in strokes
+            )
     decisions = {(p.a, p.b): p.sequential.decision for p in result.pairs}
     assert sorted(decisions.values()).count("none") < 3  # a 0.45 difference is decided on 300 items
     section = next(s for s in report.sections if s.id == "sequential")
@@ -62,12 +68,16 @@ def test_a_run_that_stopped_when_decided_is_drawn_without_asking(tmp_path):
     from assay.run.runner import run_eval
     from assay.run.stopping import StopRule
     from assay.tasks.arithmetic import arithmetic_task
-
     from tests.run.test_stop_when_decided import RateFake
 
     task = arithmetic_task({"digits": "1,2,3", "n": "60"})
-    run = run_eval(task, [RateFake("good", 0.9), RateFake("bad", 0.3)], out=tmp_path / "run", progress=False,
-                   stop_when_decided=StopRule(batch=5))
+    run = run_eval(
+        task,
+        [RateFake("good", 0.9), RateFake("bad", 0.3)],
+        out=tmp_path / "run",
+        progress=False,
+        stop_when_decided=StopRule(batch=5),
+    )
     report = write_report([str(tmp_path / "run")], out=tmp_path / "r.html")
     (spec,) = figure_specs(report, "sequential")
     (band,) = [t for t in spec["data"] if t.get("fill") == "tonexty"]

@@ -58,8 +58,9 @@ def test_a_clear_difference_stops_early_for_the_better_model_and_resumes_to_the_
     task = big_task()
     n_items = len(task.items)
     good, bad = RateFake("good", 0.9), RateFake("bad", 0.35)
-    result = run_eval(task, [good, bad], out=tmp_path / "r", progress=False, seed=3,
-                      stop_when_decided=StopRule(batch=10))
+    result = run_eval(
+        task, [good, bad], out=tmp_path / "r", progress=False, seed=3, stop_when_decided=StopRule(batch=10)
+    )
     seq = result.sequential
     assert seq.all_decided and seq.stopped_early
     assert seq.n_run < n_items / 3 and seq.n_run % 10 == 0
@@ -72,7 +73,7 @@ def test_a_clear_difference_stops_early_for_the_better_model_and_resumes_to_the_
     assert result.models["good"].n_items == seq.n_run and result.models["good"].model_calls == seq.n_run
     frame = scores_frame(tmp_path / "r")
     order = [it.id for it in run_order(task.items, 3)]
-    assert set(frame["item"]) == set(order[:seq.n_run])
+    assert set(frame["item"]) == set(order[: seq.n_run])
     # stored beside the run, and the same object in --json
     stored = json.loads((tmp_path / "r" / SEQUENTIAL_FILE).read_text())
     assert stored == json.loads(json.dumps(result.to_dict()["sequential"]))
@@ -86,7 +87,7 @@ def test_a_clear_difference_stops_early_for_the_better_model_and_resumes_to_the_
     full = run_eval(task, [good2, bad2], out=tmp_path / "r", progress=False, seed=3)
     assert full.sequential is None and "sequential" not in full.to_dict()
     # (the generated task repeats some expressions: a repeat is served by the shared cache, not called)
-    done_first = {it.input["input"] for it in task.items if it.id in set(order[:seq.n_run])}
+    done_first = {it.input["input"] for it in task.items if it.id in set(order[: seq.n_run])}
     for fake in (good2, bad2):
         assert not done_first & set(fake.asked) and fake.calls <= n_items - seq.n_run
     for name in ("good", "bad"):
@@ -108,15 +109,25 @@ def test_a_clear_difference_stops_early_for_the_better_model_and_resumes_to_the_
 def test_equal_models_stop_as_equivalent_within_the_margin_and_never_pick_one(tmp_path):
     task = big_task()
     # identical answers: every paired difference is 0
-    same = run_eval(task, [RateFake("x", 0.7, salt="s"), RateFake("y", 0.7, salt="s")], out=tmp_path / "same",
-                    progress=False, stop_when_decided=StopRule(batch=10, margin=0.1))
+    same = run_eval(
+        task,
+        [RateFake("x", 0.7, salt="s"), RateFake("y", 0.7, salt="s")],
+        out=tmp_path / "same",
+        progress=False,
+        stop_when_decided=StopRule(batch=10, margin=0.1),
+    )
     (test,) = same.sequential.pairs.pairs.values()
     assert test.decision == "equivalent" and same.sequential.stopped_early
     assert -0.1 < test.low_at_stop <= 0 <= test.high_at_stop < 0.1
     # same accuracy, independent errors: equivalent at a wide margin or undecided to the end, never "a" or "b"
     for margin, out in ((0.25, "wide"), (0.02, "narrow")):
-        result = run_eval(task, [RateFake("p", 0.7), RateFake("q", 0.7)], out=tmp_path / out, progress=False,
-                          stop_when_decided=StopRule(batch=10, margin=margin))
+        result = run_eval(
+            task,
+            [RateFake("p", 0.7), RateFake("q", 0.7)],
+            out=tmp_path / out,
+            progress=False,
+            stop_when_decided=StopRule(batch=10, margin=margin),
+        )
         (test,) = result.sequential.pairs.pairs.values()
         assert test.decision in ("equivalent", "none")
         if test.decision == "none":
@@ -137,22 +148,44 @@ def test_the_seeded_order_is_reproducible_and_the_seed_changes_it(tmp_path):
     assert sorted(first) == sorted(ids) and first != ids
     assert first != [it.id for it in run_order(task.items, 8)]
     assert first == list(np.random.default_rng(7).permutation(np.array(sorted(ids), dtype=object)))
-    runs = [run_eval(task, [RateFake("a", 0.8), RateFake("b", 0.5)], out=tmp_path / f"r{i}", seed=7,
-                     progress=False, use_cache=False, stop_when_decided=StopRule(batch=5)) for i in range(2)]
+    runs = [
+        run_eval(
+            task,
+            [RateFake("a", 0.8), RateFake("b", 0.5)],
+            out=tmp_path / f"r{i}",
+            seed=7,
+            progress=False,
+            use_cache=False,
+            stop_when_decided=StopRule(batch=5),
+        )
+        for i in range(2)
+    ]
     one, two = (json.loads((tmp_path / f"r{i}" / SEQUENTIAL_FILE).read_text()) for i in range(2))
     assert one == two and one["seed"] == 7 and one["stopped_early"]
-    other = run_eval(task, [RateFake("a", 0.8), RateFake("b", 0.5)], out=tmp_path / "r8", seed=8,
-                     progress=False, use_cache=False, stop_when_decided=StopRule(batch=5))
+    other = run_eval(
+        task,
+        [RateFake("a", 0.8), RateFake("b", 0.5)],
+        out=tmp_path / "r8",
+        seed=8,
+        progress=False,
+        use_cache=False,
+        stop_when_decided=StopRule(batch=5),
+    )
     ran = {i: set(scores_frame(tmp_path / d)["item"]) for i, d in ((7, "r0"), (8, "r8"))}
-    assert ran[7] == set(first[:runs[0].sequential.n_run])
-    assert ran[8] == {it.id for it in run_order(task.items, 8)[:other.sequential.n_run]}
+    assert ran[7] == set(first[: runs[0].sequential.n_run])
+    assert ran[8] == {it.id for it in run_order(task.items, 8)[: other.sequential.n_run]}
 
 
 def test_against_one_model_tests_only_its_pairs_and_splits_alpha(tmp_path):
     task = big_task()
     models = [RateFake("base", 0.5), RateFake("better", 0.95), RateFake("worse", 0.05)]
-    result = run_eval(task, models, out=tmp_path / "r", progress=False,
-                      stop_when_decided=StopRule(batch=10, against="base", alpha=0.1))
+    result = run_eval(
+        task,
+        models,
+        out=tmp_path / "r",
+        progress=False,
+        stop_when_decided=StopRule(batch=10, against="base", alpha=0.1),
+    )
     seq = result.sequential
     assert list(seq.pairs.pairs) == [("base", "better"), ("base", "worse")]
     assert seq.pairs.alpha_per_pair == pytest.approx(0.05)
@@ -165,15 +198,21 @@ def test_against_one_model_tests_only_its_pairs_and_splits_alpha(tmp_path):
 def test_failed_items_are_left_out_of_the_comparison_and_said(tmp_path):
     task = arithmetic_task({"digits": "2", "n": "40"})
     first = run_order(task.items, 0)[0]
-    result = run_eval(task, [ArithmeticFake("a", wrong_every=1000, fail_items=[first.input["input"]]),
-                             ArithmeticFake("b", wrong_every=1)], out=tmp_path / "r", progress=False,
-                      stop_when_decided=StopRule(batch=4))
+    result = run_eval(
+        task,
+        [ArithmeticFake("a", wrong_every=1000, fail_items=[first.input["input"]]), ArithmeticFake("b", wrong_every=1)],
+        out=tmp_path / "r",
+        progress=False,
+        stop_when_decided=StopRule(batch=4),
+    )
     seq = result.sequential
     (test,) = seq.pairs.pairs.values()
     assert test.decision == "a" and seq.stopped_early
     assert result.models["a"].errors == 1 and seq.n_paired == seq.n_run - 1 == test.n_used
-    assert seq.notes == [f"1 of the {seq.n_run} items run lack a score of some model (failed or not run) and are "
-                         "left out of the comparison"]
+    assert seq.notes == [
+        f"1 of the {seq.n_run} items run lack a score of some model (failed or not run) and are "
+        "left out of the comparison"
+    ]
 
 
 def test_stop_rule_settings_are_checked(tmp_path):
@@ -206,8 +245,14 @@ def test_items_from_runs_only_the_listed_items(tmp_path):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
         fake = RateFake("a", 0.8)
-        result = run_eval(task, [fake], out=tmp_path / name.replace(".", "_"), progress=False, use_cache=False,
-                          items_from=tmp_path / name)
+        result = run_eval(
+            task,
+            [fake],
+            out=tmp_path / name.replace(".", "_"),
+            progress=False,
+            use_cache=False,
+            items_from=tmp_path / name,
+        )
         assert fake.calls == 4 and result.models["a"].n_items == 4
         assert set(scores_frame(tmp_path / name.replace(".", "_"))["item"]) == set(chosen)
         with RunStore(tmp_path / name.replace(".", "_")) as store:
@@ -222,8 +267,12 @@ def test_items_from_names_an_unknown_id_and_bad_files(tmp_path):
     with pytest.raises(DataError, match=r"ids\.txt: item id 'no-such-item' is not in arithmetic \(1 of 2 unknown"):
         run_eval(task, [RateFake("a", 0.8)], out=tmp_path / "r", progress=False, items_from=tmp_path / "ids.txt")
     assert not (tmp_path / "r").exists()
-    for text, message in (("{\"ids\": [1]}", "needs an \"items\" list"), ("", "lists no item ids"),
-                          ("[{\"id\": 1}]", "is not an item id"), ("{\"items\": [", "not valid JSON")):
+    for text, message in (
+        ('{"ids": [1]}', 'needs an "items" list'),
+        ("", "lists no item ids"),
+        ('[{"id": 1}]', "is not an item id"),
+        ('{"items": [', "not valid JSON"),
+    ):
         (tmp_path / "bad.json").write_text(text)
         with pytest.raises(DataError, match=re.escape(message)):
             run_eval(task, [RateFake("a", 0.8)], out=tmp_path / "r", progress=False, items_from=tmp_path / "bad.json")
@@ -233,9 +282,14 @@ def test_items_from_names_an_unknown_id_and_bad_files(tmp_path):
 
 def test_an_unreachable_model_stops_the_rounds_and_keeps_what_was_done(tmp_path):
     task = big_task()
-    result = run_eval(task, [ArithmeticFake("a", wrong_every=1000, unreachable_after=12),
-                             ArithmeticFake("b", wrong_every=1000)], out=tmp_path / "r", progress=False,
-                      concurrency=1, stop_when_decided=StopRule(batch=10))
+    result = run_eval(
+        task,
+        [ArithmeticFake("a", wrong_every=1000, unreachable_after=12), ArithmeticFake("b", wrong_every=1000)],
+        out=tmp_path / "r",
+        progress=False,
+        concurrency=1,
+        stop_when_decided=StopRule(batch=10),
+    )
     seq = result.sequential
     # identical answers never decide without a margin; the rule stops at the batch where "a" became unreachable
     assert seq.n_run == 20 and not seq.all_decided and result.fatal

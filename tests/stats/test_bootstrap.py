@@ -23,8 +23,9 @@ def test_plain_bootstrap_draws_the_resamples_scipy_draws():
     # scipy draws its n_resamples × n indices from the same generator in one call,
     # so the percentile interval of the item means must agree to rounding.
     x = np.random.default_rng(0).random(50)
-    ref = stats.bootstrap((x,), np.mean, n_resamples=2000, method="percentile", confidence_level=0.9,
-                          rng=np.random.default_rng(7))
+    ref = stats.bootstrap(
+        (x,), np.mean, n_resamples=2000, method="percentile", confidence_level=0.9, rng=np.random.default_rng(7)
+    )
     low, high = percentile_bounds(bootstrap_means(x[:, None], 2000, 7)[:, 0], 0.9)
     assert low == pytest.approx(ref.confidence_interval.low, rel=1e-12)
     assert high == pytest.approx(ref.confidence_interval.high, rel=1e-12)
@@ -72,8 +73,16 @@ def test_paired_scipy_bootstrap_is_scipys():
         return n.sum(axis=axis) / d.sum(axis=axis)
 
     se, low, high = scipy_bootstrap((num, den), ratio, level=0.9, n_resamples=999, seed=4, paired=True)
-    ref = stats.bootstrap((num, den), ratio, paired=True, vectorized=True, method="percentile",
-                          confidence_level=0.9, n_resamples=999, rng=np.random.default_rng(4))
+    ref = stats.bootstrap(
+        (num, den),
+        ratio,
+        paired=True,
+        vectorized=True,
+        method="percentile",
+        confidence_level=0.9,
+        n_resamples=999,
+        rng=np.random.default_rng(4),
+    )
     assert (se, low, high) == (ref.standard_error, ref.confidence_interval.low, ref.confidence_interval.high)
 
 

@@ -39,7 +39,19 @@ def test_leaderboard_pairs_and_json_shape(tmp_path):
         assert {"n", "mean", "se", "ci_low", "ci_high", "ci_method"} <= set(m) and m["ci_method"] == "beta"
     assert len(d["pairs"]) == 3
     for p in d["pairs"]:
-        assert {"a", "b", "n", "diff", "se", "ci_low", "ci_high", "p_value", "p_adjusted", "test", "effect_size"} <= set(p)
+        assert {
+            "a",
+            "b",
+            "n",
+            "diff",
+            "se",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "p_adjusted",
+            "test",
+            "effect_size",
+        } <= set(p)
         assert p["test"] == "mcnemar-exact" and p["n"] == 150
     raw = [p["p_value"] for p in d["pairs"]]
     assert [p["p_adjusted"] for p in d["pairs"]] == pytest.approx(multipletests(raw, method="holm")[1])
@@ -147,8 +159,15 @@ def test_run_directory_goes_through_the_store(tmp_path, monkeypatch):
 
     def scores_frame(path, metric=None):
         calls.append((path, metric))
-        return pd.DataFrame({"model": ["r"] * 4, "item": list("wxyz"), "sample": [0] * 4,
-                             "score": [1.0, 0.0, 1.0, 1.0], "cluster": [None] * 4})
+        return pd.DataFrame(
+            {
+                "model": ["r"] * 4,
+                "item": list("wxyz"),
+                "sample": [0] * 4,
+                "score": [1.0, 0.0, 1.0, 1.0],
+                "cluster": [None] * 4,
+            }
+        )
 
     store = types.ModuleType("assay.run.store")
     store.scores_frame = scores_frame

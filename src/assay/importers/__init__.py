@@ -32,8 +32,13 @@ __all__ = ["FORMATS", "detect", "read_path", "import_paths", "ImportResult", "Im
 def _modules() -> dict[str, object]:
     from assay.importers import alpacaeval, every_eval_ever, helm, inspect, lm_eval
 
-    return {"inspect": inspect, "lm-eval": lm_eval, "helm": helm, "alpacaeval": alpacaeval,
-            "every-eval-ever": every_eval_ever}
+    return {
+        "inspect": inspect,
+        "lm-eval": lm_eval,
+        "helm": helm,
+        "alpacaeval": alpacaeval,
+        "every-eval-ever": every_eval_ever,
+    }
 
 
 FORMATS = ("inspect", "lm-eval", "helm", "alpacaeval", "every-eval-ever")
@@ -88,17 +93,25 @@ def expand(paths: list[str | Path]) -> list[tuple[Path, str]]:
         if path.is_dir() and _modules()["helm"].sniff(path) is not None:  # type: ignore[attr-defined]
             inside = _walk(path)
             if not inside:
-                raise DataError(f"{path}: a directory with no log assay imports (Inspect .eval/.json, lm-eval "
-                                "samples_*.jsonl, HELM run directories, AlpacaEval annotations.json, "
-                                "Every Eval Ever aggregate .json)")
+                raise DataError(
+                    f"{path}: a directory with no log assay imports (Inspect .eval/.json, lm-eval "
+                    "samples_*.jsonl, HELM run directories, AlpacaEval annotations.json, "
+                    "Every Eval Ever aggregate .json)"
+                )
             found.extend(inside)
         else:
             found.append((path, detect(path)))
     return found
 
 
-def import_paths(paths: list[str | Path], out: str | Path, *, metric: str | None = None,
-                 key_field: str | None = None, progress: bool = False) -> ImportResult:
+def import_paths(
+    paths: list[str | Path],
+    out: str | Path,
+    *,
+    metric: str | None = None,
+    key_field: str | None = None,
+    progress: bool = False,
+) -> ImportResult:
     """Import the logs at ``paths`` into run directory ``out``.
 
     ``metric`` becomes the run's score (default: the tool's primary metric);

@@ -22,8 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import DataError
-from assay.importers.common import (ImportedLog, ImportedSample, ImportedVerdict, as_text, finite_number,
-                                    read_json, require)
+from assay.importers.common import (
+    ImportedLog,
+    ImportedSample,
+    ImportedVerdict,
+    as_text,
+    finite_number,
+    read_json,
+    require,
+)
 from assay.records import stable_hash
 
 FORMAT = "alpacaeval"
@@ -63,30 +70,55 @@ def read(path: Path) -> list[ImportedLog]:
         if preference == 0:
             preference = 1.5  # the older files' draw
         if preference is not None and not 1 <= preference <= 2:
-            raise DataError(f"{where}: preference {preference:g} is outside 1 to 2 (1: output_1 preferred, "
-                            "2: output_2 preferred, 1.5 or 0: a draw)")
+            raise DataError(
+                f"{where}: preference {preference:g} is outside 1 to 2 (1: output_1 preferred, "
+                "2: output_2 preferred, 1.5 or 0: a draw)"
+            )
         model, baseline = str(record["generator_2"]), str(record["generator_1"])
         instruction = str(record["instruction"])
         key = stable_hash(instruction)
         judge = str(record.get("annotator") or "annotator")
         entry = by_model.setdefault(model, {"samples": {}, "baseline": {}, "verdicts": {}, "prefs": {}})
         if (key, judge) in entry["verdicts"]:
-            raise DataError(f"{where}: {model} is judged twice by {judge} on instruction {instruction[:60]!r} "
-                            f"(also {entry['verdicts'][(key, judge)][1]})")
+            raise DataError(
+                f"{where}: {model} is judged twice by {judge} on instruction {instruction[:60]!r} "
+                f"(also {entry['verdicts'][(key, judge)][1]})"
+            )
         if key not in entry["samples"]:
             fields = {"instruction": instruction, "dataset": record.get("dataset")}
             entry["samples"][key] = ImportedSample(
-                key=key, sample=0, input={"instruction": instruction}, target=None,
-                output=as_text(record["output_2"]), prompt=instruction, fields=fields,
-                meta={"dataset": record.get("dataset"), "baseline": baseline}, where=where)
+                key=key,
+                sample=0,
+                input={"instruction": instruction},
+                target=None,
+                output=as_text(record["output_2"]),
+                prompt=instruction,
+                fields=fields,
+                meta={"dataset": record.get("dataset"), "baseline": baseline},
+                where=where,
+            )
             entry["baseline"].setdefault(baseline, {})[key] = ImportedSample(
-                key=key, sample=0, input={"instruction": instruction}, target=None,
-                output=as_text(record["output_1"]), prompt=instruction, fields=fields, where=where)
-        entry["verdicts"][(key, judge)] = (ImportedVerdict(
-            key=key, model=model, baseline=baseline, judge=judge,
-            verdict=verdict_of(preference) if preference is not None else None,
-            score=preference - 1 if preference is not None else math.nan,
-            raw=as_text(record.get("raw_completion"))), where)
+                key=key,
+                sample=0,
+                input={"instruction": instruction},
+                target=None,
+                output=as_text(record["output_1"]),
+                prompt=instruction,
+                fields=fields,
+                where=where,
+            )
+        entry["verdicts"][(key, judge)] = (
+            ImportedVerdict(
+                key=key,
+                model=model,
+                baseline=baseline,
+                judge=judge,
+                verdict=verdict_of(preference) if preference is not None else None,
+                score=preference - 1 if preference is not None else math.nan,
+                raw=as_text(record.get("raw_completion")),
+            ),
+            where,
+        )
         if preference is not None:
             entry["prefs"].setdefault(key, []).append(preference - 1)
     reported = _leaderboard(path)
@@ -99,22 +131,36 @@ def read(path: Path) -> list[ImportedLog]:
                 sample.scores[METRIC] = sum(prefs) / len(prefs)
         judges = {judge for _, judge in entry["verdicts"]}
         if len(judges) > 1:
-            notes.append(f"{path}: {model} has preferences from {len(judges)} annotators; its score per "
-                         "instruction is their mean")
+            notes.append(
+                f"{path}: {model} has preferences from {len(judges)} annotators; its score per "
+                "instruction is their mean"
+            )
         unjudged = sum(1 for s in entry["samples"].values() if METRIC not in s.scores)
         if unjudged:
-            notes.append(f"{path}: {unjudged} of {model}'s instructions have no valid preference; "
-                         "stored unscored, with the invalid verdicts")
-        logs.append(ImportedLog(
-            path=str(path), format=FORMAT, model=model, task="alpaca_eval", metrics=[METRIC],
-            samples=list(entry["samples"].values()),
-            aggregates={METRIC: reported[model] / 100} if model in reported else {},
-            sources=[str(path.with_name("leaderboard.csv"))] if model in reported else [],
-            provenance={"tool": "alpaca_eval", "annotators": sorted(judges),
-                        "baselines": sorted(entry["baseline"])},
-            verdicts=[v for v, _ in entry["verdicts"].values()],
-            extra_samples={name: list(samples.values()) for name, samples in entry["baseline"].items()},
-            notes=notes))
+            notes.append(
+                f"{path}: {unjudged} of {model}'s instructions have no valid preference; "
+                "stored unscored, with the invalid verdicts"
+            )
+        logs.append(
+            ImportedLog(
+                path=str(path),
+                format=FORMAT,
+                model=model,
+                task="alpaca_eval",
+                metrics=[METRIC],
+                samples=list(entry["samples"].values()),
+                aggregates={METRIC: reported[model] / 100} if model in reported else {},
+                sources=[str(path.with_name("leaderboard.csv"))] if model in reported else [],
+                provenance={
+                    "tool": "alpaca_eval",
+                    "annotators": sorted(judges),
+                    "baselines": sorted(entry["baseline"]),
+                },
+                verdicts=[v for v, _ in entry["verdicts"].values()],
+                extra_samples={name: list(samples.values()) for name, samples in entry["baseline"].items()},
+                notes=notes,
+            )
+        )
     if not logs:
         raise DataError(f"{path}: no annotations in the file")
     return logs
@@ -160,13 +206,18 @@ def write_annotations(run_dir: str | Path) -> list[Path]:
         rows = verdicts[verdicts["judge"] == judge]
         import pandas as pd
 
-        frame = pd.DataFrame({
-            "model": rows["model_b"].to_numpy(), "baseline": rows["model"].to_numpy(),
-            "item": rows["item"].to_numpy(), "instruction": [with_items.get(i) for i in rows["item"]],
-            "preference": rows["score"].to_numpy(),
-            "output": [outputs.get((m, i)) for m, i in zip(rows["model_b"], rows["item"])],
-            "baseline_output": [outputs.get((m, i)) for m, i in zip(rows["model"], rows["item"])],
-            "judge": judge})
+        frame = pd.DataFrame(
+            {
+                "model": rows["model_b"].to_numpy(),
+                "baseline": rows["model"].to_numpy(),
+                "item": rows["item"].to_numpy(),
+                "instruction": [with_items.get(i) for i in rows["item"]],
+                "preference": rows["score"].to_numpy(),
+                "output": [outputs.get((m, i)) for m, i in zip(rows["model_b"], rows["item"])],
+                "baseline_output": [outputs.get((m, i)) for m, i in zip(rows["model"], rows["item"])],
+                "judge": judge,
+            }
+        )
         name = "annotations.csv" if len(judges) == 1 else f"annotations-{stable_hash(judge, 8)}.csv"
         frame.to_csv(run_dir / name, index=False)
         written.append(run_dir / name)

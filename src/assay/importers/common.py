@@ -104,8 +104,9 @@ def read_json(path: Path, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         ending = " (the file ends early: truncated?)" if exc.pos >= len(text.rstrip()) else ""
-        raise DataError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}{ending}; "
-                        f"expected {what}") from exc
+        raise DataError(
+            f"{path} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}{ending}; expected {what}"
+        ) from exc
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

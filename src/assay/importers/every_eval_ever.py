@@ -24,8 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import DataError
-from assay.importers.common import (ImportedLog, ImportedSample, as_text, file_sha256, finite_number, flat_fields,
-                                    iter_jsonl, read_json, require)
+from assay.importers.common import (
+    ImportedLog,
+    ImportedSample,
+    as_text,
+    file_sha256,
+    finite_number,
+    flat_fields,
+    iter_jsonl,
+    read_json,
+    require,
+)
 
 FORMAT = "every-eval-ever"
 
@@ -37,8 +46,9 @@ def sniff(path: Path) -> str | None:
         return f"suffix {path.suffix or '(none)'} is not .json (give the aggregate .json, not the instance .jsonl)"
     with open(path, "rb") as handle:
         head = handle.read(8192).decode("utf-8", "replace")
-    if all(f'"{name}"' in head for name in ("schema_version", "evaluation_id")) and \
-            ('"model_info"' in head or '"evaluation_results"' in head):
+    if all(f'"{name}"' in head for name in ("schema_version", "evaluation_id")) and (
+        '"model_info"' in head or '"evaluation_results"' in head
+    ):
         return None
     return "a .json file without schema_version, evaluation_id and model_info"
 
@@ -48,14 +58,17 @@ def instance_file(path: Path, aggregate: dict[str, Any]) -> Path:
     named = detailed.get("file_path")
     candidates = []
     if named:
-        candidates += [Path(named)] if Path(named).is_absolute() else [path.parent / named,
-                                                                        path.parent / Path(named).name]
+        candidates += (
+            [Path(named)] if Path(named).is_absolute() else [path.parent / named, path.parent / Path(named).name]
+        )
     candidates += [path.with_suffix(".jsonl"), path.with_name(path.stem + "_samples.jsonl")]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise DataError(f"{path}: its instance-level JSONL ({named or path.with_suffix('.jsonl').name}) is not "
-                    "there; assay imports per-item records, which the aggregate alone does not hold")
+    raise DataError(
+        f"{path}: its instance-level JSONL ({named or path.with_suffix('.jsonl').name}) is not "
+        "there; assay imports per-item records, which the aggregate alone does not hold"
+    )
 
 
 def read(path: Path) -> ImportedLog:
@@ -88,11 +101,13 @@ def read(path: Path) -> ImportedLog:
     for number, record in iter_jsonl(jsonl):
         where = f"{jsonl} line {number}"
         sample_id = str(require(record, "sample_id", where, "the sample's id"))
-        link = record.get("evaluation_result_id") or require(record, "evaluation_name", where,
-                                                             "the result it belongs to")
+        link = record.get("evaluation_result_id") or require(
+            record, "evaluation_name", where, "the result it belongs to"
+        )
         if str(link) not in metric_of:
-            raise DataError(f"{where}: result '{link}' is not among the aggregate's evaluation_results "
-                            f"({', '.join(metrics)})")
+            raise DataError(
+                f"{where}: result '{link}' is not among the aggregate's evaluation_results ({', '.join(metrics)})"
+            )
         metric = metric_of[str(link)]
         evaluation = require(record, "evaluation", where, "the instance's score")
         score = finite_number(require(evaluation, "score", f"{where} evaluation", "the instance's score"))
@@ -110,16 +125,27 @@ def read(path: Path) -> ImportedLog:
             usage = record.get("token_usage") or {}
             latency = (record.get("performance") or {}).get("latency_ms")
             sample = samples[(sample_id, index)] = ImportedSample(
-                key=sample_id, sample=index, input={"input": inputs.get("raw")},
+                key=sample_id,
+                sample=index,
+                input={"input": inputs.get("raw")},
                 target=references[0] if len(references) == 1 else (as_text(references) if references else None),
-                output=(raw_output[0] if isinstance(raw_output, list) and len(raw_output) == 1
-                        else as_text(raw_output)),
-                prompt=inputs.get("formatted") or inputs.get("raw") or "", error=as_text(error) if error else None,
-                fields={"sample_id": sample_id, "sample_hash": record.get("sample_hash"), "input": inputs.get("raw"),
-                        **{f"metadata.{k}": v for k, v in flat_fields(record.get("metadata") or {}).items()}},
+                output=(
+                    raw_output[0] if isinstance(raw_output, list) and len(raw_output) == 1 else as_text(raw_output)
+                ),
+                prompt=inputs.get("formatted") or inputs.get("raw") or "",
+                error=as_text(error) if error else None,
+                fields={
+                    "sample_id": sample_id,
+                    "sample_hash": record.get("sample_hash"),
+                    "input": inputs.get("raw"),
+                    **{f"metadata.{k}": v for k, v in flat_fields(record.get("metadata") or {}).items()},
+                },
                 meta={"source_id": sample_id, **({"metadata": record["metadata"]} if record.get("metadata") else {})},
-                tokens_in=int(usage.get("input_tokens") or 0), tokens_out=int(usage.get("output_tokens") or 0),
-                latency=float(latency) / 1000 if finite_number(latency) is not None else 0.0, where=where)
+                tokens_in=int(usage.get("input_tokens") or 0),
+                tokens_out=int(usage.get("output_tokens") or 0),
+                latency=float(latency) / 1000 if finite_number(latency) is not None else 0.0,
+                where=where,
+            )
         if score is not None and not error:
             sample.scores[metric] = score
             attributions = record.get("answer_attribution") or []
@@ -128,17 +154,29 @@ def read(path: Path) -> ImportedLog:
     first = results[0].get("source_data") or {}
     library = aggregate.get("eval_library") or {}
     return ImportedLog(
-        path=str(path), format=FORMAT, model=str(model),
+        path=str(path),
+        format=FORMAT,
+        model=str(model),
         task=str(first.get("dataset_name") or str(aggregate.get("evaluation_id", "eval")).split("/")[0]),
         metrics=[m for m in dict.fromkeys(metrics) if any(m in s.scores for s in samples.values())],
-        samples=list(samples.values()), aggregates=aggregates, lower_is_better=lower,
-        provenance={k: v for k, v in {
-            "tool": library.get("name"), "tool_version": library.get("version"),
-            "schema_version": aggregate.get("schema_version"), "evaluation_id": aggregate.get("evaluation_id"),
-            "evaluation_timestamp": aggregate.get("evaluation_timestamp"),
-            "source_metadata": aggregate.get("source_metadata"), "model_info": model_info}.items()
-            if v is not None},
-        sources=[str(jsonl)])
+        samples=list(samples.values()),
+        aggregates=aggregates,
+        lower_is_better=lower,
+        provenance={
+            k: v
+            for k, v in {
+                "tool": library.get("name"),
+                "tool_version": library.get("version"),
+                "schema_version": aggregate.get("schema_version"),
+                "evaluation_id": aggregate.get("evaluation_id"),
+                "evaluation_timestamp": aggregate.get("evaluation_timestamp"),
+                "source_metadata": aggregate.get("source_metadata"),
+                "model_info": model_info,
+            }.items()
+            if v is not None
+        },
+        sources=[str(jsonl)],
+    )
 
 
 # -- export ------------------------------------------------------------------------------------------
@@ -157,12 +195,19 @@ class EveryEvalEverExport:
     rows: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": self.out_dir, "files": self.files, "rows": self.rows, "format": "every-eval-ever",
-                "schema_version": SCHEMA_VERSION}
+        return {
+            "out_dir": self.out_dir,
+            "files": self.files,
+            "rows": self.rows,
+            "format": "every-eval-ever",
+            "schema_version": SCHEMA_VERSION,
+        }
 
     def render(self) -> str:
-        lines = [f"wrote Every Eval Ever (schema {SCHEMA_VERSION}) files for {len(self.files)} models, "
-                 f"{self.rows} instance rows, to {self.out_dir}"]
+        lines = [
+            f"wrote Every Eval Ever (schema {SCHEMA_VERSION}) files for {len(self.files)} models, "
+            f"{self.rows} instance rows, to {self.out_dir}"
+        ]
         lines += [f"  {model}: {', '.join(Path(p).name for p in paths)}" for model, paths in self.files.items()]
         from rich.text import Text
 
@@ -171,8 +216,9 @@ class EveryEvalEverExport:
 
 def _strings(mapping: dict[str, Any]) -> dict[str, str]:
     """The schema's additional_details hold strings only."""
-    return {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in mapping.items()
-            if v is not None}
+    return {
+        str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in mapping.items() if v is not None
+    }
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, *, confidence: float = 0.95) -> EveryEvalEverExport:
@@ -187,16 +233,18 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, confidence: float = 
     config = read_config(run_dir)
     with open_run(run_dir) as store:
         items = store.items()
-        metrics = [m for m in dict.fromkeys(list(config.get("scorers") or []) + store.scorers())
-                   if m in store.scorers()]
+        metrics = [
+            m for m in dict.fromkeys(list(config.get("scorers") or []) + store.scorers()) if m in store.scorers()
+        ]
     if not metrics:
         raise DataError(f"{run_dir}: no scores to export; Every Eval Ever records a score per instance")
     task = str(config.get("task_name") or run_dir.name)
     frame = samples_frame(run_dir)
     imports = {entry["model"]: entry for entry in config.get("imports", [])}
     summaries = {m: compare(run_dir, metric=m, confidence=confidence).models for m in metrics}
-    answers = {m: {(r.model, r.item, r.sample): r.answer for r in scores_frame(run_dir, m).itertuples()}
-               for m in metrics}
+    answers = {
+        m: {(r.model, r.item, r.sample): r.answer for r in scores_frame(run_dir, m).itertuples()} for m in metrics
+    }
     lower = {m: v for entry in imports.values() for m, v in (entry.get("lower_is_better") or {}).items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     retrieved = f"{time.time():.0f}"
@@ -220,73 +268,144 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, confidence: float = 
             summary = summaries[metric].get(model)
             uncertainty: dict[str, Any] = {"num_samples": int(len(values))}
             if summary is not None and summary.ci.low is not None and math.isfinite(summary.ci.low):
-                uncertainty["confidence_interval"] = {"lower": float(summary.ci.low), "upper": float(summary.ci.high),
-                                                      "confidence_level": confidence, "method": summary.ci.method}
+                uncertainty["confidence_interval"] = {
+                    "lower": float(summary.ci.low),
+                    "upper": float(summary.ci.high),
+                    "confidence_level": confidence,
+                    "method": summary.ci.method,
+                }
                 if summary.ci.se is not None and math.isfinite(summary.ci.se):
-                    uncertainty["standard_error"] = {"value": float(summary.ci.se),
-                                                     "method": _se_method(summary.ci.method)}
+                    uncertainty["standard_error"] = {
+                        "value": float(summary.ci.se),
+                        "method": _se_method(summary.ci.method),
+                    }
                 uncertainty["num_samples"] = int(summary.ci.n)
-            metric_config: dict[str, Any] = {"metric_id": metric, "metric_name": metric,
-                                             "lower_is_better": bool(lower.get(metric, False)),
-                                             "score_type": "binary" if binary else "continuous"}
+            metric_config: dict[str, Any] = {
+                "metric_id": metric,
+                "metric_name": metric,
+                "lower_is_better": bool(lower.get(metric, False)),
+                "score_type": "binary" if binary else "continuous",
+            }
             if not binary:
                 metric_config.update(min_score=low, max_score=high)
-            results.append({
-                "evaluation_result_id": result_id, "evaluation_name": task,
-                "source_data": {"dataset_name": task, "source_type": "other",
-                                "additional_details": _strings({"task": config.get("task")})},
-                "metric_config": metric_config,
-                "score_details": {"score": float(summary.ci.mean) if summary is not None else float(values.mean()),
-                                  "uncertainty": uncertainty,
-                                  "details": _strings({"items": int(scored["item"].nunique()),
-                                                       "samples": int(len(values)), "failed_samples": errors,
-                                                       "score": "mean over items of each item's mean over samples"})},
-                **({"generation_config": {"generation_args": {
-                    k: config[k] for k in ("temperature", "max_tokens") if config.get(k) is not None}}}
-                   if "imports" not in config else {})})
+            results.append(
+                {
+                    "evaluation_result_id": result_id,
+                    "evaluation_name": task,
+                    "source_data": {
+                        "dataset_name": task,
+                        "source_type": "other",
+                        "additional_details": _strings({"task": config.get("task")}),
+                    },
+                    "metric_config": metric_config,
+                    "score_details": {
+                        "score": float(summary.ci.mean) if summary is not None else float(values.mean()),
+                        "uncertainty": uncertainty,
+                        "details": _strings(
+                            {
+                                "items": int(scored["item"].nunique()),
+                                "samples": int(len(values)),
+                                "failed_samples": errors,
+                                "score": "mean over items of each item's mean over samples",
+                            }
+                        ),
+                    },
+                    **(
+                        {
+                            "generation_config": {
+                                "generation_args": {
+                                    k: config[k] for k in ("temperature", "max_tokens") if config.get(k) is not None
+                                }
+                            }
+                        }
+                        if "imports" not in config
+                        else {}
+                    ),
+                }
+            )
             for row in scored.itertuples():
                 item = items.get(row.item)
-                raw_input = (item.input.get("input") if item and isinstance(item.input.get("input"), str)
-                             else json.dumps(item.input if item else {}, ensure_ascii=False))
+                raw_input = (
+                    item.input.get("input")
+                    if item and isinstance(item.input.get("input"), str)
+                    else json.dumps(item.input if item else {}, ensure_ascii=False)
+                )
                 reference = [row.target] if row.target is not None else []
                 value = float(getattr(row, column))
                 answer = answers[metric].get((model, row.item, row.sample))
-                lines.append({
-                    "schema_version": SCHEMA_VERSION, "evaluation_id": evaluation_id, "model_id": str(model),
-                    "evaluation_name": task, "evaluation_result_id": result_id, "sample_id": str(row.item),
-                    "sample_hash": hashlib.sha256((raw_input + json.dumps(reference)).encode()).hexdigest(),
-                    "interaction_type": "single_turn",
-                    "input": {"raw": raw_input, "formatted": row.prompt, "reference": reference},
-                    "output": {"raw": [row.output or ""]},
-                    "answer_attribution": [{"turn_idx": 0, "source": "output.raw",
-                                            "extracted_value": str(answer if answer is not None
-                                                                   else row.output or ""),
-                                            "extraction_method": metric, "is_terminal": True}],
-                    "evaluation": {"score": value, "is_correct": bool(value >= high)},
-                    "token_usage": {"input_tokens": int(row.tokens_in or 0),
-                                    "output_tokens": int(row.tokens_out or 0),
-                                    "total_tokens": int((row.tokens_in or 0) + (row.tokens_out or 0))},
-                    "performance": {"latency_ms": float(row.latency or 0.0) * 1000},
-                    "metadata": {"sample_index": str(row.sample)}})
+                lines.append(
+                    {
+                        "schema_version": SCHEMA_VERSION,
+                        "evaluation_id": evaluation_id,
+                        "model_id": str(model),
+                        "evaluation_name": task,
+                        "evaluation_result_id": result_id,
+                        "sample_id": str(row.item),
+                        "sample_hash": hashlib.sha256((raw_input + json.dumps(reference)).encode()).hexdigest(),
+                        "interaction_type": "single_turn",
+                        "input": {"raw": raw_input, "formatted": row.prompt, "reference": reference},
+                        "output": {"raw": [row.output or ""]},
+                        "answer_attribution": [
+                            {
+                                "turn_idx": 0,
+                                "source": "output.raw",
+                                "extracted_value": str(answer if answer is not None else row.output or ""),
+                                "extraction_method": metric,
+                                "is_terminal": True,
+                            }
+                        ],
+                        "evaluation": {"score": value, "is_correct": bool(value >= high)},
+                        "token_usage": {
+                            "input_tokens": int(row.tokens_in or 0),
+                            "output_tokens": int(row.tokens_out or 0),
+                            "total_tokens": int((row.tokens_in or 0) + (row.tokens_out or 0)),
+                        },
+                        "performance": {"latency_ms": float(row.latency or 0.0) * 1000},
+                        "metadata": {"sample_index": str(row.sample)},
+                    }
+                )
         if not results:
             continue
         jsonl = out_dir / f"{identity}.jsonl"
         jsonl.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
         source = imports.get(model)
         provenance = source.get("provenance", {}) if source else {}
-        library = ({"name": str(provenance.get("tool") or source["format"]),
-                    "version": str(provenance.get("tool_version") or "unknown"),
-                    "additional_details": _strings({"imported_by": f"assay {_assay_version()}",
-                                                    "source": source["path"], "source_sha256": source["sha256"]})}
-                   if source else {"name": "assay", "version": _assay_version()})
+        library = (
+            {
+                "name": str(provenance.get("tool") or source["format"]),
+                "version": str(provenance.get("tool_version") or "unknown"),
+                "additional_details": _strings(
+                    {
+                        "imported_by": f"assay {_assay_version()}",
+                        "source": source["path"],
+                        "source_sha256": source["sha256"],
+                    }
+                ),
+            }
+            if source
+            else {"name": "assay", "version": _assay_version()}
+        )
         aggregate = {
-            "schema_version": SCHEMA_VERSION, "evaluation_id": evaluation_id, "retrieved_timestamp": retrieved,
-            "source_metadata": {"source_name": "assay", "source_type": "evaluation_run",
-                                "source_organization_name": "unknown", "evaluator_relationship": "other"},
+            "schema_version": SCHEMA_VERSION,
+            "evaluation_id": evaluation_id,
+            "retrieved_timestamp": retrieved,
+            "source_metadata": {
+                "source_name": "assay",
+                "source_type": "evaluation_run",
+                "source_organization_name": "unknown",
+                "evaluator_relationship": "other",
+            },
             "model_info": {"name": str(model), "id": str(model)},
-            "eval_library": library, "evaluation_results": results,
-            "detailed_evaluation_results": {"format": "jsonl", "file_path": jsonl.name, "hash_algorithm": "sha256",
-                                            "checksum": file_sha256(jsonl), "total_rows": len(lines)}}
+            "eval_library": library,
+            "evaluation_results": results,
+            "detailed_evaluation_results": {
+                "format": "jsonl",
+                "file_path": jsonl.name,
+                "hash_algorithm": "sha256",
+                "checksum": file_sha256(jsonl),
+                "total_rows": len(lines),
+            },
+        }
         aggregate_path = out_dir / f"{identity}.json"
         aggregate_path.write_text(json.dumps(aggregate, indent=2, ensure_ascii=False), encoding="utf-8")
         files[str(model)] = [str(aggregate_path), str(jsonl)]

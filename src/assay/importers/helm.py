@@ -75,8 +75,11 @@ def _predictions(directory: Path) -> dict[tuple[str, str | None, int], dict[str,
     path = directory / "display_predictions.json"
     if not path.is_file():
         return {}
-    return {(str(p["instance_id"]), perturbation_tag(p.get("perturbation")), int(p.get("train_trial_index", 0))): p
-            for p in read_json(path, "HELM display predictions") if isinstance(p, dict) and "instance_id" in p}
+    return {
+        (str(p["instance_id"]), perturbation_tag(p.get("perturbation")), int(p.get("train_trial_index", 0))): p
+        for p in read_json(path, "HELM display predictions")
+        if isinstance(p, dict) and "instance_id" in p
+    }
 
 
 def read(path: Path) -> ImportedLog:
@@ -118,39 +121,69 @@ def read(path: Path) -> ImportedLog:
     if len(splits) > 1:
         left = sum(1 for p in parsed if p[4] != chosen_split)
         others = ", ".join(s for s in splits if s != chosen_split)
-        notes.append(f"{stats_path}: {left} record(s) of split(s) {others} "
-                     f"left out; the {chosen_split} split is imported")
+        notes.append(
+            f"{stats_path}: {left} record(s) of split(s) {others} left out; the {chosen_split} split is imported"
+        )
     samples = []
     for where, instance_id, trial, tag, split, values in parsed:
         if chosen_split is not None and split != chosen_split:
             continue
         instance = instances.get((instance_id, tag)) or instances.get((instance_id, None)) or {}
         prediction = predictions.get((instance_id, tag, trial)) or {}
-        references = [r.get("output", {}).get("text") for r in instance.get("references") or []
-                      if "correct" in (r.get("tags") or [])]
+        references = [
+            r.get("output", {}).get("text")
+            for r in instance.get("references") or []
+            if "correct" in (r.get("tags") or [])
+        ]
         text = (instance.get("input") or {}).get("text")
         suffix = f"~{tag}" if tag else ""
-        samples.append(ImportedSample(
-            key=instance_id + suffix, sample=trial, input={"input": text} if text is not None else {},
-            target=references[0] if len(references) == 1 else (None if not references else str(references)),
-            output=prediction.get("predicted_text"), scores={f"{m}{suffix}": v for m, v in values.items()},
-            fields={"instance_id": instance_id, "input": text, "perturbation": tag},
-            meta={"source_id": instance_id, "split": split, "perturbation": tag}, where=where))
+        samples.append(
+            ImportedSample(
+                key=instance_id + suffix,
+                sample=trial,
+                input={"input": text} if text is not None else {},
+                target=references[0] if len(references) == 1 else (None if not references else str(references)),
+                output=prediction.get("predicted_text"),
+                scores={f"{m}{suffix}": v for m, v in values.items()},
+                fields={"instance_id": instance_id, "input": text, "perturbation": tag},
+                meta={"source_id": instance_id, "split": split, "perturbation": tag},
+                where=where,
+            )
+        )
     if not samples:
         raise DataError(f"{stats_path}: no per-instance stats")
     seen = list(dict.fromkeys(m for s in samples for m in s.scores))
     metrics = ([PRIMARY] if PRIMARY in seen else []) + [m for m in seen if m != PRIMARY]
     return ImportedLog(
-        path=str(directory), format=FORMAT, model=str(model), task=task_name(run_spec), metrics=metrics,
-        samples=samples, aggregates=_aggregates(directory, chosen_split, metrics),
-        provenance={k: v for k, v in {
-            "tool": "helm", "run_spec": run_spec.get("name"), "split": chosen_split,
-            "model_deployment": adapter.get("model_deployment"), "adapter_method": adapter.get("method"),
-            "max_tokens": adapter.get("max_tokens"), "temperature": adapter.get("temperature"),
-            "num_train_trials": adapter.get("num_train_trials"), "groups": run_spec.get("groups")}.items()
-            if v is not None},
-        sources=[str(directory / n) for n in ("run_spec.json", "per_instance_stats.json", "stats.json")
-                 if (directory / n).is_file()], notes=notes)
+        path=str(directory),
+        format=FORMAT,
+        model=str(model),
+        task=task_name(run_spec),
+        metrics=metrics,
+        samples=samples,
+        aggregates=_aggregates(directory, chosen_split, metrics),
+        provenance={
+            k: v
+            for k, v in {
+                "tool": "helm",
+                "run_spec": run_spec.get("name"),
+                "split": chosen_split,
+                "model_deployment": adapter.get("model_deployment"),
+                "adapter_method": adapter.get("method"),
+                "max_tokens": adapter.get("max_tokens"),
+                "temperature": adapter.get("temperature"),
+                "num_train_trials": adapter.get("num_train_trials"),
+                "groups": run_spec.get("groups"),
+            }.items()
+            if v is not None
+        },
+        sources=[
+            str(directory / n)
+            for n in ("run_spec.json", "per_instance_stats.json", "stats.json")
+            if (directory / n).is_file()
+        ],
+        notes=notes,
+    )
 
 
 def _aggregates(directory: Path, split: str | None, metrics: list[str]) -> dict[str, float]:

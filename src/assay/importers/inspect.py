@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import DataError
-from assay.importers.common import (ImportedLog, ImportedSample, as_text, finite_number, flat_fields,
-                                    read_json, require)
+from assay.importers.common import ImportedLog, ImportedSample, as_text, finite_number, flat_fields, read_json, require
 
 FORMAT = "inspect"
 # Inspect's letter grades (CORRECT, INCORRECT, PARTIAL, NOANSWER) as numbers.
@@ -73,8 +72,11 @@ def _content_text(content: Any) -> str | None:
     if content is None or isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [part.get("text") or part.get("reasoning") or "" for part in content
-                 if isinstance(part, dict) and part.get("type") in ("text", None)]
+        parts = [
+            part.get("text") or part.get("reasoning") or ""
+            for part in content
+            if isinstance(part, dict) and part.get("type") in ("text", None)
+        ]
         return "".join(parts)
     return as_text(content)
 
@@ -82,7 +84,7 @@ def _content_text(content: Any) -> str | None:
 def _resolve(value: Any, attachments: dict[str, str]) -> Any:
     """Replace ``attachment://HASH`` references (Inspect moves long texts there)."""
     if isinstance(value, str) and value.startswith("attachment://"):
-        return attachments.get(value[len("attachment://"):], value)
+        return attachments.get(value[len("attachment://") :], value)
     if isinstance(value, list):
         return [_resolve(v, attachments) for v in value]
     if isinstance(value, dict):
@@ -108,9 +110,16 @@ def _sample(raw: dict[str, Any], where: str, notes: list[str]) -> ImportedSample
     if not isinstance(epoch, int) or epoch < 1:
         raise DataError(f"{where}: field 'epoch' is {epoch!r}; expected an integer from 1")
     prompt = raw.get("input")
-    text_input = prompt if isinstance(prompt, str) else _content_text(
-        next((m.get("content") for m in reversed(prompt or []) if isinstance(m, dict) and m.get("role") == "user"),
-             None))
+    text_input = (
+        prompt
+        if isinstance(prompt, str)
+        else _content_text(
+            next(
+                (m.get("content") for m in reversed(prompt or []) if isinstance(m, dict) and m.get("role") == "user"),
+                None,
+            )
+        )
+    )
     output = raw.get("output") or {}
     usage = output.get("usage") or {} if isinstance(output, dict) else {}
     error = raw.get("error")
@@ -129,8 +138,10 @@ def _sample(raw: dict[str, Any], where: str, notes: list[str]) -> ImportedSample
                 number = score_value(part_value)
                 if number is None:
                     # Inspect warns and counts such a value as 0; so do we, and say so.
-                    notes.append(f"{where}: score '{metric}' value {part_value!r} is not a grade or number; "
-                                 "counted as 0, as Inspect does")
+                    notes.append(
+                        f"{where}: score '{metric}' value {part_value!r} is not a grade or number; "
+                        "counted as 0, as Inspect does"
+                    )
                     number = 0.0
                 scores[metric] = number
                 answers[metric] = as_text(score.get("answer"))
@@ -140,13 +151,25 @@ def _sample(raw: dict[str, Any], where: str, notes: list[str]) -> ImportedSample
     if raw.get("metadata"):
         meta["metadata"] = raw["metadata"]
     return ImportedSample(
-        key=str(key), sample=epoch - 1, input={"input": text_input} if text_input is not None else {},
-        target=as_text(raw.get("target")), output=_output_text(output), scores=scores, answers=answers,
-        prompt=prompt, error=str(error) if error else None, fields=fields, meta=meta,
-        tokens_in=int(usage.get("input_tokens") or 0), tokens_out=int(usage.get("output_tokens") or 0),
+        key=str(key),
+        sample=epoch - 1,
+        input={"input": text_input} if text_input is not None else {},
+        target=as_text(raw.get("target")),
+        output=_output_text(output),
+        scores=scores,
+        answers=answers,
+        prompt=prompt,
+        error=str(error) if error else None,
+        fields=fields,
+        meta=meta,
+        tokens_in=int(usage.get("input_tokens") or 0),
+        tokens_out=int(usage.get("output_tokens") or 0),
         latency=float(output.get("time") or raw.get("total_time") or 0.0) if isinstance(output, dict) else 0.0,
-        finish_reason=((output.get("choices") or [{}])[0] or {}).get("stop_reason") if isinstance(output, dict)
-        else None, where=where)
+        finish_reason=((output.get("choices") or [{}])[0] or {}).get("stop_reason")
+        if isinstance(output, dict)
+        else None,
+        where=where,
+    )
 
 
 ZSTD = 93  # the zip method number of Zstandard, which recent Inspect versions write
@@ -181,8 +204,10 @@ def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         content = _zstd_decompress(data, info.file_size)
     except ImportError as exc:
-        raise DataError(f"{info.filename} is zstd-compressed and neither Python's compression.zstd nor the "
-                        "zstandard package is here; pip install zstandard") from exc
+        raise DataError(
+            f"{info.filename} is zstd-compressed and neither Python's compression.zstd nor the "
+            "zstandard package is here; pip install zstandard"
+        ) from exc
     except Exception as exc:  # zstandard.ZstdError and compression.zstd.ZstdError share no public base
         raise zipfile.BadZipFile(f"{info.filename}: {exc}") from exc
     if zlib.crc32(content) != info.CRC:
@@ -195,8 +220,10 @@ def _read_eval_archive(path: Path) -> tuple[dict[str, Any], list[tuple[str, dict
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
-        raise DataError(f"{path}: not a complete zip archive ({exc}); an Inspect .eval log is a zip file, "
-                        "and this one is truncated or damaged") from exc
+        raise DataError(
+            f"{path}: not a complete zip archive ({exc}); an Inspect .eval log is a zip file, "
+            "and this one is truncated or damaged"
+        ) from exc
     with archive:
         names = archive.namelist()
 
@@ -204,15 +231,18 @@ def _read_eval_archive(path: Path) -> tuple[dict[str, Any], list[tuple[str, dict
             try:
                 data = _member_bytes(archive, archive.getinfo(name))
             except NotImplementedError as exc:
-                raise DataError(f"{path}: member {name} uses a compression this Python cannot read ({exc}); "
-                                "convert it with `inspect log convert --to json`") from exc
+                raise DataError(
+                    f"{path}: member {name} uses a compression this Python cannot read ({exc}); "
+                    "convert it with `inspect log convert --to json`"
+                ) from exc
             except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
                 raise DataError(f"{path}: member {name} is damaged ({exc}); the archive is truncated?") from exc
             try:
                 return json.loads(data)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: member {name} line {exc.lineno} column {exc.colno}: "
-                                f"not valid JSON: {exc.msg}") from exc
+                raise DataError(
+                    f"{path}: member {name} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}"
+                ) from exc
 
         if "header.json" in names:
             header = member("header.json")
@@ -221,10 +251,12 @@ def _read_eval_archive(path: Path) -> tuple[dict[str, Any], list[tuple[str, dict
             header = member("_journal/start.json")
             header.setdefault("status", "started")
         else:
-            raise DataError(f"{path}: a zip archive without header.json or _journal/start.json; "
-                            "not an Inspect .eval log")
-        samples = [(name, member(name)) for name in sorted(names)
-                   if name.startswith("samples/") and name.endswith(".json")]
+            raise DataError(
+                f"{path}: a zip archive without header.json or _journal/start.json; not an Inspect .eval log"
+            )
+        samples = [
+            (name, member(name)) for name in sorted(names) if name.startswith("samples/") and name.endswith(".json")
+        ]
     return header, samples
 
 
@@ -245,15 +277,23 @@ def read(path: Path) -> ImportedLog:
     notes: list[str] = []
     samples = [_sample(raw, where, notes) for where, raw in located]
     if not samples:
-        raise DataError(f"{path}: an Inspect log without samples (status {header.get('status')}); "
-                        "per-item records need a log written with samples (not --no-log-samples)")
+        raise DataError(
+            f"{path}: an Inspect log without samples (status {header.get('status')}); "
+            "per-item records need a log written with samples (not --no-log-samples)"
+        )
     if header.get("status") not in (None, "success"):
-        notes.append(f"{path}: the log's status is '{header.get('status')}', not 'success'"
-                     + (f" ({header['error'].get('message')})" if isinstance(header.get("error"), dict) else ""))
+        notes.append(
+            f"{path}: the log's status is '{header.get('status')}', not 'success'"
+            + (f" ({header['error'].get('message')})" if isinstance(header.get("error"), dict) else "")
+        )
     seen = list(dict.fromkeys(metric for s in samples for metric in s.scores))
     # The first scorer is Inspect's primary one; metrics of dict-valued scorers follow their scorer.
-    order = [m for name in scorer_names + [s.get("name") for s in result_scores] for m in seen
-             if m == name or m.startswith(f"{name}.")]
+    order = [
+        m
+        for name in scorer_names + [s.get("name") for s in result_scores]
+        for m in seen
+        if m == name or m.startswith(f"{name}.")
+    ]
     metrics = list(dict.fromkeys(order + seen))
     aggregates: dict[str, float] = {}
     for score in result_scores:
@@ -267,18 +307,36 @@ def read(path: Path) -> ImportedLog:
         reducers = {s.get("reducer") for s in result_scores}
         if reducers - {None, "mean"}:
             aggregates = {}
-            notes.append(f"{path}: epochs are reduced with {', '.join(sorted(r for r in reducers if r))}; "
-                         "the per-epoch values are imported, the aggregate check is skipped")
+            notes.append(
+                f"{path}: epochs are reduced with {', '.join(sorted(r for r in reducers if r))}; "
+                "the per-epoch values are imported, the aggregate check is skipped"
+            )
     provenance = {
-        "tool": "inspect_ai", "tool_version": (eval_spec.get("packages") or {}).get("inspect_ai"),
-        "log_version": header.get("version"), "status": header.get("status"),
-        "task_version": eval_spec.get("task_version"), "task_file": eval_spec.get("task_file"),
-        "task_args": eval_spec.get("task_args"), "created": eval_spec.get("created"),
-        "eval_id": eval_spec.get("eval_id"), "run_id": eval_spec.get("run_id"),
-        "dataset": eval_spec.get("dataset"), "model_base_url": eval_spec.get("model_base_url"),
+        "tool": "inspect_ai",
+        "tool_version": (eval_spec.get("packages") or {}).get("inspect_ai"),
+        "log_version": header.get("version"),
+        "status": header.get("status"),
+        "task_version": eval_spec.get("task_version"),
+        "task_file": eval_spec.get("task_file"),
+        "task_args": eval_spec.get("task_args"),
+        "created": eval_spec.get("created"),
+        "eval_id": eval_spec.get("eval_id"),
+        "run_id": eval_spec.get("run_id"),
+        "dataset": eval_spec.get("dataset"),
+        "model_base_url": eval_spec.get("model_base_url"),
         "generate_config": eval_spec.get("model_generate_config") or (header.get("plan") or {}).get("config"),
-        "epochs": (eval_spec.get("config") or {}).get("epochs"), "scorers": scorer_names,
-        "revision": eval_spec.get("revision")}
-    return ImportedLog(path=str(path), format=FORMAT, model=str(model), task=str(task), metrics=metrics,
-                       samples=samples, aggregates=aggregates,
-                       provenance={k: v for k, v in provenance.items() if v is not None}, notes=notes)
+        "epochs": (eval_spec.get("config") or {}).get("epochs"),
+        "scorers": scorer_names,
+        "revision": eval_spec.get("revision"),
+    }
+    return ImportedLog(
+        path=str(path),
+        format=FORMAT,
+        model=str(model),
+        task=str(task),
+        metrics=metrics,
+        samples=samples,
+        aggregates=aggregates,
+        provenance={k: v for k, v in provenance.items() if v is not None},
+        notes=notes,
+    )

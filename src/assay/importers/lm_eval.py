@@ -23,15 +23,34 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import DataError
-from assay.importers.common import (ImportedLog, ImportedSample, as_text, finite_number, flat_fields,
-                                    iter_jsonl, read_json, require)
+from assay.importers.common import (
+    ImportedLog,
+    ImportedSample,
+    as_text,
+    finite_number,
+    flat_fields,
+    iter_jsonl,
+    read_json,
+    require,
+)
 
 FORMAT = "lm-eval"
 SAMPLES_NAME = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.jsonl$")
 RESULTS_NAME = re.compile(r"^results_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.json$")
 # Keys of a sample line that are not metric values.
-LINE_FIELDS = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "filter", "metrics",
-               "doc_hash", "prompt_hash", "target_hash"}
+LINE_FIELDS = {
+    "doc_id",
+    "doc",
+    "target",
+    "arguments",
+    "resps",
+    "filtered_resps",
+    "filter",
+    "metrics",
+    "doc_hash",
+    "prompt_hash",
+    "target_hash",
+}
 
 
 def sniff(path: Path) -> str | None:
@@ -106,8 +125,7 @@ def _prompt(arguments: Any) -> Any:
 def _output(line: dict[str, Any]) -> str | None:
     resps = line.get("resps")
     # Generation: [[text, ...repeats]]; log-likelihood: [[[logprob, is_greedy]] per choice].
-    if isinstance(resps, list) and resps and isinstance(resps[0], list) and resps[0] \
-            and isinstance(resps[0][0], str):
+    if isinstance(resps, list) and resps and isinstance(resps[0], list) and resps[0] and isinstance(resps[0][0], str):
         return resps[0][0]
     return as_text(line.get("filtered_resps"))
 
@@ -117,8 +135,10 @@ def read(path: Path) -> list[ImportedLog]:
     if RESULTS_NAME.match(path.name):
         files = samples_of_results(path)
         if not files:
-            raise DataError(f"{path}: an lm-eval results file with no samples_<task>_{path.stem[8:]}.jsonl "
-                            "beside it; run the harness with --log_samples to get per-item records")
+            raise DataError(
+                f"{path}: an lm-eval results file with no samples_<task>_{path.stem[8:]}.jsonl "
+                "beside it; run the harness with --log_samples to get per-item records"
+            )
         return [read_samples(p) for p in files]
     return [read_samples(path)]
 
@@ -130,13 +150,17 @@ def read_samples(path: Path) -> ImportedLog:
     task, date = match["task"], match["date"]
     results_path = results_beside(path, task, date)
     if results_path is None:
-        raise DataError(f"{path}: no results_{date}.json beside it; the harness writes the model's name and "
-                        "the aggregates there, so keep the two files together")
+        raise DataError(
+            f"{path}: no results_{date}.json beside it; the harness writes the model's name and "
+            "the aggregates there, so keep the two files together"
+        )
     results = read_json(results_path, "an lm-eval results file")
     model = _model_from(results)
     if model is None:
-        raise DataError(f"{results_path}: neither 'model_name' nor a model in config.model_args; "
-                        "cannot tell which model the samples are of")
+        raise DataError(
+            f"{results_path}: neither 'model_name' nor a model in config.model_args; "
+            "cannot tell which model the samples are of"
+        )
     task_results = (results.get("results") or {}).get(task) or {}
     notes: list[str] = []
     by_doc: dict[str, ImportedSample] = {}
@@ -154,12 +178,18 @@ def read_samples(path: Path) -> ImportedLog:
         record = by_doc.get(key)
         if record is None:
             doc = line.get("doc") if isinstance(line.get("doc"), dict) else {"doc": line.get("doc")}
-            fields = {"doc_id": doc_id, **{f"doc.{k}": v for k, v in flat_fields(doc).items()},
-                      **flat_fields(doc)}
+            fields = {"doc_id": doc_id, **{f"doc.{k}": v for k, v in flat_fields(doc).items()}, **flat_fields(doc)}
             record = by_doc[key] = ImportedSample(
-                key=key, sample=0, input=doc, target=as_text(line.get("target")), output=_output(line),
-                prompt=_prompt(line.get("arguments")), fields=fields,
-                meta={"source_id": doc_id, "doc_hash": line.get("doc_hash")}, where=where)
+                key=key,
+                sample=0,
+                input=doc,
+                target=as_text(line.get("target")),
+                output=_output(line),
+                prompt=_prompt(line.get("arguments")),
+                fields=fields,
+                meta={"source_id": doc_id, "doc_hash": line.get("doc_hash")},
+                where=where,
+            )
         resps = line.get("resps")
         if isinstance(resps, list) and resps and isinstance(resps[0], list):
             repeats.add(len(resps[0]))
@@ -172,8 +202,9 @@ def read_samples(path: Path) -> ImportedLog:
                 skipped.add(name)
                 continue
             if name in record.scores and record.scores[name] != value:
-                raise DataError(f"{where}: document {doc_id} has a second value for '{name}' "
-                                f"({record.scores[name]} and {value})")
+                raise DataError(
+                    f"{where}: document {doc_id} has a second value for '{name}' ({record.scores[name]} and {value})"
+                )
             record.scores[name] = value
             if isinstance(line.get("filtered_resps"), list) and line["filtered_resps"]:
                 record.answers[name] = as_text(line["filtered_resps"][0])
@@ -194,21 +225,36 @@ def read_samples(path: Path) -> ImportedLog:
     config = results.get("config") or {}
     task_config = (results.get("configs") or {}).get(task) or {}
     provenance = {
-        "tool": "lm_eval", "tool_version": results.get("lm_eval_version"), "git_hash": results.get("git_hash"),
-        "results_file": str(results_path), "task_version": (results.get("versions") or {}).get(task),
-        "n_shot": (results.get("n-shot") or {}).get(task), "model_args": config.get("model_args"),
-        "model_type": config.get("model"), "generation_kwargs": task_config.get("generation_kwargs"),
+        "tool": "lm_eval",
+        "tool_version": results.get("lm_eval_version"),
+        "git_hash": results.get("git_hash"),
+        "results_file": str(results_path),
+        "task_version": (results.get("versions") or {}).get(task),
+        "n_shot": (results.get("n-shot") or {}).get(task),
+        "model_args": config.get("model_args"),
+        "model_type": config.get("model"),
+        "generation_kwargs": task_config.get("generation_kwargs"),
         "repeats": task_config.get("repeats") or (max(repeats) if repeats else None),
-        "n_samples": (results.get("n-samples") or {}).get(task), "date": results.get("date"),
+        "n_samples": (results.get("n-samples") or {}).get(task),
+        "date": results.get("date"),
         "chat_template": bool(results.get("chat_template")) if "chat_template" in results else None,
-        "metrics": metrics}
+        "metrics": metrics,
+    }
     return ImportedLog(
-        path=str(path), format=FORMAT, model=model, task=task, metrics=metrics,
-        samples=sorted(by_doc.values(), key=lambda s: _doc_order(s.key)), aggregates=aggregates,
+        path=str(path),
+        format=FORMAT,
+        model=model,
+        task=task,
+        metrics=metrics,
+        samples=sorted(by_doc.values(), key=lambda s: _doc_order(s.key)),
+        aggregates=aggregates,
         provenance={k: v for k, v in provenance.items() if v is not None},
-        lower_is_better={m: not higher[m.partition(",")[0]] for m in metrics
-                         if isinstance(higher.get(m.partition(",")[0]), bool)},
-        sources=[str(results_path)], notes=notes)
+        lower_is_better={
+            m: not higher[m.partition(",")[0]] for m in metrics if isinstance(higher.get(m.partition(",")[0]), bool)
+        },
+        sources=[str(results_path)],
+        notes=notes,
+    )
 
 
 def _doc_order(key: str) -> tuple[int, Any]:

@@ -42,8 +42,15 @@ class AggregateCheck:
         return math.isclose(self.imported, self.reported, rel_tol=MATCH_TOLERANCE, abs_tol=MATCH_TOLERANCE)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"metric": self.metric, "imported": self.imported, "reported": self.reported,
-                         "n": self.n, "matches": self.matches})
+        return jsonable(
+            {
+                "metric": self.metric,
+                "imported": self.imported,
+                "reported": self.reported,
+                "n": self.n,
+                "matches": self.matches,
+            }
+        )
 
 
 @dataclass
@@ -66,11 +73,24 @@ class ImportedFile:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"path": self.path, "format": self.format, "model": self.model, "task": self.task,
-                         "sha256": self.sha256, "tool_version": self.tool_version, "metrics": self.metrics,
-                         "n_items": self.n_items, "n_samples": self.n_samples, "n_errors": self.n_errors,
-                         "n_added": self.n_added, "n_present": self.n_present,
-                         "checks": [c.to_dict() for c in self.checks], "notes": self.notes})
+        return jsonable(
+            {
+                "path": self.path,
+                "format": self.format,
+                "model": self.model,
+                "task": self.task,
+                "sha256": self.sha256,
+                "tool_version": self.tool_version,
+                "metrics": self.metrics,
+                "n_items": self.n_items,
+                "n_samples": self.n_samples,
+                "n_errors": self.n_errors,
+                "n_added": self.n_added,
+                "n_present": self.n_present,
+                "checks": [c.to_dict() for c in self.checks],
+                "notes": self.notes,
+            }
+        )
 
 
 @dataclass
@@ -89,26 +109,43 @@ class ImportResult:
         return sum(f.n_added for f in self.files)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"run_dir": self.run_dir, "metric": self.metric, "key_field": self.key_field,
-                         "models": self.models, "n_added": self.n_added,
-                         "files": [f.to_dict() for f in self.files], "warnings": self.warnings})
+        return jsonable(
+            {
+                "run_dir": self.run_dir,
+                "metric": self.metric,
+                "key_field": self.key_field,
+                "models": self.models,
+                "n_added": self.n_added,
+                "files": [f.to_dict() for f in self.files],
+                "warnings": self.warnings,
+            }
+        )
 
     def render(self) -> str:
-        lines = [f"imported into {self.run_dir} (score: {self.metric or 'none'}; items keyed on "
-                 f"{self.key_field or 'their key in the source'})"]
+        lines = [
+            f"imported into {self.run_dir} (score: {self.metric or 'none'}; items keyed on "
+            f"{self.key_field or 'their key in the source'})"
+        ]
         for f in self.files:
             added = f"{f.n_added} added" + (f", {f.n_present} already there" if f.n_present else "")
             errors = f", {f.n_errors} failed (stored as errors, not scored)" if f.n_errors else ""
             version = f" {f.tool_version}" if f.tool_version else ""
-            lines.append(f"  {f.path} ({f.format}{version}) model {f.model}, task {f.task}: {f.n_items} items, "
-                         f"{f.n_samples} samples ({added}){errors}")
+            lines.append(
+                f"  {f.path} ({f.format}{version}) model {f.model}, task {f.task}: {f.n_items} items, "
+                f"{f.n_samples} samples ({added}){errors}"
+            )
             for check in f.checks:
                 if check.matches is None:
-                    lines.append(f"    {check.metric}: mean {_fmt(check.imported)} over {check.n} "
-                                 "(the file reports no aggregate to check it against)")
+                    lines.append(
+                        f"    {check.metric}: mean {_fmt(check.imported)} over {check.n} "
+                        "(the file reports no aggregate to check it against)"
+                    )
                 else:
-                    verdict = "matches the tool's aggregate" if check.matches else \
-                        f"DIFFERS from the tool's aggregate {_fmt(check.reported)}"
+                    verdict = (
+                        "matches the tool's aggregate"
+                        if check.matches
+                        else f"DIFFERS from the tool's aggregate {_fmt(check.reported)}"
+                    )
                     lines.append(f"    {check.metric}: mean {_fmt(check.imported)} over {check.n}, {verdict}")
         for warning in self.warnings:
             lines.append(f"  warning: {warning}")
@@ -135,12 +172,14 @@ def item_id(log: ImportedLog, sample: ImportedSample, key_field: str | None) -> 
         return f"{log.format}:{log.task}:{sample.key}"
     if key_field not in sample.fields:
         available = ", ".join(sorted(sample.fields)) or "none"
-        raise DataError(f"{sample.where or log.path}: no field '{key_field}' for --key-field; "
-                        f"fields there: {available}")
+        raise DataError(
+            f"{sample.where or log.path}: no field '{key_field}' for --key-field; fields there: {available}"
+        )
     value = sample.fields[key_field]
     text = value if isinstance(value, str) else json.dumps(value)
-    return f"{key_field}={text}" if len(text) <= KEY_VALUE_MAX and "\n" not in text \
-        else f"{key_field}#{stable_hash(text)}"
+    return (
+        f"{key_field}={text}" if len(text) <= KEY_VALUE_MAX and "\n" not in text else f"{key_field}#{stable_hash(text)}"
+    )
 
 
 def _primary(logs: list[ImportedLog], metric: str | None, previous: dict[str, Any]) -> str | None:
@@ -159,19 +198,24 @@ def _primary(logs: list[ImportedLog], metric: str | None, previous: dict[str, An
             raise DataError(
                 f"{log.path}: its primary metric is '{log.metrics[0]}', not '{chosen}' as for the rest of "
                 f"{'the run' if previous else 'the import'}; give --metric with one all files have (this one "
-                f"has {', '.join(log.metrics)}), or import it into its own directory and compare the two")
+                f"has {', '.join(log.metrics)}), or import it into its own directory and compare the two"
+            )
     return chosen
 
 
 def _check_previous(out: Path, previous: dict[str, Any], key_field: str | None) -> None:
     if previous and "imports" not in previous:
-        raise ConfigError(f"{out} holds a run made by assay run ({previous.get('task_name')}); import into "
-                          "another directory and give both to assay compare")
+        raise ConfigError(
+            f"{out} holds a run made by assay run ({previous.get('task_name')}); import into "
+            "another directory and give both to assay compare"
+        )
     if previous and previous.get("item_key", "source") != (key_field or "source"):
         was = previous.get("item_key", "source")
-        raise ConfigError(f"{out} keys its items on {'--key-field ' + was if was != 'source' else 'their source key'}"
-                          f", so items keyed on {key_field or 'their source key'} would never pair with them; "
-                          "use the same --key-field or another directory")
+        raise ConfigError(
+            f"{out} keys its items on {'--key-field ' + was if was != 'source' else 'their source key'}"
+            f", so items keyed on {key_field or 'their source key'} would never pair with them; "
+            "use the same --key-field or another directory"
+        )
 
 
 def _check_tasks(logs: list[ImportedLog], previous: dict[str, Any], key_field: str | None) -> None:
@@ -184,9 +228,11 @@ def _check_tasks(logs: list[ImportedLog], previous: dict[str, Any], key_field: s
         tasks.setdefault(log.task, log.path)
     if len(tasks) > 1:
         listed = "; ".join(f"{task} ({where})" for task, where in tasks.items())
-        raise DataError(f"one run directory holds one task, and these are {len(tasks)}: {listed}; import each "
-                        "task into its own directory (or, for one benchmark under two names, pair the items "
-                        "with --key-field)")
+        raise DataError(
+            f"one run directory holds one task, and these are {len(tasks)}: {listed}; import each "
+            "task into its own directory (or, for one benchmark under two names, pair the items "
+            "with --key-field)"
+        )
 
 
 def _describe(scores: dict[str, float], error: str | None) -> str:
@@ -195,8 +241,9 @@ def _describe(scores: dict[str, float], error: str | None) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in sorted(scores.items())) or "no scores"
 
 
-def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None = None,
-               key_field: str | None = None) -> ImportResult:
+def write_logs(
+    logs: list[ImportedLog], out: str | Path, *, metric: str | None = None, key_field: str | None = None
+) -> ImportResult:
     from assay.provenance import environment
     from assay.run.store import RunStore, read_config
 
@@ -226,7 +273,8 @@ def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None =
                         f"model {model}, item {item}, sample {sample.sample}: {other.where or other_log.path} gives "
                         f"{_describe(other.scores, other.error)}, {sample.where or log.path} gives "
                         f"{_describe(sample.scores, sample.error)}; two logs of the same model disagree, "
-                        "import them into separate directories")
+                        "import them into separate directories"
+                    )
                 if own:
                     duplicates[log.path] = duplicates.get(log.path, 0) + 1
                 continue
@@ -248,27 +296,43 @@ def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None =
                 raise DataError(
                     f"model {model}, item {item}, sample {index}: {out} already holds {_describe(scores, error)} "
                     f"from {source}; {sample.where or log.path} gives {_describe(sample.scores, sample.error)}. "
-                    "Nothing was imported; import the disagreeing log into another directory")
+                    "Nothing was imported; import the disagreeing log into another directory"
+                )
             present.add((model, item, index))
 
         new_items: dict[str, Item] = {}
-        for (model, item, index), (log, sample, _) in chosen.items():
+        for (_, item, _), (log, sample, _) in chosen.items():
             if item not in existing_items and item not in new_items:
-                new_items[item] = Item(item, sample.input, sample.target,
-                                       {"source": log.path, "source_key": sample.key, "task": log.task,
-                                        **sample.meta})
+                new_items[item] = Item(
+                    item,
+                    sample.input,
+                    sample.target,
+                    {"source": log.path, "source_key": sample.key, "task": log.task, **sample.meta},
+                )
         if new_items:
             store.put_items(new_items.values())
         for (model, item, index), (log, sample, _) in chosen.items():
             if (model, item, index) in present:
                 continue
             params = {"source": log.path, "format": log.format, "sha256": hashes[log.path]}
-            store.record(stable_hash({"imported": model, "item": item, "sample": index}, length=32), model, item,
-                         index, sample.prompt if sample.prompt is not None else "", params,
-                         Sample(sample.output, sample.tokens_in, sample.tokens_out, sample.latency,
-                                sample.finish_reason, sample.error),
-                         {} if sample.error else {m: (v, sample.answers.get(m)) for m, v in sample.scores.items()},
-                         from_cache=True)
+            store.record(
+                stable_hash({"imported": model, "item": item, "sample": index}, length=32),
+                model,
+                item,
+                index,
+                sample.prompt if sample.prompt is not None else "",
+                params,
+                Sample(
+                    sample.output,
+                    sample.tokens_in,
+                    sample.tokens_out,
+                    sample.latency,
+                    sample.finish_reason,
+                    sample.error,
+                ),
+                {} if sample.error else {m: (v, sample.answers.get(m)) for m, v in sample.scores.items()},
+                from_cache=True,
+            )
         for log in logs:
             by_key = {s.key: s for s in log.samples}
             for verdict in log.verdicts:
@@ -277,12 +341,36 @@ def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None =
                 # The row's columns as assay.judge writes them: key, item, model, model_b, judge,
                 # protocol, order, verdict, score, explanation, invalid, raw, template hash,
                 # tokens in and out, latency, error, time.
-                store.record_verdict((
-                    stable_hash({"imported_verdict": verdict.judge, "item": item, "model": verdict.baseline,
-                                 "model_b": verdict.model}, length=32),
-                    item, verdict.baseline, verdict.model, verdict.judge, "pairwise", "original", verdict.verdict,
-                    None if invalid else verdict.score, None, int(invalid), verdict.raw,
-                    stable_hash({"imported": log.format}), None, None, None, None, _now()))
+                store.record_verdict(
+                    (
+                        stable_hash(
+                            {
+                                "imported_verdict": verdict.judge,
+                                "item": item,
+                                "model": verdict.baseline,
+                                "model_b": verdict.model,
+                            },
+                            length=32,
+                        ),
+                        item,
+                        verdict.baseline,
+                        verdict.model,
+                        verdict.judge,
+                        "pairwise",
+                        "original",
+                        verdict.verdict,
+                        None if invalid else verdict.score,
+                        None,
+                        int(invalid),
+                        verdict.raw,
+                        stable_hash({"imported": log.format}),
+                        None,
+                        None,
+                        None,
+                        None,
+                        _now(),
+                    )
+                )
         store.flush()
 
     files = [_summary(log, chosen, present, hashes, duplicates.get(log.path, 0)) for log in logs]
@@ -293,8 +381,12 @@ def write_logs(logs: list[ImportedLog], out: str | Path, *, metric: str | None =
         from assay.importers.alpacaeval import write_annotations
 
         write_annotations(out)
-    warnings = [f"{f.path}: {c.metric} imported mean {_fmt(c.imported)} differs from the tool's aggregate "
-                f"{_fmt(c.reported)}" for f in files for c in f.checks if c.matches is False]
+    warnings = [
+        f"{f.path}: {c.metric} imported mean {_fmt(c.imported)} differs from the tool's aggregate {_fmt(c.reported)}"
+        for f in files
+        for c in f.checks
+        if c.matches is False
+    ]
     warnings += [note for log in logs for note in log.notes]
     return ImportResult(str(out), primary, key_field, files, models, warnings)
 
@@ -305,8 +397,7 @@ def _now() -> float:
     return time.time()
 
 
-def _summary(log: ImportedLog, chosen: dict, present: set, hashes: dict[str, str],
-             n_duplicates: int) -> ImportedFile:
+def _summary(log: ImportedLog, chosen: dict, present: set, hashes: dict[str, str], n_duplicates: int) -> ImportedFile:
     mine = [(unit, sample) for unit, (owner, sample, _) in chosen.items() if owner is log and unit[0] == log.model]
     checks = []
     for metric in log.metrics:
@@ -314,30 +405,63 @@ def _summary(log: ImportedLog, chosen: dict, present: set, hashes: dict[str, str
         mean = sum(values) / len(values) if values else None
         checks.append(AggregateCheck(metric, mean, log.aggregates.get(metric), len(values)))
     return ImportedFile(
-        path=log.path, format=log.format, model=log.model, task=log.task, sha256=hashes[log.path],
-        tool_version=log.provenance.get("tool_version"), metrics=log.metrics,
-        n_items=len({s.key for s in log.samples}), n_samples=len(log.samples),
+        path=log.path,
+        format=log.format,
+        model=log.model,
+        task=log.task,
+        sha256=hashes[log.path],
+        tool_version=log.provenance.get("tool_version"),
+        metrics=log.metrics,
+        n_items=len({s.key for s in log.samples}),
+        n_samples=len(log.samples),
         n_errors=sum(1 for s in log.samples if s.error),
         n_added=sum(1 for unit, _ in mine if unit not in present),
-        n_present=sum(1 for unit, _ in mine if unit in present) + n_duplicates, checks=checks, notes=log.notes)
+        n_present=sum(1 for unit, _ in mine if unit in present) + n_duplicates,
+        checks=checks,
+        notes=log.notes,
+    )
 
 
-def _config(previous: dict[str, Any], logs: list[ImportedLog], files: list[ImportedFile], primary: str | None,
-            key_field: str | None, models: list[str], hashes: dict[str, str],
-            env: dict[str, Any]) -> dict[str, Any]:
+def _config(
+    previous: dict[str, Any],
+    logs: list[ImportedLog],
+    files: list[ImportedFile],
+    primary: str | None,
+    key_field: str | None,
+    models: list[str],
+    hashes: dict[str, str],
+    env: dict[str, Any],
+) -> dict[str, Any]:
     """The run's config.json: what an analysis command needs (scorers, first is the score; models)
     and where every record came from."""
-    metrics = list(dict.fromkeys([m for m in [primary] if m] + list(previous.get("scorers") or [])
-                                 + [m for log in logs for m in log.metrics]))
+    metrics = list(
+        dict.fromkeys(
+            [m for m in [primary] if m] + list(previous.get("scorers") or []) + [m for log in logs for m in log.metrics]
+        )
+    )
     imports = {(entry["sha256"], entry["path"]): entry for entry in previous.get("imports", [])}
     for log, summary in zip(logs, files):
         imports[(summary.sha256, log.path)] = {
-            "path": log.path, "sha256": summary.sha256, "format": log.format, "model": log.model, "task": log.task,
-            "metrics": log.metrics, "aggregates": log.aggregates, "samples": summary.n_samples,
-            "errors": summary.n_errors, "provenance": log.provenance,
+            "path": log.path,
+            "sha256": summary.sha256,
+            "format": log.format,
+            "model": log.model,
+            "task": log.task,
+            "metrics": log.metrics,
+            "aggregates": log.aggregates,
+            "samples": summary.n_samples,
+            "errors": summary.n_errors,
+            "provenance": log.provenance,
             "sources": [{"path": p, "sha256": hashes[p]} for p in log.sources],
-            "lower_is_better": log.lower_is_better}
+            "lower_is_better": log.lower_is_better,
+        }
     tasks = sorted({entry["task"] for entry in imports.values()})
-    return {"task": {"import": tasks}, "task_name": "+".join(tasks), "scorers": metrics, "models": models,
-            "item_key": key_field or "source", "imports": list(imports.values()),
-            "provenance": {**env, "imported": True}}
+    return {
+        "task": {"import": tasks},
+        "task_name": "+".join(tasks),
+        "scorers": metrics,
+        "models": models,
+        "item_key": key_field or "source",
+        "imports": list(imports.values()),
+        "provenance": {**env, "imported": True},
+    }

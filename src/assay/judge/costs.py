@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 COST_COLUMNS = (("cost", "cost per verdict"), ("tokens", "tokens per verdict"), ("latency", "seconds per verdict"))
 
 
-def verdict_costs(verdicts: pd.DataFrame | None, judges: list[str], jury_name: str,
-                  confidence: float) -> tuple[dict[str, MeanCI] | None, str | None]:
+def verdict_costs(
+    verdicts: pd.DataFrame | None, judges: list[str], jury_name: str, confidence: float
+) -> tuple[dict[str, MeanCI] | None, str | None]:
     """Mean cost per verdict for each judge and for the jury, with Student's t intervals.
 
     The jury's cost on a unit is the sum of its members' verdicts there, counted
@@ -29,7 +30,7 @@ def verdict_costs(verdicts: pd.DataFrame | None, judges: list[str], jury_name: s
 
     if verdicts is None:
         return None, None
-    for column, meaning in COST_COLUMNS:
+    for column, meaning in COST_COLUMNS:  # noqa: B007 (the column found and its meaning are kept)
         if column in verdicts.columns and verdicts[column].notna().any():
             break
     else:

@@ -11,8 +11,19 @@ from pathlib import Path
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 
-SECTION_ORDER = ("leaderboard", "differences", "sequential", "difficulty", "likelihood", "judges", "agreement",
-                 "bias", "scaling", "passk", "provenance")
+SECTION_ORDER = (
+    "leaderboard",
+    "differences",
+    "sequential",
+    "difficulty",
+    "likelihood",
+    "judges",
+    "agreement",
+    "bias",
+    "scaling",
+    "passk",
+    "provenance",
+)
 
 
 @dataclass
@@ -36,23 +47,37 @@ class ReportResult:
     def to_dict(self) -> dict:
         from assay.report.page import Figure
 
-        return jsonable({
-            "path": self.path,
-            "title": self.title,
-            "bytes": self.n_bytes,
-            "figures": self.n_figures,
-            "sections": [{"id": s.id, "title": s.title, "figures": sum(isinstance(b, Figure) for b in s.blocks),
-                          "warnings": list(s.warnings)} for s in self.sections],
-            "absent": dict(self.absent),
-            "warnings": list(self.warnings),
-        })
+        return jsonable(
+            {
+                "path": self.path,
+                "title": self.title,
+                "bytes": self.n_bytes,
+                "figures": self.n_figures,
+                "sections": [
+                    {
+                        "id": s.id,
+                        "title": s.title,
+                        "figures": sum(isinstance(b, Figure) for b in s.blocks),
+                        "warnings": list(s.warnings),
+                    }
+                    for s in self.sections
+                ],
+                "absent": dict(self.absent),
+                "warnings": list(self.warnings),
+            }
+        )
 
     def render(self):
         from rich.console import Group
         from rich.text import Text
 
-        lines = [Text(f"Report written to {self.path} ({len(self.sections)} sections, {self.n_figures} figures, "
-                      f"{self.n_bytes / 1e6:.1f} MB)", style="bold")]
+        lines = [
+            Text(
+                f"Report written to {self.path} ({len(self.sections)} sections, {self.n_figures} figures, "
+                f"{self.n_bytes / 1e6:.1f} MB)",
+                style="bold",
+            )
+        ]
         for s in self.sections:
             lines.append(Text(f"  {s.title}" + (f"  ({len(s.warnings)} note(s))" if s.warnings else "")))
         for name, reason in self.absent.items():
@@ -63,12 +88,15 @@ class ReportResult:
 
     def section_page(self, section_id: str) -> str:
         """A page holding one section alone (same styles and scripts), e.g. for a screenshot of it."""
-        from assay.report.page import page
         from plotly.offline import get_plotlyjs
+
+        from assay.report.page import page
 
         chosen = [s for s in self.sections if s.id == section_id]
         if not chosen:
-            raise ConfigError(f"no section {section_id!r} in this report; it has {', '.join(s.id for s in self.sections)}")
+            raise ConfigError(
+                f"no section {section_id!r} in this report; it has {', '.join(s.id for s in self.sections)}"
+            )
         return page(self.title, self.subtitle, chosen, plotly_js=get_plotlyjs())
 
 
@@ -112,8 +140,10 @@ def write_report(
     scaling = inputs.as_list(scaling)
     sequential = [sequential] if hasattr(sequential, "to_dict") else inputs.as_list(sequential)
     if not (sources or scaling or audit is not None or passk is not None or sequential):
-        raise ConfigError("nothing to report: give run directories or score files, --scaling FIT.json, "
-                          "--audit AUDIT.json, a pass@k result or --sequential COMPARE.json")
+        raise ConfigError(
+            "nothing to report: give run directories or score files, --scaling FIT.json, "
+            "--audit AUDIT.json, a pass@k result or --sequential COMPARE.json"
+        )
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ConfigError(f"-o {out} is a directory; give a file name such as {out / 'report.html'}")
@@ -141,13 +171,15 @@ def write_report(
         frames = [f for f in (inputs.difficulty_scores(s, metric) for s in sources) if f is not None]
         section = sections.difficulty(frames, figure, confidence, seed) if frames else None
         if section is None:
-            absent["score versus difficulty"] = ("no item has a difficulty level" if not frames
-                                                 else "all items share one difficulty level")
+            absent["score versus difficulty"] = (
+                "no item has a difficulty level" if not frames else "all items share one difficulty level"
+            )
         else:
             built["difficulty"] = section
     else:
-        absent["leaderboard"] = ("no run directory given holds scores" if given
-                                 else "no run directories or score files given")
+        absent["leaderboard"] = (
+            "no run directory given holds scores" if given else "no run directories or score files given"
+        )
     sequences = [pair for item in sequential for pair in inputs.load_sequential(item)]
     # Opt-in like the run flag and the compare option that make its data: not listed as absent.
     section = sections.sequential_section(sequences + inputs.sequential_from_runs(sources), figure)
@@ -198,16 +230,33 @@ def write_report(
 
     ordered = [built[k] for k in SECTION_ORDER if k in built]
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-    described = ", ".join(esc(str(s)) for s in sources[:4]) + (f" and {len(sources) - 4} more" if len(sources) > 4 else "")
-    subtitle = (f"Made by assay on {stamp}" + (f" from {described}" if described else "")
-                + ". Every number carries its interval; hover a point for its method and number of items.")
-    document = page(title, subtitle, ordered, plotly_js=get_plotlyjs(),
-                    footer="Intervals are " + html.escape(f"{confidence:.0%}") + " unless a caption says otherwise. "
-                    "Absent sections: " + (html.escape("; ".join(f"{k} ({v})" for k, v in absent.items())) or "none") + ".")
+    described = ", ".join(esc(str(s)) for s in sources[:4]) + (
+        f" and {len(sources) - 4} more" if len(sources) > 4 else ""
+    )
+    subtitle = (
+        f"Made by assay on {stamp}"
+        + (f" from {described}" if described else "")
+        + ". Every number carries its interval; hover a point for its method and number of items."
+    )
+    document = page(
+        title,
+        subtitle,
+        ordered,
+        plotly_js=get_plotlyjs(),
+        footer="Intervals are " + html.escape(f"{confidence:.0%}") + " unless a caption says otherwise. "
+        "Absent sections: " + (html.escape("; ".join(f"{k} ({v})" for k, v in absent.items())) or "none") + ".",
+    )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(document, encoding="utf-8")
     except OSError as exc:
         raise DataError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
-    return ReportResult(path=str(out), title=title, sections=ordered, absent=absent, n_bytes=len(document.encode()),
-                        warnings=notes, subtitle=subtitle)
+    return ReportResult(
+        path=str(out),
+        title=title,
+        sections=ordered,
+        absent=absent,
+        n_bytes=len(document.encode()),
+        warnings=notes,
+        subtitle=subtitle,
+    )

@@ -46,13 +46,15 @@ class StopRule:
         """Raise ``ConfigError`` for settings the rule cannot work with."""
         check_alpha(self.alpha)
         if self.margin is not None and not (np.isfinite(self.margin) and 0 < self.margin <= 1):
-            raise ConfigError(f"--margin {self.margin}: give an equivalence margin on the score difference "
-                              "in (0, 1], e.g. 0.02")
+            raise ConfigError(
+                f"--margin {self.margin}: give an equivalence margin on the score difference in (0, 1], e.g. 0.02"
+            )
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
             raise ConfigError(f"--batch {self.batch}: give a whole number of items per look, 1 or more")
         if len(models) < 2:
-            raise ConfigError(f"--stop-when-decided compares models; give at least two with -m "
-                              f"(got {', '.join(models) or 'none'})")
+            raise ConfigError(
+                f"--stop-when-decided compares models; give at least two with -m (got {', '.join(models) or 'none'})"
+            )
         if self.against is not None and self.against not in models:
             raise ConfigError(f"--against {self.against!r} is not among the models ({', '.join(models)})")
 
@@ -90,11 +92,23 @@ class RunSequential:
 
     def to_dict(self) -> dict[str, Any]:
         pairs = self.pairs.to_dict() if self.pairs is not None else {"alpha_per_pair": None, "pairs": []}
-        return jsonable({
-            "metric": self.metric, "n_items": self.n_items, "n_run": self.n_run, "n_paired": self.n_paired,
-            "looks": self.looks, "stopped_early": self.stopped_early, "all_decided": self.all_decided,
-            **self.rule.to_dict(), "seed": self.seed, "order": ORDER,
-            "alpha_per_pair": pairs["alpha_per_pair"], "pairs": pairs["pairs"], "notes": self.notes})
+        return jsonable(
+            {
+                "metric": self.metric,
+                "n_items": self.n_items,
+                "n_run": self.n_run,
+                "n_paired": self.n_paired,
+                "looks": self.looks,
+                "stopped_early": self.stopped_early,
+                "all_decided": self.all_decided,
+                **self.rule.to_dict(),
+                "seed": self.seed,
+                "order": ORDER,
+                "alpha_per_pair": pairs["alpha_per_pair"],
+                "pairs": pairs["pairs"],
+                "notes": self.notes,
+            }
+        )
 
     def render(self):
         from rich.table import Table
@@ -108,13 +122,22 @@ class RunSequential:
         table = Table(title=f"Stop when decided: {how}")
         for column in ("a - b", "decision", "items used", "diff", f"{1 - per_pair:.1%} confidence sequence"):
             table.add_column(column, justify="left" if column in ("a - b", "decision") else "right")
-        for (a, b), test in (self.pairs.pairs.items() if self.pairs is not None else []):
-            table.add_row(f"{a} - {b}", test.decision, f"{test.n_used} of {self.n_paired}",
-                          f"{test.diff_at_stop:+.4f}", f"[{test.low_at_stop:+.4f}, {test.high_at_stop:+.4f}]")
-        table.caption = "; ".join([f"{self.metric}, items in a seeded random order (seed {self.seed}), "
-                                   f"a look every {self.rule.batch} items, alpha {per_pair:.3g} per pair"
-                                   + (f", margin {self.rule.margin:g}" if self.rule.margin is not None else ""),
-                                   *self.notes])
+        for (a, b), test in self.pairs.pairs.items() if self.pairs is not None else []:
+            table.add_row(
+                f"{a} - {b}",
+                test.decision,
+                f"{test.n_used} of {self.n_paired}",
+                f"{test.diff_at_stop:+.4f}",
+                f"[{test.low_at_stop:+.4f}, {test.high_at_stop:+.4f}]",
+            )
+        table.caption = "; ".join(
+            [
+                f"{self.metric}, items in a seeded random order (seed {self.seed}), "
+                f"a look every {self.rule.batch} items, alpha {per_pair:.3g} per pair"
+                + (f", margin {self.rule.margin:g}" if self.rule.margin is not None else ""),
+                *self.notes,
+            ]
+        )
         return table
 
     def write(self, run_dir: str | Path) -> Path:
@@ -146,8 +169,13 @@ class Rounds:
     ``stop_now()`` says whether the run cannot usefully go on (a model is unreachable).
     """
 
-    def __init__(self, order: list[Item], rule: StopRule, scores_of: Callable[[], Mapping[str, dict[str, float]]],
-                 stop_now: Callable[[], bool] = lambda: False):
+    def __init__(
+        self,
+        order: list[Item],
+        rule: StopRule,
+        scores_of: Callable[[], Mapping[str, dict[str, float]]],
+        stop_now: Callable[[], bool] = lambda: False,
+    ):
         self.order = order
         self.rule = rule
         self.scores_of = scores_of
@@ -161,14 +189,14 @@ class Rounds:
         return self._take()
 
     def _take(self) -> list[Item]:
-        batch = self.order[self.n_run:self.n_run + self.rule.batch]
+        batch = self.order[self.n_run : self.n_run + self.rule.batch]
         self.n_run += len(batch)
         return batch
 
     def look(self) -> SequentialPairs | None:
         """The sequential test of every pair on the items every model has a score for, in run order."""
         scores = self.scores_of()
-        seen = [item.id for item in self.order[:self.n_run]]
+        seen = [item.id for item in self.order[: self.n_run]]
         paired = [i for i in seen if all(i in per_item for per_item in scores.values())]
         self.n_paired = len(paired)
         self.looks += 1
@@ -176,8 +204,13 @@ class Rounds:
             self.last = None
             return None
         seen_scores = {name: np.array([per_item[i] for i in paired]) for name, per_item in scores.items()}
-        self.last = sequential_pairs(seen_scores, alpha=self.rule.alpha, margin=self.rule.margin,
-                                     batch=self.rule.batch, against=self.rule.against)
+        self.last = sequential_pairs(
+            seen_scores,
+            alpha=self.rule.alpha,
+            margin=self.rule.margin,
+            batch=self.rule.batch,
+            against=self.rule.against,
+        )
         return self.last
 
     def next(self) -> list[Item]:

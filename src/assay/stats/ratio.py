@@ -17,8 +17,15 @@ from assay.stats.binary import MeanCI
 from assay.stats.bootstrap import scipy_bootstrap
 
 
-def ratio_ci(numerators, denominators, *, transform: Callable[[np.ndarray], np.ndarray] = lambda r: r,
-             confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> MeanCI:
+def ratio_ci(
+    numerators,
+    denominators,
+    *,
+    transform: Callable[[np.ndarray], np.ndarray] = lambda r: r,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> MeanCI:
     """transform(Σ numerators / Σ denominators) with a percentile bootstrap
     interval over units (documents). ``transform`` must be monotone increasing."""
     num = np.asarray(numerators, dtype=float)
@@ -29,15 +36,30 @@ def ratio_ci(numerators, denominators, *, transform: Callable[[np.ndarray], np.n
         raise DataError("ratio_ci: every denominator (tokens, bytes, words) must be positive")
     estimate = float(transform(np.asarray(num.sum() / den.sum())))
     if len(num) < 2:
-        return MeanCI(estimate, float("nan"), float("nan"), float("nan"), "percentile bootstrap over documents",
-                      "one document: no interval", len(num), confidence=confidence)
+        return MeanCI(
+            estimate,
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            "percentile bootstrap over documents",
+            "one document: no interval",
+            len(num),
+            confidence=confidence,
+        )
 
     def statistic(n, d, axis=-1):
         return transform(n.sum(axis=axis) / d.sum(axis=axis))
 
-    se, low, high = scipy_bootstrap((num, den), statistic, level=confidence, n_resamples=n_resamples, seed=seed,
-                                    method="percentile", paired=True)
-    return MeanCI(estimate, se, low, high,
-                  "percentile bootstrap over documents",
-                  "a ratio of sums over documents (longer documents weigh more); documents resampled",
-                  len(num), confidence=confidence)
+    se, low, high = scipy_bootstrap(
+        (num, den), statistic, level=confidence, n_resamples=n_resamples, seed=seed, method="percentile", paired=True
+    )
+    return MeanCI(
+        estimate,
+        se,
+        low,
+        high,
+        "percentile bootstrap over documents",
+        "a ratio of sums over documents (longer documents weigh more); documents resampled",
+        len(num),
+        confidence=confidence,
+    )

@@ -41,31 +41,45 @@ MODES = ("generate", "choices", "perplexity")
 def list_tasks() -> list[TaskInfo]:
     from assay.tasks.catalog import CATALOG
 
-    catalog = {name: f"{t.description}; by log-likelihood ({t.hf}); --data PATH or sample"
-               for name, t in CATALOG.items()}
+    catalog = {
+        name: f"{t.description}; by log-likelihood ({t.hf}); --data PATH or sample" for name, t in CATALOG.items()
+    }
     return [TaskInfo(k, v) for k, v in {**BUILTIN, **catalog, **FILE_KINDS}.items()]
 
 
-def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
-             input_field: str | None = None, target_field: str | None = None,
-             template: str | None = None, scorers: list[str] | None = None,
-             fewshot: int | None = None, mode: str | None = None, choices_field: str | None = None,
-             target_delimiter: str | None = None, data: str | None = None,
-             apply_chat_template: bool = False) -> Task:
+def get_task(
+    name: str,
+    *,
+    params: dict[str, str] | None = None,
+    seed: int = 0,
+    input_field: str | None = None,
+    target_field: str | None = None,
+    template: str | None = None,
+    scorers: list[str] | None = None,
+    fewshot: int | None = None,
+    mode: str | None = None,
+    choices_field: str | None = None,
+    target_delimiter: str | None = None,
+    data: str | None = None,
+    apply_chat_template: bool = False,
+) -> Task:
     from assay.tasks.catalog import CATALOG
 
     params = dict(params or {})
     if mode is not None and mode not in MODES:
         raise ConfigError(f"--mode {mode}: valid are {', '.join(MODES)}")
     if data is not None and name not in CATALOG:
-        raise ConfigError(f"--data applies to the standard tasks ({', '.join(CATALOG)}); for '{name}' give the "
-                          "file as the task itself")
+        raise ConfigError(
+            f"--data applies to the standard tasks ({', '.join(CATALOG)}); for '{name}' give the "
+            "file as the task itself"
+        )
     if name == "arithmetic":
         from assay.tasks.arithmetic import arithmetic_task
 
         if mode not in (None, "generate"):
-            raise ConfigError(f"--mode {mode}: the arithmetic task is generated and scored by its answers; "
-                              "use --mode generate")
+            raise ConfigError(
+                f"--mode {mode}: the arithmetic task is generated and scored by its answers; use --mode generate"
+            )
         task = arithmetic_task(params, seed=seed)
     elif name in CATALOG:
         from assay.tasks.catalog import load_catalog_task
@@ -76,11 +90,19 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
     elif name.startswith("hf:") or Path(name).exists():
         from assay.tasks.loaders import file_task
 
-        task = file_task(name, input_field=input_field, target_field=target_field, params=params, mode=mode,
-                         choices_field=choices_field)
+        task = file_task(
+            name,
+            input_field=input_field,
+            target_field=target_field,
+            params=params,
+            mode=mode,
+            choices_field=choices_field,
+        )
     else:
-        raise DataError(f"unknown task '{name}': not a built-in ({', '.join(BUILTIN)}), not a standard task "
-                        f"({', '.join(CATALOG)}), not an existing file or directory, not hf:NAME")
+        raise DataError(
+            f"unknown task '{name}': not a built-in ({', '.join(BUILTIN)}), not a standard task "
+            f"({', '.join(CATALOG)}), not an existing file or directory, not hf:NAME"
+        )
     if target_delimiter is not None:
         task.target_delimiter = target_delimiter
     task.apply_chat_template = apply_chat_template
@@ -92,16 +114,20 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"template file {template}: cannot be read as UTF-8 text ({exc})") from None
         elif _looks_like_path(template):
-            raise ConfigError(f"template file not found: {template} (--template takes a file or the "
-                              "template text itself, e.g. 'Q: {{ input }}')")
+            raise ConfigError(
+                f"template file not found: {template} (--template takes a file or the "
+                "template text itself, e.g. 'Q: {{ input }}')"
+            )
         else:
             task.chat_template = template
         if task.mode != "generate":
             # Likelihood modes render plain text for chat and base models alike.
             task.likelihood_template = task.chat_template
     if scorers and task.mode != "generate":
-        raise ConfigError(f"--scorer applies to generation; {task.mode} items are scored by their "
-                          "log-probabilities (metrics: " + ", ".join(task.scorers) + ")")
+        raise ConfigError(
+            f"--scorer applies to generation; {task.mode} items are scored by their "
+            "log-probabilities (metrics: " + ", ".join(task.scorers) + ")"
+        )
     if scorers:
         task.scorers = list(scorers)
     if fewshot is not None:

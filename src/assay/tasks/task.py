@@ -63,14 +63,20 @@ class Task:
 
         from assay.tasks.choices import LETTERS
 
-        variables = {**item.input, "input": item.input.get("input", ""), "choices": item.meta.get("choices", []),
-                     "letters": LETTERS}
+        variables = {
+            **item.input,
+            "input": item.input.get("input", ""),
+            "choices": item.meta.get("choices", []),
+            "letters": LETTERS,
+        }
         try:
             return self._context_template.render(**variables)
         except jinja2.UndefinedError as exc:
             where = item.meta.get("source", f"item {item.id}")
-            raise DataError(f"prompt template needs a field the data lacks ({where}): {exc.message}; "
-                            f"fields: {', '.join(item.input)}") from exc
+            raise DataError(
+                f"prompt template needs a field the data lacks ({where}): {exc.message}; "
+                f"fields: {', '.join(item.input)}"
+            ) from exc
 
     def _answer_of(self, item: Item) -> str:
         """The gold continuation's text (without the delimiter), as a few-shot example shows it."""
@@ -89,8 +95,7 @@ class Task:
         partial = item.meta.get("partial_contexts")
         prefix = ""
         if self.choice_format is not None and self.choice_format.description:
-            prefix = self.choice_format.description.format(
-                subject=str(item.input.get("subject", "")).replace("_", " "))
+            prefix = self.choice_format.description.format(subject=str(item.input.get("subject", "")).replace("_", " "))
         for example in self._examples_for(item):
             if example.meta.get("gold") is None:
                 continue
@@ -98,12 +103,14 @@ class Task:
                 shown = example.meta["partial_contexts"][int(example.meta["gold"])]
                 prefix += f"{shown}{self.target_delimiter}{example.meta['partial_target']}{FEWSHOT_DELIMITER}"
             else:
-                prefix += f"{self._context_of(example)}{self.target_delimiter}{self._answer_of(example)}" \
-                          f"{FEWSHOT_DELIMITER}"
+                prefix += (
+                    f"{self._context_of(example)}{self.target_delimiter}{self._answer_of(example)}{FEWSHOT_DELIMITER}"
+                )
         if partial:
             target = item.meta["partial_target"]
-            return ChoicePrompt([prefix + c for c in partial], [self.target_delimiter + target] * len(partial),
-                                [target] * len(partial))
+            return ChoicePrompt(
+                [prefix + c for c in partial], [self.target_delimiter + target] * len(partial), [target] * len(partial)
+            )
         letters = self.choice_format is not None and self.choice_format.letters
         texts = [LETTERS[i] for i in range(len(choices))] if letters else choices
         context = prefix + self._context_of(item)
@@ -147,13 +154,16 @@ class Task:
         try:
             if chat:
                 return [{"role": "user", "content": chat_template.render(**variables)}]
-            examples = [{**ex.input, "input": ex.input.get("input", ""), "target": ex.target}
-                        for ex in self._examples_for(item)]
+            examples = [
+                {**ex.input, "input": ex.input.get("input", ""), "target": ex.target} for ex in self._examples_for(item)
+            ]
             return completion_template.render(**variables, fewshot=examples)
         except jinja2.UndefinedError as exc:
             where = item.meta.get("source", f"item {item.id}")
-            raise DataError(f"prompt template needs a field the data lacks ({where}): {exc.message}; "
-                            f"fields: {', '.join(item.input)}") from exc
+            raise DataError(
+                f"prompt template needs a field the data lacks ({where}): {exc.message}; "
+                f"fields: {', '.join(item.input)}"
+            ) from exc
 
     def stop_for(self, chat: bool) -> tuple[str, ...]:
         return () if chat else self.stop

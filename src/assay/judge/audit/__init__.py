@@ -47,7 +47,8 @@ from assay.judge.audit.labels import (
 )
 from assay.judge.audit.ranking import ModelRanking, rank_models
 from assay.judge.pool import VOTE_TIE
-from assay.judge.protocols.base import CORRECTNESS_KIND, KINDS as VERDICT_KINDS, PAIRWISE_KIND
+from assay.judge.protocols.base import CORRECTNESS_KIND, PAIRWISE_KIND
+from assay.judge.protocols.base import KINDS as VERDICT_KINDS
 from assay.judge.tables import WHERE, load_table
 from assay.stats.bootstrap import check_level
 
@@ -55,9 +56,25 @@ KINDS = tuple(kind.name for kind in VERDICT_KINDS)
 PAIRWISE_VALUES = PAIRWISE_KIND.values
 CORRECTNESS_VALUES = CORRECTNESS_KIND.values
 
-__all__ = ["CORRECTNESS_VALUES", "INVALID", "JURY_NAME", "KINDS", "MIN_LABELLED_ITEMS", "ORDERS", "PAIRWISE_VALUES",
-           "VOTE_TIE", "WHERE", "AuditResult", "Coverage", "JudgeAgreement", "JuryAgreement", "ModelRanking", "audit",
-           "human_pairs_to_labels", "load_table"]
+__all__ = [
+    "CORRECTNESS_VALUES",
+    "INVALID",
+    "JURY_NAME",
+    "KINDS",
+    "MIN_LABELLED_ITEMS",
+    "ORDERS",
+    "PAIRWISE_VALUES",
+    "VOTE_TIE",
+    "WHERE",
+    "AuditResult",
+    "Coverage",
+    "JudgeAgreement",
+    "JuryAgreement",
+    "ModelRanking",
+    "audit",
+    "human_pairs_to_labels",
+    "load_table",
+]
 
 
 @dataclass
@@ -118,7 +135,6 @@ class AuditResult:
         return "\n".join(parts)
 
 
-
 def audit(
     verdicts: str | Path | pd.DataFrame,
     labels: str | Path | pd.DataFrame,
@@ -162,8 +178,9 @@ def audit(
             rankings.append(ranking)
     jury = None
     if len(judges) >= 2:
-        jury = jury_agreement(joined, judges, codes, spec, unit_cols, alpha_level or alpha_level_of(spec, joined),
-                              **opts)
+        jury = jury_agreement(
+            joined, judges, codes, spec, unit_cols, alpha_level or alpha_level_of(spec, joined), **opts
+        )
         if rankings:
             majority, _ = majority_rows(joined, unit_cols)
             table = unit_table(majority, codes, unit_cols)
