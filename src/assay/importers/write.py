@@ -18,7 +18,7 @@ from typing import Any
 from assay.errors import ConfigError, DataError
 from assay.importers.common import ImportedLog, ImportedSample, file_sha256
 from assay.jsonable import jsonable
-from assay.records import Item, Sample, stable_hash
+from assay.records import Item, Sample, Verdict, stable_hash
 
 # Relative tolerance for "the imported mean equals the tool's aggregate": the
 # same mean summed in another order differs in the last bits, nothing more.
@@ -330,20 +330,17 @@ def write_logs(
                     sample.finish_reason,
                     sample.error,
                 ),
+                # Imported outputs are the run's own rows; record() never puts them in the shared cache.
                 {} if sample.error else {m: (v, sample.answers.get(m)) for m, v in sample.scores.items()},
-                from_cache=True,
             )
         for log in logs:
             by_key = {s.key: s for s in log.samples}
             for verdict in log.verdicts:
                 item = item_id(log, by_key[verdict.key], key_field)
                 invalid = verdict.verdict is None
-                # The row's columns as assay.judge writes them: key, item, model, model_b, judge,
-                # protocol, order, verdict, score, explanation, invalid, raw, template hash,
-                # tokens in and out, latency, error, time.
                 store.record_verdict(
-                    (
-                        stable_hash(
+                    Verdict(
+                        key=stable_hash(
                             {
                                 "imported_verdict": verdict.judge,
                                 "item": item,
@@ -352,23 +349,19 @@ def write_logs(
                             },
                             length=32,
                         ),
-                        item,
-                        verdict.baseline,
-                        verdict.model,
-                        verdict.judge,
-                        "pairwise",
-                        "original",
-                        verdict.verdict,
-                        None if invalid else verdict.score,
-                        None,
-                        int(invalid),
-                        verdict.raw,
-                        stable_hash({"imported": log.format}),
-                        None,
-                        None,
-                        None,
-                        None,
-                        _now(),
+                        item=item,
+                        model=verdict.baseline,
+                        model_b=verdict.model,
+                        judge=verdict.judge,
+                        protocol="pairwise",
+                        order="original",
+                        verdict=verdict.verdict,
+                        score=None if invalid else verdict.score,
+                        explanation=None,
+                        invalid=invalid,
+                        raw=verdict.raw,
+                        template_hash=stable_hash({"imported": log.format}),
+                        created=_now(),
                     )
                 )
         store.flush()
