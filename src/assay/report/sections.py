@@ -819,14 +819,18 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
     else:
         title = "Scaling forecasts" if forecasts == len(panels) else "Scaling fits and forecasts"
         lede = (
-            ("The fitted laws with their bands and held-out points; " if forecasts < len(panels) else "")
-            + "forecasts of rows outside the training rows with their prediction intervals, the held-out truths "
+            ("The fitted laws with their bands and held-out points; f" if forecasts < len(panels) else "F")
+            + "orecasts of rows outside the training rows with their prediction intervals, the held-out truths "
             "beside them, and how often the intervals held in backtests on the training rows and on the held-out rows."
         )
     return Section("scaling", title, lede, blocks, warnings=sorted(set(notes), key=notes.index))
 
 
 COVERED_COLOUR, MISSED_COLOUR, UNJUDGED_COLOUR = "#2e9e6a", "#b3261e", "#5f7a8a"
+
+
+def _share_interval(low, high) -> str:
+    return "" if _num(low) is None or _num(high) is None else f"[{low:.0%}, {high:.0%}]"
 
 
 def _forecast_blocks(panel, figure: FigureMaker) -> list:
@@ -967,7 +971,11 @@ def _calibration_blocks(panel, figure: FigureMaker) -> list:
                 [_num(h.get("coverage_high")) for h in held],
             ),
             customdata=[
-                [h.get("n"), h.get("n_models"), _interval(h.get("coverage_low"), h.get("coverage_high"), 2)]
+                [
+                    h.get("n"),
+                    h.get("n_models"),
+                    _share_interval(h.get("coverage_low"), h.get("coverage_high")) or "none",
+                ]
                 for h in held
             ],
             hovertemplate="%{x}: %{y:.0%} of %{customdata[0]} held-out truths inside the interval "
@@ -994,7 +1002,7 @@ def _calibration_blocks(panel, figure: FigureMaker) -> list:
         rows.append(
             f'<tr><td class="name">{esc(target)}</td><td>{c.get("folds", "n/a")}</td>'
             f"<td>{'n/a' if c.get('backtest_coverage') is None else format(c['backtest_coverage'], '.0%')}</td>"
-            f"<td>{h.get('n', 0)}</td><td>{coverage} {_interval(h.get('coverage_low'), h.get('coverage_high'), 2)}</td>"
+            f"<td>{h.get('n', 0)}</td><td>{coverage} {_share_interval(h.get('coverage_low'), h.get('coverage_high'))}</td>"
             f"<td>{_fmt(_num(h.get('mean_abs_error')), 4)} "
             f"{_interval(h.get('mean_abs_error_low'), h.get('mean_abs_error_high'), 4)}</td></tr>"
         )
