@@ -25,7 +25,8 @@ def small_table() -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "model": [f"m{v:.2f}" for v in t],
-            "compute": 10**t,
+            "params": np.sqrt(10**t / 20),
+            "tokens": 20 * np.sqrt(10**t / 20),  # compute params × tokens = 10**t
             "loss": np.exp(1 - 0.05 * (t - 18) + 0.01 * rng.standard_normal(len(t))),
             "acc": 0.25 + 0.7 * scipy.special.expit(1.2 * (t - 21)) + 0.01 * rng.standard_normal(len(t)),
         }
@@ -37,7 +38,7 @@ def small_table() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def result():
-    return forecast(small_table(), "compute", ["loss", "acc"], train="compute <= 1e21", id="model")
+    return forecast(small_table(), "params,tokens", ["loss", "acc"], train="params * tokens <= 1e21", id="model")
 
 
 def test_forecasts_intervals_and_truths_are_drawn_from_the_result(result, tmp_path):
@@ -52,7 +53,10 @@ def test_forecasts_intervals_and_truths_are_drawn_from_the_result(result, tmp_pa
         rows = [p for p in result.predictions if p["target"] == target]
         traces = {t["name"]: t for t in spec["data"]}
         drawn = traces["forecast with 90% prediction interval"]
-        np.testing.assert_allclose(arr(drawn["x"]), [p["inputs"]["compute"] for p in rows])
+        # Against compute, the product of the inputs, as the result gives it for each row.
+        np.testing.assert_allclose(arr(drawn["x"]), [p["compute"] for p in rows])
+        np.testing.assert_allclose(arr(drawn["x"]), [p["inputs"]["params"] * p["inputs"]["tokens"] for p in rows])
+        assert spec["layout"]["xaxis"]["title"]["text"] == "compute = params × tokens"
         np.testing.assert_allclose(arr(drawn["y"]), [p["prediction"] for p in rows])
         np.testing.assert_allclose(arr(drawn["error_y"]["array"]), [p["high"] - p["prediction"] for p in rows])
         np.testing.assert_allclose(arr(drawn["error_y"]["arrayminus"]), [p["prediction"] - p["low"] for p in rows])
@@ -68,7 +72,9 @@ def test_forecasts_intervals_and_truths_are_drawn_from_the_result(result, tmp_pa
         assert n_truths == sum(p["y"] is not None for p in rows)
     # The synthetic loss has a truth outside its interval, and the largest model no accuracy to judge.
     assert any(t["name"] == "held-out truth outside the interval" for t in specs[0]["data"])
-    assert sum(len(arr(t["y"])) for t in specs[1]["data"] if t["name"].startswith("held-out")) == 7
+    acc_rows = [p for p in result.predictions if p["target"] == "acc"]
+    assert acc_rows[-1]["y"] is None and len(acc_rows) >= 5
+    assert sum(len(arr(t["y"])) for t in specs[1]["data"] if t["name"].startswith("held-out")) == len(acc_rows) - 1
     assert specs[0]["layout"]["yaxis"]["type"] == "log"  # a loss forecast on log y
     assert specs[0]["layout"]["xaxis"]["type"] == "log"
 

@@ -840,14 +840,17 @@ def _forecast_blocks(panel, figure: FigureMaker) -> list:
 
     blocks: list = []
     x0, level_txt = panel.x[0], _pct(panel.level)
-    against = x0 if len(panel.x) == 1 else f"{x0} (compute is {' × '.join(panel.x)})"
+    # Against compute, the product of the x columns the forecast gives for each row (its first x column when
+    # a result saved before that field has several: then models of one size share an x).
+    with_compute = all(p.get("compute") is not None for p in panel.predictions)
+    against = x0 if len(panel.x) == 1 else ("compute = " + " × ".join(panel.x) if with_compute else x0)
     for target in panel.y:
         rows = [p for p in panel.predictions if p["target"] == target]
         if not rows:
             continue
         calibration = panel.calibration.get(target) or {}
         fig = go.Figure()
-        xs = [_num(p["inputs"].get(x0)) for p in rows]
+        xs = [_num(p["compute"]) if with_compute else _num(p["inputs"].get(x0)) for p in rows]
         hover = [
             [
                 str(p.get("id", "")),
@@ -868,7 +871,7 @@ def _forecast_blocks(panel, figure: FigureMaker) -> list:
                 marker=dict(size=10, color=PALETTE[0], symbol="line-ew-open", line=dict(width=2.4, color=PALETTE[0])),
                 error_y=_bars([p["prediction"] for p in rows], [p["low"] for p in rows], [p["high"] for p in rows]),
                 customdata=hover,
-                hovertemplate=f"%{{customdata[0]}}<br>{esc(x0)}=%{{x:.3g}}<br>forecast %{{y:.4g}} "
+                hovertemplate=f"%{{customdata[0]}}<br>{esc(against)}=%{{x:.3g}}<br>forecast %{{y:.4g}} "
                 f"[%{{customdata[1]}}, %{{customdata[2]}}] ({level_txt})<br>%{{customdata[3]}}"
                 "<br>%{customdata[4]} decades beyond the training data<br>%{customdata[5]}<extra></extra>",
             )
@@ -890,7 +893,7 @@ def _forecast_blocks(panel, figure: FigureMaker) -> list:
                     name=name,
                     marker=dict(size=11, color=colour, symbol=symbol, line=dict(width=2.2, color=colour)),
                     customdata=[[str(p.get("id", "")), p["prediction"], f"{p['error']:+.3g}"] for _, p in chosen],
-                    hovertemplate=f"%{{customdata[0]}}<br>{esc(name)}<br>{esc(x0)}=%{{x:.3g}}<br>truth %{{y:.4g}}"
+                    hovertemplate=f"%{{customdata[0]}}<br>{esc(name)}<br>{esc(against)}=%{{x:.3g}}<br>truth %{{y:.4g}}"
                     "<br>forecast %{customdata[1]:.4g}, error %{customdata[2]}<extra></extra>",
                 )
             )
