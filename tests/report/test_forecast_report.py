@@ -111,3 +111,19 @@ def test_a_forecast_without_its_predictions_fields_names_the_file(result, tmp_pa
     bad.write_text(json.dumps(data))
     with pytest.raises(DataError, match=r"forecast\.json: prediction 0 lacks low"):
         write_report(scaling=[bad], out=tmp_path / "r.html")
+
+
+def test_too_few_backtests_draw_no_calibration_figure_and_say_why(tmp_path):
+    t = np.arange(18, 21.01, 0.25)
+    table = pd.DataFrame(
+        {"model": [f"m{i}" for i in range(len(t))], "compute": 10**t, "loss": np.exp(1 - 0.05 * (t - 18))}
+    )
+    table["loss"] *= np.exp(0.01 * np.sin(7 * t))
+    result = forecast(table, "compute", "loss", train="compute <= 10**19.3", id="model")
+    assert all(p["low"] is None for p in result.predictions)  # one fold cannot bound an interval
+    report = write_report(scaling=result, out=tmp_path / "r.html")
+    specs = figure_specs(report, "scaling")
+    assert len(specs) == 1  # the forecasts, without bars; no empty calibration figure
+    drawn = next(t for t in specs[0]["data"] if t["name"].startswith("forecast"))
+    assert all(v is None for v in drawn["error_y"]["array"])
+    assert any("too few to bound a 90% interval" in w for w in report.sections[0].warnings)

@@ -268,6 +268,9 @@ def load_forecast(raw: dict, label: str) -> ForecastPanel:
     if not isinstance(level, (int, float)) or not 0 < level < 1:
         raise DataError(f"{label}: 'level' must be a number between 0 and 1, got {level!r}")
     source = f" of {raw['source']}" if raw.get("source") else ""
+    notes = [str(n) for n in raw.get("notes") or []]
+    for target, c in calibration.items():  # why an interval or a backtest coverage is missing
+        notes += [f"{target}: {c[k]}" for k in ("note", "backtest_note") if isinstance(c, dict) and c.get(k)]
     return ForecastPanel(
         label=f"{label}: forecast ({raw.get('mode', 'compute')}){source}",
         x=x,
@@ -277,7 +280,7 @@ def load_forecast(raw: dict, label: str) -> ForecastPanel:
         train=raw.get("train"),
         predictions=predictions,
         calibration=calibration,
-        notes=[str(n) for n in raw.get("notes") or []],
+        notes=notes,
     )
 
 

@@ -1024,7 +1024,11 @@ def _calibration_blocks(panel, figure: FigureMaker) -> list:
         "judged by the rule learned on the others) and the share of held-out truths inside their interval, "
         "with a 95% interval over models, against the nominal level (dashed).</p>"
     )
-    return [figure(fig, 360), table, caption]
+    drawn = folds or any(
+        _num(c.get("backtest_coverage")) is not None or _num(h.get("coverage")) is not None for c, h in zip(cals, held)
+    )
+    # Without a coverage to draw (too few backtests, no truths) the table and the warnings say why.
+    return ([figure(fig, 360)] if drawn else []) + [table, caption]
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
