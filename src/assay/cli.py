@@ -519,7 +519,7 @@ def passk(
 @app.command()
 def report(
     sources: List[str] = typer.Argument(None, help="run directories or score files"),
-    scaling: Optional[List[Path]] = typer.Option(None, help="scaling fit or backtest JSON (repeatable)"),
+    scaling: Optional[List[Path]] = typer.Option(None, help="scaling fit, backtest or forecast JSON (repeatable)"),
     audit_file: Optional[Path] = typer.Option(None, "--audit", help="audit JSON from `assay audit --json`"),
     judge_source: Optional[Path] = typer.Option(None, "--judge", help="verdicts file or run directory"),
     passk_file: Optional[Path] = typer.Option(None, "--passk", help="pass@k JSON from `assay passk --json`"),

@@ -207,10 +207,12 @@ def load_verdicts(judge) -> pd.DataFrame:
 # ---- scaling -------------------------------------------------------------------------------------
 
 SCALING_VALID = (
-    "a fit JSON from `assay scale fit --json` (keys law, params, x, y) or a backtest JSON from "
-    "`assay scale backtest --json` (keys laws, rows, fits), or a ScalingFit/BacktestResult, "
-    "optionally paired with its data as (fit, table)"
+    "a fit JSON from `assay scale fit --json` (keys law, params, x, y), a backtest JSON from "
+    "`assay scale backtest --json` (keys laws, rows, fits) or a forecast JSON from `assay scale forecast "
+    "--json` (keys predictions, fits, calibration), or a ScalingFit/BacktestResult/ForecastResult, "
+    "a fit optionally paired with its data as (fit, table)"
 )
+PREDICTION_KEYS = ("target", "prediction", "low", "high", "y", "covered", "inputs")
 
 
 @dataclass
@@ -224,6 +226,62 @@ class ScalingPanel:
     train: pd.DataFrame | None = None
     heldout: pd.DataFrame | None = None  # rows of a backtest: x columns, truth, predicted, low, high, law
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ForecastPanel:
+    """What the figures of one ``scale forecast`` result draw, as the result gives it: each forecast with its
+    interval and the held-out truth, and per target how the intervals were calibrated."""
+
+    label: str
+    x: list[str]
+    y: list[str]  # the targets, in the result's order
+    level: float
+    mode: str
+    train: str | None
+    predictions: list[dict]  # the result's predictions (id, target, y, prediction, low, high, covered, inputs...)
+    calibration: dict  # target -> the result's calibration (backtest_coverage, per_fold, held_out...)
+    notes: list[str] = field(default_factory=list)
+
+
+def is_forecast(raw: dict) -> bool:
+    return "predictions" in raw and "calibration" in raw
+
+
+def load_forecast(raw: dict, label: str) -> ForecastPanel:
+    """A forecast result's dict (``ForecastResult.to_dict()``) as a panel; checks it holds what is drawn."""
+    predictions, calibration = raw.get("predictions"), raw.get("calibration")
+    if not isinstance(predictions, list) or not isinstance(calibration, dict):
+        raise DataError(f"{label}: 'predictions' must be a list and 'calibration' an object; give {SCALING_VALID}")
+    for i, p in enumerate(predictions):
+        missing = [k for k in PREDICTION_KEYS if not isinstance(p, dict) or k not in p]
+        if missing:
+            raise DataError(
+                f"{label}: prediction {i} lacks {', '.join(missing)}; give the unchanged output of "
+                "`assay scale forecast --json`"
+            )
+    x = list(raw.get("x") or [])
+    if not x:
+        raise DataError(f"{label}: no 'x' columns; give the unchanged output of `assay scale forecast --json`")
+    targets = list(raw.get("y") or dict.fromkeys(p["target"] for p in predictions))
+    level = raw.get("level")
+    if not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise DataError(f"{label}: 'level' must be a number between 0 and 1, got {level!r}")
+    source = f" of {raw['source']}" if raw.get("source") else ""
+    notes = [str(n) for n in raw.get("notes") or []]
+    for target, c in calibration.items():  # why an interval or a backtest coverage is missing
+        notes += [f"{target}: {c[k]}" for k in ("note", "backtest_note") if isinstance(c, dict) and c.get(k)]
+    return ForecastPanel(
+        label=f"{label}: forecast ({raw.get('mode', 'compute')}){source}",
+        x=x,
+        y=targets,
+        level=float(level),
+        mode=str(raw.get("mode", "compute")),
+        train=raw.get("train"),
+        predictions=predictions,
+        calibration=calibration,
+        notes=notes,
+    )
 
 
 def _fit_from_dict(data: dict, label: str):
@@ -246,7 +304,7 @@ def _table(data, label: str) -> pd.DataFrame:
         raise DataError(f"{label}: data table: {exc}") from None
 
 
-def load_scaling(item) -> ScalingPanel:
+def load_scaling(item) -> ScalingPanel | ForecastPanel:
     """A scaling figure's content from one ``scaling=`` entry (see ``SCALING_VALID``)."""
     from assay.scaling.table import apply_where
 
@@ -260,8 +318,13 @@ def load_scaling(item) -> ScalingPanel:
         raw = _read_json(Path(item), "scaling fit", SCALING_VALID)
     elif isinstance(item, dict):
         label, raw = "scaling dict", item
+    elif hasattr(item, "predictions") and hasattr(item, "calibration") and hasattr(item, "to_dict"):
+        label, raw = type(item).__name__, item.to_dict()
     else:
         label, raw = type(item).__name__, None
+    if raw is not None and is_forecast(raw):
+        # A forecast carries its truths and calibration: the table is not needed, and not read.
+        return load_forecast(raw, label)
 
     backtest = None
     if raw is not None and "laws" in raw and "rows" in raw:
@@ -395,6 +458,8 @@ def as_list(value) -> list[Any]:
     if isinstance(value, (str, Path, pd.DataFrame, dict)):
         return [value]
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], pd.DataFrame):
+        return [value]
+    if hasattr(value, "to_dict"):  # one result object (a fit, a backtest, a forecast)
         return [value]
     return list(value)
 

@@ -120,8 +120,8 @@ def write_report(
     ``sources``: run directories or score files (CSV/JSONL/Parquet with model,
     item, score[, cluster, difficulty]) for the leaderboard, pairwise
     differences, score by difficulty and (for runs with several samples per
-    item) pass@k. ``scaling``: fit or backtest JSON files from ``assay scale``
-    (or ScalingFit/BacktestResult objects, optionally as ``(fit, table)``).
+    item) pass@k. ``scaling``: fit, backtest or forecast JSON files from ``assay scale``
+    (or ScalingFit/BacktestResult/ForecastResult objects, a fit optionally as ``(fit, table)``).
     ``audit``: an audit JSON from ``assay audit --json`` (or an AuditResult).
     ``judge``: the judges' verdicts (table or run directory) for judge-to-judge
     agreement and cost; defaults to the verdicts file the audit names.

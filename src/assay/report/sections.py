@@ -621,10 +621,16 @@ def _slices(values: np.ndarray, count: int = 3) -> list[float]:
 def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
     import plotly.graph_objects as go
 
+    from assay.report.inputs import ForecastPanel
+
     if not panels:
         return None
     blocks, notes = [], []
     for panel in panels:
+        if isinstance(panel, ForecastPanel):
+            blocks += _forecast_blocks(panel, figure)
+            notes += [f"{panel.label}: {n}" for n in panel.notes]
+            continue
         fig = go.Figure()
         x0, target = panel.x[0], panel.y[-1]
         first = next(iter(panel.fits.values()))
@@ -806,13 +812,223 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
             )
         blocks.append(f'<p class="caption"><b>Method.</b> {" ".join(parts)}{heldout}</p>')
         notes += [f"{panel.label}: {n}" for n in panel.notes]
-    return Section(
-        "scaling",
-        "Scaling fits",
-        "The data each law was fitted to, the fitted curve and its interval band, and points held out to test the forecast.",
-        blocks,
-        warnings=sorted(set(notes), key=notes.index),
+    forecasts = sum(isinstance(p, ForecastPanel) for p in panels)
+    if not forecasts:
+        title = "Scaling fits"
+        lede = "The data each law was fitted to, the fitted curve and its interval band, and points held out to test the forecast."
+    else:
+        title = "Scaling forecasts" if forecasts == len(panels) else "Scaling fits and forecasts"
+        lede = (
+            ("The fitted laws with their bands and held-out points; f" if forecasts < len(panels) else "F")
+            + "orecasts of rows outside the training rows with their prediction intervals, the held-out truths "
+            "beside them, and how often the intervals held in backtests on the training rows and on the held-out rows."
+        )
+    return Section("scaling", title, lede, blocks, warnings=sorted(set(notes), key=notes.index))
+
+
+COVERED_COLOUR, MISSED_COLOUR, UNJUDGED_COLOUR = "#2e9e6a", "#b3261e", "#5f7a8a"
+
+
+def _share_interval(low, high) -> str:
+    return "" if _num(low) is None or _num(high) is None else f"[{low:.0%}, {high:.0%}]"
+
+
+def _forecast_blocks(panel, figure: FigureMaker) -> list:
+    """One figure per target (forecasts with intervals, truths marked inside or outside), then the calibration
+    figure and table. Everything drawn is read from the forecast result; nothing is recomputed here."""
+    import plotly.graph_objects as go
+
+    blocks: list = []
+    x0, level_txt = panel.x[0], _pct(panel.level)
+    # Against compute, the product of the x columns the forecast gives for each row (its first x column when
+    # a result saved before that field has several: then models of one size share an x).
+    with_compute = all(p.get("compute") is not None for p in panel.predictions)
+    against = x0 if len(panel.x) == 1 else ("compute = " + " × ".join(panel.x) if with_compute else x0)
+    for target in panel.y:
+        rows = [p for p in panel.predictions if p["target"] == target]
+        if not rows:
+            continue
+        calibration = panel.calibration.get(target) or {}
+        fig = go.Figure()
+        xs = [_num(p["compute"]) if with_compute else _num(p["inputs"].get(x0)) for p in rows]
+        hover = [
+            [
+                str(p.get("id", "")),
+                "none" if p["low"] is None else f"{p['low']:.4g}",
+                "none" if p["high"] is None else f"{p['high']:.4g}",
+                "no truth in the data" if p["y"] is None else f"truth {p['y']:.4g}",
+                f"{p.get('distance', 0.0):.2f}",
+                (f"group {p['group']}; " if p.get("group") is not None else "") + str(p.get("note", "")),
+            ]
+            for p in rows
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[p["prediction"] for p in rows],
+                mode="markers",
+                name=f"forecast with {level_txt} prediction interval",
+                marker=dict(size=10, color=PALETTE[0], symbol="line-ew-open", line=dict(width=2.4, color=PALETTE[0])),
+                error_y=_bars([p["prediction"] for p in rows], [p["low"] for p in rows], [p["high"] for p in rows]),
+                customdata=hover,
+                hovertemplate=f"%{{customdata[0]}}<br>{esc(against)}=%{{x:.3g}}<br>forecast %{{y:.4g}} "
+                f"[%{{customdata[1]}}, %{{customdata[2]}}] ({level_txt})<br>%{{customdata[3]}}"
+                "<br>%{customdata[4]} decades beyond the training data<br>%{customdata[5]}<extra></extra>",
+            )
+        )
+        kinds = [
+            (True, "held-out truth inside the interval", COVERED_COLOUR, "diamond-open"),
+            (False, "held-out truth outside the interval", MISSED_COLOUR, "x"),
+            (None, "held-out truth (no interval to judge it by)", UNJUDGED_COLOUR, "diamond-open"),
+        ]
+        for covered, name, colour, symbol in kinds:
+            chosen = [(x, p) for x, p in zip(xs, rows) if p["y"] is not None and p["covered"] is covered]
+            if not chosen:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[x for x, _ in chosen],
+                    y=[p["y"] for _, p in chosen],
+                    mode="markers",
+                    name=name,
+                    marker=dict(size=11, color=colour, symbol=symbol, line=dict(width=2.2, color=colour)),
+                    customdata=[[str(p.get("id", "")), p["prediction"], f"{p['error']:+.3g}"] for _, p in chosen],
+                    hovertemplate=f"%{{customdata[0]}}<br>{esc(name)}<br>{esc(against)}=%{{x:.3g}}<br>truth %{{y:.4g}}"
+                    "<br>forecast %{customdata[1]:.4g}, error %{customdata[2]}<extra></extra>",
+                )
+            )
+        positive = [x for x in xs if x is not None and x > 0]
+        log_x = bool(positive) and len(positive) == len(xs) and max(positive) / min(positive) > 10
+        fig.update_layout(
+            margin=dict(l=10, r=10, t=40, b=50),
+            title=dict(text=esc(f"{panel.label}: {target}"), font=dict(size=14), x=0.01),
+            legend=dict(font=dict(size=11)),
+            xaxis=dict(title=against, type="log" if log_x else "linear"),
+            yaxis=dict(
+                title=target + (" (log scale)" if calibration.get("error_scale") == "log y" else ""),
+                type="log" if calibration.get("error_scale") == "log y" else "linear",
+                automargin=True,
+            ),
+        )
+        blocks.append(figure(fig, 360))
+    blocks += _calibration_blocks(panel, figure)
+    return blocks
+
+
+def _calibration_blocks(panel, figure: FigureMaker) -> list:
+    """Coverage against the nominal level per target: the cross-validated backtests on the training rows
+    (pooled and per fold) and the held-out rows with their interval."""
+    import plotly.graph_objects as go
+
+    targets = [t for t in panel.y if t in panel.calibration]
+    if not targets:
+        return []
+    level_txt = _pct(panel.level)
+    fig = go.Figure()
+    cals = [panel.calibration[t] for t in targets]
+    folds = [(t, f) for t, c in zip(targets, cals) for f in c.get("per_fold") or []]
+    if folds:
+        fig.add_trace(
+            go.Scatter(
+                x=[t for t, _ in folds],
+                y=[f["coverage"] for _, f in folds],
+                mode="markers",
+                name="backtest fold (judged by the other folds)",
+                marker=dict(size=7, color=_rgba(PALETTE[1], 0.45), symbol="circle"),
+                customdata=[
+                    [
+                        f.get("fold"),
+                        f"{f['cut']:.4g}" if _num(f.get("cut")) is not None else "n/a",
+                        f.get("n"),
+                        _fmt(_num(f.get("max_distance")), 2),
+                    ]
+                    for _, f in folds
+                ],
+                hovertemplate="%{x}: fold %{customdata[0]}, cut at %{customdata[1]}<br>coverage %{y:.0%} of "
+                "%{customdata[2]} forecasts, up to %{customdata[3]} decades out<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=targets,
+            y=[_num(c.get("backtest_coverage")) for c in cals],
+            mode="markers",
+            name="backtest coverage (cross-validated, folds weighed equally)",
+            marker=dict(size=12, color=PALETTE[1], symbol="circle"),
+            customdata=[[c.get("folds"), c.get("n_errors")] for c in cals],
+            hovertemplate="%{x}: backtest coverage %{y:.0%}<br>%{customdata[0]} folds, %{customdata[1]} "
+            "errors<extra></extra>",
+        )
     )
+    held = [c.get("held_out") or {} for c in cals]
+    fig.add_trace(
+        go.Scatter(
+            x=targets,
+            y=[_num(h.get("coverage")) for h in held],
+            mode="markers",
+            name="held-out coverage with its 95% interval",
+            marker=dict(size=12, color=PALETTE[0], symbol="diamond"),
+            error_y=_bars(
+                [_num(h.get("coverage")) for h in held],
+                [_num(h.get("coverage_low")) for h in held],
+                [_num(h.get("coverage_high")) for h in held],
+            ),
+            customdata=[
+                [
+                    h.get("n"),
+                    h.get("n_models"),
+                    _share_interval(h.get("coverage_low"), h.get("coverage_high")) or "none",
+                ]
+                for h in held
+            ],
+            hovertemplate="%{x}: %{y:.0%} of %{customdata[0]} held-out truths inside the interval "
+            "(%{customdata[1]} models)<br>95% interval %{customdata[2]}<extra></extra>",
+        )
+    )
+    fig.add_hline(
+        y=panel.level,
+        line=dict(color="#1d2430", width=1.4, dash="dash"),
+        annotation_text=f"nominal {level_txt}",
+        annotation_position="bottom right",
+    )
+    fig.update_layout(
+        margin=dict(l=10, r=10, t=40, b=50),
+        title=dict(text=esc(f"{panel.label}: calibration"), font=dict(size=14), x=0.01),
+        legend=dict(font=dict(size=11)),
+        scattermode="group",
+        xaxis=dict(title="target", type="category"),
+        yaxis=dict(title=f"share inside the {level_txt} interval", range=[-0.02, 1.05], tickformat=".0%"),
+    )
+    rows = []
+    for target, c, h in zip(targets, cals, held):
+        coverage = "n/a" if h.get("coverage") is None else f"{h['coverage']:.0%}"
+        rows.append(
+            f'<tr><td class="name">{esc(target)}</td><td>{c.get("folds", "n/a")}</td>'
+            f"<td>{'n/a' if c.get('backtest_coverage') is None else format(c['backtest_coverage'], '.0%')}</td>"
+            f"<td>{h.get('n', 0)}</td><td>{coverage} {_share_interval(h.get('coverage_low'), h.get('coverage_high'))}</td>"
+            f"<td>{_fmt(_num(h.get('mean_abs_error')), 4)} "
+            f"{_interval(h.get('mean_abs_error_low'), h.get('mean_abs_error_high'), 4)}</td></tr>"
+        )
+    table = (
+        '<table class="data"><tr><th class="name">target</th><th>backtest folds</th><th>backtest coverage</th>'
+        "<th>held-out truths</th><th>held-out coverage [95%]</th><th>mean |error| [95%]</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    method = cals[0].get("method", "")
+    caption = (
+        f'<p class="caption"><b>Method.</b> Forecasts of the rows outside <code>--train {esc(str(panel.train))}</code> '
+        f"with {level_txt} prediction intervals for the observed value (not the curve): {esc(method)}. "
+        "Open green diamonds are held-out truths inside their interval, red crosses truths outside it. "
+        "The calibration figure shows, per target, the coverage of the backtests on the training rows (each fold "
+        "judged by the rule learned on the others) and the share of held-out truths inside their interval, "
+        "with a 95% interval over models, against the nominal level (dashed).</p>"
+    )
+    drawn = folds or any(
+        _num(c.get("backtest_coverage")) is not None or _num(h.get("coverage")) is not None for c, h in zip(cals, held)
+    )
+    # Without a coverage to draw (too few backtests, no truths) the table and the warnings say why.
+    return ([figure(fig, 360)] if drawn else []) + [table, caption]
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:

@@ -529,6 +529,8 @@ def forecast(
                 "distance": float(d[i]),
                 "method": method,
                 "inputs": {c: float(xs[j, row]) for j, c in enumerate(x_cols)},
+                # The product of the x columns, the scale the curves and the report's figures use.
+                "compute": float(10 ** t[row]),
             }
             if groups is not None:
                 entry["group"] = groups[row]
