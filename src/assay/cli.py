@@ -284,6 +284,15 @@ def audit(
                                             seed=seed, base_urls=base_url, max_retries=max_retries,
                                             n_ctx=n_ctx, use_cache=not no_cache))
     _emit(result, as_json)
+    failed = [p for p in result.probes if p.n_errors]
+    if failed:
+        from assay.errors import IncompleteRunError
+
+        first = failed[0]
+        raise IncompleteRunError(
+            f"{sum(p.n_errors for p in failed)} probe request(s) failed (first, {first.judge} {first.probe}: "
+            f"{first.first_error}); the probes' effects rest on the replies that came back. Run the same "
+            "command again to retry only the failed requests (the others are cached)")
 
 
 @app.command()

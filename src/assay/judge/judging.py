@@ -71,6 +71,7 @@ class JudgeSummary:
     cost: float | None = None
     vote_ties: int | None = None
     fatal: str | None = None
+    first_error: str | None = None  # the first failed request's cause, as the server gave it
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"n": self.n, "invalid": self.invalid, "errors": self.errors,
@@ -88,6 +89,8 @@ class JudgeSummary:
             d["vote_ties"] = self.vote_ties
         if self.fatal:
             d["fatal"] = self.fatal
+        if self.first_error:
+            d["first_error"] = self.first_error
         return jsonable(d)
 
 
@@ -451,7 +454,8 @@ def summarise(name: str, outcomes: list[Outcome], protocol: str | Protocol, mode
     judged = [o for o in outcomes if o.error is None]
     valid = [o for o in judged if not o.invalid and o.verdict is not None]
     summary = JudgeSummary(name, n=len(judged), invalid=sum(1 for o in judged if o.invalid),
-                           errors=len(outcomes) - len(judged))
+                           errors=len(outcomes) - len(judged),
+                           first_error=next((o.error for o in outcomes if o.error is not None), None))
     called = [o for o in outcomes if o.called]
     summary.calls = len(called)
     summary.cache_hits = sum(1 for o in outcomes if o.cached)
@@ -662,6 +666,9 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
         s.not_run, s.fatal = state.tally.not_run, state.tally.fatal
         s.cost = price_cost(prices, state.name, s.tokens_in, s.tokens_out)
         summaries[state.name] = s
+        note = getattr(state.model, "constrained_note", None)
+        if note:
+            notes.append(f"{state.name}: {note}")
     jury = None
     if len(states) >= 2:
         pooled, ties = _pool_outcomes(states, pool, weights, record)  # type: ignore[arg-type]
@@ -679,7 +686,8 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
                          models_judged, summaries, jury, against, scale if record.rated else None,
                          notes)
     if result.left:
-        reasons = "; ".join(f"{s.name}: {s.fatal}" for s in summaries.values() if s.fatal) or \
+        reasons = "; ".join(f"{s.name}: {s.fatal or 'first failure: ' + _short(s.first_error or '')}"
+                            for s in summaries.values() if s.fatal or s.first_error) or \
             "failed requests are stored with their error"
         error = IncompleteRunError(
             f"{result.left} verdict(s) left to do ({reasons}). The verdicts obtained are stored in "
@@ -687,6 +695,12 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
         error.result = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _short(error: str, limit: int = 300) -> str:
+    """A failed request's cause on one line (servers may append a traceback)."""
+    line = " ".join(error.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- win-rate input
