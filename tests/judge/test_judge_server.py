@@ -37,7 +37,10 @@ def test_reference_judge_and_probes_through_the_server(llama_url, shared_data, t
 
     # Bias probes on the same server: every request answered, none counted as invalid for failing.
     assay("export", run, "--what", "verdicts", "-o", tmp_path / "verdicts.csv")
+    # An audit needs ten labelled items: the three verdicts stand in for ten.
     verdicts = pd.read_csv(tmp_path / "verdicts.csv")
+    verdicts = pd.concat([verdicts.assign(item=verdicts["item"] + f"-{k}") for k in range(4)], ignore_index=True)
+    verdicts.to_csv(tmp_path / "verdicts.csv", index=False)
     verdicts[["item", "model"]].assign(label=1).to_csv(tmp_path / "labels.csv", index=False)
     pairs = json.loads((shared_data / "judge_human_labels" / "llmeval2.json").read_text())
     shortest = sorted(pairs, key=lambda p: len(p["input"]) + len(p["output_1"]) + len(p["output_2"]))[:1]
