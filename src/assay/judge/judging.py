@@ -436,20 +436,32 @@ def _lexical(units: list[Unit], record: Protocol, data: RunOutputs, store) -> li
 # --------------------------------------------------------------------------- summaries
 
 
-def _interval(values: Sequence[float]) -> dict[str, Any]:
-    from assay.stats.intervals import mean_ci
+def _interval(values: Sequence[float], bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+    """A judge summary's interval. Verdict values are bounded (credit in [0, 1],
+    a rating on 1..scale): correct/incorrect verdicts get the binary path's
+    Beta interval, the others an interval that stays on their scale (a t
+    interval on ratings bunched near 10 would reach past it)."""
+    import numpy as np
+
+    from assay.stats._inputs import is_binary
+    from assay.stats.intervals import bounded_mean_ci, mean_ci
 
     if len(values) < 2:
         return {"n": len(values), "low": None, "high": None, "method": None}
+    array = np.asarray(values, dtype=float)
     with warnings.catch_warnings():
-        # Tiny judged sets are often all one value; the zero-width interval
-        # shown is warning enough.
+        # Tiny judged sets are often all one value; the methods widen for it.
         warnings.simplefilter("ignore")
-        ci = mean_ci(list(values), seed=0)
+        if (bounds == (0.0, 1.0) and is_binary(array)) or np.any((array < bounds[0]) | (array > bounds[1])):
+            ci = mean_ci(array, seed=0)
+        else:
+            ci = bounded_mean_ci(array, *bounds)
     return {"n": len(values), "low": ci.low, "high": ci.high, "method": ci.method}
 
 
-def summarise(name: str, outcomes: list[Outcome], protocol: str | Protocol, models: list[str]) -> JudgeSummary:
+def summarise(name: str, outcomes: list[Outcome], protocol: str | Protocol, models: list[str],
+              scale: int = 10) -> JudgeSummary:
+    """One judge's verdicts summed up; ``scale`` bounds a rated protocol's intervals (1..scale)."""
     record = get_protocol(protocol)
     judged = [o for o in outcomes if o.error is None]
     valid = [o for o in judged if not o.invalid and o.verdict is not None]
@@ -473,7 +485,8 @@ def summarise(name: str, outcomes: list[Outcome], protocol: str | Protocol, mode
         if credit is not None:
             by_model.setdefault(o.unit.model, []).append(credit)
     summary.mean_score = {m: sum(v) / len(v) for m, v in sorted(by_model.items())}
-    summary.intervals = {m: _interval(v) for m, v in sorted(by_model.items())}
+    bounds = (1.0, float(scale)) if record.rated else (0.0, 1.0)
+    summary.intervals = {m: _interval(v, bounds) for m, v in sorted(by_model.items())}
     return summary
 
 
@@ -662,7 +675,7 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
 
     summaries = {}
     for state in states:
-        s = summarise(state.name, state.outcomes, record, models_judged)
+        s = summarise(state.name, state.outcomes, record, models_judged, scale)
         s.not_run, s.fatal = state.tally.not_run, state.tally.fatal
         s.cost = price_cost(prices, state.name, s.tokens_in, s.tokens_out)
         summaries[state.name] = s
@@ -672,7 +685,7 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
     jury = None
     if len(states) >= 2:
         pooled, ties = _pool_outcomes(states, pool, weights, record)  # type: ignore[arg-type]
-        jury = summarise(JURY, pooled, record, models_judged)
+        jury = summarise(JURY, pooled, record, models_judged, scale)
         jury.vote_ties = ties
         jury.invalid = sum(1 for o in pooled if o.invalid)
         for attr in ("calls", "cache_hits", "tokens_in", "tokens_out", "seconds"):
