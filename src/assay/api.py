@@ -23,7 +23,9 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
         budget: int | None = None, use_cache: bool = True, progress: bool = True,
         max_retries: int = 4, n_ctx: int = 2048, mode: str | None = None, choices_field: str | None = None,
         target_delimiter: str | None = None, data: str | None = None, stride: int = 0,
-        apply_chat_template: bool = False):
+        apply_chat_template: bool = False, chat_template: str | None = None,
+        completion_template: str | None = None, system: str | None = None, stop: list[str] | None = None,
+        fewshot_from: str | None = None):
     """Run models (by name) on a task (by name or path); returns a ``RunResult``."""
     from assay.models.registry import get_model
     from assay.run.runner import run_eval
@@ -32,7 +34,9 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
     the_task = get_task(task, params=params, seed=seed, input_field=input_field,
                         target_field=target_field, template=template, scorers=scorers, fewshot=fewshot,
                         mode=mode, choices_field=choices_field, target_delimiter=target_delimiter, data=data,
-                        apply_chat_template=apply_chat_template)
+                        apply_chat_template=apply_chat_template, chat_template=chat_template,
+                        completion_template=completion_template, system=system, stop=stop,
+                        fewshot_from=fewshot_from)
     the_models = [get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx) for name in models]
     return run_eval(the_task, the_models, samples=samples, temperature=temperature,
                     max_tokens=max_tokens, seed=seed, concurrency=concurrency, limit=limit, out=out,

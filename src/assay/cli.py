@@ -63,7 +63,12 @@ def run(
     param: Optional[List[str]] = typer.Option(None, help="task parameter KEY=VALUE, e.g. digits=3"),
     input_field: Optional[str] = typer.Option(None),
     target_field: Optional[str] = typer.Option(None),
-    template: Optional[str] = typer.Option(None, help="Jinja2 prompt template (file or string): for chat models; in likelihood modes, the plain-text context for every model"),
+    template: Optional[str] = typer.Option(None, help="Jinja2 prompt template (file or string) for every model: a chat model's user turn, a base model's question (its few-shot examples rendered the same way); in likelihood modes, the plain-text context"),
+    chat_template: Optional[str] = typer.Option(None, help="generation: the prompt template for chat models only (overrides --template for them)"),
+    completion_template: Optional[str] = typer.Option(None, help="generation: the whole prompt template for base models only, over input and the fewshot list"),
+    system: Optional[str] = typer.Option(None, help="generation: a system message for chat models (the first paragraph of a base model's prompt)"),
+    stop: Optional[List[str]] = typer.Option(None, help="generation: stop sequence for every model (repeatable; \\n for a newline)"),
+    fewshot_from: Optional[str] = typer.Option(None, help="few-shot examples from this file or saved dataset (e.g. the train split), not from neighbouring test items"),
     mode: Optional[str] = typer.Option(None, help="generate, choices (multiple choice by log-probability) or perplexity; default: choices when the items have choices"),
     choices_field: Optional[str] = typer.Option(None, help="column holding each item's list of choices"),
     target_delimiter: Optional[str] = typer.Option(None, help="text between the context and each choice (default: one space)"),
@@ -98,7 +103,9 @@ def run(
                      pass_until=pass_until, budget=budget, use_cache=not no_cache,
                      max_retries=max_retries, n_ctx=n_ctx, mode=mode, choices_field=choices_field,
                      target_delimiter=target_delimiter, data=data, stride=stride,
-                     apply_chat_template=apply_chat_template)
+                     apply_chat_template=apply_chat_template, chat_template=chat_template,
+                     completion_template=completion_template, system=system, stop=stop,
+                     fewshot_from=fewshot_from)
     _emit(result, as_json)
     if not as_json:
         typer.echo(f"stored in {result.run_dir}", err=True)

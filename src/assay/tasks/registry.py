@@ -46,12 +46,63 @@ def list_tasks() -> list[TaskInfo]:
     return [TaskInfo(k, v) for k, v in {**BUILTIN, **catalog, **FILE_KINDS}.items()]
 
 
+def _template_text(template: str, option: str) -> str:
+    """A template option's text: the file it names, or the value itself."""
+    if Path(template).is_file():
+        try:
+            return Path(template).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{option} file {template}: cannot be read as UTF-8 text ({exc})") from None
+    if _looks_like_path(template):
+        raise ConfigError(f"template file not found: {template} ({option} takes a file or the "
+                          "template text itself, e.g. 'Q: {{ input }}')")
+    return template
+
+
+def _fewshot_items(source: str, name: str, task: Task, *, params: dict[str, str], input_field: str | None,
+                   target_field: str | None, choices_field: str | None) -> list:
+    """Few-shot examples from another file (a train split), read as the task's own items are."""
+    from assay.tasks.catalog import CATALOG
+
+    if not Path(source).exists():
+        raise DataError(f"--fewshot-from {source}: no such file or directory (give a JSONL/CSV/Parquet file or "
+                        "a saved datasets directory with the task's fields, e.g. its train split)")
+    if name in CATALOG:
+        from assay.tasks.catalog import load_catalog_task
+
+        examples = load_catalog_task(name, source, {k: v for k, v in params.items() if k != "split"}).items
+    else:
+        from assay.tasks.loaders import file_task
+
+        examples = file_task(source, input_field=input_field or task.config.get("input_field"),
+                             target_field=target_field or task.config.get("target_field"), params=params,
+                             mode=task.mode, choices_field=choices_field).items
+    usable = [ex for ex in examples if ex.target is not None or ex.meta.get("gold") is not None]
+    if not usable:
+        raise DataError(f"--fewshot-from {source}: none of its {len(examples)} rows has an answer to show")
+    held_out = {item.id for item in task.items}
+    if any(ex.id in held_out for ex in usable):
+        raise DataError(f"--fewshot-from {source}: it shares items with the task (e.g. "
+                        f"{next(ex.id for ex in usable if ex.id in held_out)}); an example must not be a test item")
+    return usable
+
+
 def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
              input_field: str | None = None, target_field: str | None = None,
              template: str | None = None, scorers: list[str] | None = None,
              fewshot: int | None = None, mode: str | None = None, choices_field: str | None = None,
              target_delimiter: str | None = None, data: str | None = None,
-             apply_chat_template: bool = False) -> Task:
+             apply_chat_template: bool = False, chat_template: str | None = None,
+             completion_template: str | None = None, system: str | None = None,
+             stop: list[str] | None = None, fewshot_from: str | None = None) -> Task:
+    """The task ``name`` with the user's prompt options applied.
+
+    ``template`` sets the prompt of every model kind (for base models the
+    few-shot examples are rendered with it too); ``chat_template`` and
+    ``completion_template`` set one kind's only (the latter a full Jinja
+    template over ``input`` and the ``fewshot`` list). ``fewshot_from``: a file
+    (or saved dataset directory) whose items are the few-shot examples, in
+    place of the task's neighbouring items."""
     from assay.tasks.catalog import CATALOG
 
     params = dict(params or {})
@@ -86,19 +137,31 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
     task.apply_chat_template = apply_chat_template
     # The user's choices override what the task or the data format suggests.
     if template:
-        if Path(template).is_file():
-            try:
-                task.chat_template = Path(template).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"template file {template}: cannot be read as UTF-8 text ({exc})") from None
-        elif _looks_like_path(template):
-            raise ConfigError(f"template file not found: {template} (--template takes a file or the "
-                              "template text itself, e.g. 'Q: {{ input }}')")
-        else:
-            task.chat_template = template
+        task.chat_template = _template_text(template, "--template")
         if task.mode != "generate":
             # Likelihood modes render plain text for chat and base models alike.
             task.likelihood_template = task.chat_template
+        else:
+            task.shared_template = task.chat_template
+    generate_only = {"--chat-template": chat_template, "--completion-template": completion_template,
+                     "--system": system, "--stop": stop}
+    given = [option for option, value in generate_only.items() if value]
+    if given and task.mode != "generate":
+        raise ConfigError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to generation; {task.mode} "
+                          "items are scored by log-probabilities of a plain-text context (set it with --template)")
+    if chat_template:
+        task.chat_template = _template_text(chat_template, "--chat-template")
+    if completion_template:
+        task.completion_template = _template_text(completion_template, "--completion-template")
+        task.shared_template = None
+    if system:
+        task.system = system
+    if stop:
+        # A shell passes "\n" as a backslash and an n: read the two escapes a stop sequence needs.
+        task.user_stop = tuple(s.replace("\\n", "\n").replace("\\t", "\t") for s in stop)
+    if fewshot_from:
+        task.fewshot_items = _fewshot_items(fewshot_from, name, task, params=params, input_field=input_field,
+                                            target_field=target_field, choices_field=choices_field)
     if scorers and task.mode != "generate":
         raise ConfigError(f"--scorer applies to generation; {task.mode} items are scored by their "
                           "log-probabilities (metrics: " + ", ".join(task.scorers) + ")")
