@@ -25,7 +25,7 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
         target_delimiter: str | None = None, data: str | None = None, stride: int = 0,
         apply_chat_template: bool = False, chat_template: str | None = None,
         completion_template: str | None = None, system: str | None = None, stop: list[str] | None = None,
-        fewshot_from: str | None = None):
+        fewshot_from: str | None = None, name: str | None = None):
     """Run models (by name) on a task (by name or path); returns a ``RunResult``."""
     from assay.models.registry import get_model
     from assay.run.runner import run_eval
@@ -37,6 +37,12 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
                         apply_chat_template=apply_chat_template, chat_template=chat_template,
                         completion_template=completion_template, system=system, stop=stop,
                         fewshot_from=fewshot_from)
+    if name is not None:
+        if not name.strip() or "/" in name or "\\" in name:
+            from assay.errors import ConfigError
+
+            raise ConfigError(f"--name {name!r}: give a non-empty name without a path separator, e.g. gsm8k")
+        the_task.name = name.strip()
     the_models = [get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx) for name in models]
     return run_eval(the_task, the_models, samples=samples, temperature=temperature,
                     max_tokens=max_tokens, seed=seed, concurrency=concurrency, limit=limit, out=out,

@@ -69,6 +69,7 @@ def run(
     system: Optional[str] = typer.Option(None, help="generation: a system message for chat models (the first paragraph of a base model's prompt)"),
     stop: Optional[List[str]] = typer.Option(None, help="generation: stop sequence for every model (repeatable; \\n for a newline)"),
     fewshot_from: Optional[str] = typer.Option(None, help="few-shot examples from this file or saved dataset (e.g. the train split), not from neighbouring test items"),
+    name: Optional[str] = typer.Option(None, "--name", help="the run's task name (default: the task's, e.g. the file's stem); names the run directory and a suite's task"),
     mode: Optional[str] = typer.Option(None, help="generate, choices (multiple choice by log-probability) or perplexity; default: choices when the items have choices"),
     choices_field: Optional[str] = typer.Option(None, help="column holding each item's list of choices"),
     target_delimiter: Optional[str] = typer.Option(None, help="text between the context and each choice (default: one space)"),
@@ -105,7 +106,7 @@ def run(
                      target_delimiter=target_delimiter, data=data, stride=stride,
                      apply_chat_template=apply_chat_template, chat_template=chat_template,
                      completion_template=completion_template, system=system, stop=stop,
-                     fewshot_from=fewshot_from)
+                     fewshot_from=fewshot_from, name=name)
     _emit(result, as_json)
     if not as_json:
         typer.echo(f"stored in {result.run_dir}", err=True)
@@ -154,7 +155,7 @@ def export(
 
 @app.command()
 def compare(
-    sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score[,cluster,sample])"),
+    sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score[,cluster,sample]); runs of several tasks give a suite"),
     metric: Optional[str] = typer.Option(None, help="scorer to compare when a run has several"),
     ci_method: str = typer.Option("auto", help="auto, t, clt, clustered, beta-clustered, bootstrap, percentile, wilson, beta, exact"),
     correction: str = typer.Option("holm", help="holm, bh, bonferroni or none"),
@@ -171,6 +172,15 @@ def compare(
     """Leaderboard with intervals, tied groups and every pairwise difference."""
     if not sequential and (alpha is not None or batch != 1 or margin is not None):
         raise ConfigError("--alpha, --batch and --margin apply to --sequential; add --sequential or drop them")
+    from assay.stats.suite import compare_suite, is_suite
+
+    if is_suite(sources):
+        # Runs of several tasks: per-task comparisons and the suite across them.
+        if sequential:
+            raise ConfigError("--sequential compares one task's items; give runs of one task")
+        _emit(compare_suite(sources, metric=metric, ci_method=ci_method, correction=correction,
+                            confidence=confidence, seed=seed), as_json)
+        return
     from assay.stats.compare import compare as compare_api
 
     _emit(compare_api(sources, metric=metric, ci_method=ci_method, correction=correction,

@@ -13,6 +13,12 @@ BUILTIN = {
 }
 FILE_KINDS = {
     "PATH.jsonl / .jsonl.gz / .json / .csv / .parquet": "a dataset file (--input-field, --target-field, --template)",
+    "file format: GSM8K": "question, answer with '#### N': the number after #### is the target, scored numerically",
+    "file format: HumanEval": "prompt, test, entry_point: completions run against the tests in the sandbox",
+    "file format: multiple choice": "MMLU, ARC, HellaSwag, PIQA, WinoGrande, BoolQ, SciQ, TruthfulQA MC1 columns or a "
+                         "'choices' list: scored by log-likelihood (--mode choices)",
+    "file format: question/answer": "an input column (input, question, prompt, ...) and a target column (target, answer, ...)",
+    "file format: document": "a text column, --mode perplexity",
     "DIR": "a saved Hugging Face dataset (datasets.load_from_disk)",
     "hf:NAME": "a Hugging Face hub dataset (--param split=test config=...)",
 }
