@@ -76,3 +76,15 @@ def test_run_name_names_the_task_of_a_suite(tmp_path):
     assert json.loads((tmp_path / "first" / "config.json").read_text())["task_name"] == "first"
     data = json.loads(assay("compare", tmp_path / "first", tmp_path / "second", "--json").stdout)
     assert set(data["tasks"]) == {"first", "second"} and set(data["suite"]["models"]) == {"openai:x", "openai:y"}
+
+
+def test_report_over_tasks_has_the_suite_and_one_section_per_task(two_tasks, tmp_path):
+    from assay.report.report import write_report
+
+    result = write_report(two_tasks, out=tmp_path / "r.html")
+    ids = [s.id for s in result.sections]
+    assert ids[:1] == ["suite"]
+    for task in ("small", "large"):
+        assert f"leaderboard-{task}" in ids and f"differences-{task}" in ids
+    text = (tmp_path / "r.html").read_text()
+    assert "Suite of 2 tasks" in text and "small: Leaderboard" in text
