@@ -299,7 +299,7 @@ def audit(
         for name in probe_judge:
             result.probes.extend(run_probes(name, items=probe_items, run_dir=probe_run, n=probe_n,
                                             seed=seed, base_urls=base_url, max_retries=max_retries,
-                                            n_ctx=n_ctx, use_cache=not no_cache))
+                                            n_ctx=n_ctx, use_cache=not no_cache, progress=True))
     _emit(result, as_json)
     failed = [p for p in result.probes if p.n_errors]
     if failed:

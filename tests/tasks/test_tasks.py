@@ -159,3 +159,16 @@ def test_a_template_file_that_is_not_text_is_named(tmp_path):
     (tmp_path / "t.j2").write_bytes(b"\xff\xfe{{ input }}\x80")
     with pytest.raises(ConfigError, match=r"template file .*t\.j2: cannot be read as UTF-8"):
         get_task(str(tmp_path / "d.jsonl"), template=str(tmp_path / "t.j2"))
+
+
+def test_fewshot_examples_from_another_split(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    splits = {split: datasets.Dataset.from_list([{"question": f"{split} {i}", "answer": f"{split[0]}{i}"}
+                                                  for i in range(3)]) for split in ("train", "test")}
+    datasets.DatasetDict(splits).save_to_disk(str(tmp_path / "saved"))
+    task = get_task(str(tmp_path / "saved"), fewshot=2, fewshot_from="split:train")
+    base = task.render(task.items[0], chat=False)
+    assert "train 0\nAnswer: t0" in base and "test 1" not in base and base.endswith("test 0\nAnswer:")
+    (tmp_path / "one.jsonl").write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
+    with pytest.raises(ConfigError, match="single file without splits"):
+        get_task(str(tmp_path / "one.jsonl"), fewshot_from="split:train")

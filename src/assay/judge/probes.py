@@ -128,7 +128,8 @@ class _Replies:
     errors: list[str]
 
 
-def _ask_all(model: Model, prompts: list[Any], params: GenParams, use_cache: bool = True) -> _Replies:
+def _ask_all(model: Model, prompts: list[Any], params: GenParams, use_cache: bool = True, *,
+             progress: bool = False, description: str = "probe") -> _Replies:
     """Replies through the executor and the shared response cache, so a probe
     run again costs no calls; a failed request's reply is None and its cause
     is kept: it is an error, not an invalid verdict."""
@@ -136,7 +137,8 @@ def _ask_all(model: Model, prompts: list[Any], params: GenParams, use_cache: boo
     from assay.run.store import RunStore
 
     with RunStore(None, use_cache=use_cache) as cache:
-        samples, tally = ask(model, [Request(GENERATE, p, params, 0) for p in prompts], cache)
+        samples, tally = ask(model, [Request(GENERATE, p, params, 0) for p in prompts], cache, progress=progress,
+                             description=description)
     if tally.fatal:
         raise ModelError(tally.fatal)
     errors = [s.error for s in samples if s is not None and s.error is not None]
@@ -150,7 +152,8 @@ def _failures(result: ProbeResult, replies: _Replies) -> ProbeResult:
 
 
 def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random, *, scale: int,
-               max_tokens: int, seed: int, n_boot: int, level: float, use_cache: bool = True) -> ProbeResult:
+               max_tokens: int, seed: int, n_boot: int, level: float, use_cache: bool = True,
+               progress: bool = False) -> ProbeResult:
     template = load_template(POINTWISE, scale=scale)
     params = GenParams(max_tokens=max_tokens, seed=seed, json_schema=POINTWISE.verdict_schema(scale))
     prompts, plan = [], []
@@ -160,7 +163,8 @@ def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random,
         for kind, text in (("plain", answer), ("padded", f"{answer}\n\n{padding}")):
             prompts.append(template.prompt(chat=model.chat, question=row.input, output=text, scale=scale))
             plan.append((row.item, kind))
-    replies = _ask_all(model, prompts, params, use_cache)
+    replies = _ask_all(model, prompts, params, use_cache, progress=progress,
+                       description=f"probe verbosity ({name})")
     scores: dict[str, dict[str, float | None]] = {}
     invalid = 0
     for (item, kind), reply in zip(plan, replies.texts):
@@ -182,7 +186,7 @@ def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random,
 
 
 def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, seed: int, n_boot: int,
-              level: float, use_cache: bool = True) -> ProbeResult:
+              level: float, use_cache: bool = True, progress: bool = False) -> ProbeResult:
     from assay.judge.judging import position_consistency
 
     template = load_template(PAIRWISE)
@@ -197,7 +201,8 @@ def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, 
         units.append(Unit(row.item, "output_1", "output_2", SWAPPED,
                           (("question", row.input), ("output_a", row.output_2), ("output_b", row.output_1))))
     prompts = [template.prompt(chat=model.chat, **u.vars) for u in units]
-    replies = _ask_all(model, prompts, params, use_cache)
+    replies = _ask_all(model, prompts, params, use_cache, progress=progress,
+                       description=f"probe position ({name})")
     identical_items, identical_values, real = [], [], []
     counts = {"A": 0, "B": 0, "tie": 0}
     invalid = 0
@@ -310,12 +315,13 @@ def run_probes(judge: str, *, items: str | Path | pd.DataFrame | None = None, ru
                probes: Sequence[str] = PROBES, n: int = 8, seed: int = 0, scale: int = 10,
                max_tokens: int = DEFAULT_MAX_TOKENS, n_boot: int = 1000, level: float = 0.95,
                base_urls: list[str] | None = None, model: Model | None = None, max_retries: int = 4,
-               n_ctx: int = 2048, use_cache: bool = True) -> list[ProbeResult]:
+               n_ctx: int = 2048, use_cache: bool = True, progress: bool = False) -> list[ProbeResult]:
     """Run bias probes on ``judge`` (a model name; ``model`` may supply the object).
 
     ``items``: human-labelled pairs (a file for ``human_pairs_to_labels`` or its
     table), of which ``n`` are drawn with ``seed``. ``run_dir``: a run for the
     self-preference probe. The result list goes into ``AuditResult.probes``.
+    ``progress``: a progress bar per probe on stderr (``assay audit`` shows them).
     """
     unknown = [p for p in probes if p not in PROBES]
     if unknown:
@@ -337,10 +343,11 @@ def run_probes(judge: str, *, items: str | Path | pd.DataFrame | None = None, ru
         for probe in probes:
             if probe == "verbosity":
                 results.append(_verbosity(model, judge, pairs, rng, scale=scale, max_tokens=max_tokens,
-                                          seed=seed, n_boot=n_boot, level=level, use_cache=use_cache))
+                                          seed=seed, n_boot=n_boot, level=level, use_cache=use_cache,
+                                          progress=progress))
             elif probe == "position":
                 results.append(_position(model, judge, pairs, max_tokens=max_tokens, seed=seed,
-                                         n_boot=n_boot, level=level, use_cache=use_cache))
+                                         n_boot=n_boot, level=level, use_cache=use_cache, progress=progress))
             else:
                 results.append(_self_preference(judge, model, run_dir, n=n, max_tokens=max_tokens, seed=seed,
                                                 n_boot=n_boot, level=level, base_urls=base_urls))

@@ -66,10 +66,32 @@ def _template_text(template: str, option: str) -> str:
 
 
 def _fewshot_items(source: str, name: str, task: Task, *, params: dict[str, str], input_field: str | None,
-                   target_field: str | None, choices_field: str | None) -> list:
-    """Few-shot examples from another file (a train split), read as the task's own items are."""
+                   target_field: str | None, choices_field: str | None, data: str | None = None) -> list:
+    """Few-shot examples from another file (a train split), read as the task's own items are;
+    ``split:NAME`` takes them from another split of the task's own dataset (hf:NAME, a saved
+    datasets directory, or a standard task's copy)."""
     from assay.tasks.catalog import CATALOG
 
+    if source.startswith("split:"):
+        split = source[len("split:"):].strip()
+        own = str(task.config.get("task", ""))
+        if not split:
+            raise ConfigError("--fewshot-from split:NAME: name the split, e.g. split:train")
+        if name in CATALOG:
+            from assay.tasks.catalog import load_catalog_task
+
+            examples = load_catalog_task(name, data, {**params, "split": split}).items
+        elif own.startswith("hf:") or Path(own).is_dir():
+            from assay.tasks.loaders import file_task
+
+            examples = file_task(own, input_field=input_field or task.config.get("input_field"),
+                                 target_field=target_field or task.config.get("target_field"),
+                                 params={**params, "split": split}, mode=task.mode,
+                                 choices_field=choices_field).items
+        else:
+            raise ConfigError(f"--fewshot-from {source}: the task is a single file without splits; give the "
+                              "examples' file instead (--fewshot-from train.jsonl)")
+        return _checked_examples(source, examples, task)
     if not Path(source).exists():
         raise DataError(f"--fewshot-from {source}: no such file or directory (give a JSONL/CSV/Parquet file or "
                         "a saved datasets directory with the task's fields, e.g. its train split)")
@@ -83,6 +105,10 @@ def _fewshot_items(source: str, name: str, task: Task, *, params: dict[str, str]
         examples = file_task(source, input_field=input_field or task.config.get("input_field"),
                              target_field=target_field or task.config.get("target_field"), params=params,
                              mode=task.mode, choices_field=choices_field).items
+    return _checked_examples(source, examples, task)
+
+
+def _checked_examples(source: str, examples: list, task: Task) -> list:
     usable = [ex for ex in examples if ex.target is not None or ex.meta.get("gold") is not None]
     if not usable:
         raise DataError(f"--fewshot-from {source}: none of its {len(examples)} rows has an answer to show")
@@ -167,7 +193,7 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
         task.user_stop = tuple(s.replace("\\n", "\n").replace("\\t", "\t") for s in stop)
     if fewshot_from:
         task.fewshot_items = _fewshot_items(fewshot_from, name, task, params=params, input_field=input_field,
-                                            target_field=target_field, choices_field=choices_field)
+                                            target_field=target_field, choices_field=choices_field, data=data)
     if scorers and task.mode != "generate":
         raise ConfigError(f"--scorer applies to generation; {task.mode} items are scored by their "
                           "log-probabilities (metrics: " + ", ".join(task.scorers) + ")")
