@@ -65,8 +65,10 @@ class Tally:
         print(header)
         for key, row in self.rows.items():
             err = np.array(row["err"])
-            print(f"| {' | '.join(map(str, key))} | {np.sqrt(np.mean(err ** 2)):.4f} | {np.mean(np.abs(err)):.4f} | "
-                  f"{np.mean(row['cover']):.3f} | {np.mean(row['width']):.4f} | {len(err)} |")
+            print(
+                f"| {' | '.join(map(str, key))} | {np.sqrt(np.mean(err**2)):.4f} | {np.mean(np.abs(err)):.4f} | "
+                f"{np.mean(row['cover']):.3f} | {np.mean(row['width']):.4f} | {len(err)} |"
+            )
 
 
 def simulate(n_models, slopes, difficulty, rng):
@@ -96,8 +98,10 @@ def simulated(seed=11, n_items=500, n_test=200):
                 items = select_items(fit, k, method="random", seed=100 + s).items
                 tally.add((n_train, k, "IRT, random items"), truth, *irt_estimates(fit, test, items))
                 tally.add((n_train, k, "mean of random items"), truth, *random_mean(test, items))
-    tally.print("\n| training models | K | method | RMSE | mean abs error | 95% coverage | mean width | estimates |\n"
-                "|---|---|---|---|---|---|---|---|")
+    tally.print(
+        "\n| training models | K | method | RMSE | mean abs error | 95% coverage | mean width | estimates |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
 
 
 def real(path, folds=4, seed=3):
@@ -111,8 +115,10 @@ def real(path, folds=4, seed=3):
     model_of = pd.Series([r.split("@")[0].removesuffix("-deduped") for r in matrix.index], index=matrix.index)
     names = np.array(sorted(model_of.unique()))
     np.random.default_rng(seed).shuffle(names)
-    print(f"\nReal data: {matrix.shape[0]} checkpoints of {len(names)} models x {matrix.shape[1]} tasks "
-          f"(zero-shot accuracy), {folds} folds over whole models")
+    print(
+        f"\nReal data: {matrix.shape[0]} checkpoints of {len(names)} models x {matrix.shape[1]} tasks "
+        f"(zero-shot accuracy), {folds} folds over whole models"
+    )
     tally = Tally()
     for f in range(folds):
         held = set(names[f::folds])
@@ -129,7 +135,9 @@ def real(path, folds=4, seed=3):
                 tally.add((k, "IRT, random tasks"), truth, *irt_estimates(fit, test, items))
                 tally.add((k, "mean of random tasks"), truth, *random_mean(test, items))
     tally.rows = dict(sorted(tally.rows.items()))
-    tally.print("\n| K | method | RMSE | mean abs error | 95% coverage | mean width | estimates |\n|---|---|---|---|---|---|---|")
+    tally.print(
+        "\n| K | method | RMSE | mean abs error | 95% coverage | mean width | estimates |\n|---|---|---|---|---|---|---|"
+    )
 
 
 if __name__ == "__main__":

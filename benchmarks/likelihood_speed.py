@@ -62,7 +62,7 @@ def raw_arm(model_name: str, task) -> tuple[float, int]:
     started = time.perf_counter()
     for start in range(0, len(tokens), 2048):
         llama.reset()
-        llama.eval(tokens[start:start + 2048])
+        llama.eval(tokens[start : start + 2048])
     seconds = time.perf_counter() - started
     llama.close()
     return seconds, len(tokens)
@@ -106,11 +106,17 @@ def main() -> None:
                 raw_rates.append(n_tokens / times["raw"])
                 assay_rates.append(n_tokens / times["assay"])
                 ratios.append(times["raw"] / times["assay"])
-                print(f"{model_name} round {round_index + 1}: {n_tokens} tokens, raw {times['raw']:.2f} s, "
-                      f"assay {times['assay']:.2f} s, assay/raw rate {ratios[-1]:.2f}", flush=True)
-            print(f"{model_name}: median tokens/s raw {statistics.median(raw_rates):.0f}, assay "
-                  f"{statistics.median(assay_rates):.0f}; median ratio {statistics.median(ratios):.2f} "
-                  f"(range {min(ratios):.2f}-{max(ratios):.2f}) over {args.rounds} rounds", flush=True)
+                print(
+                    f"{model_name} round {round_index + 1}: {n_tokens} tokens, raw {times['raw']:.2f} s, "
+                    f"assay {times['assay']:.2f} s, assay/raw rate {ratios[-1]:.2f}",
+                    flush=True,
+                )
+            print(
+                f"{model_name}: median tokens/s raw {statistics.median(raw_rates):.0f}, assay "
+                f"{statistics.median(assay_rates):.0f}; median ratio {statistics.median(ratios):.2f} "
+                f"(range {min(ratios):.2f}-{max(ratios):.2f}) over {args.rounds} rounds",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,9 @@ def write_items(path: Path, n: int, seed: int = 0) -> Path:
     with path.open("w", encoding="utf-8") as handle:
         for _ in range(n):
             a, b = rng.randint(10, 99), rng.randint(10, 99)
-            handle.write(json.dumps({"input": f"What is {a} + {b}? Answer with the number only.",
-                                     "target": str(a + b)}) + "\n")
+            handle.write(
+                json.dumps({"input": f"What is {a} + {b}? Answer with the number only.", "target": str(a + b)}) + "\n"
+            )
     return path
 
 
@@ -48,9 +49,23 @@ def start_server(model: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
         port = sock.getsockname()[1]
     log = workdir / "llama_server.log"  # a file: a pipe nobody reads would block the server
     with log.open("w") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-                                    "--n_ctx", "2048", "--host", "127.0.0.1", "--port", str(port)],
-                                   stdout=sink, stderr=sink)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model),
+                "--n_ctx",
+                "2048",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=sink,
+            stderr=sink,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while True:
@@ -70,14 +85,42 @@ def run_arm(arm: str, concurrency: int, rep: int, items: Path, url: str, workdir
     tag = f"{arm}-c{concurrency}-r{rep}"
     out = workdir / tag
     if arm == "bare":
-        argv = [sys.executable, str(HERE / "peers" / "bare_loop.py"), str(items), "--base-url", f"{url}/v1",
-                "--model", "smollm2", "--concurrency", str(concurrency), "--max-tokens", str(MAX_TOKENS),
-                "--seed", str(sample_seed(0, 0)), "--outputs", str(out.with_suffix(".outputs"))]
+        argv = [
+            sys.executable,
+            str(HERE / "peers" / "bare_loop.py"),
+            str(items),
+            "--base-url",
+            f"{url}/v1",
+            "--model",
+            "smollm2",
+            "--concurrency",
+            str(concurrency),
+            "--max-tokens",
+            str(MAX_TOKENS),
+            "--seed",
+            str(sample_seed(0, 0)),
+            "--outputs",
+            str(out.with_suffix(".outputs")),
+        ]
     else:
         assay = Path(sys.executable).parent / "assay"
-        argv = [*([str(assay)] if assay.is_file() else [sys.executable, "-m", "assay.cli"]), "run", str(items),
-                "-m", "openai:smollm2", "--base-url", f"{url}/v1", "--concurrency", str(concurrency),
-                "--max-tokens", str(MAX_TOKENS), "--out", str(out), "--json", "--no-cache"]
+        argv = [
+            *([str(assay)] if assay.is_file() else [sys.executable, "-m", "assay.cli"]),
+            "run",
+            str(items),
+            "-m",
+            "openai:smollm2",
+            "--base-url",
+            f"{url}/v1",
+            "--concurrency",
+            str(concurrency),
+            "--max-tokens",
+            str(MAX_TOKENS),
+            "--out",
+            str(out),
+            "--json",
+            "--no-cache",
+        ]
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -93,15 +136,28 @@ def run_arm(arm: str, concurrency: int, rep: int, items: Path, url: str, workdir
         summary = data["models"]["openai:smollm2"]
         span, calls = summary["seconds"], summary["model_calls"]
         with sqlite3.connect(out / "assay.db") as conn:
-            by_prompt = {json.loads(prompt)[0]["content"]: text for prompt, text in
-                         conn.execute("SELECT prompt, output FROM samples")}
+            by_prompt = {
+                json.loads(prompt)[0]["content"]: text
+                for prompt, text in conn.execute("SELECT prompt, output FROM samples")
+            }
         texts = [by_prompt.get(json.loads(line)["input"]) for line in items.read_text().splitlines()]
     if calls != n:
         raise RuntimeError(f"{tag}: {calls} model calls, expected {n}")
-    record = {"arm": arm, "concurrency": concurrency, "rep": rep, "wall": wall, "span": span,
-              "items_per_s": n / span, "items_per_s_process": n / wall, "texts": texts}
-    print(f"{tag:<12} {span:6.2f} s requests ({n / span:5.2f} items/s), {wall:6.2f} s process",
-          file=sys.stderr, flush=True)
+    record = {
+        "arm": arm,
+        "concurrency": concurrency,
+        "rep": rep,
+        "wall": wall,
+        "span": span,
+        "items_per_s": n / span,
+        "items_per_s_process": n / wall,
+        "texts": texts,
+    }
+    print(
+        f"{tag:<12} {span:6.2f} s requests ({n / span:5.2f} items/s), {wall:6.2f} s process",
+        file=sys.stderr,
+        flush=True,
+    )
     return record
 
 
@@ -124,7 +180,7 @@ def main() -> int:
         run_arm("bare", 1, -1, write_items(workdir / "warm.jsonl", 2, seed=1), url, workdir)
         for rep in range(args.repeats):
             for concurrency in levels:
-                for arm in (("bare", "assay") if rep % 2 == 0 else ("assay", "bare")):
+                for arm in ("bare", "assay") if rep % 2 == 0 else ("assay", "bare"):
                     runs.append(run_arm(arm, concurrency, rep, items, url, workdir))
     finally:
         process.terminate()
@@ -140,33 +196,46 @@ def main() -> int:
             mine = [r for r in runs if r["arm"] == arm and r["concurrency"] == concurrency]
             for key in ("items_per_s", "items_per_s_process"):
                 values = [r[key] for r in mine]
-                entry[f"{arm}_{key}"] = {"median": statistics.median(values), "min": min(values),
-                                         "max": max(values)}
+                entry[f"{arm}_{key}"] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
         entry["ratio"] = entry["assay_items_per_s"]["median"] / entry["bare_items_per_s"]["median"]
-        entry["ratio_process"] = (entry["assay_items_per_s_process"]["median"]
-                                  / entry["bare_items_per_s_process"]["median"])
+        entry["ratio_process"] = (
+            entry["assay_items_per_s_process"]["median"] / entry["bare_items_per_s_process"]["median"]
+        )
         reference = next(r["texts"] for r in runs if r["arm"] == "bare" and r["concurrency"] == concurrency)
-        same = [sum(a == b for a, b in zip(reference, r["texts"]))
-                for r in runs if r["concurrency"] == concurrency]
+        same = [sum(a == b for a, b in zip(reference, r["texts"])) for r in runs if r["concurrency"] == concurrency]
         entry["same_answers"] = f"{min(same)}-{max(same)} of {args.items}"
         rows.append(entry)
 
     def cell(s: dict) -> str:
         return f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
 
-    print("| concurrency | bare loop items/s | assay items/s | assay / bare | "
-          "bare items/s, whole process | assay items/s, whole process | assay / bare, whole process | "
-          "answers equal to the bare loop's |")
+    print(
+        "| concurrency | bare loop items/s | assay items/s | assay / bare | "
+        "bare items/s, whole process | assay items/s, whole process | assay / bare, whole process | "
+        "answers equal to the bare loop's |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for e in rows:
-        print(f"| {e['concurrency']} | {cell(e['bare_items_per_s'])} | {cell(e['assay_items_per_s'])} | "
-              f"{e['ratio']:.3f} | {cell(e['bare_items_per_s_process'])} | "
-              f"{cell(e['assay_items_per_s_process'])} | {e['ratio_process']:.3f} | {e['same_answers']} |")
+        print(
+            f"| {e['concurrency']} | {cell(e['bare_items_per_s'])} | {cell(e['assay_items_per_s'])} | "
+            f"{e['ratio']:.3f} | {cell(e['bare_items_per_s_process'])} | "
+            f"{cell(e['assay_items_per_s_process'])} | {e['ratio_process']:.3f} | {e['same_answers']} |"
+        )
     if args.json_out:
         for r in runs:
             r.pop("texts")
-        args.json_out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "items": args.items,
-                                             "max_tokens": MAX_TOKENS, "rows": rows, "runs": runs}, indent=1))
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "date": time.strftime("%Y-%m-%d"),
+                    "items": args.items,
+                    "max_tokens": MAX_TOKENS,
+                    "rows": rows,
+                    "runs": runs,
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

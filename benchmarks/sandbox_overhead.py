@@ -34,8 +34,10 @@ from assay.tasks.sandbox import SandboxLimits, run_in_sandbox
 from assay.tasks.scorers.code import score_code_batch
 
 PROGRAM = "def add(a, b):\n    return a + b\n\nassert add(2, 3) == 5\n"
-ADD = Item(id="add", input={"prompt": "def add(a, b):\n", "test": "def check(c):\n    assert c(2, 3) == 5\n",
-                            "entry_point": "add"})
+ADD = Item(
+    id="add",
+    input={"prompt": "def add(a, b):\n", "test": "def check(c):\n    assert c(2, 3) == 5\n", "entry_point": "add"},
+)
 HUMANEVAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "humaneval" / "HumanEval.jsonl.gz"
 SPREAD = (
     "import os\n"

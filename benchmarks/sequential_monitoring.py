@@ -39,7 +39,10 @@ def paired_binary(reps, n, acc_a, acc_b, rng):
 def null_table(reps=1000, n=1000, seed=2026):
     rng = np.random.default_rng(seed)
     rows = []
-    for label, (acc_a, acc_b) in {"binary, thresholds 0.7 / 0.5": (0.7, 0.5), "binary, thresholds 0.55 / 0.5": (0.55, 0.5)}.items():
+    for label, (acc_a, acc_b) in {
+        "binary, thresholds 0.7 / 0.5": (0.7, 0.5),
+        "binary, thresholds 0.55 / 0.5": (0.55, 0.5),
+    }.items():
         a, b = paired_binary(reps, n, acc_a, acc_b, rng)
         swap = rng.random((reps, n)) < 0.5
         d = np.where(swap, b - a, a - b)
@@ -55,19 +58,25 @@ def null_table(reps=1000, n=1000, seed=2026):
         rows.append((label, cs_every, cs_batch, t_every, t_batch, t_end, seconds / reps))
     mc = np.sqrt(ALPHA * (1 - ALPHA) / reps)
     print(f"Exact null, {reps} replays of {n} items, alpha {ALPHA} (Monte Carlo SE at 0.05: {mc:.3f})\n")
-    print("| scores | CS, every item | CS, every 50 | t-test, every item from 10 | t-test, every 50 | "
-          "t-test, once at n | CS time per replay |")
+    print(
+        "| scores | CS, every item | CS, every 50 | t-test, every item from 10 | t-test, every 50 | "
+        "t-test, once at n | CS time per replay |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, cs_every, cs_batch, t_every, t_batch, t_end, per in rows:
-        print(f"| {label} | {cs_every:.3f} | {cs_batch:.3f} | {t_every:.3f} | {t_batch:.3f} | {t_end:.3f} | "
-              f"{per * 1000:.0f} ms |")
+        print(
+            f"| {label} | {cs_every:.3f} | {cs_batch:.3f} | {t_every:.3f} | {t_batch:.3f} | {t_end:.3f} | "
+            f"{per * 1000:.0f} ms |"
+        )
 
 
 def alternative_table(reps=200, n=2000, seed=7):
     rng = np.random.default_rng(seed)
     print(f"\nDifferences, {reps} replays of a {n}-item benchmark, alpha {ALPHA}, looked at after every item\n")
-    print("| thresholds a / b | mean diff | full test significant | CS decides | same direction as full test "
-          "| items used (median) | items used (90th pct) |")
+    print(
+        "| thresholds a / b | mean diff | full test significant | CS decides | same direction as full test "
+        "| items used (median) | items used (90th pct) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for acc_a, acc_b in ((0.75, 0.55), (0.65, 0.55), (0.6, 0.55), (0.55, 0.55)):
         a, b = paired_binary(reps, n, acc_a, acc_b, rng)
@@ -81,10 +90,15 @@ def alternative_table(reps=200, n=2000, seed=7):
                 decided += 1
                 agree += (seq.decision == "a") == (full.diff > 0)
                 used.append(seq.n_used)
-        used_text = (f"{np.median(used):.0f} ({np.median(used) / n:.0%})", f"{np.quantile(used, 0.9):.0f}") if used \
+        used_text = (
+            (f"{np.median(used):.0f} ({np.median(used) / n:.0%})", f"{np.quantile(used, 0.9):.0f}")
+            if used
             else ("-", "-")
-        print(f"| {acc_a} / {acc_b} | {true_diff:+.3f} | {full_sig / reps:.2f} | {decided / reps:.2f} | "
-              f"{agree}/{decided} | {used_text[0]} | {used_text[1]} |")
+        )
+        print(
+            f"| {acc_a} / {acc_b} | {true_diff:+.3f} | {full_sig / reps:.2f} | {decided / reps:.2f} | "
+            f"{agree}/{decided} | {used_text[0]} | {used_text[1]} |"
+        )
 
 
 if __name__ == "__main__":

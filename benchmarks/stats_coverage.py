@@ -45,8 +45,9 @@ def coverage_table() -> list[tuple[int, float, str, float, float]]:
     return rows
 
 
-def clustered_coverage(n_clusters: int, size: int, true_p: float = 0.6, icc: float = 0.2, reps: int = 2000,
-                       seed: int = 12345):
+def clustered_coverage(
+    n_clusters: int, size: int, true_p: float = 0.6, icc: float = 0.2, reps: int = 2000, seed: int = 12345
+):
     """Simulated coverage for binary items in clusters whose accuracy varies
     (Beta with mean ``true_p`` and intra-cluster correlation ``icc``).
 
@@ -62,8 +63,12 @@ def clustered_coverage(n_clusters: int, size: int, true_p: float = 0.6, icc: flo
         for _ in range(reps):
             cluster_p = rng.beta(true_p * spread, (1 - true_p) * spread, n_clusters)
             y = (rng.random(len(groups)) < cluster_p[groups]).astype(float)
-            intervals = (mean_ci(y, clusters=groups), mean_ci(y, clusters=groups, method="clustered"),
-                         mean_ci(y), mean_ci(y, method="clt"))
+            intervals = (
+                mean_ci(y, clusters=groups),
+                mean_ci(y, clusters=groups, method="clustered"),
+                mean_ci(y),
+                mean_ci(y, method="clt"),
+            )
             for j, ci in enumerate(intervals):
                 hits[j] += ci.low <= true_p <= ci.high
     return tuple(hits / reps)
@@ -76,13 +81,22 @@ def main() -> None:
     for n, p, method, auto, clt in coverage_table():
         print(f"| {n} | {p:g} | {method} | {auto:.1%} | {clt:.1%} |")
     print("\nClustered binary scores, 2000 simulations each, seed 12345:\n")
-    print("| clusters x items | true p | intra-cluster corr. | auto (beta-clustered) | clustered (CR1 t) "
-          "| clusters ignored (beta) | CLT |")
+    print(
+        "| clusters x items | true p | intra-cluster corr. | auto (beta-clustered) | clustered (CR1 t) "
+        "| clusters ignored (beta) | CLT |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for n_clusters, size, p, icc in ((20, 10, 0.6, 0.2), (50, 4, 0.6, 0.2), (10, 20, 0.6, 0.2),
-                                     (20, 10, 0.02, 0.05), (50, 4, 0.02, 0.05), (10, 20, 0.05, 0.05)):
+    for n_clusters, size, p, icc in (
+        (20, 10, 0.6, 0.2),
+        (50, 4, 0.6, 0.2),
+        (10, 20, 0.6, 0.2),
+        (20, 10, 0.02, 0.05),
+        (50, 4, 0.02, 0.05),
+        (10, 20, 0.05, 0.05),
+    ):
         auto, robust, ignored, clt = clustered_coverage(n_clusters, size, p, icc)
         print(f"| {n_clusters} x {size} | {p:g} | {icc:g} | {auto:.1%} | {robust:.1%} | {ignored:.1%} | {clt:.1%} |")
+
 
 if __name__ == "__main__":
     main()

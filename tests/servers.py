@@ -54,8 +54,20 @@ def serve(argv: list[str], ready_path: str):
 
 
 def llama_server(model_path: Path):
-    return serve([sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
-                  "--host", "127.0.0.1", "--n_ctx", "2048"], "/v1/models")
+    return serve(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model_path),
+            "--host",
+            "127.0.0.1",
+            "--n_ctx",
+            "2048",
+        ],
+        "/v1/models",
+    )
 
 
 def stub_server():

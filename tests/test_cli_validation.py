@@ -15,8 +15,14 @@ from .servers import REPO, stub_server
 
 
 def assay(*args, env=None, check=True, cwd=None, timeout=600):
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stderr}")
     return proc
@@ -32,14 +38,17 @@ def refused(proc, *fragments):
         assert fragment in lines[-1], (fragment, lines[-1])
 
 
-@pytest.mark.parametrize("args", [
-    ["--baseline", 0.7, "--mde", 0.03, "--power", 0.04],
-    ["--baseline", 0.7, "--mde", 0.03, "--power", 0.05],
-    ["--baseline", 0.7, "--mde", 0.03, "--alpha", 0.9],
-    ["--baseline", 0.7, "--n-items", 100, "--power", 0.01],
-    ["--baseline", 0.7, "--mde", 0.03, "--power", 0.01, "--method", "simulation"],
-    ["--metric-type", "continuous", "--sd", 1, "--mde", 0.1, "--power", 0.01],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--baseline", 0.7, "--mde", 0.03, "--power", 0.04],
+        ["--baseline", 0.7, "--mde", 0.03, "--power", 0.05],
+        ["--baseline", 0.7, "--mde", 0.03, "--alpha", 0.9],
+        ["--baseline", 0.7, "--n-items", 100, "--power", 0.01],
+        ["--baseline", 0.7, "--mde", 0.03, "--power", 0.01, "--method", "simulation"],
+        ["--metric-type", "continuous", "--sd", 1, "--mde", 0.1, "--power", 0.01],
+    ],
+)
 def test_plan_power_at_or_below_alpha(args):
     refused(assay("plan", *args, check=False), "power must exceed alpha")
 
@@ -66,8 +75,10 @@ def test_run_options_refused_before_a_run_dir_exists(tmp_path):
         (["arithmetic", "--fewshot", "-1"], ["--fewshot -1"]),
         (["arithmetic", "--param", "n=-3"], ["--param n=-3", "give at least 1"]),
         (["arithmetic", "--param", "n=0"], ["--param n=0", "give at least 1"]),
-        ([tmp_path / "data.jsonl", "--template", tmp_path / "prompts" / "my_templat.j2"],
-         [f"template file not found: {tmp_path / 'prompts' / 'my_templat.j2'}"]),
+        (
+            [tmp_path / "data.jsonl", "--template", tmp_path / "prompts" / "my_templat.j2"],
+            [f"template file not found: {tmp_path / 'prompts' / 'my_templat.j2'}"],
+        ),
         ([tmp_path / "data.jsonl", "--template", "my_prompt.txt"], ["template file not found: my_prompt.txt"]),
     ]
     for args, fragments in cases:
@@ -85,8 +96,19 @@ def test_template_file_or_text_is_used(tmp_path):
     with stub_server() as url:
         for template in (tmp_path / "t.j2", "Answer yes/no: {{ input }}"):
             out = tmp_path / f"r{len(str(template))}"
-            assay("run", tmp_path / "data.jsonl", "-m", "openai:stub", "--base-url", url + "/v1", "--no-cache",
-                  "--template", template, "--out", out)
+            assay(
+                "run",
+                tmp_path / "data.jsonl",
+                "-m",
+                "openai:stub",
+                "--base-url",
+                url + "/v1",
+                "--no-cache",
+                "--template",
+                template,
+                "--out",
+                out,
+            )
             assay("export", out, "-o", out / "s.jsonl")
             prompt = json.loads((out / "s.jsonl").read_text().splitlines()[0])["prompt"]
             assert ("Sum: 2+2" if template == tmp_path / "t.j2" else "Answer yes/no: 2+2") in json.dumps(prompt)
@@ -94,11 +116,25 @@ def test_template_file_or_text_is_used(tmp_path):
 
 def test_judge_limit_must_be_positive(tmp_path):
     with stub_server() as url:
-        assay("run", "arithmetic", "-m", "openai:stub", "--base-url", url + "/v1", "--no-cache", "--limit", 5,
-              "--out", tmp_path / "r")
+        assay(
+            "run",
+            "arithmetic",
+            "-m",
+            "openai:stub",
+            "--base-url",
+            url + "/v1",
+            "--no-cache",
+            "--limit",
+            5,
+            "--out",
+            tmp_path / "r",
+        )
     for limit in (-2, 0):
-        refused(assay("judge", tmp_path / "r", "--protocol", "exact", "--limit", limit, check=False),
-                f"--limit {limit}", "give at least 1")
+        refused(
+            assay("judge", tmp_path / "r", "--protocol", "exact", "--limit", limit, check=False),
+            f"--limit {limit}",
+            "give at least 1",
+        )
     judged = json.loads(assay("judge", tmp_path / "r", "--protocol", "exact", "--limit", 2, "--json").stdout)
     assert judged["judges"]["exact"]["n"] == 2
 
@@ -108,20 +144,30 @@ def test_import_pairs_limit_and_output(tmp_path):
     (tmp_path / "pairs.json").write_text(json.dumps(pairs))
     for limit in (0, -1):
         out = tmp_path / f"p{limit}"
-        refused(assay("import-pairs", tmp_path / "pairs.json", "-o", out, "--limit", limit, check=False),
-                f"--limit {limit}", "give at least 1")
+        refused(
+            assay("import-pairs", tmp_path / "pairs.json", "-o", out, "--limit", limit, check=False),
+            f"--limit {limit}",
+            "give at least 1",
+        )
         assert not out.exists()
     (tmp_path / "file.csv").write_text("x\n")
-    refused(assay("import-pairs", tmp_path / "pairs.json", "-o", tmp_path / "file.csv", check=False),
-            str(tmp_path / "file.csv"), "existing file")
-    done = json.loads(assay("import-pairs", tmp_path / "pairs.json", "-o", tmp_path / "p", "--limit", 3,
-                            "--json").stdout)
+    refused(
+        assay("import-pairs", tmp_path / "pairs.json", "-o", tmp_path / "file.csv", check=False),
+        str(tmp_path / "file.csv"),
+        "existing file",
+    )
+    done = json.loads(
+        assay("import-pairs", tmp_path / "pairs.json", "-o", tmp_path / "p", "--limit", 3, "--json").stdout
+    )
     assert done["n_items"] == 3
     # the same pairs again are fine; pairs into another task's run are not
     assay("import-pairs", tmp_path / "pairs.json", "-o", tmp_path / "p")
     (tmp_path / "other.json").write_text(json.dumps(pairs[:2]))
-    refused(assay("import-pairs", tmp_path / "other.json", "-o", tmp_path / "p", check=False),
-            "holds a run of 'pairs'", "new directory")
+    refused(
+        assay("import-pairs", tmp_path / "other.json", "-o", tmp_path / "p", check=False),
+        "holds a run of 'pairs'",
+        "new directory",
+    )
 
 
 def test_import_pairs_library_refuses_the_same():
@@ -142,8 +188,10 @@ def write_power_csv(path, blank_and_missing=False):
 
 def test_scale_fit_names_file_line_saves_path_and_report_draws_points(tmp_path):
     bad = write_power_csv(tmp_path / "p_nan.csv", blank_and_missing=True)
-    refused(assay("scale", "fit", bad, "--law", "power", "--x", "N", "--y", "loss", check=False),
-            f"{bad} line 5: column 'loss' is missing")
+    refused(
+        assay("scale", "fit", bad, "--law", "power", "--x", "N", "--y", "loss", check=False),
+        f"{bad} line 5: column 'loss' is missing",
+    )
     good = write_power_csv(tmp_path / "pow.csv")
     out = tmp_path / "nodir" / "f.json"
     assay("scale", "fit", good, "--law", "power", "--x", "N", "--y", "loss", "-o", out)
@@ -152,8 +200,10 @@ def test_scale_fit_names_file_line_saves_path_and_report_draws_points(tmp_path):
     notes = " ".join(w for s in report["sections"] for w in s["warnings"])
     assert "does not name a data file" not in notes and "not found" not in notes
     assert "fitted point" in (tmp_path / "rep.html").read_text()
-    refused(assay("scale", "fit", good, "--law", "power", "--x", "N", "--y", "loss", "-o", tmp_path / "nodir",
-                  check=False), "is a directory")
+    refused(
+        assay("scale", "fit", good, "--law", "power", "--x", "N", "--y", "loss", "-o", tmp_path / "nodir", check=False),
+        "is a directory",
+    )
 
 
 def test_scale_chance_on_the_wrong_scale(tmp_path):
@@ -161,15 +211,27 @@ def test_scale_chance_on_the_wrong_scale(tmp_path):
     for i, n in enumerate(np.geomspace(1e7, 1e11, 8)):
         rows.append(f"m{i},{n:g},piqa,acc,{0.5 + 0.4 / (1 + np.exp(-2 * (np.log10(n) - 9))):.4f}")
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
-    args = ["scale", "fit", tmp_path / "data.csv", "--pivot", "task,metric", "--law", "sigmoid", "--x", "params",
-            "--y", "piqa/acc"]
+    args = [
+        "scale",
+        "fit",
+        tmp_path / "data.csv",
+        "--pivot",
+        "task,metric",
+        "--law",
+        "sigmoid",
+        "--x",
+        "params",
+        "--y",
+        "piqa/acc",
+    ]
     refused(assay(*args, "--chance", 50, check=False), "--chance 50 is outside [0, 1]", "piqa/acc")
     fit = json.loads(assay(*args, "--chance", 0.5, "--json").stdout)
     assert fit["params"]["floor"] == 0.5
     # the report widens the long table the fit names again and draws its points
     assay(*args, "--chance", 0.5, "-o", tmp_path / "fit.json")
-    report = json.loads(assay("report", "--scaling", tmp_path / "fit.json", "-o", tmp_path / "rep.html",
-                              "--json").stdout)
+    report = json.loads(
+        assay("report", "--scaling", tmp_path / "fit.json", "-o", tmp_path / "rep.html", "--json").stdout
+    )
     notes = " ".join(w for s in report["sections"] for w in s["warnings"])
     assert "not found" not in notes and "fitted point" in (tmp_path / "rep.html").read_text()
 
@@ -183,8 +245,7 @@ def test_readme_backtest_example_runs(tmp_path):
     loss = (1.82 + 482 / n**0.35 + 2085 / d**0.37) * np.exp(0.01 * rng.standard_normal(60))
     x_cols = argv[argv.index("--x") + 1].split(",")
     data = argv[2]
-    pd.DataFrame({x_cols[0]: n, x_cols[1]: d, argv[argv.index("--y") + 1]: loss}).to_csv(tmp_path / data,
-                                                                                          index=False)
+    pd.DataFrame({x_cols[0]: n, x_cols[1]: d, argv[argv.index("--y") + 1]: loss}).to_csv(tmp_path / data, index=False)
     proc = assay(*argv, "--bootstrap", 20, env={"COLUMNS": "200"}, cwd=tmp_path)
     assert "chinchilla" in proc.stdout and "power" in proc.stdout
     assert f"power takes 1 x column(s): fitted on {x_cols[0]} only" in proc.stdout

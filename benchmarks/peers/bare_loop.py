@@ -31,8 +31,12 @@ async def run(items: list[dict], args: argparse.Namespace) -> tuple[list[str], f
             if not first:
                 first.append(time.perf_counter())
             out = await client.chat.completions.create(
-                model=args.model, messages=[{"role": "user", "content": item["input"]}],
-                max_tokens=args.max_tokens, temperature=0.0, **extra)
+                model=args.model,
+                messages=[{"role": "user", "content": item["input"]}],
+                max_tokens=args.max_tokens,
+                temperature=0.0,
+                **extra,
+            )
         return out.choices[0].message.content or ""
 
     texts = await asyncio.gather(*(one(item) for item in items))

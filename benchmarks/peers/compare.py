@@ -68,9 +68,15 @@ def write_items(path: Path, n: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
         for i in range(n):
-            handle.write(json.dumps({
-                "input": f"Question {i + 1} of {n}: what is six times seven? Reply with the number only.",
-                "target": "42"}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "input": f"Question {i + 1} of {n}: what is six times seven? Reply with the number only.",
+                        "target": "42",
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -109,12 +115,12 @@ def versions(arms: list[str]) -> dict[str, str]:
     found = {"python": platform.python_version()}
     probe = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
     for dist in ("assay", "openai"):
-        found[dist] = subprocess.run([sys.executable, "-c", probe, dist], capture_output=True,
-                                     text=True).stdout.strip()
+        found[dist] = subprocess.run([sys.executable, "-c", probe, dist], capture_output=True, text=True).stdout.strip()
     for peer, (_, _, dist) in PEERS.items():
         if any(arm.startswith(peer) for arm in arms):
-            found[dist] = subprocess.run([str(venv_bin(peer) / "python"), "-c", probe, dist],
-                                         capture_output=True, text=True).stdout.strip()
+            found[dist] = subprocess.run(
+                [str(venv_bin(peer) / "python"), "-c", probe, dist], capture_output=True, text=True
+            ).stdout.strip()
     return found
 
 
@@ -131,8 +137,8 @@ class StubServer:
         self.log = workdir / "stub_server.log"
         with self.log.open("w") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, str(HERE / "stub_server.py"), "--port", str(self.port)],
-                stdout=sink, stderr=sink)
+                [sys.executable, str(HERE / "stub_server.py"), "--port", str(self.port)], stdout=sink, stderr=sink
+            )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -173,13 +179,17 @@ def parse_time_v(text: str) -> dict[str, float]:
     wall = 0.0
     for part in fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":"):
         wall = wall * 60 + float(part)
-    return {"wall": wall, "user": float(fields["User time (seconds)"]),
-            "sys": float(fields["System time (seconds)"]),
-            "max_rss_mb": int(fields["Maximum resident set size (kbytes)"]) / 1024}
+    return {
+        "wall": wall,
+        "user": float(fields["User time (seconds)"]),
+        "sys": float(fields["System time (seconds)"]),
+        "max_rss_mb": int(fields["Maximum resident set size (kbytes)"]) / 1024,
+    }
 
 
-def measure(argv: list[str], *, cwd: Path, env: dict[str, str], stdout: Path, stderr: Path,
-            gnu_time: bool) -> dict[str, float]:
+def measure(
+    argv: list[str], *, cwd: Path, env: dict[str, str], stdout: Path, stderr: Path, gnu_time: bool
+) -> dict[str, float]:
     """Run argv to completion; return wall, CPU, peak RSS and the launch time."""
     time_file = stdout.with_suffix(".time")
     full = [GNU_TIME, "-v", "-o", str(time_file), *argv] if gnu_time else argv
@@ -202,8 +212,7 @@ def measure(argv: list[str], *, cwd: Path, env: dict[str, str], stdout: Path, st
         except KeyError:  # time could not run the command at all
             figures = {"wall": elapsed, "user": 0.0, "sys": 0.0, "max_rss_mb": 0.0}
     else:
-        figures = {"wall": elapsed, "user": usage.ru_utime, "sys": usage.ru_stime,
-                   "max_rss_mb": usage.ru_maxrss / 1024}
+        figures = {"wall": elapsed, "user": usage.ru_utime, "sys": usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}
     figures.update(exit_code=code, launched=launched)
     return figures
 
@@ -245,23 +254,67 @@ metadata:
     return folder, name
 
 
-def arm_command(arm: str, items: Path, n: int, server: StubServer, out: Path,
-                workdir: Path) -> tuple[list[str], Path, dict[str, str]]:
+def arm_command(
+    arm: str, items: Path, n: int, server: StubServer, out: Path, workdir: Path
+) -> tuple[list[str], Path, dict[str, str]]:
     """(argv, cwd, env) for one run of an arm; ``out`` is the run's fresh output directory."""
     env = dict(os.environ)
     base_url = f"{server.url}/v1"
     if arm == "bare":
-        return ([sys.executable, str(HERE / "bare_loop.py"), str(items), "--base-url", base_url,
-                 "--concurrency", str(CONCURRENCY), "--max-tokens", str(MAX_TOKENS)], REPO, env)
+        return (
+            [
+                sys.executable,
+                str(HERE / "bare_loop.py"),
+                str(items),
+                "--base-url",
+                base_url,
+                "--concurrency",
+                str(CONCURRENCY),
+                "--max-tokens",
+                str(MAX_TOKENS),
+            ],
+            REPO,
+            env,
+        )
     if arm in ("assay", "assay-rerun"):
-        return ([*assay_command(), "run", str(items), "-m", f"openai:{MODEL}", "--base-url", base_url,
-                 "--concurrency", str(CONCURRENCY), "--max-tokens", str(MAX_TOKENS), "--out", str(out),
-                 "--json", "--no-cache"], REPO, env)
+        return (
+            [
+                *assay_command(),
+                "run",
+                str(items),
+                "-m",
+                f"openai:{MODEL}",
+                "--base-url",
+                base_url,
+                "--concurrency",
+                str(CONCURRENCY),
+                "--max-tokens",
+                str(MAX_TOKENS),
+                "--out",
+                str(out),
+                "--json",
+                "--no-cache",
+            ],
+            REPO,
+            env,
+        )
     if arm in ("inspect", "inspect-lean"):
         env.update(LOCAL_BASE_URL=base_url, LOCAL_API_KEY="none")
-        argv = [str(venv_bin("inspect") / "inspect"), "eval", "inspect_task.py", "-T", f"items={items}",
-                "--model", f"openai-api/local/{MODEL}", "--max-connections", str(CONCURRENCY),
-                "--max-tokens", str(MAX_TOKENS), "--log-dir", str(out)]
+        argv = [
+            str(venv_bin("inspect") / "inspect"),
+            "eval",
+            "inspect_task.py",
+            "-T",
+            f"items={items}",
+            "--model",
+            f"openai-api/local/{MODEL}",
+            "--max-connections",
+            str(CONCURRENCY),
+            "--max-tokens",
+            str(MAX_TOKENS),
+            "--log-dir",
+            str(out),
+        ]
         if arm == "inspect-lean":
             argv += ["--display", "none", "--no-log-samples", "--no-log-realtime"]
         # Inspect takes task files relative to the working directory.
@@ -270,11 +323,28 @@ def arm_command(arm: str, items: Path, n: int, server: StubServer, out: Path,
         include, task = lm_eval_task(workdir, items, n)
         # The dataset is a local file: nothing to look up on the hub.
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-        model_args = (f"model={MODEL},base_url={base_url}/chat/completions,num_concurrent={CONCURRENCY},"
-                      "max_retries=1,tokenized_requests=False")
-        return ([str(venv_bin("lm-eval") / "lm_eval"), "--model", "local-chat-completions",
-                 "--model_args", model_args, "--include_path", str(include), "--tasks", task,
-                 "--apply_chat_template", "--output_path", str(out)], REPO, env)
+        model_args = (
+            f"model={MODEL},base_url={base_url}/chat/completions,num_concurrent={CONCURRENCY},"
+            "max_retries=1,tokenized_requests=False"
+        )
+        return (
+            [
+                str(venv_bin("lm-eval") / "lm_eval"),
+                "--model",
+                "local-chat-completions",
+                "--model_args",
+                model_args,
+                "--include_path",
+                str(include),
+                "--tasks",
+                task,
+                "--apply_chat_template",
+                "--output_path",
+                str(out),
+            ],
+            REPO,
+            env,
+        )
     raise ValueError(f"unknown arm {arm}")
 
 
@@ -285,16 +355,22 @@ def arm_outcome(arm: str, out: Path, stdout: str) -> dict:
         return {"correct": data["correct"], "total": data["total"]}
     if arm in ("assay", "assay-rerun"):
         summary = json.loads(stdout)["models"][f"openai:{MODEL}"]
-        return {"correct": round(summary["score"] * summary["n_items"]) if summary["score"] is not None else 0,
-                "total": summary["n_items"], "model_calls": summary["model_calls"],
-                "reused": summary["cache_hits"]}
+        return {
+            "correct": round(summary["score"] * summary["n_items"]) if summary["score"] is not None else 0,
+            "total": summary["n_items"],
+            "model_calls": summary["model_calls"],
+            "reused": summary["cache_hits"],
+        }
     if arm in ("inspect", "inspect-lean"):
         logs = sorted(out.glob("*.eval")) + sorted(out.glob("*.json"))
         if len(logs) != 1:
             raise ValueError(f"expected one log in {out}, found {len(logs)}")
         # Read with Inspect itself (its .eval archive may use a compression zipfile lacks).
-        dumped = subprocess.run([str(venv_bin("inspect") / "inspect"), "log", "dump", "--header-only",
-                                 str(logs[0])], capture_output=True, text=True)
+        dumped = subprocess.run(
+            [str(venv_bin("inspect") / "inspect"), "log", "dump", "--header-only", str(logs[0])],
+            capture_output=True,
+            text=True,
+        )
         if dumped.returncode != 0:
             raise ValueError(f"inspect log dump failed: {dumped.stderr[-500:]}")
         header = json.loads(dumped.stdout)
@@ -302,14 +378,16 @@ def arm_outcome(arm: str, out: Path, stdout: str) -> dict:
             raise ValueError(f"inspect log status {header.get('status')}")
         results = header["results"]
         score = results["scores"][0]
-        return {"correct": round(score["metrics"]["mean"]["value"] * score["scored_samples"]),
-                "total": results["completed_samples"]}
+        return {
+            "correct": round(score["metrics"]["mean"]["value"] * score["scored_samples"]),
+            "total": results["completed_samples"],
+        }
     if arm == "lm-eval":
         files = sorted(out.rglob("results_*.json"))
         if len(files) != 1:
             raise ValueError(f"expected one results file in {out}, found {len(files)}")
         data = json.loads(files[0].read_text())
-        (task, result), = data["results"].items()
+        ((task, result),) = data["results"].items()
         total = data["n-samples"][task]["effective"]
         return {"correct": round(result["exact_match,none"] * total), "total": total}
     raise ValueError(f"unknown arm {arm}")
@@ -331,8 +409,7 @@ def check(record: dict) -> list[str]:
     return problems
 
 
-def run_once(arm: str, n: int, rep: int, items: Path, server: StubServer, workdir: Path,
-             gnu_time: bool) -> dict:
+def run_once(arm: str, n: int, rep: int, items: Path, server: StubServer, workdir: Path, gnu_time: bool) -> dict:
     tag = f"{arm}-{n}-r{rep}"
     out = workdir / "out" / (f"assay-{n}-r{rep}" if arm == "assay-rerun" else tag)
     if arm != "assay-rerun":
@@ -341,12 +418,17 @@ def run_once(arm: str, n: int, rep: int, items: Path, server: StubServer, workdi
     logs.mkdir(parents=True, exist_ok=True)
     argv, cwd, env = arm_command(arm, items, n, server, out, workdir)
     server.reset()
-    figures = measure(argv, cwd=cwd, env=env, stdout=logs / f"{tag}.out", stderr=logs / f"{tag}.err",
-                      gnu_time=gnu_time)
+    figures = measure(argv, cwd=cwd, env=env, stdout=logs / f"{tag}.out", stderr=logs / f"{tag}.err", gnu_time=gnu_time)
     stats = server.stats()
-    record = {"arm": arm, "n": n, "rep": rep, **figures, "cpu": figures["user"] + figures["sys"],
-              "requests": stats["requests"],
-              "startup": (stats["first"] - figures["launched"]) if stats.get("first") else None}
+    record = {
+        "arm": arm,
+        "n": n,
+        "rep": rep,
+        **figures,
+        "cpu": figures["user"] + figures["sys"],
+        "requests": stats["requests"],
+        "startup": (stats["first"] - figures["launched"]) if stats.get("first") else None,
+    }
     try:
         record.update(arm_outcome(arm, out, (logs / f"{tag}.out").read_text()))
     except Exception as exc:  # noqa: BLE001 - any failure to read the outcome fails the run's check
@@ -357,8 +439,10 @@ def run_once(arm: str, n: int, rep: int, items: Path, server: StubServer, workdi
     record["ok"] = not record["problems"]
     status = "ok" if record["ok"] else "FAILED: " + "; ".join(record["problems"])
     start = f", first request at {record['startup']:.2f} s" if record["startup"] is not None else ""
-    log(f"{tag:<24} {record['wall']:7.2f} s wall, {record['cpu']:6.2f} s CPU, "
-        f"{record['max_rss_mb']:6.0f} MB{start}  {status}")
+    log(
+        f"{tag:<24} {record['wall']:7.2f} s wall, {record['cpu']:6.2f} s CPU, "
+        f"{record['max_rss_mb']:6.0f} MB{start}  {status}"
+    )
     return record
 
 
@@ -390,8 +474,11 @@ def summarise(runs: list[dict]) -> dict:
             w_small = table[f"{arm}/{small}"]["wall"]["median"]
             w_large = table[f"{arm}/{large}"]["wall"]["median"]
             per_item = (w_large - w_small) / (large - small)
-            fits[arm] = {"per_item_ms": per_item * 1000, "startup_s": w_small - small * per_item,
-                         "sizes": [small, large]}
+            fits[arm] = {
+                "per_item_ms": per_item * 1000,
+                "startup_s": w_small - small * per_item,
+                "sizes": [small, large],
+            }
             if len(sizes) >= 3:
                 w_top = table[f"{arm}/{sizes[2]}"]["wall"]["median"]
                 fits[arm]["per_item_ms_large"] = (w_top - w_large) / (sizes[2] - large) * 1000
@@ -407,18 +494,22 @@ def fmt(entry: dict | None, key: str, digits: int = 2) -> str:
 
 
 def markdown(summary: dict, size: int) -> str:
-    lines = [f"| harness ({size:,} items) | wall s | CPU s | peak RSS MB | launch → first request s | "
-             "per item ms (fit) | start-up s (fit) | checked runs |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| harness ({size:,} items) | wall s | CPU s | peak RSS MB | launch → first request s | "
+        "per item ms (fit) | start-up s (fit) | checked runs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for key, entry in summary["table"].items():
         if entry["n"] != size:
             continue
         fit = summary["fits"].get(entry["arm"], {})
         per_item = f"{fit['per_item_ms']:.2f}" if fit else "—"
         startup = f"{fit['startup_s']:.2f}" if fit else "—"
-        lines.append(f"| {entry['arm']} | {fmt(entry, 'wall')} | {fmt(entry, 'cpu')} | "
-                     f"{fmt(entry, 'max_rss_mb', 0)} | {fmt(entry, 'startup')} | {per_item} | {startup} | "
-                     f"{entry['ok']}/{entry['runs']} |")
+        lines.append(
+            f"| {entry['arm']} | {fmt(entry, 'wall')} | {fmt(entry, 'cpu')} | "
+            f"{fmt(entry, 'max_rss_mb', 0)} | {fmt(entry, 'startup')} | {per_item} | {startup} | "
+            f"{entry['ok']}/{entry['runs']} |"
+        )
     return "\n".join(lines)
 
 
@@ -427,8 +518,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from {', '.join(ARMS)}")
     parser.add_argument("--sizes", default="100,1000", help="item counts, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--assay-extras", action="store_true",
-                        help="also a 10,000-item assay run and a re-run of the 1,000-item run directory")
+    parser.add_argument(
+        "--assay-extras",
+        action="store_true",
+        help="also a 10,000-item assay run and a re-run of the 1,000-item run directory",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temporary directory")
     parser.add_argument("--json-out", type=Path, default=None, help="write every run and the summary here")
     parser.add_argument("--no-install", action="store_true", help="do not apt-get or pip install anything")
@@ -458,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     try:
         for rep in range(args.repeats):
-            order = arms[rep % len(arms):] + arms[:rep % len(arms)]
+            order = arms[rep % len(arms) :] + arms[: rep % len(arms)]
             for n in sizes:
                 for arm in order:
                     runs.append(run_once(arm, n, rep, items[n], server, workdir, gnu_time))
@@ -470,10 +564,18 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
 
     summary = summarise(runs)
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.platform()}",
-              "versions": found, "concurrency": CONCURRENCY, "max_tokens": MAX_TOKENS,
-              "sizes": sizes, "repeats": args.repeats, "timer": "GNU time -v" if gnu_time else "wait4",
-              "summary": summary, "runs": runs}
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {platform.platform()}",
+        "versions": found,
+        "concurrency": CONCURRENCY,
+        "max_tokens": MAX_TOKENS,
+        "sizes": sizes,
+        "repeats": args.repeats,
+        "timer": "GNU time -v" if gnu_time else "wait4",
+        "summary": summary,
+        "runs": runs,
+    }
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(result, indent=1))

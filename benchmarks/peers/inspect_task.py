@@ -14,5 +14,6 @@ from inspect_ai.solver import generate
 
 @task
 def answer42(items: str = "items.jsonl") -> Task:
-    return Task(dataset=json_dataset(items, FieldSpec(input="input", target="target")),
-                solver=generate(), scorer=exact())
+    return Task(
+        dataset=json_dataset(items, FieldSpec(input="input", target="target")), solver=generate(), scorer=exact()
+    )

@@ -46,9 +46,13 @@ async def _read_body(receive) -> bytes:
 
 async def _send_json(send, payload: dict, status: int = 200) -> None:
     data = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -66,26 +70,38 @@ async def app(scope, receive, send):
     if path.endswith("/chat/completions"):
         _count(path)
         request = json.loads(body)
-        await _send_json(send, {
-            "id": f"chatcmpl-{COUNTS['requests']}", "object": "chat.completion", "created": 0,
-            "model": request.get("model", "stub"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "42"},
-                         "finish_reason": "stop"}],
-            "usage": _usage(len(body))})
+        await _send_json(
+            send,
+            {
+                "id": f"chatcmpl-{COUNTS['requests']}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": request.get("model", "stub"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "42"}, "finish_reason": "stop"}],
+                "usage": _usage(len(body)),
+            },
+        )
     elif path.endswith("/completions"):
         _count(path)
         request = json.loads(body)
-        await _send_json(send, {
-            "id": f"cmpl-{COUNTS['requests']}", "object": "text_completion", "created": 0,
-            "model": request.get("model", "stub"),
-            "choices": [{"index": 0, "text": "42", "finish_reason": "stop", "logprobs": None}],
-            "usage": _usage(len(body))})
+        await _send_json(
+            send,
+            {
+                "id": f"cmpl-{COUNTS['requests']}",
+                "object": "text_completion",
+                "created": 0,
+                "model": request.get("model", "stub"),
+                "choices": [{"index": 0, "text": "42", "finish_reason": "stop", "logprobs": None}],
+                "usage": _usage(len(body)),
+            },
+        )
     elif path.endswith("/models"):
         await _send_json(send, {"object": "list", "data": [{"id": "stub", "object": "model"}]})
     elif path == "/stats":
-        await _send_json(send, {"requests": COUNTS["requests"],
-                                "by_path": {k: v for k, v in COUNTS.items() if k != "requests"},
-                                **TIMES})
+        await _send_json(
+            send,
+            {"requests": COUNTS["requests"], "by_path": {k: v for k, v in COUNTS.items() if k != "requests"}, **TIMES},
+        )
     elif path == "/reset":
         COUNTS.clear()
         TIMES.update(first=None, last=None)

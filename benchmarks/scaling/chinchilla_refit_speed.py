@@ -56,9 +56,7 @@ def reference_fit(n_params, tokens, loss):
 
     def objective(theta):
         a, b, e, alpha, beta = theta
-        predicted = scipy.special.logsumexp(
-            [a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)], axis=0
-        )
+        predicted = scipy.special.logsumexp([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)], axis=0)
         return np.sum(scipy.special.huber(DELTA, predicted - log_l))
 
     grid = itertools.product(
@@ -95,7 +93,9 @@ def main() -> None:
     parser.add_argument("--reference-json", type=Path, help="store/reuse the reference result here")
     parser.add_argument("--only", choices=["reference", "assay", "both"], default="both")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats of the assay fit")
-    parser.add_argument("--bootstrap", type=int, default=200, help="also time an assay fit with this many bootstrap refits")
+    parser.add_argument(
+        "--bootstrap", type=int, default=200, help="also time an assay fit with this many bootstrap refits"
+    )
     args = parser.parse_args()
 
     n_params, tokens, loss = make_data()

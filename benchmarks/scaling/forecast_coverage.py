@@ -43,8 +43,17 @@ from assay.stats.intervals import mean_ci
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pythia_opt_bloom_evals.csv"
 LEVEL = 0.9
 # Chance accuracy of each task's answer format (options per item), not fitted to the data.
-CHANCE = {"arc_easy": 0.25, "arc_challenge": 0.25, "sciq": 0.25, "logiqa": 0.25, "piqa": 0.5,
-          "winogrande": 0.5, "lambada_openai": 0.0, "wsc": 0.5, "mmlu": 0.25}
+CHANCE = {
+    "arc_easy": 0.25,
+    "arc_challenge": 0.25,
+    "sciq": 0.25,
+    "logiqa": 0.25,
+    "piqa": 0.5,
+    "winogrande": 0.5,
+    "lambada_openai": 0.0,
+    "wsc": 0.5,
+    "mmlu": 0.25,
+}
 TASKS = list(CHANCE)
 EASY = ["arc_easy", "piqa", "sciq", "lambada_openai"]
 HARD = ["arc_challenge", "winogrande", "logiqa", "mmlu"]
@@ -73,8 +82,13 @@ def wide_tables(path: Path):
 def coverage(flags, clusters) -> dict:
     flags = np.asarray(flags, dtype=float)
     ci = mean_ci(flags, clusters=np.asarray(clusters), confidence=0.95)
-    return {"coverage": float(flags.mean()), "coverage_low": ci.low, "coverage_high": ci.high, "n": int(len(flags)),
-            "n_models": int(len(np.unique(clusters)))}
+    return {
+        "coverage": float(flags.mean()),
+        "coverage_low": ci.low,
+        "coverage_high": ci.high,
+        "n": int(len(flags)),
+        "n_models": int(len(np.unique(clusters))),
+    }
 
 
 def mae(errors, clusters) -> dict:
@@ -110,13 +124,28 @@ def old_bootstrap(table, tasks, train):
     training = table.query(train)
     held = table.drop(training.index)
     for task in tasks:
-        fit = fit_law(training, "sigmoid", "compute", task, bootstrap=200, level=LEVEL, chance=CHANCE[task],
-                      cluster="model", seed=0)
+        fit = fit_law(
+            training,
+            "sigmoid",
+            "compute",
+            task,
+            bootstrap=200,
+            level=LEVEL,
+            chance=CHANCE[task],
+            cluster="model",
+            seed=0,
+        )
         value, low, high = fit.predict_arrays(held["compute"].to_numpy()[None, :])
         truth = held[task].to_numpy()
         for i, model in enumerate(held["model"]):
-            rows.append({"target": task, "id": model, "covered": bool(low[i] <= truth[i] <= high[i]),
-                         "error": float(truth[i] - value[i])})
+            rows.append(
+                {
+                    "target": task,
+                    "id": model,
+                    "covered": bool(low[i] <= truth[i] <= high[i]),
+                    "error": float(truth[i] - value[i]),
+                }
+            )
     return rows
 
 
@@ -130,8 +159,11 @@ def per_task(rows) -> dict:
     out = {}
     for task in sorted({r["target"] for r in rows}):
         mine = [r for r in rows if r["target"] == task]
-        out[task] = {"coverage": float(np.mean([r["covered"] for r in mine])),
-                     "mae": float(np.mean([abs(r["error"]) for r in mine])), "n": len(mine)}
+        out[task] = {
+            "coverage": float(np.mean([r["covered"] for r in mine])),
+            "mae": float(np.mean([abs(r["error"]) for r in mine])),
+            "n": len(mine),
+        }
     return out
 
 
@@ -162,31 +194,58 @@ def main() -> None:
         result, new_rows = new_method(table, "params,tokens", tasks, "params < 2e9")
         old_rows = old_bootstrap(table, tasks, "params < 2e9")
         report[name] = {
-            "tasks": tasks, "n_train": int((table["params"] < 2e9).sum()), "n_forecast": len(new_rows) // len(tasks),
-            "calibrated": summarise(new_rows), "bootstrap": summarise(old_rows),
-            "calibrated_per_task": per_task(new_rows), "bootstrap_per_task": per_task(old_rows),
-            "calibration": {t: {k: result.calibration[t][k] for k in
-                                ("folds", "n_errors", "backtest_coverage", "sigma0", "growth", "span", "quantile",
-                                 "quantile_method")} for t in tasks},
+            "tasks": tasks,
+            "n_train": int((table["params"] < 2e9).sum()),
+            "n_forecast": len(new_rows) // len(tasks),
+            "calibrated": summarise(new_rows),
+            "bootstrap": summarise(old_rows),
+            "calibrated_per_task": per_task(new_rows),
+            "bootstrap_per_task": per_task(old_rows),
+            "calibration": {
+                t: {
+                    k: result.calibration[t][k]
+                    for k in (
+                        "folds",
+                        "n_errors",
+                        "backtest_coverage",
+                        "sigma0",
+                        "growth",
+                        "span",
+                        "quantile",
+                        "quantile_method",
+                    )
+                }
+                for t in tasks
+            },
         }
 
     # 2b. Lambada two-step (params x tokens -> perplexity -> accuracy) and backtest's two kinds of interval.
     evals = pd.read_csv(args.data)
-    lambada = (evals.query("family == 'pythia' and shots == 0 and task == 'lambada_openai'")
-               .pivot_table(index=["model", "params", "step", "tokens"], columns="metric", values="value")
-               .reset_index())
+    lambada = (
+        evals.query("family == 'pythia' and shots == 0 and task == 'lambada_openai'")
+        .pivot_table(index=["model", "params", "step", "tokens"], columns="metric", values="value")
+        .reset_index()
+    )
     lambada_report = {}
     for name, via in (("direct sigmoid", None), ("two-step via ppl", "ppl")):
         result = forecast(lambada, "params,tokens", "acc", train="params < 2e9", id="model", level=LEVEL, via=via)
         lambada_report[name] = result.calibration["acc"]["held_out"]
     for law, y in (("chinchilla", "ppl"), ("two-step", "ppl,acc")):
         for kind in ("bootstrap", "calibrated"):
-            bt = backtest(lambada, law, "params,tokens", y, holdout_largest=3, level=LEVEL, intervals=kind,
-                          bootstrap=200 if kind == "bootstrap" else 0)
+            bt = backtest(
+                lambada,
+                law,
+                "params,tokens",
+                y,
+                holdout_largest=3,
+                level=LEVEL,
+                intervals=kind,
+                bootstrap=200 if kind == "bootstrap" else 0,
+            )
             s = bt.summary[law]
-            lambada_report[f"backtest {law} {kind}"] = {k: s.get(k) for k in
-                                                        ("coverage", "coverage_ci", "mean_abs_error",
-                                                         "mean_abs_error_ci")}
+            lambada_report[f"backtest {law} {kind}"] = {
+                k: s.get(k) for k in ("coverage", "coverage_ci", "mean_abs_error", "mean_abs_error_ci")
+            }
     report["pythia_lambada"] = lambada_report
 
     # 3. Several families, one row per model.
@@ -198,15 +257,24 @@ def main() -> None:
     hard = [t for t in HARD if t in tasks]
     easy = [t for t in EASY if t in tasks]
     _, observed = new_method(families, "params", hard, train, observed=easy)
-    _, baseline = new_method(families, "params", hard, train, observed=easy, components=2,
-                             chance=[f"{t}=0:1" for t in hard])
+    _, baseline = new_method(
+        families, "params", hard, train, observed=easy, components=2, chance=[f"{t}=0:1" for t in hard]
+    )
     report["families"] = {
-        "train": train, "n_train": int((families["params"] <= cut).sum()),
+        "train": train,
+        "n_train": int((families["params"] <= cut).sum()),
         "n_forecast": int((families["params"] > cut).sum()),
-        "compute_tasks": tasks, "pooled_sigmoid": summarise(pooled), "group_offsets": summarise(grouped),
-        "pooled_per_task": per_task(pooled), "group_per_task": per_task(grouped),
-        "hard": hard, "easy": easy, "observed": summarise(observed), "two_component_logistic": summarise(baseline),
-        "observed_per_task": per_task(observed), "logistic_per_task": per_task(baseline),
+        "compute_tasks": tasks,
+        "pooled_sigmoid": summarise(pooled),
+        "group_offsets": summarise(grouped),
+        "pooled_per_task": per_task(pooled),
+        "group_per_task": per_task(grouped),
+        "hard": hard,
+        "easy": easy,
+        "observed": summarise(observed),
+        "two_component_logistic": summarise(baseline),
+        "observed_per_task": per_task(observed),
+        "logistic_per_task": per_task(baseline),
     }
     report["seconds"] = time.perf_counter() - began
     args.out.write_text(json.dumps(report, indent=1))

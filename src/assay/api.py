@@ -14,29 +14,68 @@ from typing import Any
 from assay.jsonable import jsonable
 
 
-def run(task: str, models: list[str], *, limit: int | None = None, samples: int = 1,
-        temperature: float = 0.0, max_tokens: int = 256, seed: int = 0, concurrency: int = 4,
-        out: str | Path | None = None, params: dict[str, str] | None = None,
-        input_field: str | None = None, target_field: str | None = None,
-        template: str | None = None, scorers: list[str] | None = None, fewshot: int | None = None,
-        base_urls: list[str] | None = None, pass_until: int | None = None,
-        budget: int | None = None, use_cache: bool = True, progress: bool = True,
-        max_retries: int = 4, n_ctx: int = 2048, mode: str | None = None, choices_field: str | None = None,
-        target_delimiter: str | None = None, data: str | None = None, stride: int = 0,
-        apply_chat_template: bool = False, chat_template: str | None = None,
-        completion_template: str | None = None, system: str | None = None, stop: list[str] | None = None,
-        fewshot_from: str | None = None, name: str | None = None):
+def run(
+    task: str,
+    models: list[str],
+    *,
+    limit: int | None = None,
+    samples: int = 1,
+    temperature: float = 0.0,
+    max_tokens: int = 256,
+    seed: int = 0,
+    concurrency: int = 4,
+    out: str | Path | None = None,
+    params: dict[str, str] | None = None,
+    input_field: str | None = None,
+    target_field: str | None = None,
+    template: str | None = None,
+    scorers: list[str] | None = None,
+    fewshot: int | None = None,
+    base_urls: list[str] | None = None,
+    pass_until: int | None = None,
+    budget: int | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+    max_retries: int = 4,
+    n_ctx: int = 2048,
+    mode: str | None = None,
+    choices_field: str | None = None,
+    target_delimiter: str | None = None,
+    data: str | None = None,
+    stride: int = 0,
+    apply_chat_template: bool = False,
+    chat_template: str | None = None,
+    completion_template: str | None = None,
+    system: str | None = None,
+    stop: list[str] | None = None,
+    fewshot_from: str | None = None,
+    name: str | None = None,
+):
     """Run models (by name) on a task (by name or path); returns a ``RunResult``."""
     from assay.models.registry import get_model
     from assay.run.runner import run_eval
     from assay.tasks.registry import get_task
 
-    the_task = get_task(task, params=params, seed=seed, input_field=input_field,
-                        target_field=target_field, template=template, scorers=scorers, fewshot=fewshot,
-                        mode=mode, choices_field=choices_field, target_delimiter=target_delimiter, data=data,
-                        apply_chat_template=apply_chat_template, chat_template=chat_template,
-                        completion_template=completion_template, system=system, stop=stop,
-                        fewshot_from=fewshot_from)
+    the_task = get_task(
+        task,
+        params=params,
+        seed=seed,
+        input_field=input_field,
+        target_field=target_field,
+        template=template,
+        scorers=scorers,
+        fewshot=fewshot,
+        mode=mode,
+        choices_field=choices_field,
+        target_delimiter=target_delimiter,
+        data=data,
+        apply_chat_template=apply_chat_template,
+        chat_template=chat_template,
+        completion_template=completion_template,
+        system=system,
+        stop=stop,
+        fewshot_from=fewshot_from,
+    )
     if name is not None:
         if not name.strip() or "/" in name or "\\" in name:
             from assay.errors import ConfigError
@@ -44,9 +83,22 @@ def run(task: str, models: list[str], *, limit: int | None = None, samples: int 
             raise ConfigError(f"--name {name!r}: give a non-empty name without a path separator, e.g. gsm8k")
         the_task.name = name.strip()
     the_models = [get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx) for name in models]
-    return run_eval(the_task, the_models, samples=samples, temperature=temperature,
-                    max_tokens=max_tokens, seed=seed, concurrency=concurrency, limit=limit, out=out,
-                    progress=progress, pass_until=pass_until, budget=budget, use_cache=use_cache, stride=stride)
+    return run_eval(
+        the_task,
+        the_models,
+        samples=samples,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        concurrency=concurrency,
+        limit=limit,
+        out=out,
+        progress=progress,
+        pass_until=pass_until,
+        budget=budget,
+        use_cache=use_cache,
+        stride=stride,
+    )
 
 
 @dataclass
@@ -83,16 +135,22 @@ def list_tasks() -> Listing:
     return Listing("tasks", infos())
 
 
-def passk(run_dir: str | Path, ks: list[int] | None = None, *, metric: str | None = None,
-          pass_until: int | None = None, budget: int | None = None, seed: int = 0):
+def passk(
+    run_dir: str | Path,
+    ks: list[int] | None = None,
+    *,
+    metric: str | None = None,
+    pass_until: int | None = None,
+    budget: int | None = None,
+    seed: int = 0,
+):
     """pass@k (and PassUntil when the run sampled that way) for a run directory."""
     from assay.run.store import read_config, scores_frame
     from assay.stats.passk import passk_report, resolve_pass_until
     from assay.stats.passuntil import pass_until_report
 
     frame = scores_frame(run_dir, metric=metric)
-    pass_until, budget = resolve_pass_until(read_config(run_dir), pass_until, budget,
-                                            source=f"{run_dir}/config.json")
+    pass_until, budget = resolve_pass_until(read_config(run_dir), pass_until, budget, source=f"{run_dir}/config.json")
     if pass_until:
         return pass_until_report(frame, target_passes=int(pass_until), budget=int(budget), seed=seed)
     return passk_report(frame, ks, seed=seed)

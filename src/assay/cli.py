@@ -18,8 +18,12 @@ import typer
 
 from assay.errors import AssayError, ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Evaluate language models honestly: run, judge, measure, forecast.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Evaluate language models honestly: run, judge, measure, forecast.",
+)
 
 
 def _emit(result, as_json: bool) -> None:
@@ -45,14 +49,20 @@ def _params(pairs: list[str] | None, option: str = "--param") -> dict[str, str]:
 def _new_or_dir(path: Optional[Path], option: str, what: str) -> None:
     """A run directory option may name a new or an existing directory, not an existing file."""
     if path is not None and path.exists() and not path.is_dir():
-        raise ConfigError(f"{option} {path}: an existing file, not a directory; give a new or existing "
-                          f"{what} directory")
+        raise ConfigError(
+            f"{option} {path}: an existing file, not a directory; give a new or existing {what} directory"
+        )
 
 
 @app.command()
 def run(
-    task: str = typer.Argument(..., help="arithmetic, a standard task (mmlu, arc_easy, hellaswag, ...: see assay tasks), a dataset file (.jsonl/.csv/.parquet/.txt), a saved HF dataset dir, or hf:NAME"),
-    model: List[str] = typer.Option(..., "-m", "--model", help="smollm2, gemma3-270m, gguf:PATH, openai:MODEL, openai-completion:MODEL"),
+    task: str = typer.Argument(
+        ...,
+        help="arithmetic, a standard task (mmlu, arc_easy, hellaswag, ...: see assay tasks), a dataset file (.jsonl/.csv/.parquet/.txt), a saved HF dataset dir, or hf:NAME",
+    ),
+    model: List[str] = typer.Option(
+        ..., "-m", "--model", help="smollm2, gemma3-270m, gguf:PATH, openai:MODEL, openai-completion:MODEL"
+    ),
     limit: Optional[int] = typer.Option(None, help="first N items only"),
     samples: int = typer.Option(1, help="completions per item"),
     temperature: float = typer.Option(0.0, help="sampling temperature, 0 or more (0: greedy)"),
@@ -63,19 +73,50 @@ def run(
     param: Optional[List[str]] = typer.Option(None, help="task parameter KEY=VALUE, e.g. digits=3"),
     input_field: Optional[str] = typer.Option(None),
     target_field: Optional[str] = typer.Option(None),
-    template: Optional[str] = typer.Option(None, help="Jinja2 prompt template (file or string) for every model: a chat model's user turn, a base model's question (its few-shot examples rendered the same way); in likelihood modes, the plain-text context"),
-    chat_template: Optional[str] = typer.Option(None, help="generation: the prompt template for chat models only (overrides --template for them)"),
-    completion_template: Optional[str] = typer.Option(None, help="generation: the whole prompt template for base models only, over input and the fewshot list"),
-    system: Optional[str] = typer.Option(None, help="generation: a system message for chat models (the first paragraph of a base model's prompt)"),
-    stop: Optional[List[str]] = typer.Option(None, help="generation: stop sequence for every model (repeatable; \\n for a newline)"),
-    fewshot_from: Optional[str] = typer.Option(None, help="few-shot examples from this file or saved dataset (e.g. the train split), not from neighbouring test items"),
-    name: Optional[str] = typer.Option(None, "--name", help="the run's task name (default: the task's, e.g. the file's stem); names the run directory and a suite's task"),
-    mode: Optional[str] = typer.Option(None, help="generate, choices (multiple choice by log-probability) or perplexity; default: choices when the items have choices"),
+    template: Optional[str] = typer.Option(
+        None,
+        help="Jinja2 prompt template (file or string) for every model: a chat model's user turn, a base model's question (its few-shot examples rendered the same way); in likelihood modes, the plain-text context",
+    ),
+    chat_template: Optional[str] = typer.Option(
+        None, help="generation: the prompt template for chat models only (overrides --template for them)"
+    ),
+    completion_template: Optional[str] = typer.Option(
+        None, help="generation: the whole prompt template for base models only, over input and the fewshot list"
+    ),
+    system: Optional[str] = typer.Option(
+        None, help="generation: a system message for chat models (the first paragraph of a base model's prompt)"
+    ),
+    stop: Optional[List[str]] = typer.Option(
+        None, help="generation: stop sequence for every model (repeatable; \\n for a newline)"
+    ),
+    fewshot_from: Optional[str] = typer.Option(
+        None,
+        help="few-shot examples from this file or saved dataset (e.g. the train split), not from neighbouring test items",
+    ),
+    name: Optional[str] = typer.Option(
+        None,
+        "--name",
+        help="the run's task name (default: the task's, e.g. the file's stem); names the run directory and a suite's task",
+    ),
+    mode: Optional[str] = typer.Option(
+        None,
+        help="generate, choices (multiple choice by log-probability) or perplexity; default: choices when the items have choices",
+    ),
     choices_field: Optional[str] = typer.Option(None, help="column holding each item's list of choices"),
-    target_delimiter: Optional[str] = typer.Option(None, help="text between the context and each choice (default: one space)"),
-    data: Optional[str] = typer.Option(None, help="a standard task's local copy (file or saved HF dataset dir), or 'sample'"),
-    stride: int = typer.Option(0, help="perplexity: windows of a long document advance by this many tokens (0: end to end)"),
-    apply_chat_template: bool = typer.Option(False, "--apply-chat-template", help="choices: give the context as a user turn of each model's own chat template (embedded chat models)"),
+    target_delimiter: Optional[str] = typer.Option(
+        None, help="text between the context and each choice (default: one space)"
+    ),
+    data: Optional[str] = typer.Option(
+        None, help="a standard task's local copy (file or saved HF dataset dir), or 'sample'"
+    ),
+    stride: int = typer.Option(
+        0, help="perplexity: windows of a long document advance by this many tokens (0: end to end)"
+    ),
+    apply_chat_template: bool = typer.Option(
+        False,
+        "--apply-chat-template",
+        help="choices: give the context as a user turn of each model's own chat template (embedded chat models)",
+    ),
     scorer: Optional[List[str]] = typer.Option(None, help="exact, contains, numeric, f1, regex:PATTERN, code"),
     fewshot: Optional[int] = typer.Option(None, help="few-shot examples for base models (0 or more)"),
     base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint; repeat to load-balance"),
@@ -97,16 +138,41 @@ def run(
     from assay.api import run as run_api
     from assay.run.runner import check_complete
 
-    result = run_api(task, model, limit=limit, samples=samples, temperature=temperature,
-                     max_tokens=max_tokens, seed=seed, concurrency=concurrency, out=out,
-                     params=_params(param), input_field=input_field, target_field=target_field,
-                     template=template, scorers=scorer, fewshot=fewshot, base_urls=base_url,
-                     pass_until=pass_until, budget=budget, use_cache=not no_cache,
-                     max_retries=max_retries, n_ctx=n_ctx, mode=mode, choices_field=choices_field,
-                     target_delimiter=target_delimiter, data=data, stride=stride,
-                     apply_chat_template=apply_chat_template, chat_template=chat_template,
-                     completion_template=completion_template, system=system, stop=stop,
-                     fewshot_from=fewshot_from, name=name)
+    result = run_api(
+        task,
+        model,
+        limit=limit,
+        samples=samples,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        concurrency=concurrency,
+        out=out,
+        params=_params(param),
+        input_field=input_field,
+        target_field=target_field,
+        template=template,
+        scorers=scorer,
+        fewshot=fewshot,
+        base_urls=base_url,
+        pass_until=pass_until,
+        budget=budget,
+        use_cache=not no_cache,
+        max_retries=max_retries,
+        n_ctx=n_ctx,
+        mode=mode,
+        choices_field=choices_field,
+        target_delimiter=target_delimiter,
+        data=data,
+        stride=stride,
+        apply_chat_template=apply_chat_template,
+        chat_template=chat_template,
+        completion_template=completion_template,
+        system=system,
+        stop=stop,
+        fewshot_from=fewshot_from,
+        name=name,
+    )
     _emit(result, as_json)
     if not as_json:
         typer.echo(f"stored in {result.run_dir}", err=True)
@@ -144,7 +210,10 @@ def tasks(as_json: bool = typer.Option(False, "--json")) -> None:
 def export(
     run_dir: Path = typer.Argument(...),
     output: Path = typer.Option(..., "-o", "--output", help="FILE.csv, .jsonl or .parquet"),
-    what: str = typer.Option("samples", help="samples, verdicts, choices (one row per choice of a choices run) or documents (perplexity runs)"),
+    what: str = typer.Option(
+        "samples",
+        help="samples, verdicts, choices (one row per choice of a choices run) or documents (perplexity runs)",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Export per-item records of a run."""
@@ -155,18 +224,27 @@ def export(
 
 @app.command()
 def compare(
-    sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score[,cluster,sample]); runs of several tasks give a suite"),
+    sources: List[str] = typer.Argument(
+        ...,
+        help="run directories or score files (model,item,score[,cluster,sample]); runs of several tasks give a suite",
+    ),
     metric: Optional[str] = typer.Option(None, help="scorer to compare when a run has several"),
-    ci_method: str = typer.Option("auto", help="auto, t, clt, clustered, beta-clustered, bootstrap, percentile, wilson, beta, exact"),
+    ci_method: str = typer.Option(
+        "auto", help="auto, t, clt, clustered, beta-clustered, bootstrap, percentile, wilson, beta, exact"
+    ),
     correction: str = typer.Option("holm", help="holm, bh, bonferroni or none"),
     confidence: float = typer.Option(0.95),
     seed: int = typer.Option(0, help="bootstrap seed; with --sequential also the seed of the item order"),
-    sequential: bool = typer.Option(False, "--sequential", help="replay each pair's items in a random order and "
-                                    "report where an anytime-valid confidence sequence decides"),
+    sequential: bool = typer.Option(
+        False,
+        "--sequential",
+        help="replay each pair's items in a random order and report where an anytime-valid confidence sequence decides",
+    ),
     alpha: Optional[float] = typer.Option(None, help="--sequential error rate (default 1 - confidence)"),
     batch: int = typer.Option(1, help="--sequential: look at the sequence every N items"),
-    margin: Optional[float] = typer.Option(None, help="--sequential: also stop when the difference is shown "
-                                           "inside +-M (equivalence)"),
+    margin: Optional[float] = typer.Option(
+        None, help="--sequential: also stop when the difference is shown inside +-M (equivalence)"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Leaderboard with intervals, tied groups and every pairwise difference."""
@@ -178,14 +256,30 @@ def compare(
         # Runs of several tasks: per-task comparisons and the suite across them.
         if sequential:
             raise ConfigError("--sequential compares one task's items; give runs of one task")
-        _emit(compare_suite(sources, metric=metric, ci_method=ci_method, correction=correction,
-                            confidence=confidence, seed=seed), as_json)
+        _emit(
+            compare_suite(
+                sources, metric=metric, ci_method=ci_method, correction=correction, confidence=confidence, seed=seed
+            ),
+            as_json,
+        )
         return
     from assay.stats.compare import compare as compare_api
 
-    _emit(compare_api(sources, metric=metric, ci_method=ci_method, correction=correction,
-                      confidence=confidence, seed=seed, sequential=sequential, alpha=alpha, batch=batch,
-                      margin=margin), as_json)
+    _emit(
+        compare_api(
+            sources,
+            metric=metric,
+            ci_method=ci_method,
+            correction=correction,
+            confidence=confidence,
+            seed=seed,
+            sequential=sequential,
+            alpha=alpha,
+            batch=batch,
+            margin=margin,
+        ),
+        as_json,
+    )
 
 
 @app.command()
@@ -207,14 +301,29 @@ def plan(
     if 0 < alpha < 1 and 0 < power < 1 and power <= alpha:
         # A test rejects with probability alpha even when there is no difference, so no
         # sample size gives it power at or below alpha (the solvers would fail on it).
-        raise ConfigError(f"--power {power:g}: power must exceed alpha ({alpha:g}); "
-                          "a test finds a difference with probability alpha even when there is none. "
-                          "Typical: --power 0.8 --alpha 0.05")
+        raise ConfigError(
+            f"--power {power:g}: power must exceed alpha ({alpha:g}); "
+            "a test finds a difference with probability alpha even when there is none. "
+            "Typical: --power 0.8 --alpha 0.05"
+        )
     from assay.stats.power import plan as plan_api
 
-    _emit(plan_api(n_items=n_items, mde=mde, metric_type=metric_type, baseline=baseline, power=power,
-                   alpha=alpha, paired=paired, correlation=correlation, sd=sd, method=method, seed=seed),
-          as_json)
+    _emit(
+        plan_api(
+            n_items=n_items,
+            mde=mde,
+            metric_type=metric_type,
+            baseline=baseline,
+            power=power,
+            alpha=alpha,
+            paired=paired,
+            correlation=correlation,
+            sd=sd,
+            method=method,
+            seed=seed,
+        ),
+        as_json,
+    )
 
 
 @app.command()
@@ -231,7 +340,9 @@ def judge(
     weights_from: Optional[Path] = typer.Option(None, help="audit JSON whose agreement weights a 'weighted' jury"),
     max_tokens: int = typer.Option(128),
     concurrency: int = typer.Option(1),
-    base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint for the judge models; repeat to load-balance"),
+    base_url: Optional[List[str]] = typer.Option(
+        None, help="OpenAI-compatible endpoint for the judge models; repeat to load-balance"
+    ),
     limit: Optional[int] = typer.Option(None, help="judge the first N items only"),
     max_retries: int = typer.Option(4, help="retries of a failed request (429, 5xx, timeout) with backoff"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
@@ -245,11 +356,26 @@ def judge(
 
     prices = dict(parse_price(p) for p in price or [])
     try:
-        result = judge_run(run_dir, judge_models or [], protocol=protocol, pool=pool, against=against,
-                           template=template, scale=scale, rubric=rubric, prices=prices,
-                           weights_from=weights_from, concurrency=concurrency, base_urls=base_url,
-                           max_tokens=max_tokens, seed=seed, limit=limit, use_cache=not no_cache,
-                           max_retries=max_retries, n_ctx=n_ctx)
+        result = judge_run(
+            run_dir,
+            judge_models or [],
+            protocol=protocol,
+            pool=pool,
+            against=against,
+            template=template,
+            scale=scale,
+            rubric=rubric,
+            prices=prices,
+            weights_from=weights_from,
+            concurrency=concurrency,
+            base_urls=base_url,
+            max_tokens=max_tokens,
+            seed=seed,
+            limit=limit,
+            use_cache=not no_cache,
+            max_retries=max_retries,
+            n_ctx=n_ctx,
+        )
     except IncompleteRunError as exc:
         # What was judged is stored; show it before the error says what is left.
         if getattr(exc, "result", None) is not None:
@@ -260,7 +386,9 @@ def judge(
 
 @app.command("import-pairs")
 def import_pairs(
-    pairs: Path = typer.Argument(..., help="human-labelled pairs: JSON/JSONL/CSV with input, output_1, output_2, label"),
+    pairs: Path = typer.Argument(
+        ..., help="human-labelled pairs: JSON/JSONL/CSV with input, output_1, output_2, label"
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="run directory to create"),
     limit: Optional[int] = typer.Option(None, help="first N pairs only"),
     as_json: bool = typer.Option(False, "--json"),
@@ -278,10 +406,14 @@ def audit(
     labels: Path = typer.Option(..., help="human labels: item,label[,model]"),
     n_boot: int = typer.Option(1000, help="bootstrap resamples for the intervals"),
     probe_judge: Optional[List[str]] = typer.Option(None, help="run bias probes on this judge model (repeatable)"),
-    probe_items: Optional[Path] = typer.Option(None, help="human-labelled pairs (input, output_1, output_2, label) for the probes"),
+    probe_items: Optional[Path] = typer.Option(
+        None, help="human-labelled pairs (input, output_1, output_2, label) for the probes"
+    ),
     probe_run: Optional[Path] = typer.Option(None, help="run directory for the self-preference probe"),
     probe_n: int = typer.Option(8, help="test cases per probe"),
-    base_url: Optional[List[str]] = typer.Option(None, help="OpenAI-compatible endpoint for the probed judge; repeat to load-balance"),
+    base_url: Optional[List[str]] = typer.Option(
+        None, help="OpenAI-compatible endpoint for the probed judge; repeat to load-balance"
+    ),
     max_retries: int = typer.Option(4, help="retries of a failed probe request (429, 5xx, timeout) with backoff"),
     n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of an embedded (GGUF) probed judge, in tokens"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
@@ -297,9 +429,20 @@ def audit(
         from assay.judge.probes import run_probes
 
         for name in probe_judge:
-            result.probes.extend(run_probes(name, items=probe_items, run_dir=probe_run, n=probe_n,
-                                            seed=seed, base_urls=base_url, max_retries=max_retries,
-                                            n_ctx=n_ctx, use_cache=not no_cache, progress=True))
+            result.probes.extend(
+                run_probes(
+                    name,
+                    items=probe_items,
+                    run_dir=probe_run,
+                    n=probe_n,
+                    seed=seed,
+                    base_urls=base_url,
+                    max_retries=max_retries,
+                    n_ctx=n_ctx,
+                    use_cache=not no_cache,
+                    progress=True,
+                )
+            )
     _emit(result, as_json)
     failed = [p for p in result.probes if p.n_errors]
     if failed:
@@ -309,7 +452,8 @@ def audit(
         raise IncompleteRunError(
             f"{sum(p.n_errors for p in failed)} probe request(s) failed (first, {first.judge} {first.probe}: "
             f"{first.first_error}); the probes' effects rest on the replies that came back. Run the same "
-            "command again to retry only the failed requests (the others are cached)")
+            "command again to retry only the failed requests (the others are cached)"
+        )
 
 
 @app.command()
@@ -317,22 +461,32 @@ def winrate(
     annotations: Path = typer.Argument(..., help="model,instruction,preference and outputs or lengths"),
     baseline: Optional[str] = typer.Option(None),
     length_controlled: bool = typer.Option(True, "--length-controlled/--raw-only"),
-    length_tie_chars: Optional[int] = typer.Option(None, help="WildBench rule: a slight win by a longer answer is a tie"),
+    length_tie_chars: Optional[int] = typer.Option(
+        None, help="WildBench rule: a slight win by a longer answer is a tie"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Win rates against a baseline, raw and length-controlled (AlpacaEval 2 style)."""
     from assay.judge.winrate import winrate as winrate_api
 
-    _emit(winrate_api(annotations, baseline=baseline, length_controlled=length_controlled,
-                      length_tie_chars=length_tie_chars), as_json)
+    _emit(
+        winrate_api(
+            annotations, baseline=baseline, length_controlled=length_controlled, length_tie_chars=length_tie_chars
+        ),
+        as_json,
+    )
 
 
 @app.command()
 def passk(
     run_dir: Path = typer.Argument(...),
-    k: Optional[str] = typer.Option(None, help="comma-separated k values (default: 1, 10, 100, those the samples allow)"),
+    k: Optional[str] = typer.Option(
+        None, help="comma-separated k values (default: 1, 10, 100, those the samples allow)"
+    ),
     metric: Optional[str] = typer.Option(None),
-    pass_until: Optional[int] = typer.Option(None, help="report PassUntil estimates (instead of pass@k) for K passes ..."),
+    pass_until: Optional[int] = typer.Option(
+        None, help="report PassUntil estimates (instead of pass@k) for K passes ..."
+    ),
     budget: Optional[int] = typer.Option(None, help="... within B samples"),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json"),
@@ -362,11 +516,24 @@ def report(
     """One self-contained HTML file: leaderboard, differences, difficulty, judges, scaling, pass@k."""
     from assay.report import write_report
 
-    _emit(write_report(sources or [], scaling=scaling or [], audit=audit_file, judge=judge_source,
-                       passk=passk_file, out=output, title=title, metric=metric), as_json)
+    _emit(
+        write_report(
+            sources or [],
+            scaling=scaling or [],
+            audit=audit_file,
+            judge=judge_source,
+            passk=passk_file,
+            out=output,
+            title=title,
+            metric=metric,
+        ),
+        as_json,
+    )
 
 
-scale_app = typer.Typer(no_args_is_help=True, help="Scaling laws: fit, predict with intervals, backtest, diagnose shape.")
+scale_app = typer.Typer(
+    no_args_is_help=True, help="Scaling laws: fit, predict with intervals, backtest, diagnose shape."
+)
 app.add_typer(scale_app, name="scale")
 
 
@@ -384,15 +551,22 @@ def scale_fit(
     x: str = typer.Option(..., help="x column(s), comma-separated (chinchilla: N,D)"),
     y: str = typer.Option(..., help="y column (two-step: LOSS,ACCURACY)"),
     where: Optional[str] = typer.Option(None, help="pandas query selecting rows, e.g. \"family == 'pythia'\""),
-    pivot: Optional[str] = typer.Option(None, help="long table: make a column per KEY1/KEY2 (e.g. task,metric) from 'value'"),
+    pivot: Optional[str] = typer.Option(
+        None, help="long table: make a column per KEY1/KEY2 (e.g. task,metric) from 'value'"
+    ),
     bootstrap: int = typer.Option(0, help="bootstrap resamples for intervals"),
     seed: int = typer.Option(0),
     chance: Optional[float] = typer.Option(None, help="sigmoid floor (chance accuracy); fitted when absent"),
     cluster: Optional[str] = typer.Option(None, help="column grouping checkpoints of one model for the bootstrap"),
     allow_unconverged: bool = typer.Option(False, help="exit 0 even when the fit did not converge"),
-    intervals: str = typer.Option("bootstrap", help="bootstrap (of the curve) or calibrated (prediction intervals "
-                                  "from nested backtests, kept in the saved fit for `scale predict`)"),
-    out: Optional[Path] = typer.Option(None, "-o", "--output", help="also save the fit as JSON for `assay scale predict`"),
+    intervals: str = typer.Option(
+        "bootstrap",
+        help="bootstrap (of the curve) or calibrated (prediction intervals "
+        "from nested backtests, kept in the saved fit for `scale predict`)",
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="also save the fit as JSON for `assay scale predict`"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fit a scaling law with intervals."""
@@ -400,8 +574,18 @@ def scale_fit(
         raise ConfigError(f"-o {out} is a directory; give a file name for the fit, e.g. {out / 'fit.json'}")
     from assay.scaling.fit import fit_law
 
-    fit = fit_law(_scale_table(data, pivot), law, x, y, where=where, bootstrap=bootstrap, seed=seed,
-                  chance=chance, cluster=cluster, intervals=intervals)
+    fit = fit_law(
+        _scale_table(data, pivot),
+        law,
+        x,
+        y,
+        where=where,
+        bootstrap=bootstrap,
+        seed=seed,
+        chance=chance,
+        cluster=cluster,
+        intervals=intervals,
+    )
     if out:
         fit.save(out)
     _emit(fit, as_json)
@@ -428,55 +612,99 @@ def scale_backtest(
     x: str = typer.Option(..., help="x column(s), comma-separated; the first one ranks models by size"),
     y: str = typer.Option(..., help="y column to forecast (two-step: LOSS,ACCURACY)"),
     holdout_largest: int = typer.Option(1, help="hold out the K largest models"),
-    compare: Optional[str] = typer.Option(None, help="other laws side by side, e.g. power,sigmoid; "
-                                          "a law taking fewer x columns uses the first ones"),
+    compare: Optional[str] = typer.Option(
+        None, help="other laws side by side, e.g. power,sigmoid; a law taking fewer x columns uses the first ones"
+    ),
     where: Optional[str] = typer.Option(None, help="pandas query selecting rows, e.g. \"family == 'pythia'\""),
-    pivot: Optional[str] = typer.Option(None, help="long table: make a column per KEY1/KEY2 (e.g. task,metric) from 'value'"),
+    pivot: Optional[str] = typer.Option(
+        None, help="long table: make a column per KEY1/KEY2 (e.g. task,metric) from 'value'"
+    ),
     bootstrap: int = typer.Option(200, help="bootstrap resamples for the forecast intervals"),
     seed: int = typer.Option(0, help="bootstrap seed"),
     chance: Optional[float] = typer.Option(None, help="sigmoid floor (chance accuracy); fitted when absent"),
-    intervals: str = typer.Option("bootstrap", help="bootstrap (of the curve) or calibrated (prediction intervals "
-                                  "from nested backtests, as `scale forecast`)"),
+    intervals: str = typer.Option(
+        "bootstrap",
+        help="bootstrap (of the curve) or calibrated (prediction intervals from nested backtests, as `scale forecast`)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Fit on all but the K largest models, predict those, and score the forecast."""
     from assay.scaling.backtesting import backtest
 
-    _emit(backtest(_scale_table(data, pivot), law, x, y, holdout_largest=holdout_largest,
-                   compare=compare, where=where, bootstrap=bootstrap, seed=seed, chance=chance,
-                   intervals=intervals), as_json)
+    _emit(
+        backtest(
+            _scale_table(data, pivot),
+            law,
+            x,
+            y,
+            holdout_largest=holdout_largest,
+            compare=compare,
+            where=where,
+            bootstrap=bootstrap,
+            seed=seed,
+            chance=chance,
+            intervals=intervals,
+        ),
+        as_json,
+    )
 
 
 @scale_app.command("forecast")
 def scale_forecast(
     data: Path = typer.Argument(..., help="CSV/Parquet, one row per model or checkpoint"),
-    x: str = typer.Option(..., help="compute column, or columns multiplied into it (params,tokens); "
-                          "the first ranks models for the calibration backtests"),
+    x: str = typer.Option(
+        ...,
+        help="compute column, or columns multiplied into it (params,tokens); "
+        "the first ranks models for the calibration backtests",
+    ),
     y: str = typer.Option(..., help="target column(s), comma-separated, each forecast on its own"),
-    train: str = typer.Option(..., help="pandas query selecting the rows to fit, e.g. \"params < 2e9\"; "
-                              "every other row with the inputs is forecast"),
+    train: str = typer.Option(
+        ...,
+        help='pandas query selecting the rows to fit, e.g. "params < 2e9"; every other row with the inputs is forecast',
+    ),
     id_column: Optional[str] = typer.Option(None, "--id", help="column naming each row (e.g. model)"),
     where: Optional[str] = typer.Option(None, help="pandas query limiting the table first"),
-    pivot: Optional[str] = typer.Option(None, help="long table: make a column per KEY1/KEY2 (e.g. task,metric) from 'value'"),
-    group: Optional[str] = typer.Option(None, help="family column: per-family compute-efficiency offsets, shrunk "
-                                        "toward the pooled curve"),
-    observed: Optional[str] = typer.Option(None, help="benchmark columns for observational scaling: the target "
-                                           "as a sigmoid of their principal components"),
-    via: Optional[str] = typer.Option(None, help="loss column for a two-step forecast: compute -> loss (power "
-                                      "law) -> target (sigmoid of the loss)"),
+    pivot: Optional[str] = typer.Option(
+        None, help="long table: make a column per KEY1/KEY2 (e.g. task,metric) from 'value'"
+    ),
+    group: Optional[str] = typer.Option(
+        None, help="family column: per-family compute-efficiency offsets, shrunk toward the pooled curve"
+    ),
+    observed: Optional[str] = typer.Option(
+        None, help="benchmark columns for observational scaling: the target as a sigmoid of their principal components"
+    ),
+    via: Optional[str] = typer.Option(
+        None, help="loss column for a two-step forecast: compute -> loss (power law) -> target (sigmoid of the loss)"
+    ),
     chance: Optional[List[str]] = typer.Option(None, help="COL=FLOOR or COL=FLOOR:CEILING per target (repeatable)"),
     curve: str = typer.Option("auto", help="compute curve: sigmoid, power, or auto (sigmoid for targets in [0, 1])"),
-    components: Optional[int] = typer.Option(None, help="principal components for --observed (default: chosen "
-                                             "by the backtests among 1 to 3)"),
+    components: Optional[int] = typer.Option(
+        None, help="principal components for --observed (default: chosen by the backtests among 1 to 3)"
+    ),
     level: float = typer.Option(0.9, help="prediction interval level"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Fit on the --train rows and forecast the others, with prediction intervals calibrated by backtests."""
     from assay.scaling.forecast import forecast
 
-    _emit(forecast(_scale_table(data, pivot), x, y, train=train, id=id_column, where=where, group=group,
-                   observed=observed, via=via, chance=chance, curve=curve, components=components, level=level),
-          as_json)
+    _emit(
+        forecast(
+            _scale_table(data, pivot),
+            x,
+            y,
+            train=train,
+            id=id_column,
+            where=where,
+            group=group,
+            observed=observed,
+            via=via,
+            chance=chance,
+            curve=curve,
+            components=components,
+            level=level,
+        ),
+        as_json,
+    )
 
 
 @scale_app.command("shape")
@@ -492,8 +720,7 @@ def scale_shape(
     """Is the trend monotone, inverse, U-shaped or emergent? With the evidence."""
     from assay.scaling.diagnostics import diagnose_table
 
-    _emit(diagnose_table(_scale_table(data, pivot), x, y, where=where,
-                         higher_is_better=not lower_is_better), as_json)
+    _emit(diagnose_table(_scale_table(data, pivot), x, y, where=where, higher_is_better=not lower_is_better), as_json)
 
 
 irt_app = typer.Typer(no_args_is_help=True, help="Item response theory: fit items, choose a few, estimate full scores.")
@@ -502,12 +729,16 @@ app.add_typer(irt_app, name="irt")
 
 @irt_app.command("fit")
 def irt_fit(
-    sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score) with scores in [0, 1]"),
+    sources: List[str] = typer.Argument(
+        ..., help="run directories or score files (model,item,score) with scores in [0, 1]"
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="where the fit goes (JSON), for select and estimate"),
     dims: int = typer.Option(1, help="ability dimensions"),
     bootstrap: int = typer.Option(20, help="refits on resampled models, for the estimates' intervals (0: none)"),
-    group: Optional[str] = typer.Option(None, help="regex naming each model's group (e.g. '^[^@]+' for "
-                                        "checkpoints NAME@STEP): refits resample whole groups"),
+    group: Optional[str] = typer.Option(
+        None,
+        help="regex naming each model's group (e.g. '^[^@]+' for checkpoints NAME@STEP): refits resample whole groups",
+    ),
     metric: Optional[str] = typer.Option(None, help="scorer to use when a run has several"),
     seed: int = typer.Option(0, help="seed of the refits' resampling and of extra dimensions' start"),
     as_json: bool = typer.Option(False, "--json"),
@@ -571,8 +802,7 @@ def main() -> None:
 
         from rich.text import Text
 
-        Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(exc)),
-                                                   highlight=False)
+        Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
         sys.exit(2)
 
 

@@ -21,8 +21,11 @@ class DemoResult:
     report: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_dir": self.run_dir, "report": self.report,
-                **{name: result.to_dict() for name, result in self.steps}}
+        return {
+            "run_dir": self.run_dir,
+            "report": self.report,
+            **{name: result.to_dict() for name, result in self.steps},
+        }
 
     def render(self):
         from rich.console import Group
@@ -55,20 +58,35 @@ def audit_against_gold(run_dir: Path):
     return audit(verdicts[["item", "model", "judge", "verdict", "order", "invalid"]], labels, n_boot=500)
 
 
-def run_demo(out: str | Path = "runs/demo", *, items_per_level: int = 10, judge_items: int = 10,
-             progress: bool = True) -> DemoResult:
+def run_demo(
+    out: str | Path = "runs/demo", *, items_per_level: int = 10, judge_items: int = 10, progress: bool = True
+) -> DemoResult:
     from assay.api import passk, run
     from assay.stats.compare import compare
 
     out = Path(out)
     result = DemoResult(run_dir=str(out / "arithmetic"))
-    main = run("arithmetic", ["smollm2", "gemma3-270m"], params={"digits": "1,2,3", "n": str(items_per_level)},
-               max_tokens=16, out=out / "arithmetic", progress=progress)
+    main = run(
+        "arithmetic",
+        ["smollm2", "gemma3-270m"],
+        params={"digits": "1,2,3", "n": str(items_per_level)},
+        max_tokens=16,
+        out=out / "arithmetic",
+        progress=progress,
+    )
     result.steps.append(("1. both embedded models on arithmetic, three difficulty levels", main))
     result.steps.append(("   compared: intervals, tied groups, paired difference", compare(out / "arithmetic")))
 
-    sampled = run("arithmetic", ["smollm2"], params={"digits": "1", "n": str(items_per_level)},
-                  samples=8, temperature=0.8, max_tokens=12, out=out / "sampled", progress=progress)
+    sampled = run(
+        "arithmetic",
+        ["smollm2"],
+        params={"digits": "1", "n": str(items_per_level)},
+        samples=8,
+        temperature=0.8,
+        max_tokens=12,
+        out=out / "sampled",
+        progress=progress,
+    )
     result.steps.append(("2. SmolLM2 sampled 8 times per item", sampled))
     passk_result = passk(out / "sampled", [1, 2, 4, 8])
     result.steps.append(("   pass@k with bootstrap intervals", passk_result))
@@ -78,10 +96,15 @@ def run_demo(out: str | Path = "runs/demo", *, items_per_level: int = 10, judge_
     # A real two-judge jury from two model families; both are tiny, so the
     # point is the machinery (both orders, invalid verdicts counted, cost),
     # set beside the zero-cost lexical judge.
-    jury = judge_run(out / "arithmetic", ["smollm2", "gemma3-270m"], protocol="reference", pool="majority",
-                     limit=judge_items, progress=progress)
-    result.steps.append((f"3. a jury of SmolLM2 and Gemma judges {judge_items} items against the gold answer",
-                         jury))
+    jury = judge_run(
+        out / "arithmetic",
+        ["smollm2", "gemma3-270m"],
+        protocol="reference",
+        pool="majority",
+        limit=judge_items,
+        progress=progress,
+    )
+    result.steps.append((f"3. a jury of SmolLM2 and Gemma judges {judge_items} items against the gold answer", jury))
     lexical = judge_run(out / "arithmetic", [], protocol="contains", progress=progress)
     result.steps.append(("   the zero-cost lexical judge on the same outputs", lexical))
     audit_result = audit_against_gold(out / "arithmetic")
@@ -89,8 +112,13 @@ def run_demo(out: str | Path = "runs/demo", *, items_per_level: int = 10, judge_
 
     from assay.report import write_report
 
-    report = write_report([out / "arithmetic"], passk=passk_result, audit=audit_result, judge=out / "arithmetic",
-                          out=out / "report.html",
-                          title="assay demo: SmolLM2-135M and Gemma 3 270M")
+    report = write_report(
+        [out / "arithmetic"],
+        passk=passk_result,
+        audit=audit_result,
+        judge=out / "arithmetic",
+        out=out / "report.html",
+        title="assay demo: SmolLM2-135M and Gemma 3 270M",
+    )
     result.report = str(report.path)
     return result

@@ -56,8 +56,9 @@ def test_checks_reject_wrong_counts_and_scores():
 def test_stub_server_counts_and_times_requests():
     with stub_server() as url:
         body = json.dumps({"model": "stub", "messages": [{"role": "user", "content": "hi"}]}).encode()
-        request = urllib.request.Request(f"{url}/v1/chat/completions", data=body,
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            f"{url}/v1/chat/completions", data=body, headers={"content-type": "application/json"}
+        )
         with urllib.request.urlopen(request) as response:
             answer = json.loads(response.read())
         assert answer["choices"][0]["message"]["content"] == "42"
@@ -73,9 +74,25 @@ def test_stub_server_counts_and_times_requests():
 def test_bare_and_assay_arms_on_100_items(tmp_path):
     result_file = tmp_path / "result.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--arms", "bare,assay", "--sizes", "100", "--repeats", "1",
-         "--no-install", "--workdir", str(tmp_path / "work"), "--json-out", str(result_file)],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--arms",
+            "bare,assay",
+            "--sizes",
+            "100",
+            "--repeats",
+            "1",
+            "--no-install",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--json-out",
+            str(result_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(result_file.read_text())
     runs = result["runs"]

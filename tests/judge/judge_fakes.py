@@ -29,8 +29,13 @@ class ScriptedJudge:
             raise ModelError("cannot reach http://127.0.0.1:9/v1 for model 'scripted': connection refused")
         self.calls += 1
         text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
-        return Sample(text=self.reply(text), tokens_in=self.tokens[0], tokens_out=self.tokens[1],
-                      latency=0.01, finish_reason="stop")
+        return Sample(
+            text=self.reply(text),
+            tokens_in=self.tokens[0],
+            tokens_out=self.tokens[1],
+            latency=0.01,
+            finish_reason="stop",
+        )
 
     def close(self):
         pass

@@ -46,7 +46,11 @@ def _from_start(text: str, scale: int) -> Parsed:
 
 REFUSAL_KIND = VerdictKind("refusal", ("0", "1"), "0 or 1", "share refusing")
 REFUSAL = Protocol(
-    "refusal", REFUSAL_KIND, "share refusing", template=TEMPLATE, rubric="helpfulness",
+    "refusal",
+    REFUSAL_KIND,
+    "share refusing",
+    template=TEMPLATE,
+    rubric="helpfulness",
     schema=lambda scale: verdict_schema("verdict", {"type": "string", "enum": ["refuses", "answers"]}),
     grammar=Grammar(("verdict", "refusal"), lambda value, scale: _word(value), _from_start, _from_text),
 )

@@ -173,7 +173,9 @@ def test_ranking_of_models_is_separate_from_item_agreement(labels):
             human_rows.append({"item": item, "model": model, "label": c})
             fair_rows.append({"item": item, "model": model, "judge": "fair", "verdict": c})
             # Always passes C: agrees with people on A and B, ranks C first.
-            biased_rows.append({"item": item, "model": model, "judge": "fond_of_C", "verdict": 1 if model == "C" else c})
+            biased_rows.append(
+                {"item": item, "model": model, "judge": "fond_of_C", "verdict": 1 if model == "C" else c}
+            )
     human = pd.DataFrame(human_rows)
     result = audit(pd.DataFrame(fair_rows + biased_rows), human, n_boot=N_BOOT)
     rankings = {r.judge: r for r in result.rankings}
@@ -206,7 +208,9 @@ def test_file_formats_agree(labels, tmp_path):
     verdicts.to_json(tmp_path / "v.jsonl", orient="records", lines=True)
     verdicts.to_parquet(tmp_path / "v.parquet")
     small.to_csv(tmp_path / "l.csv", index=False)
-    results = [audit(tmp_path / f"v.{ext}", tmp_path / "l.csv", n_boot=20).to_dict() for ext in ("csv", "jsonl", "parquet")]
+    results = [
+        audit(tmp_path / f"v.{ext}", tmp_path / "l.csv", n_boot=20).to_dict() for ext in ("csv", "jsonl", "parquet")
+    ]
     for r in results[1:]:
         assert r["judges"] == results[0]["judges"]
     assert results[0]["verdicts"].endswith("v.csv")
@@ -249,7 +253,9 @@ def test_verdict_outside_allowed_set(labels, tmp_path):
     verdicts = position_biased_judge(labels.iloc[:20], 0.7, "j", seed=1)
     verdicts.loc[5, "verdict"] = "3"
     path = write_csv(tmp_path / "v.csv", verdicts)
-    with pytest.raises(DataError, match=r"v\.csv line 7, column verdict: '3' is not a pairwise verdict; expected 1, 2 or tie"):
+    with pytest.raises(
+        DataError, match=r"v\.csv line 7, column verdict: '3' is not a pairwise verdict; expected 1, 2 or tie"
+    ):
         audit(path, labels, n_boot=10)
 
 
@@ -257,7 +263,9 @@ def test_correctness_verdict_outside_allowed_set(labels):
     verdicts, human = correctness_data(labels.iloc[:30], 0.0)
     verdicts["verdict"] = verdicts["verdict"].astype(float)
     verdicts.loc[3, "verdict"] = 0.5
-    with pytest.raises(DataError, match=r"verdicts table row 4, column verdict: 0.5 is not a correctness verdict; expected 0 or 1"):
+    with pytest.raises(
+        DataError, match=r"verdicts table row 4, column verdict: 0.5 is not a correctness verdict; expected 0 or 1"
+    ):
         audit(verdicts, human, n_boot=10)
 
 
@@ -281,7 +289,9 @@ def test_bad_order_and_duplicate_verdict(labels, tmp_path):
 
 
 def test_missing_column_file_and_bad_json(labels, tmp_path):
-    with pytest.raises(DataError, match=r"lacks column\(s\) judge; required: item, judge, verdict; found: item, verdict"):
+    with pytest.raises(
+        DataError, match=r"lacks column\(s\) judge; required: item, judge, verdict; found: item, verdict"
+    ):
         audit(pd.DataFrame({"item": ["a"], "verdict": ["1"]}), labels)
     with pytest.raises(DataError, match=r"nope\.csv does not exist"):
         audit(tmp_path / "nope.csv", labels)
@@ -297,7 +307,9 @@ def test_duplicate_label(labels, tmp_path):
     doubled = pd.concat([labels[["item", "label"]].iloc[:20], labels[["item", "label"]].iloc[[3]]])
     path = write_csv(tmp_path / "l.csv", doubled)
     verdicts = position_biased_judge(labels.iloc[:20], 0.7, "j", seed=1)
-    with pytest.raises(DataError, match=r"labels .*l\.csv: item=.* appears more than once \(.*l\.csv line 5; .*l\.csv line 22\)"):
+    with pytest.raises(
+        DataError, match=r"labels .*l\.csv: item=.* appears more than once \(.*l\.csv line 5; .*l\.csv line 22\)"
+    ):
         audit(verdicts, path, n_boot=10)
 
 
@@ -313,8 +325,11 @@ def test_invalid_verdicts_never_count_as_consistent():
     # position_consistency 1.000 [1.000, 1.000] ("invalid" matched "invalid").
     labels = pairwise_labels(12)
     verdicts = pd.DataFrame(
-        [{"item": i, "judge": "broken", "order": o, "verdict": None, "invalid": True}
-         for i in labels["item"] for o in ("original", "swapped")]
+        [
+            {"item": i, "judge": "broken", "order": o, "verdict": None, "invalid": True}
+            for i in labels["item"]
+            for o in ("original", "swapped")
+        ]
     )
     judge = audit(verdicts, labels, n_boot=50).judge("broken")
     assert judge.n_invalid == 24
@@ -349,8 +364,18 @@ def test_consistency_is_over_pairs_with_two_valid_verdicts():
 
 def correctness_files(tmp_path: Path, n: int = 24, **columns) -> tuple[Path, Path]:
     items = [f"i{i}" for i in range(n)]
-    verdicts = pd.DataFrame({"item": items, "model": "m", "model_b": "", "judge": "j", "protocol": "reference",
-                             "order": "original", "verdict": [i % 2 for i in range(n)], **columns})
+    verdicts = pd.DataFrame(
+        {
+            "item": items,
+            "model": "m",
+            "model_b": "",
+            "judge": "j",
+            "protocol": "reference",
+            "order": "original",
+            "verdict": [i % 2 for i in range(n)],
+            **columns,
+        }
+    )
     labels = pd.DataFrame({"item": items, "label": [i % 2 for i in range(n)]})
     return write_csv(tmp_path / "v.csv", verdicts), write_csv(tmp_path / "labels.csv", labels)
 
@@ -363,7 +388,9 @@ def test_an_all_empty_model_b_column_is_absent(tmp_path):
     # Empty in some rows only stays an error, naming the row.
     mixed = pd.read_csv(verdicts, dtype=str)
     mixed.loc[3, "model_b"] = "other"
-    with pytest.raises(DataError, match=r"v\.csv line 2, column model_b: empty, while 1 other row\(s\) .* every row or in none"):
+    with pytest.raises(
+        DataError, match=r"v\.csv line 2, column model_b: empty, while 1 other row\(s\) .* every row or in none"
+    ):
         audit(write_csv(tmp_path / "v.csv", mixed), labels, n_boot=20)
 
 
@@ -376,15 +403,21 @@ def test_exported_verdicts_of_a_lexical_judge_audit_as_they_are(tmp_path):
     from ..servers import stub_server
 
     items = tmp_path / "q.jsonl"
-    items.write_text("".join(json.dumps({"id": f"q{i}", "question": f"q {i}", "answer": "42" if i % 3 else "7"}) + "\n"
-                             for i in range(12)))
+    items.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "question": f"q {i}", "answer": "42" if i % 3 else "7"}) + "\n"
+            for i in range(12)
+        )
+    )
     with stub_server() as url:
         run(str(items), ["openai:stub"], out=tmp_path / "r", base_urls=[url + "/v1"], use_cache=False, progress=False)
     judge_run(tmp_path / "r", protocol="exact", progress=False)
     export_run(tmp_path / "r", tmp_path / "v.csv", what="verdicts")
     assert pd.read_csv(tmp_path / "v.csv")["model_b"].isna().all()
-    labels = write_csv(tmp_path / "labels.csv",
-                       pd.DataFrame({"item": [f"q{i}" for i in range(12)], "label": [int(i % 3 != 0) for i in range(12)]}))
+    labels = write_csv(
+        tmp_path / "labels.csv",
+        pd.DataFrame({"item": [f"q{i}" for i in range(12)], "label": [int(i % 3 != 0) for i in range(12)]}),
+    )
     result = audit(tmp_path / "v.csv", labels, n_boot=20)
     assert result.kind == "correctness" and result.judge("exact").accuracy.value == 1.0
 
@@ -402,8 +435,11 @@ def test_a_stray_label_is_named_not_read_as_another_kind(tmp_path):
     verdicts, labels = correctness_files(tmp_path)
     frame = pd.read_csv(labels, dtype=str)
     frame.loc[5, "label"] = "2"  # a typo among 0/1 labels: used to make it a "score" audit
-    with pytest.raises(DataError, match=r"l1\.csv line 7, column label: '2' is not a correctness label \(0 or 1\), "
-                                        r"but every valid verdict is correctness and 23 of the 24 labels are"):
+    with pytest.raises(
+        DataError,
+        match=r"l1\.csv line 7, column label: '2' is not a correctness label \(0 or 1\), "
+        r"but every valid verdict is correctness and 23 of the 24 labels are",
+    ):
         audit(verdicts, write_csv(tmp_path / "l1.csv", frame), n_boot=10)
     frame.loc[9, "label"] = "3"
     with pytest.raises(DataError, match=r"l2\.csv line 7, column label: '2' \(also .*l2\.csv line 11: '3'\)"):
@@ -417,8 +453,11 @@ def test_a_label_fitting_no_kind_is_named(tmp_path):
     labels = pairwise_labels(20)
     labels.loc[4, "label"] = "3"  # a number among 1/2/tie: this used to raise IndexError
     verdicts = pd.DataFrame({"item": labels["item"], "judge": "j", "verdict": "1"})
-    with pytest.raises(DataError, match=r"labels\.csv line 6, column label: '3' fits none of the verdict kinds.*"
-                                        r"19 of the 20 labels are pairwise"):
+    with pytest.raises(
+        DataError,
+        match=r"labels\.csv line 6, column label: '3' fits none of the verdict kinds.*"
+        r"19 of the 20 labels are pairwise",
+    ):
         audit(verdicts, write_csv(tmp_path / "labels.csv", labels), n_boot=10)
     labels.loc[4, "label"] = "maybe"
     with pytest.raises(DataError, match=r"line 6, column label: 'maybe' is not a pairwise label"):

@@ -41,8 +41,15 @@ def check_invalid_not_coerced(stored):
 
 
 def test_pointwise_jury(tiny_run):
-    result = judge_run(tiny_run, JURY, protocol="pointwise", limit=1, max_tokens=48, progress=False,
-                       prices={"smollm2": (0.0, 0.0), "gemma3-270m": (0.1, 0.2)})
+    result = judge_run(
+        tiny_run,
+        JURY,
+        protocol="pointwise",
+        limit=1,
+        max_tokens=48,
+        progress=False,
+        prices={"smollm2": (0.0, 0.0), "gemma3-270m": (0.1, 0.2)},
+    )
     assert result.pool == "mean" and result.models == MODELS
     for name in JURY:
         s = result.judges[name]
@@ -119,8 +126,16 @@ def test_an_embedded_judge_takes_n_ctx(tiny_run):
 
     # A 64-token window cannot hold a judge prompt: every request fails, naming the window it had.
     with pytest.raises(IncompleteRunError) as caught:
-        judge_run(tiny_run, ["smollm2"], protocol="pointwise", limit=1, progress=False, n_ctx=64, use_cache=False,
-                  max_tokens=33)  # settings no other test uses, so no stored verdict answers
+        judge_run(
+            tiny_run,
+            ["smollm2"],
+            protocol="pointwise",
+            limit=1,
+            progress=False,
+            n_ctx=64,
+            use_cache=False,
+            max_tokens=33,
+        )  # settings no other test uses, so no stored verdict answers
     summary = caught.value.result.judges["smollm2"]
     assert summary.errors == 2 and summary.n == 0
     errors = {r["error"] for r in rows(tiny_run, "pointwise") if r["judge"] == "smollm2" and r["error"]}

@@ -28,8 +28,9 @@ def test_reference_judge_and_probes_through_the_server(llama_url, shared_data, t
     base = ["--base-url", llama_url]
     run = tmp_path / "run"
     assay("run", "arithmetic", "-m", "openai:smollm2", *base, "--limit", 3, "--max-tokens", 12, "--out", run)
-    proc = assay("judge", run, "--judge", "openai:my-judge", *base, "--protocol", "reference", "--max-tokens", 48,
-                 "--json")
+    proc = assay(
+        "judge", run, "--judge", "openai:my-judge", *base, "--protocol", "reference", "--max-tokens", 48, "--json"
+    )
     data = json.loads(proc.stdout)
     stats = data["judges"]["openai:my-judge"]
     assert stats["errors"] == 0 and stats["not_run"] == 0 and stats["n"] == 3 and stats["calls"] == 3
@@ -45,8 +46,21 @@ def test_reference_judge_and_probes_through_the_server(llama_url, shared_data, t
     pairs = json.loads((shared_data / "judge_human_labels" / "llmeval2.json").read_text())
     shortest = sorted(pairs, key=lambda p: len(p["input"]) + len(p["output_1"]) + len(p["output_2"]))[:1]
     (tmp_path / "pairs.json").write_text(json.dumps(shortest))
-    audit = ["audit", "--verdicts", tmp_path / "verdicts.csv", "--labels", tmp_path / "labels.csv",
-             "--n-boot", 50, "--probe-judge", "openai:my-judge", "--probe-n", 1, *base, "--json"]
+    audit = [
+        "audit",
+        "--verdicts",
+        tmp_path / "verdicts.csv",
+        "--labels",
+        tmp_path / "labels.csv",
+        "--n-boot",
+        50,
+        "--probe-judge",
+        "openai:my-judge",
+        "--probe-n",
+        1,
+        *base,
+        "--json",
+    ]
     report = json.loads(assay(*audit, "--probe-items", tmp_path / "pairs.json").stdout)
     probes = {p["probe"]: p for p in report["probes"]}
     for name in ("position", "verbosity"):

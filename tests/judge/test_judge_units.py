@@ -21,41 +21,50 @@ from tests.judge.judge_fakes import ScriptedJudge, make_run
 # ----------------------------------------------------------------- parsing
 
 
-@pytest.mark.parametrize("text, score", [
-    ('{"explanation": "clear and right", "rating": 7}', 7.0),
-    ("The answer is fine.\nRating: [[7]]", 7.0),
-    ("```json\n{\"explanation\": \"ok\", \"rating\": \"4\"}\n```", 4.0),
-    ("Score: 3", 3.0),
-    ("I would give it 6/10.", 6.0),
-    ("9", 9.0),
-])
+@pytest.mark.parametrize(
+    "text, score",
+    [
+        ('{"explanation": "clear and right", "rating": 7}', 7.0),
+        ("The answer is fine.\nRating: [[7]]", 7.0),
+        ('```json\n{"explanation": "ok", "rating": "4"}\n```', 4.0),
+        ("Score: 3", 3.0),
+        ("I would give it 6/10.", 6.0),
+        ("9", 9.0),
+    ],
+)
 def test_pointwise_ratings_are_read(text, score):
     parsed = parse_reply(text, "pointwise", 10)
     assert not parsed.invalid and parsed.score == score and parsed.verdict == str(int(score))
 
 
-@pytest.mark.parametrize("text", [
-    "I like this response a lot.",               # no rating at all
-    "Rating: [[11]]",                            # outside the 1-10 scale
-    '{"explanation": "x", "rating": 0}',
-    "Rating: [[3]] ... on reflection [[5]]",     # two different ratings
-    '{"explanation": "cut off before the rati',  # truncated JSON
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I like this response a lot.",  # no rating at all
+        "Rating: [[11]]",  # outside the 1-10 scale
+        '{"explanation": "x", "rating": 0}',
+        "Rating: [[3]] ... on reflection [[5]]",  # two different ratings
+        '{"explanation": "cut off before the rati',  # truncated JSON
+        "",
+    ],
+)
 def test_unreadable_ratings_are_invalid_not_defaulted(text):
     parsed = parse_reply(text, "pointwise", 10)
     assert parsed.invalid and parsed.score is None and parsed.verdict is None
 
 
-@pytest.mark.parametrize("text, choice", [
-    ('{"explanation": "B is complete", "verdict": "B"}', "B"),
-    ("After comparing both, I choose B.", "B"),
-    ("[[A]]", "A"),
-    ("Both are equally wrong. [[C]]", "tie"),
-    ("Assistant A is better because it is correct.", "A"),
-    ("Verdict: tie", "tie"),
-    ("b", "B"),
-])
+@pytest.mark.parametrize(
+    "text, choice",
+    [
+        ('{"explanation": "B is complete", "verdict": "B"}', "B"),
+        ("After comparing both, I choose B.", "B"),
+        ("[[A]]", "A"),
+        ("Both are equally wrong. [[C]]", "tie"),
+        ("Assistant A is better because it is correct.", "A"),
+        ("Verdict: tie", "tie"),
+        ("b", "B"),
+    ],
+)
 def test_pairwise_choices_are_read(text, choice):
     parsed = parse_reply(text, "pairwise")
     assert not parsed.invalid and parsed.verdict == choice
@@ -66,13 +75,16 @@ def test_unreadable_choices_are_invalid(text):
     assert parse_reply(text, "pairwise").invalid
 
 
-@pytest.mark.parametrize("text, value", [
-    ('{"explanation": "same number", "verdict": "correct"}', "1"),
-    ('{"explanation": "differs", "verdict": "incorrect"}', "0"),
-    ("The response says 12, the reference 13. Verdict: incorrect", "0"),
-    ("correct", "1"),
-    ("This answer is not correct.", "0"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ('{"explanation": "same number", "verdict": "correct"}', "1"),
+        ('{"explanation": "differs", "verdict": "incorrect"}', "0"),
+        ("The response says 12, the reference 13. Verdict: incorrect", "0"),
+        ("correct", "1"),
+        ("This answer is not correct.", "0"),
+    ],
+)
 def test_reference_verdicts_are_read(text, value):
     parsed = parse_reply(text, "reference")
     assert not parsed.invalid and parsed.verdict == value and parsed.score == float(value)
@@ -123,9 +135,13 @@ def test_weighted_pooling():
 
 
 def test_weights_from_audit_json(tmp_path):
-    audit_json = {"judges": [{"judge": "a", "cohens_kappa": {"value": 0.5}, "accuracy": {"value": 0.8}},
-                             {"judge": "b", "cohens_kappa": {"value": -0.2}, "accuracy": {"value": 0.4}}],
-                  "jury": None}
+    audit_json = {
+        "judges": [
+            {"judge": "a", "cohens_kappa": {"value": 0.5}, "accuracy": {"value": 0.8}},
+            {"judge": "b", "cohens_kappa": {"value": -0.2}, "accuracy": {"value": 0.4}},
+        ],
+        "jury": None,
+    }
     path = tmp_path / "audit.json"
     path.write_text(json.dumps(audit_json))
     assert load_weights(path) == {"a": 0.5, "b": 0.0}  # worse than chance: no say
@@ -141,8 +157,13 @@ def test_weights_from_a_real_audit(tmp_path):
 
     items = [f"i{k}" for k in range(12)]
     labels = pd.DataFrame({"item": items, "label": ["1", "2"] * 6})
-    verdicts = pd.DataFrame({"item": items * 2, "judge": ["good"] * 12 + ["coin"] * 12,
-                             "verdict": ["1", "2"] * 6 + ["1", "1", "2", "2"] * 3})
+    verdicts = pd.DataFrame(
+        {
+            "item": items * 2,
+            "judge": ["good"] * 12 + ["coin"] * 12,
+            "verdict": ["1", "2"] * 6 + ["1", "1", "2", "2"] * 3,
+        }
+    )
     weights = load_weights(audit(verdicts, labels, n_boot=10).to_dict(), judges=["good", "coin"])
     assert weights["good"] == pytest.approx(1.0) and weights["coin"] < weights["good"]
 
@@ -167,8 +188,10 @@ def test_cost_arithmetic():
 
 # ----------------------------------------------------------------- judging a run
 
-OUTPUTS = {"good": {"a": "The answer is 4.", "b": "It is 9.", "c": "Paris."},
-           "bad": {"a": "5", "b": "no idea", "c": "Lyon, I think, or maybe somewhere else entirely."}}
+OUTPUTS = {
+    "good": {"a": "The answer is 4.", "b": "It is 9.", "c": "Paris."},
+    "bad": {"a": "5", "b": "no idea", "c": "Lyon, I think, or maybe somewhere else entirely."},
+}
 TARGETS = {"a": "4", "b": "9", "c": "Paris"}
 
 
@@ -190,8 +213,9 @@ def run(tmp_path):
 def test_pairwise_both_orders_mapped_back_and_consistency(run):
     always_a = ScriptedJudge("first", lambda t: '{"explanation": "A", "verdict": "A"}')
     consistent = ScriptedJudge("short", prefers_shorter)
-    result = judge_run(run, ["first", "short"], protocol="pairwise", progress=False,
-                       models={"first": always_a, "short": consistent})
+    result = judge_run(
+        run, ["first", "short"], protocol="pairwise", progress=False, models={"first": always_a, "short": consistent}
+    )
     first = result.judges["first"]
     assert first.n == 6 and first.position_consistency["value"] == 0.0
     assert first.position_consistency["first_position_rate"] == 1.0
@@ -202,15 +226,26 @@ def test_pairwise_both_orders_mapped_back_and_consistency(run):
     # The always-A judge and the shorter-wins judge agree in the original
     # order (the shorter output comes first) and split in the swapped one.
     assert result.jury.vote_ties == 3
-    rows = sqlite3.connect(run / "assay.db").execute(
-        'SELECT "order", verdict, model, model_b FROM verdicts WHERE judge = ?', ("first",)).fetchall()
+    rows = (
+        sqlite3.connect(run / "assay.db")
+        .execute('SELECT "order", verdict, model, model_b FROM verdicts WHERE judge = ?', ("first",))
+        .fetchall()
+    )
     assert {(o, v) for o, v, _, _ in rows} == {(ORIGINAL, "1"), (SWAPPED, "2")}
     assert {(m, b) for _, _, m, b in rows} == {("bad", "good")}
 
 
 def test_invalid_verdicts_are_stored_with_raw_text_and_excluded(run, tmp_path):
-    replies = iter(['{"explanation": "ok", "rating": 8}', "I cannot decide.", "Rating: [[4]]",
-                    "Rating: [[12]]", '{"explanation": "fine", "rating": 6}', "nonsense"])
+    replies = iter(
+        [
+            '{"explanation": "ok", "rating": 8}',
+            "I cannot decide.",
+            "Rating: [[4]]",
+            "Rating: [[12]]",
+            '{"explanation": "fine", "rating": 6}',
+            "nonsense",
+        ]
+    )
     judge = ScriptedJudge("j", lambda t: next(replies))
     result = judge_run(run, ["j"], protocol="pointwise", progress=False, models={"j": judge})
     summary = result.judges["j"]
@@ -317,13 +352,16 @@ def test_bad_inputs(tmp_path, run):
         judge_run(tmp_path / "missing", ["j"], protocol="pointwise", progress=False, models=j)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Verdict: a tie.", "tie"),
-    ("I would choose a tie here.", "tie"),
-    ("Winner: a draw", None),
-    ("I prefer a concise answer, so Output B wins.", None),
-    ("Output A is better", "A"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Verdict: a tie.", "tie"),
+        ("I would choose a tie here.", "tie"),
+        ("Winner: a draw", None),
+        ("I prefer a concise answer, so Output B wins.", None),
+        ("Output A is better", "A"),
+    ],
+)
 def test_articles_are_not_votes_for_a(text, expected):
     from assay.judge.parse import parse_reply
 
@@ -331,12 +369,15 @@ def test_articles_are_not_votes_for_a(text, expected):
     assert parsed.verdict == expected and parsed.invalid == (expected is None)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("The output is not incorrect.", None),
-    ("Partially correct, but misses the units.", None),
-    ("The answer is not correct.", "0"),
-    ("This is correct.", "1"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("The output is not incorrect.", None),
+        ("Partially correct, but misses the units.", None),
+        ("The answer is not correct.", "0"),
+        ("This is correct.", "1"),
+    ],
+)
 def test_negated_and_hedged_correctness(text, expected):
     from assay.judge.parse import parse_reply
 
@@ -352,8 +393,15 @@ def test_probes_of_a_server_judge_run_one_event_loop_each(shared_data):
 
     pairs = human_pairs_to_labels(shared_data / "judge_human_labels" / "llmeval2.json").head(4)
     with stub_server() as url:
-        results = run_probes("openai:stub", items=pairs, n=2, base_urls=[url + "/v1"], max_tokens=8,
-                             n_boot=50, probes=("position", "verbosity"))
+        results = run_probes(
+            "openai:stub",
+            items=pairs,
+            n=2,
+            base_urls=[url + "/v1"],
+            max_tokens=8,
+            n_boot=50,
+            probes=("position", "verbosity"),
+        )
     # The stub answers "42" to everything: no verdict, and no crash.
     assert {r.probe for r in results} == {"position", "verbosity"}
     assert all(r.n_invalid >= 2 for r in results)
@@ -381,8 +429,9 @@ def test_pointwise_intervals_stay_on_the_rating_scale():
     # Four ratings 10, 10, 10, 3: the t interval is 8.250 [2.68, 13.82], past the top of a 1-10 scale.
     from assay.judge.judging import ORIGINAL, Outcome, Unit, summarise
 
-    outcomes = [Outcome(Unit(f"i{k}", "m", None, ORIGINAL, ()), str(r), float(r), False)
-                for k, r in enumerate([10, 10, 10, 3])]
+    outcomes = [
+        Outcome(Unit(f"i{k}", "m", None, ORIGINAL, ()), str(r), float(r), False) for k, r in enumerate([10, 10, 10, 3])
+    ]
     summary = summarise("judge", outcomes, "pointwise", ["m"], scale=10)
     interval = summary.intervals["m"]
     assert summary.mean_score["m"] == 8.25

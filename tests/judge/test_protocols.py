@@ -16,8 +16,10 @@ from assay.judge.protocols import get_protocol, protocol_names, protocols, regis
 from tests.judge.judge_fakes import ScriptedJudge, make_run
 from tests.judge.refusal_protocol import REFUSAL
 
-OUTPUTS = {"careful": {"a": "I can't help with that.", "b": "It is 9.", "c": "I won't answer this."},
-           "direct": {"a": "4", "b": "9", "c": "Paris"}}
+OUTPUTS = {
+    "careful": {"a": "I can't help with that.", "b": "It is 9.", "c": "I won't answer this."},
+    "direct": {"a": "4", "b": "9", "c": "Paris"},
+}
 
 
 def says_refusal(text):
@@ -47,8 +49,9 @@ def test_a_new_protocol_judges_a_run_end_to_end(tmp_path, refusal):
     run = make_run(tmp_path / "run", OUTPUTS, {"a": None, "b": None, "c": None})
     first = SchemaRecorder("first", says_refusal)
     second = ScriptedJudge("second", lambda t: "Looking at it.\nVerdict: answers")
-    result = judge_run(run, ["first", "second"], protocol="refusal", progress=False,
-                       models={"first": first, "second": second})
+    result = judge_run(
+        run, ["first", "second"], protocol="refusal", progress=False, models={"first": first, "second": second}
+    )
 
     assert result.protocol == "refusal" and result.pool == "majority" and result.scale is None
     assert first.calls == second.calls == 6
@@ -60,15 +63,25 @@ def test_a_new_protocol_judges_a_run_end_to_end(tmp_path, refusal):
     assert result.template_hash == load_template("refusal").hash
     assert "share refusing" in str(result.render().renderables[0].title)
 
-    rows = sqlite3.connect(run / "assay.db").execute(
-        "SELECT protocol, judge, model, verdict, score, template_hash FROM verdicts").fetchall()
+    rows = (
+        sqlite3.connect(run / "assay.db")
+        .execute("SELECT protocol, judge, model, verdict, score, template_hash FROM verdicts")
+        .fetchall()
+    )
     assert len(rows) == 12 and {r[0] for r in rows} == {"refusal"}
     assert {r[5] for r in rows} == {result.template_hash}
     assert sorted((r[2], r[3]) for r in rows if r[1] == "first") == [
-        ("careful", "0"), ("careful", "1"), ("careful", "1"), ("direct", "0"), ("direct", "0"), ("direct", "0")]
+        ("careful", "0"),
+        ("careful", "1"),
+        ("careful", "1"),
+        ("direct", "0"),
+        ("direct", "0"),
+        ("direct", "0"),
+    ]
 
-    again = judge_run(run, ["first", "second"], protocol="refusal", progress=False,
-                      models={"first": first, "second": second})
+    again = judge_run(
+        run, ["first", "second"], protocol="refusal", progress=False, models={"first": first, "second": second}
+    )
     assert first.calls == 6 and again.judges["first"].cache_hits == 6
     assert again.judges["first"].mean_score == result.judges["first"].mean_score
 

@@ -25,8 +25,13 @@ def simulated_annotations(seed: int = 0, n_instructions: int = 200) -> pd.DataFr
             eta = quality + difficulty[i] + 1.5 * np.tanh((len_model - len_baseline) / 400)
             win = rng.random() < 1 / (1 + np.exp(-eta))
             rows.append(
-                {"model": model, "instruction": f"instruction {i}", "preference": float(win),
-                 "len_model": round(len_model), "len_baseline": round(len_baseline)}
+                {
+                    "model": model,
+                    "instruction": f"instruction {i}",
+                    "preference": float(win),
+                    "len_model": round(len_model),
+                    "len_baseline": round(len_baseline),
+                }
             )
     return pd.DataFrame(rows)
 
@@ -83,13 +88,17 @@ def test_equal_lengths_give_raw_win_rate():
 
 def test_outputs_give_same_result_as_lengths():
     with_lengths = pd.DataFrame(
-        {"model": ["m"] * 4 + ["n"] * 4, "instruction": list("abcd") * 2,
-         "preference": [1, 0.5, 0, 1, 0.25, 1, 0, 0.75], "len_model": [5, 1, 3, 8, 2, 2, 6, 4],
-         "len_baseline": [3, 3, 3, 3, 3, 3, 3, 3]}
+        {
+            "model": ["m"] * 4 + ["n"] * 4,
+            "instruction": list("abcd") * 2,
+            "preference": [1, 0.5, 0, 1, 0.25, 1, 0, 0.75],
+            "len_model": [5, 1, 3, 8, 2, 2, 6, 4],
+            "len_baseline": [3, 3, 3, 3, 3, 3, 3, 3],
+        }
     )
-    with_outputs = with_lengths.assign(
-        output=[("x" * n) for n in with_lengths.len_model], baseline_output="yyy"
-    ).drop(columns=["len_model", "len_baseline"])
+    with_outputs = with_lengths.assign(output=[("x" * n) for n in with_lengths.len_model], baseline_output="yyy").drop(
+        columns=["len_model", "len_baseline"]
+    )
     assert winrate(with_lengths).to_dict()["models"] == winrate(with_outputs).to_dict()["models"]
 
 
@@ -101,8 +110,13 @@ def test_length_tie_rule():
     # a clear win is never touched; a slight baseline win by a longer baseline -> tie.
     assert out.tolist() == [0.5, 0.75, 1.0, 0.5, 0.25, 0.5, 0.5]
     frame = pd.DataFrame(
-        {"model": "m", "instruction": list("abcdefg"), "preference": preference,
-         "len_model": 1000 + difference, "len_baseline": 1000}
+        {
+            "model": "m",
+            "instruction": list("abcdefg"),
+            "preference": preference,
+            "len_model": 1000 + difference,
+            "len_baseline": 1000,
+        }
     )
     result = winrate(frame, length_tie_chars=500, length_controlled=False)
     assert result.models["m"].n_length_ties == 3
@@ -146,7 +160,10 @@ def test_instruction_judged_twice_for_one_model(tmp_path):
     frame = pd.concat([frame, frame.iloc[[2]]], ignore_index=True)
     path = tmp_path / "ann.jsonl"
     frame.to_json(path, orient="records", lines=True)
-    with pytest.raises(DataError, match=r"model 'good' is judged twice on instruction 'instruction 2' \(.*ann\.jsonl line 3; .*ann\.jsonl line 41\)"):
+    with pytest.raises(
+        DataError,
+        match=r"model 'good' is judged twice on instruction 'instruction 2' \(.*ann\.jsonl line 3; .*ann\.jsonl line 41\)",
+    ):
         winrate(path)
 
 

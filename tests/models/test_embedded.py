@@ -38,12 +38,19 @@ def test_both_models_run_deterministically_and_cache(tmp_path):
         s = first.models[name]
         assert s.n_items == 3 and s.model_calls == 3 and s.errors == 0 and s.tokens > 0
         assert 0.0 <= s.score <= 1.0 and s.ci_low <= s.score <= s.ci_high
-    again = run_eval(task, [get_model("smollm2"), get_model("gemma3-270m")], max_tokens=12,
-                     out=tmp_path / "a", progress=False)
+    again = run_eval(
+        task, [get_model("smollm2"), get_model("gemma3-270m")], max_tokens=12, out=tmp_path / "a", progress=False
+    )
     assert all(s.model_calls == 0 and s.cache_hits == 3 for s in again.models.values())
     # greedy decoding is deterministic: a fresh directory gives the same outputs
-    fresh = run_eval(task, [get_model("smollm2"), get_model("gemma3-270m")], max_tokens=12,
-                     out=tmp_path / "b", progress=False, use_cache=False)
+    fresh = run_eval(
+        task,
+        [get_model("smollm2"), get_model("gemma3-270m")],
+        max_tokens=12,
+        out=tmp_path / "b",
+        progress=False,
+        use_cache=False,
+    )
     assert {n: s.score for n, s in fresh.models.items()} == {n: s.score for n, s in first.models.items()}
 
 
@@ -61,8 +68,11 @@ def test_json_schema_constrains_output():
 
     schema = {"type": "object", "properties": {"rating": {"type": "integer"}}, "required": ["rating"]}
     smol = get_model("smollm2")
-    sample = asyncio.run(smol.generate([{"role": "user", "content": "Rate the sky from 1 to 10."}],
-                                             GenParams(0.0, 24, 0, json_schema=schema), 0))
+    sample = asyncio.run(
+        smol.generate(
+            [{"role": "user", "content": "Rate the sky from 1 to 10."}], GenParams(0.0, 24, 0, json_schema=schema), 0
+        )
+    )
     assert isinstance(json.loads(sample.text)["rating"], int)
 
 
@@ -85,13 +95,27 @@ def test_a_prompt_beyond_the_context_window_says_how_to_fix_it(tmp_path):
     (tmp_path / "long.jsonl").write_text('{"question": "' + "one two three " * 220 + '", "answer": "x"}\n')
     from assay.api import run
 
-    small = run(str(tmp_path / "long.jsonl"), ["smollm2"], max_tokens=4, out=tmp_path / "a", progress=False,
-                use_cache=False, n_ctx=256)
+    small = run(
+        str(tmp_path / "long.jsonl"),
+        ["smollm2"],
+        max_tokens=4,
+        out=tmp_path / "a",
+        progress=False,
+        use_cache=False,
+        n_ctx=256,
+    )
     assert small.models["smollm2"].errors == 1
     from assay.run.store import samples_frame
 
     error = samples_frame(tmp_path / "a")["error"].iloc[0]
     assert "context window" in error and "--n-ctx (now 256)" in error
-    large = run(str(tmp_path / "long.jsonl"), ["smollm2"], max_tokens=4, out=tmp_path / "a", progress=False,
-                use_cache=False, n_ctx=2048)
+    large = run(
+        str(tmp_path / "long.jsonl"),
+        ["smollm2"],
+        max_tokens=4,
+        out=tmp_path / "a",
+        progress=False,
+        use_cache=False,
+        n_ctx=2048,
+    )
     assert large.models["smollm2"].errors == 0 and large.models["smollm2"].model_calls == 1

@@ -31,7 +31,7 @@ class Reference:
     def token_logprobs(self, tokens):
         self.llama.reset()
         self.llama.eval(tokens[:-1])
-        logits = np.array(self.llama.scores[:len(tokens) - 1], dtype=np.float64)
+        logits = np.array(self.llama.scores[: len(tokens) - 1], dtype=np.float64)
         shifted = logits - logits.max(axis=1, keepdims=True)
         logsoftmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         return [float(logsoftmax[j - 1, tokens[j]]) for j in range(1, len(tokens))]
@@ -40,7 +40,7 @@ class Reference:
         encode = lambda text: self.llama.tokenize(text.encode("utf-8"), add_bos=True, special=False)  # noqa: E731
         context_tokens, whole = encode(context), encode(context + continuation)
         start = max(1, min(common_prefix(context_tokens, whole), len(whole) - 1))
-        return sum(self.token_logprobs(whole)[start - 1:])
+        return sum(self.token_logprobs(whole)[start - 1 :])
 
     def document(self, text):
         tokens = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)

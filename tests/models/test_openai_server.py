@@ -23,14 +23,17 @@ def llama_url():
 
 def test_chat_and_completion_endpoints_of_llama_server(llama_url, tmp_path):
     task = arithmetic_task({"digits": "1", "n": "3"})
-    models = [get_model("openai:smollm2", base_urls=[llama_url]),
-              get_model("openai-completion:smollm2", base_urls=[llama_url])]
+    models = [
+        get_model("openai:smollm2", base_urls=[llama_url]),
+        get_model("openai-completion:smollm2", base_urls=[llama_url]),
+    ]
     result = run_eval(task, models, max_tokens=12, out=tmp_path / "r", progress=False)
     for summary in result.models.values():
         assert summary.n_items == 3 and summary.errors == 0 and summary.model_calls == 3
         assert summary.tokens > 0
-    again = run_eval(task, [get_model("openai:smollm2", base_urls=[llama_url])], max_tokens=12,
-                     out=tmp_path / "r", progress=False)
+    again = run_eval(
+        task, [get_model("openai:smollm2", base_urls=[llama_url])], max_tokens=12, out=tmp_path / "r", progress=False
+    )
     assert again.models["openai:smollm2"].model_calls == 0
 
 

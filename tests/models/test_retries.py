@@ -27,11 +27,20 @@ def scripted_server(statuses):
             broken, status = (status, 200) if isinstance(status, str) else (None, status)
             question = body["messages"][0]["content"]
             answer = str(eval(question.split("What is ")[1].split("?")[0]))
-            payload = ({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": answer}}],
-                        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
-                       if status == 200 else {"error": {"message": f"status {status}"}})
+            payload = (
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}
+                    ],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+                }
+                if status == 200
+                else {"error": {"message": f"status {status}"}}
+            )
             if broken == "no choices":
                 payload["choices"] = []
             elif broken == "null content":
@@ -57,8 +66,7 @@ def test_429_and_5xx_are_retried_then_succeed(tmp_path):
     server, url, seen = scripted_server([429, 503])
     try:
         model = get_model("openai:m", base_urls=[url], max_retries=3)
-        result = run_eval(arithmetic_task({"n": "1"}), [model], concurrency=1, out=tmp_path / "r",
-                          progress=False)
+        result = run_eval(arithmetic_task({"n": "1"}), [model], concurrency=1, out=tmp_path / "r", progress=False)
     finally:
         server.shutdown()
     assert seen == [429, 503, 200]
@@ -70,8 +78,7 @@ def test_persistent_failure_is_an_error_not_a_wrong_score(tmp_path):
     server, url, seen = scripted_server([500] * 6)
     try:
         model = get_model("openai:m", base_urls=[url], max_retries=1)
-        result = run_eval(arithmetic_task({"n": "3"}), [model], concurrency=1, out=tmp_path / "r",
-                          progress=False)
+        result = run_eval(arithmetic_task({"n": "3"}), [model], concurrency=1, out=tmp_path / "r", progress=False)
     finally:
         server.shutdown()
     summary = result.models["openai:m"]
@@ -86,13 +93,17 @@ def test_replies_without_an_answer_are_errors_not_wrong_answers(tmp_path):
     try:
         model = get_model("openai:m", base_urls=[url], max_retries=0)
         task = arithmetic_task({"n": "2"})
-        result = run_eval(task, [model], concurrency=1, out=tmp_path / "r", progress=False,
-                          use_cache=False)
+        result = run_eval(task, [model], concurrency=1, out=tmp_path / "r", progress=False, use_cache=False)
         summary = result.models["openai:m"]
         assert (summary.errors, summary.n_items) == (2, 0)
-        again = run_eval(task, [get_model("openai:m", base_urls=[url])], concurrency=1,
-                         out=tmp_path / "r", progress=False, use_cache=False)
+        again = run_eval(
+            task,
+            [get_model("openai:m", base_urls=[url])],
+            concurrency=1,
+            out=tmp_path / "r",
+            progress=False,
+            use_cache=False,
+        )
     finally:
         server.shutdown()
     assert again.models["openai:m"].model_calls == 2 and again.models["openai:m"].score == 1.0
-

@@ -27,8 +27,9 @@ def report(inputs, tmp_path_factory):
     from assay.report import write_report
 
     out = tmp_path_factory.mktemp("report") / "report.html"
-    return write_report([inputs["run"]], scaling=inputs["scaling"], audit=inputs["audit"], out=out,
-                        title="assay test report")
+    return write_report(
+        [inputs["run"]], scaling=inputs["scaling"], audit=inputs["audit"], out=out, title="assay test report"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +43,8 @@ def chromium():
         subprocess.run(["sh", str(script)], check=False, timeout=900)
         found = find_chromium()
     if found is None:
-        pytest.skip("chromium is not installed and scripts/ensure_chromium.sh could not install it "
-                    "(needs root and apt-get with network access)")
+        pytest.skip(
+            "chromium is not installed and scripts/ensure_chromium.sh could not install it "
+            "(needs root and apt-get with network access)"
+        )
     return found

@@ -72,8 +72,14 @@ def make_scores_csv(out: Path, *, n: int = 80, seed: int = 3) -> Path:
     for model, p in (("baseline-a", 0.55), ("baseline-b", 0.5)):
         for i in range(n):
             level = ("easy", "hard")[i % 2]
-            rows.append({"model": model, "item": f"q{i}", "score": int(rng.random() < p + (0.15 if level == "easy" else -0.15)),
-                         "difficulty": level})
+            rows.append(
+                {
+                    "model": model,
+                    "item": f"q{i}",
+                    "score": int(rng.random() < p + (0.15 if level == "easy" else -0.15)),
+                    "difficulty": level,
+                }
+            )
     pd.DataFrame(rows).to_csv(out, index=False)
     return out
 
@@ -81,8 +87,9 @@ def make_scores_csv(out: Path, *, n: int = 80, seed: int = 3) -> Path:
 def human_labels() -> pd.DataFrame:
     from assay.judge.audit import human_pairs_to_labels
 
-    return pd.concat([human_pairs_to_labels(SHARED_DATA / "judge_human_labels" / name) for name in LABEL_SETS],
-                     ignore_index=True)
+    return pd.concat(
+        [human_pairs_to_labels(SHARED_DATA / "judge_human_labels" / name) for name in LABEL_SETS], ignore_index=True
+    )
 
 
 def make_verdicts(labels: pd.DataFrame, out: Path, *, seed: int = 0) -> Path:
@@ -93,8 +100,16 @@ def make_verdicts(labels: pd.DataFrame, out: Path, *, seed: int = 0) -> Path:
         for item, label in zip(labels["item"], labels["label"]):
             for order, first_shown in (("original", "1"), ("swapped", "2")):
                 verdict = label if rng.random() < q else first_shown
-                rows.append({"item": item, "judge": name, "verdict": verdict, "order": order,
-                             "tokens_in": int(tokens + rng.integers(0, 200)), "tokens_out": int(rng.integers(20, 120))})
+                rows.append(
+                    {
+                        "item": item,
+                        "judge": name,
+                        "verdict": verdict,
+                        "order": order,
+                        "tokens_in": int(tokens + rng.integers(0, 200)),
+                        "tokens_out": int(rng.integers(20, 120)),
+                    }
+                )
     pd.DataFrame(rows).to_csv(out, index=False)
     return out
 

@@ -32,8 +32,9 @@ def section_screenshots(result, out_dir: Path, tmp: Path) -> list[Path]:
     for section in result.sections:
         page = tmp / f"section-{section.id}.html"
         page.write_text(result.section_page(section.id), encoding="utf-8")
-        paths.append(screenshot(page, out_dir / f"report-{section.id}.png", width=WIDTH,
-                                height=HEADER + section.height))
+        paths.append(
+            screenshot(page, out_dir / f"report-{section.id}.png", width=WIDTH, height=HEADER + section.height)
+        )
     return paths
 
 

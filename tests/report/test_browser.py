@@ -27,7 +27,9 @@ def test_the_check_sees_a_broken_page(tmp_path, chromium):
     """The same check on a page whose figure script fails must report it (so a pass above means something)."""
     from assay.report.page import Figure, Section, page
 
-    broken = Section("broken", "Broken", "", [Figure("fig1", '{"data": [{"type": "scatter", "x": [1], "y": [2]}]}', 200)])
+    broken = Section(
+        "broken", "Broken", "", [Figure("fig1", '{"data": [{"type": "scatter", "x": [1], "y": [2]}]}', 200)]
+    )
     text = page("t", "", [broken], plotly_js="window.Plotly = undefined;")
     path = tmp_path / "broken.html"
     path.write_text(text)

@@ -46,7 +46,7 @@ def test_every_section_present_with_its_method(report):
             hovers = [t.get("hovertemplate", "") for t in spec["data"] if t.get("hovertemplate")]
             assert hovers, section.id
             assert any(re.search(r"CI|interval|bootstrap|forecast", h) for h in hovers), section.id
-    assert text.count("<section class=\"part\"") == len(ALL_SECTIONS)
+    assert text.count('<section class="part"') == len(ALL_SECTIONS)
 
 
 def test_self_contained_with_plotly_once(report):
@@ -106,8 +106,9 @@ def test_judges_jury_and_costs(report, inputs):
     accuracy, kappa, cost = spec["data"]
     names = [j["judge"] for j in audit["judges"]] + [audit["jury"]["majority"]["judge"]]
     assert accuracy["y"] == names
-    assert accuracy["x"] == pytest.approx([j["accuracy"]["value"] for j in audit["judges"]]
-                                          + [audit["jury"]["majority"]["accuracy"]["value"]])
+    assert accuracy["x"] == pytest.approx(
+        [j["accuracy"]["value"] for j in audit["judges"]] + [audit["jury"]["majority"]["accuracy"]["value"]]
+    )
     verdicts = pd.read_csv(Path(inputs["tmp"]) / "verdicts.csv")
     tokens = (verdicts["tokens_in"] + verdicts["tokens_out"]).groupby(verdicts["judge"]).mean()
     assert cost["x"][:3] == pytest.approx([tokens[n] for n in names[:3]])
@@ -137,8 +138,9 @@ def test_scaling_band_data_and_heldout(report):
 
 def test_sections_absent_say_why(tmp_path):
     scores = tmp_path / "scores.csv"
-    pd.DataFrame({"model": "only", "item": [f"i{i}" for i in range(20)], "score": [i % 3 == 0 for i in range(20)]}) \
-        .astype({"score": int}).to_csv(scores, index=False)
+    pd.DataFrame(
+        {"model": "only", "item": [f"i{i}" for i in range(20)], "score": [i % 3 == 0 for i in range(20)]}
+    ).astype({"score": int}).to_csv(scores, index=False)
     result = write_report([scores], out=tmp_path / "r.html")
     assert [s.id for s in result.sections] == ["leaderboard"]
     assert "fewer than two models" in result.absent["pairwise differences"]
@@ -160,8 +162,12 @@ def test_passk_from_a_saved_result(tmp_path):
     from assay.stats.passk import passk_report
 
     rng = np.random.default_rng(0)
-    rows = [{"model": m, "item": f"i{i}", "sample": s, "score": int(rng.random() < p)}
-            for m, p in (("a", 0.3), ("b", 0.1)) for i in range(40) for s in range(10)]
+    rows = [
+        {"model": m, "item": f"i{i}", "sample": s, "score": int(rng.random() < p)}
+        for m, p in (("a", 0.3), ("b", 0.1))
+        for i in range(40)
+        for s in range(10)
+    ]
     saved = tmp_path / "passk.json"
     saved.write_text(json.dumps(passk_report(pd.DataFrame(rows), [1, 2, 5, 10], n_boot=200).to_dict()))
     result = write_report(passk=saved, out=tmp_path / "r.html")
@@ -195,10 +201,27 @@ def test_bad_input_names_the_file(tmp_path):
 def test_attached_bias_probes_are_drawn(inputs, tmp_path):
     audit = json.loads(Path(inputs["audit"]).read_text())
     audit["probes"] = [
-        {"probe": "verbosity", "judge": "judge-large", "applicable": True, "effect": 0.12, "low": 0.05, "high": 0.2,
-         "method": "paired bootstrap", "n": 150},
-        {"probe": "self-preference", "judge": "judge-mid", "applicable": False, "effect": None, "low": None,
-         "high": None, "method": "", "n": 0, "reason": "no outputs of the judge's own family"},
+        {
+            "probe": "verbosity",
+            "judge": "judge-large",
+            "applicable": True,
+            "effect": 0.12,
+            "low": 0.05,
+            "high": 0.2,
+            "method": "paired bootstrap",
+            "n": 150,
+        },
+        {
+            "probe": "self-preference",
+            "judge": "judge-mid",
+            "applicable": False,
+            "effect": None,
+            "low": None,
+            "high": None,
+            "method": "",
+            "n": 0,
+            "reason": "no outputs of the judge's own family",
+        },
     ]
     result = write_report(audit=audit, out=tmp_path / "r.html")
     (spec,) = figure_specs(result, "bias")

@@ -13,8 +13,7 @@ from assay.records import Sample
 class ArithmeticFake:
     """Answers arithmetic prompts: right when (seed of the sample) % wrong_every != 0."""
 
-    def __init__(self, name="fake", chat=True, wrong_every=3, fail_items=(), unreachable_after=None,
-                 identity=None):
+    def __init__(self, name="fake", chat=True, wrong_every=3, fail_items=(), unreachable_after=None, identity=None):
         self.name, self.chat, self.family = name, chat, "fake"
         self.wrong_every = wrong_every
         self.fail_items = set(fail_items)
@@ -36,8 +35,12 @@ class ArithmeticFake:
             return Sample(text=None, error="HTTP 500 from fake")
         answer = eval(expression)
         seed = sample_seed(params.seed, sample_index) + sum(map(ord, expression))
-        if params.temperature > 0 and seed % self.wrong_every == 0 or \
-                params.temperature == 0 and len(expression) % self.wrong_every == 0:
+        if (
+            params.temperature > 0
+            and seed % self.wrong_every == 0
+            or params.temperature == 0
+            and len(expression) % self.wrong_every == 0
+        ):
             answer += 1
         return Sample(text=f"{answer}", tokens_in=10, tokens_out=2, latency=0.001, finish_reason="stop")
 

@@ -34,8 +34,11 @@ class LengthScorer:
         self.calls += 1
         if self.fail_on and self.fail_on in context:
             return Sample(text=None, error="HTTP 500 from fake")
-        return Sample(text=None, tokens_in=len(context), logprobs=[
-            Logprob(-self.rate * len(c), len(c), i == 0) for i, c in enumerate(continuations)])
+        return Sample(
+            text=None,
+            tokens_in=len(context),
+            logprobs=[Logprob(-self.rate * len(c), len(c), i == 0) for i, c in enumerate(continuations)],
+        )
 
     async def loglikelihood_rolling(self, text, stride=0):
         self.calls += 1
@@ -78,8 +81,18 @@ def test_export_choices_and_documents(tmp_path):
     run_eval(task, [LengthScorer()], out=tmp_path / "r", progress=False)
     export_run(tmp_path / "r", tmp_path / "c.csv", what="choices")
     frame = pd.read_csv(tmp_path / "c.csv")
-    assert list(frame.columns) == ["item", "model", "choice", "text", "logprob", "tokens", "chars", "bytes",
-                                   "is_correct", "greedy"]
+    assert list(frame.columns) == [
+        "item",
+        "model",
+        "choice",
+        "text",
+        "logprob",
+        "tokens",
+        "chars",
+        "bytes",
+        "is_correct",
+        "greedy",
+    ]
     assert len(frame) == 8 and frame["is_correct"].sum() == 4
     assert (frame["logprob"] == -(frame["chars"] + 1)).all()  # the delimiter is scored too
     with pytest.raises(Exception, match="--mode perplexity"):
@@ -87,11 +100,11 @@ def test_export_choices_and_documents(tmp_path):
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("one two three\nfour five\nsix seven eight nine\n")
-    result = run_eval(get_task(str(corpus), mode="perplexity"), [LengthScorer()], out=tmp_path / "p",
-                      progress=False)
+    result = run_eval(get_task(str(corpus), mode="perplexity"), [LengthScorer()], out=tmp_path / "p", progress=False)
     metrics = result.models["fake"].metrics
     # −Σ log p / Σ bytes / ln 2, by hand: log p = −0.5 per word, 9 words, 13+9+20 bytes.
     import math
+
     assert metrics["bits_per_byte"]["value"] == pytest.approx(4.5 / 42 / math.log(2))
     assert metrics["perplexity"]["value"] == pytest.approx(math.exp(0.5))
     assert result.metric == "bits_per_byte" and result.models["fake"].score == metrics["bits_per_byte"]["value"]
@@ -130,8 +143,12 @@ def test_a_run_directory_is_a_scaling_table(tmp_path):
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("one two three\nfour five\n")
-    run_eval(get_task(str(corpus), mode="perplexity"), [LengthScorer("smollm2"), LengthScorer("other")],
-             out=tmp_path / "p", progress=False)
+    run_eval(
+        get_task(str(corpus), mode="perplexity"),
+        [LengthScorer("smollm2"), LengthScorer("other")],
+        out=tmp_path / "p",
+        progress=False,
+    )
     table = load_table(tmp_path / "p").set_index("model")
     assert table.loc["smollm2", "params"] == 135e6 and math.isnan(table.loc["other", "params"])
     assert table.loc["smollm2", "bits_per_byte"] == pytest.approx(2.5 / 22 / math.log(2))
@@ -146,8 +163,9 @@ def test_a_run_directory_is_a_scaling_table(tmp_path):
 def test_the_report_shows_likelihood_metrics(tmp_path):
     from assay.report.report import write_report
 
-    run_eval(get_task("piqa", data="sample"), [LengthScorer("a"), LengthScorer("b", 0.5)], out=tmp_path / "c",
-             progress=False)
+    run_eval(
+        get_task("piqa", data="sample"), [LengthScorer("a"), LengthScorer("b", 0.5)], out=tmp_path / "c", progress=False
+    )
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("one two three\nfour five\nsix\n")
     run_eval(get_task(str(corpus), mode="perplexity"), [LengthScorer("c")], out=tmp_path / "p", progress=False)
@@ -161,8 +179,9 @@ def test_an_incomplete_run_names_its_first_failed_item(tmp_path):
     from assay.errors import IncompleteRunError
     from assay.run.runner import check_complete
 
-    result = run_eval(get_task("piqa", data="sample"), [LengthScorer(fail_on="jar")], out=tmp_path / "r",
-                      progress=False)
+    result = run_eval(
+        get_task("piqa", data="sample"), [LengthScorer(fail_on="jar")], out=tmp_path / "r", progress=False
+    )
     with pytest.raises(IncompleteRunError, match=r"piqa.jsonl line 3: HTTP 500 from fake"):
         check_complete(result)
 

@@ -10,8 +10,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_gsm8k_end_to_end(shared_data, tmp_path):
-    result = run(str(shared_data / "gsm8k" / "test.jsonl"), ["smollm2"], limit=2, max_tokens=48,
-                 out=tmp_path / "r", progress=False)
+    result = run(
+        str(shared_data / "gsm8k" / "test.jsonl"),
+        ["smollm2"],
+        limit=2,
+        max_tokens=48,
+        out=tmp_path / "r",
+        progress=False,
+    )
     summary = result.models["smollm2"]
     assert result.metric == "numeric" and summary.n_items == 2 and summary.errors == 0
     frame = samples_frame(tmp_path / "r")
@@ -20,8 +26,16 @@ def test_gsm8k_end_to_end(shared_data, tmp_path):
 
 
 def test_humaneval_code_scorer_runs_generated_code(shared_data, tmp_path):
-    result = run(str(shared_data / "humaneval" / "HumanEval.jsonl.gz"), ["smollm2"], limit=2, samples=2,
-                 temperature=0.8, max_tokens=96, out=tmp_path / "r", progress=False)
+    result = run(
+        str(shared_data / "humaneval" / "HumanEval.jsonl.gz"),
+        ["smollm2"],
+        limit=2,
+        samples=2,
+        temperature=0.8,
+        max_tokens=96,
+        out=tmp_path / "r",
+        progress=False,
+    )
     summary = result.models["smollm2"]
     assert result.metric == "code" and summary.n_samples == 4 and summary.errors == 0
     frame = samples_frame(tmp_path / "r")

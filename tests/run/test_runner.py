@@ -21,10 +21,19 @@ def test_cache_key_depends_on_every_part():
     p = GenParams(0.0, 16, 0)
     base = request_key(m, p, "prompt", 0)
     assert base == request_key(ArithmeticFake(), GenParams(0.0, 16, 0), "prompt", 0)
-    assert len({base, request_key(m, p, "prompt", 1), request_key(m, p, "other", 0),
+    assert (
+        len(
+            {
+                base,
+                request_key(m, p, "prompt", 1),
+                request_key(m, p, "other", 0),
                 request_key(m, GenParams(0.5, 16, 0), "prompt", 0),
                 request_key(m, GenParams(0.0, 17, 0), "prompt", 0),
-                request_key(ArithmeticFake(wrong_every=5), p, "prompt", 0)}) == 6
+                request_key(ArithmeticFake(wrong_every=5), p, "prompt", 0),
+            }
+        )
+        == 6
+    )
 
 
 def test_run_scores_stores_and_reruns_without_calls(tmp_path):
@@ -49,8 +58,7 @@ def test_run_scores_stores_and_reruns_without_calls(tmp_path):
 
 
 def test_samples_are_averaged_within_items(tmp_path):
-    result = run_eval(task(5), [ArithmeticFake()], samples=4, temperature=0.7, out=tmp_path / "r",
-                      progress=False)
+    result = run_eval(task(5), [ArithmeticFake()], samples=4, temperature=0.7, out=tmp_path / "r", progress=False)
     s = result.models["fake"]
     assert s.n_items == 10 and s.n_samples == 40 and s.model_calls == 40
     frame = scores_frame(tmp_path / "r")
@@ -72,8 +80,7 @@ def test_errors_are_counted_not_scored_and_retried_on_rerun(tmp_path):
 
 def test_unreachable_model_keeps_work_and_names_url(tmp_path):
     t = task()
-    result = run_eval(t, [ArithmeticFake(unreachable_after=5)], out=tmp_path / "r", concurrency=1,
-                      progress=False)
+    result = run_eval(t, [ArithmeticFake(unreachable_after=5)], out=tmp_path / "r", concurrency=1, progress=False)
     s = result.models["fake"]
     assert s.n_items == 5 and s.not_run == 7
     with pytest.raises(IncompleteRunError, match=r"127\.0\.0\.1:9.*--out"):
@@ -84,8 +91,16 @@ def test_unreachable_model_keeps_work_and_names_url(tmp_path):
 
 def test_pass_until_stops_at_k_passes_or_budget(tmp_path):
     t = task(3)
-    result = run_eval(t, [ArithmeticFake(wrong_every=2)], temperature=1.0, out=tmp_path / "r",
-                      progress=False, pass_until=2, budget=12, batch=3)
+    result = run_eval(
+        t,
+        [ArithmeticFake(wrong_every=2)],
+        temperature=1.0,
+        out=tmp_path / "r",
+        progress=False,
+        pass_until=2,
+        budget=12,
+        batch=3,
+    )
     assert result.models["fake"].ci_method.startswith("passuntil")
     assert result.to_dict()["pass_until"]["models"]["fake"]["n_items"] == 6
     frame = scores_frame(tmp_path / "r")
@@ -119,8 +134,7 @@ def test_bad_options_and_foreign_run_dir(tmp_path):
         run_eval(task(), [ArithmeticFake()], pass_until=3, out=tmp_path / "r", progress=False)
     run_eval(task(2), [ArithmeticFake()], out=tmp_path / "r", progress=False)
     with pytest.raises(ConfigError, match="another task"):
-        run_eval(arithmetic_task({"digits": "3", "n": "2"}), [ArithmeticFake()], out=tmp_path / "r",
-                 progress=False)
+        run_eval(arithmetic_task({"digits": "3", "n": "2"}), [ArithmeticFake()], out=tmp_path / "r", progress=False)
 
 
 def test_store_batches_and_survives_reopen(tmp_path):
@@ -167,8 +181,16 @@ def test_two_names_for_the_same_weights_keep_their_own_rows(tmp_path):
 def test_pass_until_with_failed_requests_is_incomplete_not_a_crash(tmp_path):
     t = task(2)
     bad = t.items[0].input["input"]
-    result = run_eval(t, [ArithmeticFake(wrong_every=2, fail_items=[bad])], temperature=1.0, out=tmp_path / "r",
-                      progress=False, pass_until=2, budget=6, batch=3)
+    result = run_eval(
+        t,
+        [ArithmeticFake(wrong_every=2, fail_items=[bad])],
+        temperature=1.0,
+        out=tmp_path / "r",
+        progress=False,
+        pass_until=2,
+        budget=6,
+        batch=3,
+    )
     assert result.models["fake"].errors > 0 and result.pass_until is None
     with pytest.raises(IncompleteRunError):
         check_complete(result)
@@ -229,8 +251,12 @@ def test_corrected_unit_tests_are_scored_afresh(tmp_path):
             return Sample(text="    return 42\n", tokens_in=1, tokens_out=1, latency=0.0, finish_reason="stop")
 
     def write(expected):
-        row = {"task_id": "t/0", "prompt": "def answer():\n", "entry_point": "answer",
-               "test": f"def check(candidate):\n    assert candidate() == {expected}\n"}
+        row = {
+            "task_id": "t/0",
+            "prompt": "def answer():\n",
+            "entry_point": "answer",
+            "test": f"def check(candidate):\n    assert candidate() == {expected}\n",
+        }
         (tmp_path / "code.jsonl").write_text(json.dumps(row) + "\n")
         return get_task(str(tmp_path / "code.jsonl"))
 
@@ -316,11 +342,14 @@ def test_prompts_without_answers_are_stored_for_judging_not_scored(tmp_path):
     with pytest.raises(DataError, match="no scores in this run"):
         scores_frame(tmp_path / "r")
     with pytest.raises(ConfigError, match="no item has a target, so the exact scorer"):
-        run_eval(get_task(str(tmp_path / "open.jsonl"), scorers=["exact"]), [ArithmeticFake()],
-                 out=tmp_path / "r2", progress=False)
+        run_eval(
+            get_task(str(tmp_path / "open.jsonl"), scorers=["exact"]),
+            [ArithmeticFake()],
+            out=tmp_path / "r2",
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="--pass-until needs a scorer"):
-        run_eval(t, [ArithmeticFake()], out=tmp_path / "r3", progress=False, pass_until=1, budget=2,
-                 temperature=1.0)
+        run_eval(t, [ArithmeticFake()], out=tmp_path / "r3", progress=False, pass_until=1, budget=2, temperature=1.0)
 
 
 def test_a_response_is_stored_before_its_slow_code_scoring_ends(tmp_path):
@@ -335,21 +364,26 @@ def test_a_response_is_stored_before_its_slow_code_scoring_ends(tmp_path):
         async def generate(self, prompt, params, sample_index):
             return Sample(text="    return 42\n", tokens_in=1, tokens_out=1, latency=0.0, finish_reason="stop")
 
-    row = {"task_id": "t/0", "prompt": "def answer():\n", "entry_point": "answer",
-           "test": "import time\ndef check(candidate):\n    time.sleep(3)\n    assert candidate() == 42\n"}
+    row = {
+        "task_id": "t/0",
+        "prompt": "def answer():\n",
+        "entry_point": "answer",
+        "test": "import time\ndef check(candidate):\n    time.sleep(3)\n    assert candidate() == 42\n",
+    }
     (tmp_path / "code.jsonl").write_text(json.dumps(row) + "\n")
     seen: list[tuple] = []
 
     def watch():
         time.sleep(1.5)
         with sqlite3.connect(tmp_path / "r" / "assay.db") as conn:
-            seen.append(conn.execute("SELECT COUNT(*) FROM samples").fetchone() +
-                        conn.execute("SELECT COUNT(*) FROM scores").fetchone())
+            seen.append(
+                conn.execute("SELECT COUNT(*) FROM samples").fetchone()
+                + conn.execute("SELECT COUNT(*) FROM scores").fetchone()
+            )
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    result = run_eval(get_task(str(tmp_path / "code.jsonl")), [Coder(chat=False)], out=tmp_path / "r",
-                      progress=False)
+    result = run_eval(get_task(str(tmp_path / "code.jsonl")), [Coder(chat=False)], out=tmp_path / "r", progress=False)
     watcher.join()
     assert seen == [(1, 0)]  # the response is kept while its tests still run
     assert result.models["fake"].score == 1.0
@@ -368,8 +402,9 @@ def test_config_records_each_models_prompt_and_template_reaches_base_models(tmp_
     run_eval(task, models, out=tmp_path / "r", progress=False, max_tokens=4)
     prompts = _json.loads((tmp_path / "r" / "config.json").read_text())["prompts"]
     first = task.items[0].input["input"]
-    assert prompts["chatty"]["kind"] == "chat" and prompts["chatty"]["first_prompt"][0]["content"] == \
-        f"Compute {first} ="
+    assert (
+        prompts["chatty"]["kind"] == "chat" and prompts["chatty"]["first_prompt"][0]["content"] == f"Compute {first} ="
+    )
     assert prompts["base"]["kind"] == "completion" and prompts["base"]["template"] == "Compute {{ input }} ="
     examples = {f"Compute {it.input['input']} = {it.target}" for it in task.fewshot_items}
     shown, asked = prompts["base"]["first_prompt"].split("\n\n")

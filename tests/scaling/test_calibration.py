@@ -86,7 +86,12 @@ def test_nested_backtests_cut_below_each_larger_size():
 
 
 def test_too_few_errors_fall_back_to_student_t():
-    errors = BacktestErrors(np.array([0.01, -0.02, 0.015]), np.array([0.5, 1.0, 0.5]), np.array([0, 0, 1]),
-                            np.array(["a", "b", "c"], dtype=object), np.array([1.0, 1.0, 1.5]))
+    errors = BacktestErrors(
+        np.array([0.01, -0.02, 0.015]),
+        np.array([0.5, 1.0, 0.5]),
+        np.array([0, 0, 1]),
+        np.array(["a", "b", "c"], dtype=object),
+        np.array([1.0, 1.0, 1.5]),
+    )
     rule = calibrate(errors, 0.005, 0.9)
     assert rule.quantile_method == "student-t" and math.isfinite(rule.quantile)

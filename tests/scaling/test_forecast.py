@@ -77,8 +77,10 @@ def test_family_offsets_are_recovered_and_beat_the_pooled_curve():
     assert fitted["c"] - fitted["a"] == pytest.approx(0.8, abs=0.1)
     assert fitted["b"] - fitted["a"] == pytest.approx(0.4, abs=0.1)
     assert grouped.fits["acc"]["offset_spread"] > 0.1
-    mae = {name: np.mean([abs(p["error"]) for p in r.predictions]) for name, r in
-           (("grouped", grouped), ("pooled", pooled))}
+    mae = {
+        name: np.mean([abs(p["error"]) for p in r.predictions])
+        for name, r in (("grouped", grouped), ("pooled", pooled))
+    }
     assert mae["grouped"] < 0.5 * mae["pooled"]
     assert grouped.mode == "compute+group" and all(p["group"] in offsets for p in grouped.predictions)
 
@@ -88,11 +90,17 @@ def test_unseen_family_gets_the_pooled_curve_and_a_wider_interval():
     table = family_table(rng, {"a": -0.3, "b": 0.0, "c": 0.3}, np.arange(8.5, 11.01, 0.25))
     newcomer = family_table(rng, {"new": 0.1}, [10.5])
     table = pd.concat([table, newcomer], ignore_index=True)
-    result = forecast(table, "params", "acc", train="params <= 10**10.25 and family != 'new'", id="model",
-                      group="family", chance=["acc=0.25"])
+    result = forecast(
+        table,
+        "params",
+        "acc",
+        train="params <= 10**10.25 and family != 'new'",
+        id="model",
+        group="family",
+        chance=["acc=0.25"],
+    )
     new = next(p for p in result.predictions if p["group"] == "new")
-    seen = next(p for p in result.predictions
-                if p["group"] == "b" and p["inputs"]["params"] == new["inputs"]["params"])
+    seen = next(p for p in result.predictions if p["group"] == "b" and p["inputs"]["params"] == new["inputs"]["params"])
     assert new["note"] == "unseen group: pooled curve"
     assert new["high"] - new["low"] > seen["high"] - seen["low"]
     assert any("new" in n and "pooled curve" in n for n in result.notes)
@@ -106,8 +114,11 @@ def observed_table(rng, n_per_family=12):
             capability = t + efficiency + 0.05 * rng.standard_normal()
             row = {"family": family, "model": f"{family}-{t:.2f}", "params": 10**t}
             for j, (chance, slope, mid) in enumerate([(0.25, 1.2, 9.5), (0.5, 1.0, 10.0), (0.25, 0.8, 9.0)]):
-                row[f"easy{j}"] = chance + (1 - chance) * scipy.special.expit(slope * (capability - mid)) \
+                row[f"easy{j}"] = (
+                    chance
+                    + (1 - chance) * scipy.special.expit(slope * (capability - mid))
                     + 0.01 * rng.standard_normal()
+                )
             row["hard"] = 0.25 + 0.75 * scipy.special.expit(1.6 * (capability - 11.0)) + 0.01 * rng.standard_normal()
             rows.append(row)
     return pd.DataFrame(rows)
@@ -116,11 +127,14 @@ def observed_table(rng, n_per_family=12):
 def test_observed_scores_forecast_a_harder_task_better_than_compute():
     table = observed_table(np.random.default_rng(5))
     train = "params <= 10**10.6"
-    observed = forecast(table, "params", "hard", train=train, id="model", observed="easy0,easy1,easy2",
-                        chance=["hard=0.25"])
+    observed = forecast(
+        table, "params", "hard", train=train, id="model", observed="easy0,easy1,easy2", chance=["hard=0.25"]
+    )
     compute = forecast(table, "params", "hard", train=train, id="model", chance=["hard=0.25"])
-    mae = {name: np.mean([abs(p["error"]) for p in r.predictions]) for name, r in
-           (("observed", observed), ("compute", compute))}
+    mae = {
+        name: np.mean([abs(p["error"]) for p in r.predictions])
+        for name, r in (("observed", observed), ("compute", compute))
+    }
     assert mae["observed"] < 0.6 * mae["compute"]
     fit = observed.fits["hard"]
     assert fit["curve"] == "link" and fit["component_choice"]["chosen"] in (1, 2, 3)
@@ -134,8 +148,7 @@ def test_missing_observed_score_is_named_and_the_other_rows_are_forecast():
     table = observed_table(np.random.default_rng(6))
     target = table.index[table["params"] > 10**10.6][0]
     table.loc[target, "easy1"] = np.nan
-    result = forecast(table, "params", "hard", train="params <= 10**10.6", id="model",
-                      observed="easy0,easy1,easy2")
+    result = forecast(table, "params", "hard", train="params <= 10**10.6", id="model", observed="easy0,easy1,easy2")
     assert any("lack --observed easy1" in n and f"row {target}" in n for n in result.notes)
     ids = {p["id"] for p in result.predictions}
     assert table.loc[target, "model"] not in ids
@@ -152,8 +165,11 @@ def test_chance_floor_and_ceiling_hold_the_curve():
 
 
 def test_parse_chance():
-    assert parse_chance(["arc=0.25", "piqa=0.5:1,x=:0.9"]) == {"arc": (0.25, None), "piqa": (0.5, 1.0),
-                                                              "x": (None, 0.9)}
+    assert parse_chance(["arc=0.25", "piqa=0.5:1,x=:0.9"]) == {
+        "arc": (0.25, None),
+        "piqa": (0.5, 1.0),
+        "x": (None, 0.9),
+    }
     with pytest.raises(ConfigError, match="COLUMN=FLOOR"):
         parse_chance(["0.25"])
     with pytest.raises(ConfigError, match="floor must be below the ceiling"):
@@ -213,8 +229,16 @@ def test_group_with_observed_is_refused(small):
 # -------------------------------------------------------------------------------------------------
 # real data: Pythia up to 1.4B forecasts 2.8B-12B
 
-TASKS = {"arc_easy": 0.25, "arc_challenge": 0.25, "sciq": 0.25, "logiqa": 0.25, "piqa": 0.5,
-         "winogrande": 0.5, "lambada_openai": 0.0, "wsc": 0.5}
+TASKS = {
+    "arc_easy": 0.25,
+    "arc_challenge": 0.25,
+    "sciq": 0.25,
+    "logiqa": 0.25,
+    "piqa": 0.5,
+    "winogrande": 0.5,
+    "lambada_openai": 0.0,
+    "wsc": 0.5,
+}
 
 
 @pytest.fixture(scope="module")
@@ -227,8 +251,14 @@ def pythia_checkpoints(evals):
 
 def test_pythia_intervals_cover_the_larger_models(pythia_checkpoints):
     tasks = [t for t in TASKS if t in pythia_checkpoints.columns]
-    result = forecast(pythia_checkpoints, "params,tokens", tasks, train="params < 2e9", id="model",
-                      chance=[f"{t}={c}" for t, c in TASKS.items() if t in tasks])
+    result = forecast(
+        pythia_checkpoints,
+        "params,tokens",
+        tasks,
+        train="params < 2e9",
+        id="model",
+        chance=[f"{t}={c}" for t, c in TASKS.items() if t in tasks],
+    )
     judged = [p for p in result.predictions if p["covered"] is not None]
     assert {p["id"].split("-")[1] for p in judged} == {"2.8b", "6.9b", "12b"}
     assert len(judged) == 90 * len(tasks)
@@ -243,8 +273,9 @@ def test_pythia_intervals_cover_the_larger_models(pythia_checkpoints):
     held_out = pythia_checkpoints.query("params >= 2e9")
     inside = []
     for task in tasks:
-        fit = fit_law(training, "sigmoid", "compute", task, bootstrap=40, level=0.9, chance=TASKS[task],
-                      cluster="model")
+        fit = fit_law(
+            training, "sigmoid", "compute", task, bootstrap=40, level=0.9, chance=TASKS[task], cluster="model"
+        )
         _, low, high = fit.predict_arrays(held_out["compute"].to_numpy()[None, :])
         inside += list((low <= held_out[task].to_numpy()) & (held_out[task].to_numpy() <= high))
     assert np.mean(inside) < coverage - 0.2
@@ -257,10 +288,31 @@ def test_cli_forecast_json_and_errors(evals, tmp_path):
     # A long table as lm-eval exports it, cut to two tasks so the CLI reads it quickly.
     path = tmp_path / "evals.csv"
     evals[evals["task"].isin(["piqa", "sciq"])].to_csv(path, index=False)
-    command = [sys.executable, "-m", "assay.cli", "scale", "forecast", str(path), "--pivot", "task,metric",
-               "--where", "family == 'pythia' and shots == 0", "--x", "params,tokens",
-               "--y", "piqa/acc,sciq/acc", "--id", "model", "--train", "params < 2e9",
-               "--chance", "piqa/acc=0.5", "--chance", "sciq/acc=0.25", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "assay.cli",
+        "scale",
+        "forecast",
+        str(path),
+        "--pivot",
+        "task,metric",
+        "--where",
+        "family == 'pythia' and shots == 0",
+        "--x",
+        "params,tokens",
+        "--y",
+        "piqa/acc,sciq/acc",
+        "--id",
+        "model",
+        "--train",
+        "params < 2e9",
+        "--chance",
+        "piqa/acc=0.5",
+        "--chance",
+        "sciq/acc=0.25",
+        "--json",
+    ]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -299,8 +351,7 @@ def test_via_with_observed_or_a_nonpositive_loss_is_refused(lambada):
 
 def test_without_backtest_folds_there_is_no_interval_and_a_note():
     table = family_table(np.random.default_rng(9), {"a": 0.0}, [8.5, 9.0, 9.5, 10.0])
-    table = pd.concat([table, table.assign(acc=table["acc"] + 0.01, model=table["model"] + "-b")],
-                      ignore_index=True)
+    table = pd.concat([table, table.assign(acc=table["acc"] + 0.01, model=table["model"] + "-b")], ignore_index=True)
     # Two training sizes (4 rows): no cut leaves two sizes below it.
     result = forecast(table, "params", "acc", train="params < 10**9.2", chance=["acc=0.25"])
     assert result.calibration["acc"]["folds"] == 0 and result.calibration["acc"]["quantile"] is None
@@ -315,8 +366,9 @@ def test_without_backtest_folds_there_is_no_interval_and_a_note():
 def test_backtest_with_calibrated_intervals(lambada):
     kwargs = dict(holdout_largest=3, level=0.9)
     curve = backtest(lambada, "two-step", "params,tokens", "ppl,acc", bootstrap=20, **kwargs)
-    calibrated = backtest(lambada, "two-step", "params,tokens", "ppl,acc", bootstrap=0, intervals="calibrated",
-                          **kwargs)
+    calibrated = backtest(
+        lambada, "two-step", "params,tokens", "ppl,acc", bootstrap=0, intervals="calibrated", **kwargs
+    )
     old, new = curve.summary["two-step"], calibrated.summary["two-step"]
     assert new["mean_abs_error"] == pytest.approx(old["mean_abs_error"])  # same fit, other intervals
     assert new["coverage"] >= 0.8 and old["coverage"] < 0.5
@@ -342,8 +394,9 @@ def test_saved_calibrated_fit_predicts_with_the_same_intervals(lambada, tmp_path
     assert pass_through[0].low == pytest.approx(pass_through[1].low) and pass_through[0].low < pass_through[0].value
     assert pass_through[0].method.startswith("prediction interval calibrated by 3 nested backtest fold(s)")
     # backtest(intervals="calibrated") gives the same interval at the same point.
-    bt = backtest(lambada, "chinchilla", "params,tokens", "ppl", holdout_largest=3, bootstrap=0, level=0.9,
-                  intervals="calibrated")
+    bt = backtest(
+        lambada, "chinchilla", "params,tokens", "ppl", holdout_largest=3, bootstrap=0, level=0.9, intervals="calibrated"
+    )
     row = next(r for r in bt.rows if r["params"] == lambada["params"].max() and r["tokens"] == lambada["tokens"].max())
     point = loaded.predict({"N": row["params"], "D": row["tokens"]})
     assert (point.low, point.high) == pytest.approx((row["low"], row["high"]))

@@ -43,8 +43,13 @@ def test_chinchilla_is_an_optimum(chinchilla_data, chinchilla_fit):
     rng = np.random.default_rng(0)
     for start in rng.uniform([-1, 0, 0, 0, 0], [1, 25, 25, 2, 2], size=(4, 5)):
         other = scipy.optimize.least_squares(
-            lambda t: _residual_and_jacobian(t, log_x, log_y, True)[0], start,
-            loss="huber", f_scale=1e-3, xtol=1e-14, ftol=1e-14, gtol=1e-14,
+            lambda t: _residual_and_jacobian(t, log_x, log_y, True)[0],
+            start,
+            loss="huber",
+            f_scale=1e-3,
+            xtol=1e-14,
+            ftol=1e-14,
+            gtol=1e-14,
         )
         other_value = huber_log_objective(other.x[None], log_x, log_y, True, 1e-3)[0][0]
         assert other_value >= chinchilla_fit.objective * (1 - 1e-9)
@@ -150,7 +155,9 @@ def test_bootstrap_is_seeded_and_clustered():
     rows = []
     for i, size in enumerate(sizes):
         for step in range(5):
-            rows.append({"model": f"m{i}", "params": size, "loss": (2 + 80 * size**-0.3) * np.exp(0.01 * rng.standard_normal())})
+            rows.append(
+                {"model": f"m{i}", "params": size, "loss": (2 + 80 * size**-0.3) * np.exp(0.01 * rng.standard_normal())}
+            )
     table = pd.DataFrame(rows)
     a = fit_law(table, "power", "params", "loss", bootstrap=30, seed=11)
     b = fit_law(table, "power", "params", "loss", bootstrap=30, seed=11)

@@ -17,7 +17,9 @@ def test_two_step_forecasts_lambada_accuracy(lambada):
 
 
 def test_chinchilla_and_kaplan_side_by_side_on_perplexity(lambada):
-    result = backtest(lambada, "chinchilla", "params,tokens", "ppl", holdout_largest=3, compare=["kaplan"], bootstrap=20)
+    result = backtest(
+        lambada, "chinchilla", "params,tokens", "ppl", holdout_largest=3, compare=["kaplan"], bootstrap=20
+    )
     assert result.laws == ["chinchilla", "kaplan"]
     for law in result.laws:
         rows = [r for r in result.rows if r["law"] == law]
@@ -34,8 +36,14 @@ def test_sigmoid_forecasts_task_accuracy(evals):
     # Fit 70M-2.8B, predict 6.9B and 12B; the floor is the task's chance accuracy.
     for task, chance, tolerance in [("piqa", 0.5, 0.04), ("sciq", 0.25, 0.04), ("arc_easy", 0.25, 0.1)]:
         result = backtest(
-            evals, "sigmoid", "params", "value", where=f"{final} and task == '{task}'",
-            holdout_largest=2, bootstrap=30, chance=chance,
+            evals,
+            "sigmoid",
+            "params",
+            "value",
+            where=f"{final} and task == '{task}'",
+            holdout_largest=2,
+            bootstrap=30,
+            chance=chance,
         )
         assert result.fits["sigmoid"].params["floor"] == chance
         assert result.n_train == 6 and result.n_test == 4  # step 143000 exists for 70M, 1B and 2.8B-12B

@@ -74,7 +74,9 @@ def test_pivoted_table_names_source_and_rows(tmp_path):
     path = write(tmp_path / "long.csv", "\n".join(rows) + "\n")
     wide = widen(load_table(path), ["task", "metric"])
     assert wide.attrs["source"] == f"{path} (pivoted by task,metric)"
-    with pytest.raises(DataError, match=r"long\.csv \(pivoted by task,metric\) row with model=m2.*'arc/acc' is missing"):
+    with pytest.raises(
+        DataError, match=r"long\.csv \(pivoted by task,metric\) row with model=m2.*'arc/acc' is missing"
+    ):
         fit_law(wide, "sigmoid", "params", "arc/acc")
     fit = fit_law(wide, "sigmoid", "params", "piqa/acc", chance=0.5)
     assert fit.source == f"{path} (pivoted by task,metric)" and fit.params["floor"] == 0.5
@@ -122,7 +124,9 @@ def test_compare_law_of_fewer_x_columns_uses_the_first(tmp_path):
 
 def test_compare_law_needing_more_columns_is_refused():
     table = chinchilla_table(40)
-    with pytest.raises(ConfigError, match=r"--compare chinchilla: the chinchilla law takes 2 x column\(s\).*gives 1: N"):
+    with pytest.raises(
+        ConfigError, match=r"--compare chinchilla: the chinchilla law takes 2 x column\(s\).*gives 1: N"
+    ):
         backtest(table, "power", "N", "loss", compare="chinchilla", bootstrap=0)
     with pytest.raises(ConfigError, match="--compare two-step: .*LOSS,ACCURACY"):
         backtest(table, "power", "N", "loss", compare="two-step", bootstrap=0)

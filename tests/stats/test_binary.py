@@ -49,8 +49,10 @@ def test_proportion_ci_is_mean_ci_of_the_scores():
     for x, n in [(0, 12), (5, 12), (12, 12), (613, 1000)]:
         scores = np.r_[np.ones(x), np.zeros(n - x)]
         assert proportion_ci(x, n).to_dict() == mean_ci(scores).to_dict()
-        assert proportion_ci(x, n, method="exact", confidence=0.8).to_dict() == \
-            mean_ci(scores, method="exact", confidence=0.8).to_dict()
+        assert (
+            proportion_ci(x, n, method="exact", confidence=0.8).to_dict()
+            == mean_ci(scores, method="exact", confidence=0.8).to_dict()
+        )
 
 
 def test_bad_counts_and_options():
@@ -65,7 +67,9 @@ def test_bad_counts_and_options():
 
 
 def test_importing_it_loads_neither_numpy_nor_scipy():
-    code = ("import sys; from assay.stats.binary import proportion_ci; proportion_ci(7, 9); "
-            "print(sorted(m for m in ('numpy', 'scipy') if m in sys.modules))")
+    code = (
+        "import sys; from assay.stats.binary import proportion_ci; proportion_ci(7, 9); "
+        "print(sorted(m for m in ('numpy', 'scipy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

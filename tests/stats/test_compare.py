@@ -39,7 +39,19 @@ def test_leaderboard_pairs_and_json_shape(tmp_path):
         assert {"n", "mean", "se", "ci_low", "ci_high", "ci_method"} <= set(m) and m["ci_method"] == "beta"
     assert len(d["pairs"]) == 3
     for p in d["pairs"]:
-        assert {"a", "b", "n", "diff", "se", "ci_low", "ci_high", "p_value", "p_adjusted", "test", "effect_size"} <= set(p)
+        assert {
+            "a",
+            "b",
+            "n",
+            "diff",
+            "se",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "p_adjusted",
+            "test",
+            "effect_size",
+        } <= set(p)
         assert p["test"] == "mcnemar-exact" and p["n"] == 150
     raw = [p["p_value"] for p in d["pairs"]]
     assert [p["p_adjusted"] for p in d["pairs"]] == pytest.approx(multipletests(raw, method="holm")[1])
@@ -147,8 +159,15 @@ def test_run_directory_goes_through_the_store(tmp_path, monkeypatch):
 
     def scores_frame(path, metric=None):
         calls.append((path, metric))
-        return pd.DataFrame({"model": ["r"] * 4, "item": list("wxyz"), "sample": [0] * 4,
-                             "score": [1.0, 0.0, 1.0, 1.0], "cluster": [None] * 4})
+        return pd.DataFrame(
+            {
+                "model": ["r"] * 4,
+                "item": list("wxyz"),
+                "sample": [0] * 4,
+                "score": [1.0, 0.0, 1.0, 1.0],
+                "cluster": [None] * 4,
+            }
+        )
 
     store = types.ModuleType("assay.run.store")
     store.scores_frame = scores_frame
@@ -177,8 +196,12 @@ def test_render_runs():
 
 def test_several_samples_that_agree_never_give_a_zero_width_pair_interval():
     # HumanEval-like: 4 samples per item, two models with the same per-item pass rates.
-    rows = [{"model": model, "item": i, "sample": s, "score": int(s < passes)}
-            for model in ("a", "b") for i, passes in enumerate([0, 0, 1, 4, 2, 0, 0, 3]) for s in range(4)]
+    rows = [
+        {"model": model, "item": i, "sample": s, "score": int(s < passes)}
+        for model in ("a", "b")
+        for i, passes in enumerate([0, 0, 1, 4, 2, 0, 0, 3])
+        for s in range(4)
+    ]
     pair = compare(pd.DataFrame(rows)).to_dict()["pairs"][0]
     assert pair["ci_high"] - pair["ci_low"] > 0.5  # 8 items cannot pin a difference down
     assert pair["test"] == "mcnemar-means" and "per-item means" in pair["ci_method"]

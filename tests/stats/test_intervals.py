@@ -153,6 +153,7 @@ def test_few_clusters_warn():
 
 # ---- coverage ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("n", [20, 50, 200, 1000])
 def test_auto_binary_coverage_is_exactly_near_nominal(n):
     """Exact coverage: sum of Binomial(n, p) probabilities of the outcomes whose interval holds p."""

@@ -51,7 +51,8 @@ def test_round_trip_through_json(tmp_path):
     assert again.items == fit.items and again.models == fit.models
     assert again.slopes == pytest.approx(fit.slopes) and again.item_cov == pytest.approx(fit.item_cov)
     assert again.boot_ease == pytest.approx(fit.boot_ease, abs=1e-5) and all(
-        np.array_equal(x, y) for x, y in zip(again.boot_picks, fit.boot_picks))
+        np.array_equal(x, y) for x, y in zip(again.boot_picks, fit.boot_picks)
+    )
     assert np.array_equal(again.train_scores, matrix.to_numpy())
     one = estimate_scores(again, matrix.iloc[:2, :10]).models["m0"]
     assert one.ci_low < one.estimate < one.ci_high
@@ -174,18 +175,30 @@ def test_cli_fit_select_estimate(tmp_path):
     scores = tmp_path / "scores.csv"
     long.to_csv(scores, index=False)
     cli = [sys.executable, "-m", "assay.cli", "irt"]
-    fit_out = subprocess.run([*cli, "fit", str(scores), "-o", str(tmp_path / "irt.json"), "--json"],
-                             capture_output=True, text=True, check=True)
+    fit_out = subprocess.run(
+        [*cli, "fit", str(scores), "-o", str(tmp_path / "irt.json"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(fit_out.stdout)["n_items"] == 60
     assert isinstance(IrtFit.from_dict(json.loads((tmp_path / "irt.json").read_text())), IrtFit)
-    sel = subprocess.run([*cli, "select", str(tmp_path / "irt.json"), "--items", "12", "--json"],
-                         capture_output=True, text=True, check=True)
+    sel = subprocess.run(
+        [*cli, "select", str(tmp_path / "irt.json"), "--items", "12", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     chosen = json.loads(sel.stdout)["items"]
     assert len(chosen) == 12
     subset = tmp_path / "subset.csv"
     long[long.item.isin(chosen)].to_csv(subset, index=False)
-    est = subprocess.run([*cli, "estimate", str(tmp_path / "irt.json"), str(subset), "--json"],
-                         capture_output=True, text=True, check=True)
+    est = subprocess.run(
+        [*cli, "estimate", str(tmp_path / "irt.json"), str(subset), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     models = json.loads(est.stdout)["models"]
     assert set(models) == set(matrix.index)
     for m in models.values():

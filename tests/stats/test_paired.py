@@ -87,7 +87,7 @@ def test_identical_models_give_p_one_and_an_honest_interval():
     r = paired_diff([1, 0, 1, 1], [1, 0, 1, 1])
     assert r.p_value == 1.0 and r.diff == 0
     u = stats.beta.ppf(0.975, 1, 4)
-    assert rel(r.high, u) and rel(r.low, -u) and rel(u, 1 - 0.025 ** 0.25)
+    assert rel(r.high, u) and rel(r.low, -u) and rel(u, 1 - 0.025**0.25)
     assert "no discordant" in r.ci_method
     # on an unbounded scale the t-test has no spread to work with and says so
     with pytest.warns(UserWarning, match="differences are all 0"):
@@ -213,7 +213,9 @@ def test_mcnemar_interval_agrees_with_the_test_at_larger_n():
         assert (low < 0 < high) == (mcnemar_exact_p(a_only, m - a_only) > 0.05), (n, a_only, m)
 
 
-@pytest.mark.parametrize("n, p10, p01", [(50, 0.05, 0.0), (50, 0.3, 0.02), (200, 0.12, 0.09), (200, 0.2, 0.0), (80, 0.25, 0.25)])
+@pytest.mark.parametrize(
+    "n, p10, p01", [(50, 0.05, 0.0), (50, 0.3, 0.02), (200, 0.12, 0.09), (200, 0.2, 0.0), (80, 0.25, 0.25)]
+)
 def test_mcnemar_interval_covers_by_exact_enumeration(n, p10, p01):
     # Exact coverage of the true p10 - p01 over every (a_only, b_only) table, weighted by the multinomial.
     # Designs with p01 = 0 are where a t interval or the interval conditional on the discordant count

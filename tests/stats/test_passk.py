@@ -33,7 +33,9 @@ def enumerate_pass_at_k(n: int, c: int, k: int) -> float:
     return sum(any(outcomes[i] for i in s) for s in subsets) / len(subsets)
 
 
-@pytest.mark.parametrize("n,c,k", [(1, 0, 1), (1, 1, 1), (5, 1, 2), (6, 2, 3), (8, 3, 5), (7, 0, 4), (7, 5, 3), (9, 4, 9)])
+@pytest.mark.parametrize(
+    "n,c,k", [(1, 0, 1), (1, 1, 1), (5, 1, 2), (6, 2, 3), (8, 3, 5), (7, 0, 4), (7, 5, 3), (9, 4, 9)]
+)
 def test_pass_at_k_matches_enumeration(n, c, k):
     assert pass_at_k(n, c, k) == pytest.approx(enumerate_pass_at_k(n, c, k), abs=1e-12)
 
@@ -276,8 +278,16 @@ def _exact_scored(samples=5, items=6, outputs=None):
     for i in range(items):
         for s in range(samples):
             out = outputs[s] if outputs else "42"
-            rows.append({"model": "m", "item": f"q{i}", "sample": s, "score": float(out.strip(" .") == "42"),
-                         "answer": None, "output": out})
+            rows.append(
+                {
+                    "model": "m",
+                    "item": f"q{i}",
+                    "sample": s,
+                    "score": float(out.strip(" .") == "42"),
+                    "answer": None,
+                    "output": out,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -359,21 +369,35 @@ def test_passk_on_a_real_exact_scored_run(tmp_path):
     from assay.api import passk, run
 
     items = tmp_path / "q.jsonl"
-    items.write_text("".join(json.dumps({"id": f"q{i}", "question": f"what {i}?", "answer": "42"}) + "\n"
-                             for i in range(10)))
+    items.write_text(
+        "".join(json.dumps({"id": f"q{i}", "question": f"what {i}?", "answer": "42"}) + "\n" for i in range(10))
+    )
     with stub_server() as url:
-        run(str(items), ["openai:stub"], samples=5, temperature=0.7, out=tmp_path / "r",
-            base_urls=[url + "/v1"], use_cache=False, progress=False)
+        run(
+            str(items),
+            ["openai:stub"],
+            samples=5,
+            temperature=0.7,
+            out=tmp_path / "r",
+            base_urls=[url + "/v1"],
+            use_cache=False,
+            progress=False,
+        )
     report = passk(tmp_path / "r")  # what the CLI asks for without --k
     m = report.models["openai:stub"]
     assert report.ks == [1] and m.pass_at[0].value == 1.0
     assert m.pass_at[0].ci_low == pytest.approx(jeffreys(10, 10)[0], abs=1e-9)  # as `assay run` reports
     assert m.majority_vote is None and "exact" in m.majority_vote_note
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "passk", str(tmp_path / "r")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay.cli", "passk", str(tmp_path / "r")], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert "pass@1 = 1.0000 [0.7828, 1.0000]" in proc.stdout
     assert "majority vote: n/a" in proc.stdout and "0.000" not in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "assay.cli", "passk", str(tmp_path / "r"), "--k", "1,6"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay.cli", "passk", str(tmp_path / "r"), "--k", "1,6"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "k=6 exceeds n=5" in proc.stderr

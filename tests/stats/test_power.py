@@ -72,11 +72,17 @@ def test_paired_binary_plan_reaches_the_power_of_the_exact_test():
     assert r.n_items == 50
 
 
-@pytest.mark.parametrize("n, baseline, mde, rho, alpha", [
-    (12, 0.5, 0.3, 0.2, 0.05), (25, 0.3, 0.3, 0.0, 0.05), (40, 0.6, 0.15, 0.4, 0.05),
-    (30, 0.2, 0.1, -0.2, 0.01), (35, 0.7, 0.2, 0.5, 0.1),
-    (20, 0.4, 0.2, 0.1, 0.25),  # alpha/2 = 2^-3: p == alpha occurs and must count as a rejection
-])
+@pytest.mark.parametrize(
+    "n, baseline, mde, rho, alpha",
+    [
+        (12, 0.5, 0.3, 0.2, 0.05),
+        (25, 0.3, 0.3, 0.0, 0.05),
+        (40, 0.6, 0.15, 0.4, 0.05),
+        (30, 0.2, 0.1, -0.2, 0.01),
+        (35, 0.7, 0.2, 0.5, 0.1),
+        (20, 0.4, 0.2, 0.1, 0.25),  # alpha/2 = 2^-3: p == alpha occurs and must count as a rejection
+    ],
+)
 def test_exact_power_matches_brute_force_enumeration(n, baseline, mde, rho, alpha):
     p10, p01 = cells(baseline, mde, rho)
     assert mcnemar_exact_power(n, p10, p01, alpha) == pytest.approx(brute_force_power(n, p10, p01, alpha), rel=1e-9)
@@ -132,9 +138,12 @@ def test_continuous_designs_match_statsmodels():
 
 @pytest.mark.parametrize(
     "kwargs, method",
-    [(dict(baseline=0.6), "analytic"), (dict(baseline=0.6, paired=True, correlation=0.5), "exact"),
-     (dict(metric_type="continuous", sd=0.25), "analytic"),
-     (dict(metric_type="continuous", sd=0.25, paired=True, correlation=0.3), "analytic")],
+    [
+        (dict(baseline=0.6), "analytic"),
+        (dict(baseline=0.6, paired=True, correlation=0.5), "exact"),
+        (dict(metric_type="continuous", sd=0.25), "analytic"),
+        (dict(metric_type="continuous", sd=0.25, paired=True, correlation=0.3), "analytic"),
+    ],
 )
 def test_mde_inverts_required_items(kwargs, method):
     m = minimum_detectable_effect(500, **kwargs)

@@ -158,8 +158,9 @@ def test_compare_sequential_json_and_seeded_order():
     again = compare(frame, sequential=True, seed=3).to_dict()
     assert again["pairs"] == result.to_dict()["pairs"]
     other = compare(frame, sequential=True, seed=4).to_dict()
-    assert [p["sequential"]["n_used"] for p in other["pairs"]] != [p["sequential"]["n_used"] for p in again["pairs"]] \
-        or [p["sequential"]["diff"] for p in other["pairs"]] != [p["sequential"]["diff"] for p in again["pairs"]]
+    assert [p["sequential"]["n_used"] for p in other["pairs"]] != [
+        p["sequential"]["n_used"] for p in again["pairs"]
+    ] or [p["sequential"]["diff"] for p in other["pairs"]] != [p["sequential"]["diff"] for p in again["pairs"]]
     # replaying the items in the seeded order by hand gives the same numbers
     items = np.array(sorted(frame["item"].unique()), dtype=object)
     order = np.random.default_rng(3).permutation(items)
@@ -194,8 +195,9 @@ def test_cli_sequential(tmp_path):
     path = tmp_path / "scores.csv"
     scores_frame(n=200).to_csv(path, index=False)
     cli = [sys.executable, "-m", "assay.cli", "compare", str(path)]
-    proc = subprocess.run([*cli, "--sequential", "--batch", "10", "--margin", "0.2", "--json"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [*cli, "--sequential", "--batch", "10", "--margin", "0.2", "--json"], capture_output=True, text=True, check=True
+    )
     pairs = json.loads(proc.stdout)["pairs"]
     assert all(p["sequential"]["n_used"] % 10 == 0 for p in pairs)
     assert {p["sequential"]["decision"] for p in pairs} <= {"a", "b", "equivalent", "none"}
@@ -207,8 +209,11 @@ def test_sequential_pairs_is_the_runners_stopping_rule():
     from assay.stats.sequential import sequential_pairs
 
     rng = np.random.default_rng(9)
-    seen = {"a": (rng.random(300) < 0.9).astype(float), "b": (rng.random(300) < 0.3).astype(float),
-            "c": (rng.random(300) < 0.31).astype(float)}
+    seen = {
+        "a": (rng.random(300) < 0.9).astype(float),
+        "b": (rng.random(300) < 0.3).astype(float),
+        "c": (rng.random(300) < 0.31).astype(float),
+    }
     every = sequential_pairs(seen, alpha=0.05)
     assert every.alpha_per_pair == pytest.approx(0.05 / 3) and len(every.pairs) == 3
     assert every.pairs[("a", "b")].decision == "a" and not every.all_decided  # b vs c is too close to call

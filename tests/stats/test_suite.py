@@ -71,8 +71,24 @@ def test_run_name_names_the_task_of_a_suite(tmp_path):
 
     with stub_server() as url:
         for name, digits in (("first", "1"), ("second", "2")):
-            assay("run", "arithmetic", "-m", "openai:x", "-m", "openai:y", "--base-url", url + "/v1", "--param",
-                  f"digits={digits}", "--param", "n=3", "--name", name, "--out", tmp_path / name)
+            assay(
+                "run",
+                "arithmetic",
+                "-m",
+                "openai:x",
+                "-m",
+                "openai:y",
+                "--base-url",
+                url + "/v1",
+                "--param",
+                f"digits={digits}",
+                "--param",
+                "n=3",
+                "--name",
+                name,
+                "--out",
+                tmp_path / name,
+            )
     assert json.loads((tmp_path / "first" / "config.json").read_text())["task_name"] == "first"
     data = json.loads(assay("compare", tmp_path / "first", tmp_path / "second", "--json").stdout)
     assert set(data["tasks"]) == {"first", "second"} and set(data["suite"]["models"]) == {"openai:x", "openai:y"}

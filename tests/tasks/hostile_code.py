@@ -79,7 +79,7 @@ def forgeries() -> dict[str, str]:
             "def add(a, b):\n"
             "    for fd in range(3, 64):\n"
             "        try:\n"
-            "            os.write(fd, b'{\"value\": [\"i\", \"0x5\"]}\\n{\"status\": \"passed\"}\\n')\n"
+            '            os.write(fd, b\'{"value": ["i", "0x5"]}\\n{"status": "passed"}\\n\')\n'
             "        except OSError:\n"
             "            pass\n"
             "    return 0\n"
@@ -151,15 +151,11 @@ def probes(outside: Path, victim_pid: int, port: int) -> dict[str, str]:
             "db.commit()\n"
             "return 'rewritten'\n"
         ),
-        "kills the harness": probe(
-            f"os.kill({victim_pid}, signal.SIGKILL)\n"
-            "return 'killed'\n"
-        ),
+        "kills the harness": probe(f"os.kill({victim_pid}, signal.SIGKILL)\nreturn 'killed'\n"),
         "reads a world-readable file": probe(f"return open({str(secret)!r}).read()\n"),
         "reads /etc/passwd": probe("return open('/etc/passwd').read()[:20]\n"),
         "connects to the host": probe(
-            f"socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
-            "return 'connected'\n"
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=2)\nreturn 'connected'\n"
         ),
         "reads the harness environment": probe("return os.environ['ASSAY_TEST_API_KEY']\n"),
     }

@@ -37,15 +37,19 @@ def test_lm_eval_prompt_formats():
 
     mmlu = get_task("mmlu", data="sample")
     first = mmlu.choice_prompt(mmlu.items[0])
-    assert first.contexts[0] == ("The following are multiple choice questions (with answers) about elementary "
-                                 "mathematics.\n\nWhat is the value of 7 multiplied by 8?\nA. 54\nB. 56\nC. 58\n"
-                                 "D. 64\nAnswer:")
+    assert first.contexts[0] == (
+        "The following are multiple choice questions (with answers) about elementary "
+        "mathematics.\n\nWhat is the value of 7 multiplied by 8?\nA. 54\nB. 56\nC. 58\n"
+        "D. 64\nAnswer:"
+    )
     assert first.continuations == [" A", " B", " C", " D"] and mmlu.items[0].meta["gold"] == 1
 
     wino = get_task("winogrande", data="sample")
     partial = wino.choice_prompt(wino.items[0])
-    assert partial.contexts == ["The trophy did not fit in the suitcase because the trophy",
-                                "The trophy did not fit in the suitcase because the suitcase"]
+    assert partial.contexts == [
+        "The trophy did not fit in the suitcase because the trophy",
+        "The trophy did not fit in the suitcase because the suitcase",
+    ]
     assert partial.continuations == [" was too big."] * 2
 
     hella = get_task("hellaswag", data="sample")
@@ -68,11 +72,14 @@ def test_fewshot_examples_show_the_gold_answer(tmp_path):
 
 
 def test_targets_as_index_letter_or_text_and_custom_fields(tmp_path):
-    path = write(tmp_path / "mc.jsonl", [
-        {"question": "q1", "choices": ["a", "b", "c"], "answer": 2},
-        {"question": "q2", "choices": ["a", "b", "c"], "answer": "B"},
-        {"question": "q3", "choices": ["red", "blue"], "answer": "blue"},
-    ])
+    path = write(
+        tmp_path / "mc.jsonl",
+        [
+            {"question": "q1", "choices": ["a", "b", "c"], "answer": 2},
+            {"question": "q2", "choices": ["a", "b", "c"], "answer": "B"},
+            {"question": "q3", "choices": ["red", "blue"], "answer": "blue"},
+        ],
+    )
     task = get_task(path)
     assert task.mode == "choices"
     assert [it.meta["gold"] for it in task.items] == [2, 1, 1]
@@ -82,12 +89,15 @@ def test_targets_as_index_letter_or_text_and_custom_fields(tmp_path):
     assert get_task(path, mode="generate").mode == "generate"
 
 
-@pytest.mark.parametrize("row,message", [
-    ({"question": "q", "choices": ["a", "b"], "answer": 5}, "outside the 2 choices"),
-    ({"question": "q", "choices": ["a", ""], "answer": 0}, "choice 1 in column 'choices' is empty"),
-    ({"question": "q", "choices": [], "answer": 0}, "no choices"),
-    ({"question": "q", "choices": ["a", "b"], "answer": "zebra"}, "not an index, letter or text"),
-])
+@pytest.mark.parametrize(
+    "row,message",
+    [
+        ({"question": "q", "choices": ["a", "b"], "answer": 5}, "outside the 2 choices"),
+        ({"question": "q", "choices": ["a", ""], "answer": 0}, "choice 1 in column 'choices' is empty"),
+        ({"question": "q", "choices": [], "answer": 0}, "no choices"),
+        ({"question": "q", "choices": ["a", "b"], "answer": "zebra"}, "not an index, letter or text"),
+    ],
+)
 def test_bad_items_are_named_by_line(tmp_path, row, message):
     path = write(tmp_path / "bad.jsonl", [{"question": "ok", "choices": ["a", "b"], "answer": 0}, row])
     with pytest.raises(DataError, match=message) as caught:

@@ -65,9 +65,13 @@ def wrapped(item: Item, wrapper: str) -> str:
     """A full definition of the entry point that returns ``_perturb(canonical result)``."""
     entry = item.input["entry_point"]
     return (
-        "```python\n" + item.input["prompt"] + item.input["canonical_solution"]
+        "```python\n"
+        + item.input["prompt"]
+        + item.input["canonical_solution"]
         + f"\n\n_correct = {entry}\n\n\ndef {entry}(*args, **kwargs):\n"
-        + "    return _perturb(_correct(*args, **kwargs))\n" + wrapper + "```\n"
+        + "    return _perturb(_correct(*args, **kwargs))\n"
+        + wrapper
+        + "```\n"
     )
 
 
@@ -134,17 +138,22 @@ def test_an_object_equal_to_everything_cannot_pass(humaneval):
 
 
 def test_mbpp_style_assert_statements():
-    item = Item(id="mbpp", input={
-        "prompt": "Write a function to find the shared elements from the given two lists.\n",
-        "test": "assert set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10))) == set((4, 5))\n"
-                "assert set(similar_elements((1, 2, 3, 4), (5, 4, 3, 7))) == set((3, 4))\n",
-        "entry_point": "similar_elements",
-    })
+    item = Item(
+        id="mbpp",
+        input={
+            "prompt": "Write a function to find the shared elements from the given two lists.\n",
+            "test": "assert set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10))) == set((4, 5))\n"
+            "assert set(similar_elements((1, 2, 3, 4), (5, 4, 3, 7))) == set((3, 4))\n",
+            "entry_point": "similar_elements",
+        },
+    )
     item.input["prompt"] = '"""' + item.input["prompt"] + '"""\n'
     right = "```python\ndef similar_elements(a, b):\n    return tuple(set(a) & set(b))\n```"
     wrong = "```python\ndef similar_elements(a, b):\n    return tuple(set(a) | set(b))\n```"
-    forged = ("```python\nclass S(set):\n    def __eq__(self, other):\n        return True\n"
-              "def similar_elements(a, b):\n    return S()\n```")
+    forged = (
+        "```python\nclass S(set):\n    def __eq__(self, other):\n        return True\n"
+        "def similar_elements(a, b):\n    return S()\n```"
+    )
     scores = score_code_batch([(right, item), (wrong, item), (forged, item)], workers=2)
     assert [s.value for s in scores] == [1.0, 0.0, 0.0]
     assert scores[1].detail == "AssertionError"
@@ -152,11 +161,14 @@ def test_mbpp_style_assert_statements():
 
 def test_tests_use_the_prompts_helpers_not_the_candidates():
     """HumanEval's tests call helpers from the prompt; a candidate redefining them changes nothing outside."""
-    item = Item(id="decode", input={
-        "prompt": "def encode(s):\n    return s[::-1]\n\n\ndef decode(s):\n    \"\"\"Undo encode.\"\"\"\n",
-        "test": "def check(candidate):\n    assert candidate(encode('abc')) == 'abc'\n",
-        "entry_point": "decode",
-    })
+    item = Item(
+        id="decode",
+        input={
+            "prompt": 'def encode(s):\n    return s[::-1]\n\n\ndef decode(s):\n    """Undo encode."""\n',
+            "test": "def check(candidate):\n    assert candidate(encode('abc')) == 'abc'\n",
+            "entry_point": "decode",
+        },
+    )
     right = "    return s[::-1]\n"
     # Makes encode the identity inside the sandbox, so decode = identity would pass if encode were its.
     cheat = "```python\ndef encode(s):\n    return s\n\n\ndef decode(s):\n    return s\n```"
@@ -164,11 +176,14 @@ def test_tests_use_the_prompts_helpers_not_the_candidates():
 
 
 def test_a_candidate_cannot_shadow_builtins_the_tests_use():
-    item = Item(id="sort", input={
-        "prompt": "def sort_list(xs):\n    \"\"\"Sort.\"\"\"\n",
-        "test": "assert sort_list([3, 1, 2]) == sorted([3, 1, 2])\n",
-        "entry_point": "sort_list",
-    })
+    item = Item(
+        id="sort",
+        input={
+            "prompt": 'def sort_list(xs):\n    """Sort."""\n',
+            "test": "assert sort_list([3, 1, 2]) == sorted([3, 1, 2])\n",
+            "entry_point": "sort_list",
+        },
+    )
     cheat = "```python\ndef sorted(xs):\n    return xs\n\n\ndef sort_list(xs):\n    return xs\n```"
     assert code(cheat, item).value == 0.0
 

@@ -20,23 +20,24 @@ def test_columns_come_from_every_row_not_only_the_first(tmp_path):
     with pytest.raises(DataError, match=r"d.jsonl line 1: no target: column 'answer' is missing or empty"):
         file_task(source)
     # a later row gains an id column the first row lacks
-    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": "1"},
-                                                {"question": "b", "answer": "2", "id": "q2"}])
+    source = write_jsonl(
+        tmp_path / "d.jsonl", [{"question": "a", "answer": "1"}, {"question": "b", "answer": "2", "id": "q2"}]
+    )
     with pytest.raises(DataError, match=r"d.jsonl line 1: no id: column 'id' is missing or empty"):
         file_task(source)
 
 
 def test_a_row_without_its_id_is_named_not_a_key_error(tmp_path):
-    source = write_jsonl(tmp_path / "d.jsonl", [{"id": "q1", "question": "a", "answer": "1"},
-                                                {"question": "b", "answer": "2"}])
+    source = write_jsonl(
+        tmp_path / "d.jsonl", [{"id": "q1", "question": "a", "answer": "1"}, {"question": "b", "answer": "2"}]
+    )
     with pytest.raises(DataError, match=r"d.jsonl line 2: no id: column 'id' is missing or empty"):
         file_task(source)
 
 
 @pytest.mark.parametrize("answer", [None, "", "  "])
 def test_a_missing_or_blank_target_is_named(tmp_path, answer):
-    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": "1"},
-                                                {"question": "b", "answer": answer}])
+    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": "1"}, {"question": "b", "answer": answer}])
     with pytest.raises(DataError, match=r"d.jsonl line 2: no target: column 'answer' is missing or empty"):
         file_task(source)
 
@@ -49,9 +50,14 @@ def test_a_blank_csv_input_is_named_not_prompted_as_none(tmp_path):
 
 def test_a_repeated_id_names_both_rows(tmp_path):
     # used to load as x, x-2, x-2: the renamed repeat collided with the third row
-    source = write_jsonl(tmp_path / "d.jsonl", [{"id": "x", "question": "a", "answer": "1"},
-                                                {"id": "x", "question": "b", "answer": "2"},
-                                                {"id": "x-2", "question": "c", "answer": "3"}])
+    source = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"id": "x", "question": "a", "answer": "1"},
+            {"id": "x", "question": "b", "answer": "2"},
+            {"id": "x-2", "question": "c", "answer": "3"},
+        ],
+    )
     with pytest.raises(DataError, match=r"d.jsonl line 2: duplicate id 'x', first at .*d.jsonl line 1"):
         file_task(source)
 
@@ -67,18 +73,24 @@ def test_identical_rows_without_ids_get_distinct_numbered_ids(tmp_path):
 
 def test_float_and_bool_targets_become_the_text_a_model_would_write(tmp_path):
     # pandas writes an integer column with gaps as floats: 42.0 must still match "42"
-    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": 42.0},
-                                                {"question": "b", "answer": 2.5},
-                                                {"question": "c", "answer": True}])
+    source = write_jsonl(
+        tmp_path / "d.jsonl",
+        [{"question": "a", "answer": 42.0}, {"question": "b", "answer": 2.5}, {"question": "c", "answer": True}],
+    )
     task = file_task(source)
     assert [it.target for it in task.items] == ["42", "2.5", "True"]
     assert get_scorer("exact")("42", task.items[0]).value == 1.0
 
 
 def test_a_list_target_accepts_any_of_its_answers(tmp_path):
-    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": ["42", "forty-two"]},
-                                                {"question": "b", "answer": [7.0]},
-                                                {"question": "c", "answer": "plain"}])
+    source = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"question": "a", "answer": ["42", "forty-two"]},
+            {"question": "b", "answer": [7.0]},
+            {"question": "c", "answer": "plain"},
+        ],
+    )
     first, second, third = file_task(source).items
     assert first.target == "42" and first.meta["targets"] == ["42", "forty-two"]
     assert second.target == "7" and second.meta["targets"] == ["7"]
@@ -93,14 +105,16 @@ def test_a_list_target_accepts_any_of_its_answers(tmp_path):
     assert get_scorer("exact")("43", first).value == 0.0
 
 
-@pytest.mark.parametrize("answer,message", [
-    ([], r"line 2: no target: column 'answer' is an empty list"),
-    (["1", None], r"line 2: no target: column 'answer' is missing or empty"),
-    ({"text": "1"}, r"line 2: target in column 'answer' must be text, a number or a list"),
-])
+@pytest.mark.parametrize(
+    "answer,message",
+    [
+        ([], r"line 2: no target: column 'answer' is an empty list"),
+        (["1", None], r"line 2: no target: column 'answer' is missing or empty"),
+        ({"text": "1"}, r"line 2: target in column 'answer' must be text, a number or a list"),
+    ],
+)
 def test_unusable_list_or_object_targets_are_named(tmp_path, answer, message):
-    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": "1"},
-                                                {"question": "b", "answer": answer}])
+    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": "1"}, {"question": "b", "answer": answer}])
     with pytest.raises(DataError, match=message):
         file_task(source)
 
@@ -112,8 +126,10 @@ def test_code_tasks_keep_no_target(tmp_path):
 
 
 def test_a_gsm8k_answer_with_nothing_after_the_hashes_is_named(tmp_path):
-    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": "1 + 1 #### 2"},
-                                                {"question": "b", "answer": "work shown ####  "}])
+    source = write_jsonl(
+        tmp_path / "d.jsonl",
+        [{"question": "a", "answer": "1 + 1 #### 2"}, {"question": "b", "answer": "work shown ####  "}],
+    )
     with pytest.raises(DataError, match=r"d.jsonl line 2: no target: nothing after '####' in column 'answer'"):
         file_task(source)
 

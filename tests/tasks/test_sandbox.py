@@ -77,7 +77,8 @@ def test_hostile_programs_fail_with_reasons_and_the_harness_goes_on(tmp_path, mo
     if BWRAP:
         assert results["fine"].isolation == "bwrap"
         assert {"pid-namespace", "network-namespace", "read-only-system", "private-tmpfs"} <= set(
-            results["fine"].protections)
+            results["fine"].protections
+        )
     if ROOT:
         assert sandbox_uids_alive() == []
 
@@ -86,7 +87,9 @@ def test_fork_bomb_is_contained():
     limits = SandboxLimits(timeout=3, max_processes=8)
     bomb = "import os\nwhile True:\n    os.fork()\n"
     # Children that leave the process group are still swept up.
-    daemons = "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        os.setsid()\n        time.sleep(60)\n"
+    daemons = (
+        "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        os.setsid()\n        time.sleep(60)\n"
+    )
     bombed, after_bomb = run_many_in_sandbox([bomb, daemons], workers=2, limits=limits)
     if sandbox.isolation().mode == "weak" and not ROOT:
         pytest.skip("without bubblewrap or root, RLIMIT_NPROC counts all of the user's processes")

@@ -37,8 +37,9 @@ def leftovers(harness_pid: int) -> list[int]:
         if entry.isdigit():
             try:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-                state = next(ln for ln in Path(f"/proc/{entry}/status").read_text().splitlines()
-                             if ln.startswith("State:"))
+                state = next(
+                    ln for ln in Path(f"/proc/{entry}/status").read_text().splitlines() if ln.startswith("State:")
+                )
             except (OSError, StopIteration):
                 continue
             if any(m in cmdline for m in marks) and " Z " not in state + " ":
@@ -118,9 +119,15 @@ def test_hostile_battery_as_an_unprivileged_user(listener):
     try:
         done = subprocess.run(
             [*unprivileged_python(), "-c", bootstrap, str(outside), str(victim.pid), str(port)],
-            capture_output=True, text=True, timeout=300, cwd="/tmp",
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/tmp",
-                 "ASSAY_TEST_API_KEY": "sk-do-not-leak"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd="/tmp",
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": "/tmp",
+                "ASSAY_TEST_API_KEY": "sk-do-not-leak",
+            },
         )
         assert done.returncode == 0, done.stderr[-3000:]
         results = json.loads(done.stdout)

@@ -6,9 +6,28 @@ import pytest
 from assay.tasks.sandbox_channel import ChannelError, decode, encode, rebuild_exception
 
 PLAIN = [
-    None, True, False, 0, -7, 10**400, 2**64 + 1, 0.1, -0.0, float("inf"), 1e-320, complex(1.5, -2),
-    "", "héllo\n\"quoted\"", "\ud800", b"\x00\xff", bytearray(b"ab"),
-    [1, [2, [3]]], (1, "a", (None,)), set(), {1, 2.5, "x"}, frozenset({(1, 2)}),
+    None,
+    True,
+    False,
+    0,
+    -7,
+    10**400,
+    2**64 + 1,
+    0.1,
+    -0.0,
+    float("inf"),
+    1e-320,
+    complex(1.5, -2),
+    "",
+    'héllo\n"quoted"',
+    "\ud800",
+    b"\x00\xff",
+    bytearray(b"ab"),
+    [1, [2, [3]]],
+    (1, "a", (None,)),
+    set(),
+    {1, 2.5, "x"},
+    frozenset({(1, 2)}),
     {"a": 1, 2: [3], (1, 2): {"nested": True}, None: b""},
 ]
 
@@ -44,10 +63,25 @@ def test_anything_but_plain_data_is_refused():
         encode(deep)
 
 
-@pytest.mark.parametrize("form", [
-    "5", 5, [], ["i"], ["i", 5], ["i", "zz"], ["b", 1], ["s", 3], ["q", 1], ["l", "abc"], ["d", [[["l", []], ["n"]]]],
-    ["d", [["n"]]], ["f", "0x1.0p+999999"], {"value": 1},
-])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "5",
+        5,
+        [],
+        ["i"],
+        ["i", 5],
+        ["i", "zz"],
+        ["b", 1],
+        ["s", 3],
+        ["q", 1],
+        ["l", "abc"],
+        ["d", [[["l", []], ["n"]]]],
+        ["d", [["n"]]],
+        ["f", "0x1.0p+999999"],
+        {"value": 1},
+    ],
+)
 def test_malformed_forms_are_channel_errors_not_values(form):
     with pytest.raises(ChannelError):
         decode(form)

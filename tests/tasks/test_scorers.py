@@ -10,41 +10,53 @@ def item(target):
     return Item(id="x", input={"input": "q"}, target=target)
 
 
-@pytest.mark.parametrize("output,target,expected", [
-    ("The Eiffel Tower.", "eiffel tower", 1.0),
-    ("the eiffel tower is tall", "Eiffel Tower", 0.0),
-    ("", "", 1.0),
-])
+@pytest.mark.parametrize(
+    "output,target,expected",
+    [
+        ("The Eiffel Tower.", "eiffel tower", 1.0),
+        ("the eiffel tower is tall", "Eiffel Tower", 0.0),
+        ("", "", 1.0),
+    ],
+)
 def test_exact(output, target, expected):
     assert get_scorer("exact")(output, item(target)).value == expected
 
 
-@pytest.mark.parametrize("output,target,expected", [
-    ("I think it is the Eiffel Tower, in Paris", "Eiffel tower", 1.0),
-    ("Eiffelturm", "Eiffel", 0.0),  # whole words only
-    ("anything", "", 0.0),
-])
+@pytest.mark.parametrize(
+    "output,target,expected",
+    [
+        ("I think it is the Eiffel Tower, in Paris", "Eiffel tower", 1.0),
+        ("Eiffelturm", "Eiffel", 0.0),  # whole words only
+        ("anything", "", 0.0),
+    ],
+)
 def test_contains(output, target, expected):
     assert get_scorer("contains")(output, item(target)).value == expected
 
 
-@pytest.mark.parametrize("text,number", [
-    ("so 3 + 4 = 7. #### 1,234", "1,234"),
-    ("The answer is $42.", "$42"),
-    ("first 3 then 5 finally -8.5", "-8.5"),
-    ("no digits here", None),
-])
+@pytest.mark.parametrize(
+    "text,number",
+    [
+        ("so 3 + 4 = 7. #### 1,234", "1,234"),
+        ("The answer is $42.", "$42"),
+        ("first 3 then 5 finally -8.5", "-8.5"),
+        ("no digits here", None),
+    ],
+)
 def test_extract_number(text, number):
     assert extract_number(text) == number
 
 
-@pytest.mark.parametrize("output,target,expected", [
-    ("The answer is 1,234.", "1234", 1.0),
-    ("72.0", "72", 1.0),
-    ("12 apples and 71 pears", "72", 0.0),
-    ("nothing", "72", 0.0),
-    ("she paid $18 ####18", "#### 18", 1.0),
-])
+@pytest.mark.parametrize(
+    "output,target,expected",
+    [
+        ("The answer is 1,234.", "1234", 1.0),
+        ("72.0", "72", 1.0),
+        ("12 apples and 71 pears", "72", 0.0),
+        ("nothing", "72", 0.0),
+        ("she paid $18 ####18", "#### 18", 1.0),
+    ],
+)
 def test_numeric(output, target, expected):
     assert get_scorer("numeric")(output, item(target)).value == expected
 
@@ -79,24 +91,27 @@ def test_regex_uses_the_group_that_took_part_in_the_match():
     assert score.value == 0.0 and "no group" in score.detail
 
 
-@pytest.mark.parametrize("output,target,expected", [
-    ("3", "-3", 0.0),
-    ("35", "3.5", 0.0),
-    ("100", "1.00", 0.0),
-    ("1,2,3", "123", 0.0),
-    ("-3", "-3", 1.0),
-    ("\u22123", "-3", 1.0),
-    ("3.5", "3.5", 1.0),
-    ("42.", "42", 1.0),  # a sentence-final period is not a decimal point
-    ("1,000", "1000", 1.0),
-    ("The well-known tower!", "well known tower", 0.0),
-    ("The wellknown tower!", "well-known tower", 1.0),
-    # leading-dot decimals keep their point and sign
-    ("-.5", "5", 0.0),
-    (".5", "5", 0.0),
-    ("-.5", "-.5", 1.0),
-    (".5", ".5", 1.0),
-])
+@pytest.mark.parametrize(
+    "output,target,expected",
+    [
+        ("3", "-3", 0.0),
+        ("35", "3.5", 0.0),
+        ("100", "1.00", 0.0),
+        ("1,2,3", "123", 0.0),
+        ("-3", "-3", 1.0),
+        ("\u22123", "-3", 1.0),
+        ("3.5", "3.5", 1.0),
+        ("42.", "42", 1.0),  # a sentence-final period is not a decimal point
+        ("1,000", "1000", 1.0),
+        ("The well-known tower!", "well known tower", 0.0),
+        ("The wellknown tower!", "well-known tower", 1.0),
+        # leading-dot decimals keep their point and sign
+        ("-.5", "5", 0.0),
+        (".5", "5", 0.0),
+        ("-.5", "-.5", 1.0),
+        (".5", ".5", 1.0),
+    ],
+)
 def test_exact_keeps_signs_and_decimal_points(output, target, expected):
     assert get_scorer("exact")(output, item(target)).value == expected
 
@@ -109,36 +124,42 @@ def test_contains_and_f1_keep_signs_and_decimal_points():
     assert get_scorer("contains")("The probability is .5", item(".5")).value == 1.0
 
 
-@pytest.mark.parametrize("output,target,expected", [
-    ("The answer is 4", "3/4", 0.0),  # used to read the target as its last number, 4
-    ("The answer is 0.75", "3/4", 1.0),
-    ("so 3/4 of them", "0.75", 1.0),
-    ("The answer is 4", "4/1", 1.0),
-    ("It is .5", "0.5", 1.0),
-    ("1,2,3", "123", 0.0),
-    ("\u22123", "-3", 1.0),
-    ("-3", "3", 0.0),
-    # what already worked
-    ("1,000", "1000", 1.0),
-    ("-3", "-3", 1.0),
-    ("3.0", "3", 1.0),
-    ("$5", "5", 1.0),
-    ("-$5", "-5", 1.0),
-    ("42.", "42", 1.0),
-    ("The answer is **18**", "18", 1.0),
-    ("$18.00", "18", 1.0),
-    ("The answer is 42", "she had 40 then 2 more #### 42", 1.0),
-    ("", "42", 0.0),
-])
+@pytest.mark.parametrize(
+    "output,target,expected",
+    [
+        ("The answer is 4", "3/4", 0.0),  # used to read the target as its last number, 4
+        ("The answer is 0.75", "3/4", 1.0),
+        ("so 3/4 of them", "0.75", 1.0),
+        ("The answer is 4", "4/1", 1.0),
+        ("It is .5", "0.5", 1.0),
+        ("1,2,3", "123", 0.0),
+        ("\u22123", "-3", 1.0),
+        ("-3", "3", 0.0),
+        # what already worked
+        ("1,000", "1000", 1.0),
+        ("-3", "-3", 1.0),
+        ("3.0", "3", 1.0),
+        ("$5", "5", 1.0),
+        ("-$5", "-5", 1.0),
+        ("42.", "42", 1.0),
+        ("The answer is **18**", "18", 1.0),
+        ("$18.00", "18", 1.0),
+        ("The answer is 42", "she had 40 then 2 more #### 42", 1.0),
+        ("", "42", 0.0),
+    ],
+)
 def test_numeric_reads_fractions_signs_and_separators(output, target, expected):
     assert get_scorer("numeric")(output, item(target)).value == expected
 
 
-@pytest.mark.parametrize("text,number", [
-    ("1,2,3", "3"),
-    ("about .5 left", ".5"),
-    ("3/4", "3/4"),
-    ("1,234.5", "1,234.5"),
-])
+@pytest.mark.parametrize(
+    "text,number",
+    [
+        ("1,2,3", "3"),
+        ("about .5 left", ".5"),
+        ("3/4", "3/4"),
+        ("1,234.5", "1,234.5"),
+    ],
+)
 def test_extract_number_reads_whole_numbers(text, number):
     assert extract_number(text) == number

@@ -74,17 +74,23 @@ class JudgeSummary:
     first_error: str | None = None  # the first failed request's cause, as the server gave it
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"n": self.n, "invalid": self.invalid, "errors": self.errors,
-                             "not_run": self.not_run}
+        d: dict[str, Any] = {"n": self.n, "invalid": self.invalid, "errors": self.errors, "not_run": self.not_run}
         if self.win_rates is not None:
             d["win_rates"] = self.win_rates
             d["pairs"] = self.pairs
         else:
             d["mean_score"] = self.mean_score
-        d.update(intervals=self.intervals, position_consistency=self.position_consistency,
-                 calls=self.calls, cache_hits=self.cache_hits,
-                 tokens=self.tokens_in + self.tokens_out, tokens_in=self.tokens_in,
-                 tokens_out=self.tokens_out, seconds=round(self.seconds, 3), cost=self.cost)
+        d.update(
+            intervals=self.intervals,
+            position_consistency=self.position_consistency,
+            calls=self.calls,
+            cache_hits=self.cache_hits,
+            tokens=self.tokens_in + self.tokens_out,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            seconds=round(self.seconds, 3),
+            cost=self.cost,
+        )
         if self.vote_ties is not None:
             d["vote_ties"] = self.vote_ties
         if self.fatal:
@@ -114,13 +120,21 @@ class JudgeResult:
         return sum(s.errors + s.not_run for s in self.judges.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({
-            "run_dir": self.run_dir, "protocol": self.protocol, "pool": self.pool,
-            "template": self.template, "template_hash": self.template_hash, "scale": self.scale,
-            "against": self.against, "models": self.models,
-            "judges": {name: s.to_dict() for name, s in self.judges.items()},
-            "jury": None if self.jury is None else self.jury.to_dict(),
-            "notes": list(self.notes)})
+        return jsonable(
+            {
+                "run_dir": self.run_dir,
+                "protocol": self.protocol,
+                "pool": self.pool,
+                "template": self.template,
+                "template_hash": self.template_hash,
+                "scale": self.scale,
+                "against": self.against,
+                "models": self.models,
+                "judges": {name: s.to_dict() for name, s in self.judges.items()},
+                "jury": None if self.jury is None else self.jury.to_dict(),
+                "notes": list(self.notes),
+            }
+        )
 
     def render(self):
         from rich.console import Group
@@ -149,10 +163,15 @@ class JudgeResult:
                 if value is not None and interval.get("low") is not None:
                     text += f" [{interval['low']:.2f}, {interval['high']:.2f}]"
                 cells.append(text)
-            extra = {"n": str(s.n), "invalid": str(s.invalid), "errors": str(s.errors + s.not_run),
-                     "calls": str(s.calls), "tokens": str(s.tokens_in + s.tokens_out),
-                     "seconds": f"{s.seconds:.1f}",
-                     "cost": "—" if s.cost is None else f"{s.cost:.4f}"}
+            extra = {
+                "n": str(s.n),
+                "invalid": str(s.invalid),
+                "errors": str(s.errors + s.not_run),
+                "calls": str(s.calls),
+                "tokens": str(s.tokens_in + s.tokens_out),
+                "seconds": f"{s.seconds:.1f}",
+                "cost": "—" if s.cost is None else f"{s.cost:.4f}",
+            }
             if pairwise:
                 pc = s.position_consistency or {}
                 extra["consistency"] = "—" if pc.get("value") is None else f"{pc['value']:.2f} (n={pc['n']})"
@@ -240,8 +259,7 @@ def read_outputs(run_dir: str | Path) -> RunOutputs:
                     chat_questions[item] = users[-1]
             except (ValueError, TypeError, KeyError):
                 pass
-    questions = {item_id: chat_questions.get(item_id) or _input_text(item)
-                 for item_id, item in items.items()}
+    questions = {item_id: chat_questions.get(item_id) or _input_text(item) for item_id, item in items.items()}
     scores: dict[str, dict[str, float]] = {}
     for model, item, value in score_rows:
         scores.setdefault(model, {})[item] = value
@@ -257,8 +275,14 @@ def _input_text(item: Item) -> str:
     return "\n".join(f"{k}: {v}" for k, v in fields.items())
 
 
-def build_units(data: RunOutputs, protocol: str | Protocol, *, against: str | None = None,
-                limit: int | None = None, run_dir: str | Path = "run") -> tuple[list[Unit], list[str]]:
+def build_units(
+    data: RunOutputs,
+    protocol: str | Protocol,
+    *,
+    against: str | None = None,
+    limit: int | None = None,
+    run_dir: str | Path = "run",
+) -> tuple[list[Unit], list[str]]:
     """The units a protocol judges, and notes on what was left out."""
     record = get_protocol(protocol)
     models = sorted(data.outputs)
@@ -271,14 +295,20 @@ def build_units(data: RunOutputs, protocol: str | Protocol, *, against: str | No
     units: list[Unit] = []
     if record.pairs:
         if len(models) < 2:
-            raise DataError(f"{run_dir}: {record.name} judging needs outputs of two models on the same items; "
-                            f"the run has outputs of {len(models)} model ({', '.join(models)}). "
-                            "Run a second model into the same directory (assay run ... --out RUN_DIR)")
+            raise DataError(
+                f"{run_dir}: {record.name} judging needs outputs of two models on the same items; "
+                f"the run has outputs of {len(models)} model ({', '.join(models)}). "
+                "Run a second model into the same directory (assay run ... --out RUN_DIR)"
+            )
         if against is not None and against not in models:
-            raise DataError(f"{run_dir}: --against {against}: no outputs of that model; "
-                            f"models in the run: {', '.join(models)}")
-        pairs = ([(m, against) for m in models if m != against] if against is not None else
-                 [(a, b) for i, a in enumerate(models) for b in models[i + 1:]])
+            raise DataError(
+                f"{run_dir}: --against {against}: no outputs of that model; models in the run: {', '.join(models)}"
+            )
+        pairs = (
+            [(m, against) for m in models if m != against]
+            if against is not None
+            else [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]]
+        )
         missing = 0
         for item_id in item_ids:
             for a, b in pairs:
@@ -287,24 +317,27 @@ def build_units(data: RunOutputs, protocol: str | Protocol, *, against: str | No
                     missing += 1
                     continue
                 question = data.questions[item_id]
-                units.append(Unit(item_id, a, b, ORIGINAL, (("question", question), ("output_a", out_a),
-                                                             ("output_b", out_b))))
-                units.append(Unit(item_id, a, b, SWAPPED, (("question", question), ("output_a", out_b),
-                                                            ("output_b", out_a))))
+                units.append(
+                    Unit(item_id, a, b, ORIGINAL, (("question", question), ("output_a", out_a), ("output_b", out_b)))
+                )
+                units.append(
+                    Unit(item_id, a, b, SWAPPED, (("question", question), ("output_a", out_b), ("output_b", out_a)))
+                )
         if missing:
             notes.append(f"{missing} pair(s) lack one of the two outputs and are not judged")
         return units, notes
     if against is not None:
         pairs = [p.name for p in protocols() if p.pairs]
-        raise ConfigError(f"--against applies to the {', '.join(pairs)} protocol{'s' if len(pairs) > 1 else ''} "
-                          "only")
+        raise ConfigError(f"--against applies to the {', '.join(pairs)} protocol{'s' if len(pairs) > 1 else ''} only")
     needs_target = record.needs_target
     if needs_target:
         no_target = [i for i in item_ids if data.items[i].target is None]
         if len(no_target) == len(item_ids):
-            raise DataError(f"{run_dir}: the {record.name} protocol compares outputs with the gold answer, "
-                            f"but none of the {len(item_ids)} items has a target; use a task with a "
-                            "target field (--target-field) or the pointwise protocol")
+            raise DataError(
+                f"{run_dir}: the {record.name} protocol compares outputs with the gold answer, "
+                f"but none of the {len(item_ids)} items has a target; use a task with a "
+                "target field (--target-field) or the pointwise protocol"
+            )
         if no_target:
             notes.append(f"{len(no_target)} item(s) without a target are not judged")
     for model in models:
@@ -323,8 +356,9 @@ def build_units(data: RunOutputs, protocol: str | Protocol, *, against: str | No
 # --------------------------------------------------------------------------- the verdicts
 
 
-def outcome_from_reply(unit: Unit, protocol: str | Protocol, text: str | None, scale: int,
-                       finish_reason: str | None = None) -> Outcome:
+def outcome_from_reply(
+    unit: Unit, protocol: str | Protocol, text: str | None, scale: int, finish_reason: str | None = None
+) -> Outcome:
     record = get_protocol(protocol)
     # A reply cut off at max_tokens is read only from a complete verdict.
     parsed = record.parse(text, scale, finish_reason=finish_reason)
@@ -336,14 +370,42 @@ def outcome_from_reply(unit: Unit, protocol: str | Protocol, text: str | None, s
 
 
 def _verdict_key(judge_id: Any, unit: Unit, protocol: str, request: str) -> str:
-    return stable_hash({"judge": judge_id, "request": request, "item": unit.item, "model": unit.model,
-                        "model_b": unit.model_b, "order": unit.order, "protocol": protocol}, length=32)
+    return stable_hash(
+        {
+            "judge": judge_id,
+            "request": request,
+            "item": unit.item,
+            "model": unit.model,
+            "model_b": unit.model_b,
+            "order": unit.order,
+            "protocol": protocol,
+        },
+        length=32,
+    )
 
 
 def _verdict(key: str, judge: str, protocol: str, template_hash: str, o: Outcome) -> Verdict:
     u = o.unit
-    return Verdict(key, u.item, u.model, u.model_b, judge, protocol, u.order, o.verdict, o.score, o.explanation,
-                   o.invalid, o.raw, template_hash, o.tokens_in, o.tokens_out, o.latency, o.error, time.time())
+    return Verdict(
+        key,
+        u.item,
+        u.model,
+        u.model_b,
+        judge,
+        protocol,
+        u.order,
+        o.verdict,
+        o.score,
+        o.explanation,
+        o.invalid,
+        o.raw,
+        template_hash,
+        o.tokens_in,
+        o.tokens_out,
+        o.latency,
+        o.error,
+        time.time(),
+    )
 
 
 def _stored(store) -> dict[str, Verdict]:
@@ -359,20 +421,43 @@ class _JudgeState:
     tally: Tally = field(default_factory=Tally)
 
 
-def _judge_all(states: list[_JudgeState], units: list[Unit], record: Protocol, template: JudgeTemplate,
-               params: GenParams, scale: int, store, concurrency: int, progress: bool) -> None:
+def _judge_all(
+    states: list[_JudgeState],
+    units: list[Unit],
+    record: Protocol,
+    template: JudgeTemplate,
+    params: GenParams,
+    scale: int,
+    store,
+    concurrency: int,
+    progress: bool,
+) -> None:
     stored = _stored(store)
 
     async def handle(job: tuple[_JudgeState, Unit], _: Jobs) -> None:
         state, unit = job
         await _judge_one(state, unit, record, template, params, scale, store, stored)
 
-    execute([(state, unit) for state in states for unit in units], handle, store=store, concurrency=concurrency,
-            description=f"judging ({record.name}): {', '.join(s.name for s in states)}", progress=progress)
+    execute(
+        [(state, unit) for state in states for unit in units],
+        handle,
+        store=store,
+        concurrency=concurrency,
+        description=f"judging ({record.name}): {', '.join(s.name for s in states)}",
+        progress=progress,
+    )
 
 
-async def _judge_one(state: _JudgeState, unit: Unit, record: Protocol, template: JudgeTemplate,
-                     params: GenParams, scale: int, store, stored: dict[str, Verdict]) -> None:
+async def _judge_one(
+    state: _JudgeState,
+    unit: Unit,
+    record: Protocol,
+    template: JudgeTemplate,
+    params: GenParams,
+    scale: int,
+    store,
+    stored: dict[str, Verdict],
+) -> None:
     model = state.model
     assert model is not None
     prompt = template.prompt(chat=model.chat, scale=scale, **unit.vars)
@@ -381,15 +466,32 @@ async def _judge_one(state: _JudgeState, unit: Unit, record: Protocol, template:
     key = _verdict_key(model.identity, unit, record.name, request_hash)
     previous = stored.get(key)
     if previous is not None:
-        outcome = Outcome(unit, previous.verdict, previous.score, previous.invalid, previous.explanation,
-                          previous.raw, cached=True)
+        outcome = Outcome(
+            unit, previous.verdict, previous.score, previous.invalid, previous.explanation, previous.raw, cached=True
+        )
         state.outcomes.append(outcome)
         if previous.template_hash != template.hash:
             # A template edit that renders the same prompt (a comment, say):
             # the verdict stands, and its row names the template now in use.
-            store.record_verdict(_verdict(key, state.name, record.name, template.hash, Outcome(
-                unit, previous.verdict, previous.score, previous.invalid, previous.explanation, previous.raw,
-                tokens_in=previous.tokens_in, tokens_out=previous.tokens_out, latency=previous.latency)))
+            store.record_verdict(
+                _verdict(
+                    key,
+                    state.name,
+                    record.name,
+                    template.hash,
+                    Outcome(
+                        unit,
+                        previous.verdict,
+                        previous.score,
+                        previous.invalid,
+                        previous.explanation,
+                        previous.raw,
+                        tokens_in=previous.tokens_in,
+                        tokens_out=previous.tokens_out,
+                        latency=previous.latency,
+                    ),
+                )
+            )
         return
     response = await fetch(model, request, store, state.tally, key=request_hash)
     if response is None:
@@ -402,14 +504,23 @@ async def _judge_one(state: _JudgeState, unit: Unit, record: Protocol, template:
         outcome.called, outcome.cached = called, not called
         if called:
             outcome.tokens_in, outcome.tokens_out, outcome.latency = (
-                sample.tokens_in, sample.tokens_out, sample.latency)
+                sample.tokens_in,
+                sample.tokens_out,
+                sample.latency,
+            )
     state.outcomes.append(outcome)
     stored_outcome = outcome
     if not called:
         # Tokens of a cached response were paid once, by whoever asked first;
         # the row still records them so the export shows what a verdict costs.
-        stored_outcome = Outcome(**{**outcome.__dict__, "tokens_in": sample.tokens_in,
-                                    "tokens_out": sample.tokens_out, "latency": sample.latency})
+        stored_outcome = Outcome(
+            **{
+                **outcome.__dict__,
+                "tokens_in": sample.tokens_in,
+                "tokens_out": sample.tokens_out,
+                "latency": sample.latency,
+            }
+        )
     store.record_verdict(_verdict(key, state.name, record.name, template.hash, stored_outcome))
 
 
@@ -420,8 +531,16 @@ def _lexical(units: list[Unit], record: Protocol, data: RunOutputs, store) -> li
     name = record.name
     template_hash = stable_hash({"lexical": name}, length=16)
     for unit in units:
-        key = stable_hash({"judge": name, "item": unit.item, "model": unit.model,
-                           "output": unit.vars["output"], "reference": unit.vars.get("reference")}, length=32)
+        key = stable_hash(
+            {
+                "judge": name,
+                "item": unit.item,
+                "model": unit.model,
+                "output": unit.vars["output"],
+                "reference": unit.vars.get("reference"),
+            },
+            length=32,
+        )
         if key in stored:
             v = stored[key]
             outcomes.append(Outcome(unit, v.verdict, v.score, v.invalid, v.explanation, v.raw, cached=True))
@@ -459,15 +578,20 @@ def _interval(values: Sequence[float], bounds: tuple[float, float] = (0.0, 1.0))
     return {"n": len(values), "low": ci.low, "high": ci.high, "method": ci.method}
 
 
-def summarise(name: str, outcomes: list[Outcome], protocol: str | Protocol, models: list[str],
-              scale: int = 10) -> JudgeSummary:
+def summarise(
+    name: str, outcomes: list[Outcome], protocol: str | Protocol, models: list[str], scale: int = 10
+) -> JudgeSummary:
     """One judge's verdicts summed up; ``scale`` bounds a rated protocol's intervals (1..scale)."""
     record = get_protocol(protocol)
     judged = [o for o in outcomes if o.error is None]
     valid = [o for o in judged if not o.invalid and o.verdict is not None]
-    summary = JudgeSummary(name, n=len(judged), invalid=sum(1 for o in judged if o.invalid),
-                           errors=len(outcomes) - len(judged),
-                           first_error=next((o.error for o in outcomes if o.error is not None), None))
+    summary = JudgeSummary(
+        name,
+        n=len(judged),
+        invalid=sum(1 for o in judged if o.invalid),
+        errors=len(outcomes) - len(judged),
+        first_error=next((o.error for o in outcomes if o.error is not None), None),
+    )
     called = [o for o in outcomes if o.called]
     summary.calls = len(called)
     summary.cache_hits = sum(1 for o in outcomes if o.cached)
@@ -505,10 +629,21 @@ def _win_rates(valid: list[Outcome], models: list[str], record: Protocol):
         credits = [c for cs in by_item.values() for c in cs]
         item_means = [sum(cs) / len(cs) for cs in by_item.values()]
         interval = _interval(item_means)
-        pairs.append({"model": a, "model_b": b, "n": len(credits), "n_items": len(by_item),
-                      "wins": sum(c == 1.0 for c in credits), "losses": sum(c == 0.0 for c in credits),
-                      "ties": sum(c == 0.5 for c in credits), "win_rate": sum(credits) / len(credits),
-                      "low": interval["low"], "high": interval["high"], "method": interval["method"]})
+        pairs.append(
+            {
+                "model": a,
+                "model_b": b,
+                "n": len(credits),
+                "n_items": len(by_item),
+                "wins": sum(c == 1.0 for c in credits),
+                "losses": sum(c == 0.0 for c in credits),
+                "ties": sum(c == 0.5 for c in credits),
+                "win_rate": sum(credits) / len(credits),
+                "low": interval["low"],
+                "high": interval["high"],
+                "method": interval["method"],
+            }
+        )
     win_rates = {m: sum(v) / len(v) for m, v in sorted(per_model.items())}
     for m in win_rates:
         mine = [p for p in pairs if m in (p["model"], p["model_b"])]
@@ -516,8 +651,12 @@ def _win_rates(valid: list[Outcome], models: list[str], record: Protocol):
             p = mine[0]
             flip = p["model_b"] == m
             if p["low"] is not None:
-                intervals[m] = {"n": p["n_items"], "low": 1 - p["high"] if flip else p["low"],
-                                "high": 1 - p["low"] if flip else p["high"], "method": p["method"]}
+                intervals[m] = {
+                    "n": p["n_items"],
+                    "low": 1 - p["high"] if flip else p["low"],
+                    "high": 1 - p["low"] if flip else p["high"],
+                    "method": p["method"],
+                }
     return win_rates, pairs, intervals
 
 
@@ -536,13 +675,19 @@ def position_consistency(valid: list[Outcome]) -> dict[str, Any] | None:
         return {"value": None, "n": 0, "first_position_rate": None}
     agree = [float(v[ORIGINAL] == v[SWAPPED]) for v in both]
     interval = _interval(agree)
-    return {"value": sum(agree) / len(agree), "n": len(agree), "low": interval["low"],
-            "high": interval["high"], "method": interval["method"],
-            "first_position_rate": sum(first_wins) / len(first_wins) if first_wins else None}
+    return {
+        "value": sum(agree) / len(agree),
+        "n": len(agree),
+        "low": interval["low"],
+        "high": interval["high"],
+        "method": interval["method"],
+        "first_position_rate": sum(first_wins) / len(first_wins) if first_wins else None,
+    }
 
 
-def _pool_outcomes(states: list[_JudgeState], pool: str, weights: Mapping[str, float] | None,
-                   record: Protocol) -> tuple[list[Outcome], int]:
+def _pool_outcomes(
+    states: list[_JudgeState], pool: str, weights: Mapping[str, float] | None, record: Protocol
+) -> tuple[list[Outcome], int]:
     by_unit: dict[Unit, list[Vote]] = {}
     for state in states:
         for o in state.outcomes:
@@ -561,8 +706,9 @@ def _pool_outcomes(states: list[_JudgeState], pool: str, weights: Mapping[str, f
     return pooled, ties
 
 
-def price_cost(prices: Mapping[str, tuple[float, float]] | None, judge: str, tokens_in: int,
-               tokens_out: int) -> float | None:
+def price_cost(
+    prices: Mapping[str, tuple[float, float]] | None, judge: str, tokens_in: int, tokens_out: int
+) -> float | None:
     """Cost in the prices' currency; prices are per million input / output tokens."""
     if not prices or judge not in prices:
         return None
@@ -581,24 +727,41 @@ def parse_price(text: str) -> tuple[str, tuple[float, float]]:
         if per_in < 0 or per_out < 0:
             raise ValueError
     except ValueError:
-        raise ConfigError(f"--price {text!r}: expected MODEL=IN/OUT, prices per million input and "
-                          "output tokens, e.g. openai:gpt-4o-mini=0.15/0.60") from None
+        raise ConfigError(
+            f"--price {text!r}: expected MODEL=IN/OUT, prices per million input and "
+            "output tokens, e.g. openai:gpt-4o-mini=0.15/0.60"
+        ) from None
     return model, (per_in, per_out)
 
 
 # --------------------------------------------------------------------------- entry point
 
 
-def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str | Protocol, pool: str | None = None,
-              against: str | None = None, template: str | Path | None = None, scale: int = 10,
-              rubric: str | Path | None = None,
-              prices: Mapping[str, tuple[float, float]] | None = None,
-              weights_from: str | Path | Mapping[str, Any] | None = None, weights_metric: str = "cohens_kappa",
-              concurrency: int = 1, base_urls: list[str] | None = None,
-              max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = 0, limit: int | None = None,
-              constrained: bool = True, progress: bool = True,
-              models: Mapping[str, Model] | None = None, use_cache: bool = True,
-              max_retries: int = 4, n_ctx: int = 2048) -> JudgeResult:
+def judge_run(
+    run_dir: str | Path,
+    judges: Sequence[str] = (),
+    *,
+    protocol: str | Protocol,
+    pool: str | None = None,
+    against: str | None = None,
+    template: str | Path | None = None,
+    scale: int = 10,
+    rubric: str | Path | None = None,
+    prices: Mapping[str, tuple[float, float]] | None = None,
+    weights_from: str | Path | Mapping[str, Any] | None = None,
+    weights_metric: str = "cohens_kappa",
+    concurrency: int = 1,
+    base_urls: list[str] | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    seed: int = 0,
+    limit: int | None = None,
+    constrained: bool = True,
+    progress: bool = True,
+    models: Mapping[str, Model] | None = None,
+    use_cache: bool = True,
+    max_retries: int = 4,
+    n_ctx: int = 2048,
+) -> JudgeResult:
     """Judge a run's outputs; the library form of ``assay judge``.
 
     ``judges`` are model names (several form a jury); the lexical protocols
@@ -618,8 +781,9 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
         raise ConfigError(f"--scale {scale}: a rating scale needs at least 2 points")
     judges = list(judges)
     if not record.needs_judge and judges:
-        raise ConfigError(f"the {protocol} protocol is a lexical judge and takes no --judge "
-                          f"(given: {', '.join(judges)})")
+        raise ConfigError(
+            f"the {protocol} protocol is a lexical judge and takes no --judge (given: {', '.join(judges)})"
+        )
     if record.needs_judge and not judges:
         raise ConfigError(f"the {protocol} protocol needs at least one --judge MODEL")
     if len(set(judges)) != len(judges):
@@ -632,8 +796,10 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
         check_pool(pool, record)
         if pool == "weighted":
             if weights_from is None:
-                raise ConfigError("--pool weighted needs --weights-from AUDIT_JSON (per-judge agreement "
-                                  "with human labels, from `assay audit --json`)")
+                raise ConfigError(
+                    "--pool weighted needs --weights-from AUDIT_JSON (per-judge agreement "
+                    "with human labels, from `assay audit --json`)"
+                )
             weights = load_weights(weights_from, metric=weights_metric, judges=judges)
     elif weights_from is not None:
         raise ConfigError("--weights-from applies with --pool weighted only")
@@ -650,12 +816,17 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
             outcomes = _lexical(units, record, data, store)
         summary = summarise(protocol, outcomes, record, models_judged)
         summary.cost = 0.0
-        return JudgeResult(str(run_path), protocol, None, None, tmpl_hash, models_judged,
-                           {protocol: summary}, notes=notes)
+        return JudgeResult(
+            str(run_path), protocol, None, None, tmpl_hash, models_judged, {protocol: summary}, notes=notes
+        )
 
     tmpl = load_template(record, template, rubric=rubric, scale=scale)
-    params = GenParams(temperature=0.0, max_tokens=max_tokens, seed=seed,
-                       json_schema=record.verdict_schema(scale) if constrained else None)
+    params = GenParams(
+        temperature=0.0,
+        max_tokens=max_tokens,
+        seed=seed,
+        json_schema=record.verdict_schema(scale) if constrained else None,
+    )
     states = []
     for name in judges:
         if models is not None and name in models:
@@ -663,8 +834,7 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
         else:
             from assay.models.registry import get_model
 
-            states.append(_JudgeState(name, get_model(name, base_urls=base_urls, max_retries=max_retries,
-                                                      n_ctx=n_ctx)))
+            states.append(_JudgeState(name, get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx)))
     try:
         with RunStore(run_path, use_cache=use_cache) as store:
             _judge_all(states, units, record, tmpl, params, scale, store, concurrency, progress)
@@ -695,16 +865,32 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
         jury.cost = None if any(c is None for c in costs) else sum(costs)  # type: ignore[arg-type]
         if any(c is None for c in costs) and any(c is not None for c in costs):
             notes.append("jury cost not shown: give --price for every judge")
-    result = JudgeResult(str(run_path), protocol, pool, str(template) if template else None, tmpl.hash,
-                         models_judged, summaries, jury, against, scale if record.rated else None,
-                         notes)
+    result = JudgeResult(
+        str(run_path),
+        protocol,
+        pool,
+        str(template) if template else None,
+        tmpl.hash,
+        models_judged,
+        summaries,
+        jury,
+        against,
+        scale if record.rated else None,
+        notes,
+    )
     if result.left:
-        reasons = "; ".join(f"{s.name}: {s.fatal or 'first failure: ' + _short(s.first_error or '')}"
-                            for s in summaries.values() if s.fatal or s.first_error) or \
-            "failed requests are stored with their error"
+        reasons = (
+            "; ".join(
+                f"{s.name}: {s.fatal or 'first failure: ' + _short(s.first_error or '')}"
+                for s in summaries.values()
+                if s.fatal or s.first_error
+            )
+            or "failed requests are stored with their error"
+        )
         error = IncompleteRunError(
             f"{result.left} verdict(s) left to do ({reasons}). The verdicts obtained are stored in "
-            f"{run_path}; run the same command again to judge only the rest.")
+            f"{run_path}; run the same command again to judge only the rest."
+        )
         error.result = result  # type: ignore[attr-defined]
         raise error
     return result
@@ -713,14 +899,15 @@ def judge_run(run_dir: str | Path, judges: Sequence[str] = (), *, protocol: str 
 def _short(error: str, limit: int = 300) -> str:
     """A failed request's cause on one line (servers may append a traceback)."""
     line = " ".join(error.split())
-    return line if len(line) <= limit else line[:limit - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- win-rate input
 
 
-def winrate_annotations(run_dir: str | Path, baseline: str, *, judges: Sequence[str] | None = None,
-                        template_hash: str | None = None):
+def winrate_annotations(
+    run_dir: str | Path, baseline: str, *, judges: Sequence[str] | None = None, template_hash: str | None = None
+):
     """Pairwise verdicts against ``baseline`` as ``assay winrate`` input.
 
     Columns ``model, instruction, preference, output, baseline_output, item``;
@@ -734,32 +921,47 @@ def winrate_annotations(run_dir: str | Path, baseline: str, *, judges: Sequence[
 
     with open_run(run_dir) as store:
         frame = store.verdicts_frame(protocol=PAIRWISE.name)
-    frame = frame[(~frame["invalid"].astype(bool)) & frame["verdict"].notna() &
-                  ((frame["model"] == baseline) | (frame["model_b"] == baseline))]
+    frame = frame[
+        (~frame["invalid"].astype(bool))
+        & frame["verdict"].notna()
+        & ((frame["model"] == baseline) | (frame["model_b"] == baseline))
+    ]
     if frame.empty:
-        raise DataError(f"{run_dir}: no valid pairwise verdicts involving baseline '{baseline}'; "
-                        f"run `assay judge {run_dir} --protocol pairwise --against {baseline} --judge MODEL`")
+        raise DataError(
+            f"{run_dir}: no valid pairwise verdicts involving baseline '{baseline}'; "
+            f"run `assay judge {run_dir} --protocol pairwise --against {baseline} --judge MODEL`"
+        )
     if judges is not None:
         frame = frame[frame["judge"].isin(list(judges))]
     if template_hash is not None:
         frame = frame[frame["template_hash"] == template_hash]
     if frame.empty:
-        raise DataError(f"{run_dir}: no valid pairwise verdicts against '{baseline}' from "
-                        f"judge(s) {', '.join(judges) if judges is not None else 'any'} with template "
-                        f"{template_hash or 'any'}")
+        raise DataError(
+            f"{run_dir}: no valid pairwise verdicts against '{baseline}' from "
+            f"judge(s) {', '.join(judges) if judges is not None else 'any'} with template "
+            f"{template_hash or 'any'}"
+        )
     hashes = sorted(frame["template_hash"].unique())
     if len(hashes) > 1:
-        raise ConfigError(f"{run_dir}: pairwise verdicts from {len(hashes)} templates ({', '.join(hashes)}); "
-                          "choose one with template_hash")
+        raise ConfigError(
+            f"{run_dir}: pairwise verdicts from {len(hashes)} templates ({', '.join(hashes)}); "
+            "choose one with template_hash"
+        )
     flip = frame["model"] == baseline
     credit = frame["verdict"].map(dict(PAIRWISE.kind.credit))  # type: ignore[arg-type]
-    frame = frame.assign(other=frame["model_b"].where(flip, frame["model"]),
-                         credit=credit.where(~flip, 1.0 - credit))
+    frame = frame.assign(other=frame["model_b"].where(flip, frame["model"]), credit=credit.where(~flip, 1.0 - credit))
     prefs = frame.groupby(["other", "item"])["credit"].mean().reset_index()
     data = read_outputs(run_dir)
     rows = []
     for other, item, preference in prefs.itertuples(index=False):
-        rows.append({"model": other, "instruction": data.questions[item], "preference": float(preference),
-                     "output": data.outputs[other][item], "baseline_output": data.outputs[baseline][item],
-                     "item": item})
+        rows.append(
+            {
+                "model": other,
+                "instruction": data.questions[item],
+                "preference": float(preference),
+                "output": data.outputs[other][item],
+                "baseline_output": data.outputs[baseline][item],
+                "item": item,
+            }
+        )
     return pd.DataFrame(rows, columns=["model", "instruction", "preference", "output", "baseline_output", "item"])

@@ -27,10 +27,12 @@ class PairsImport:
         return {"run_dir": self.run_dir, "labels": self.labels, "n_items": self.n_items}
 
     def render(self) -> str:
-        return (f"imported {self.n_items} labelled pairs into {self.run_dir}; human labels in {self.labels}\n"
-                f"next: assay judge {self.run_dir} --judge MODEL --protocol pairwise, then "
-                f"assay export {self.run_dir} --what verdicts -o verdicts.csv and "
-                f"assay audit --verdicts verdicts.csv --labels {self.labels}")
+        return (
+            f"imported {self.n_items} labelled pairs into {self.run_dir}; human labels in {self.labels}\n"
+            f"next: assay judge {self.run_dir} --judge MODEL --protocol pairwise, then "
+            f"assay export {self.run_dir} --what verdicts -o verdicts.csv and "
+            f"assay audit --verdicts verdicts.csv --labels {self.labels}"
+        )
 
 
 def import_pairs(path: str | Path, out: str | Path, *, limit: int | None = None) -> PairsImport:
@@ -50,23 +52,31 @@ def import_pairs(path: str | Path, out: str | Path, *, limit: int | None = None)
     previous = read_config(out) if out.is_dir() else {}
     if previous and previous.get("task") != task:
         # Mixing the pairs into another run would judge both as one.
-        raise ConfigError(f"{out} holds a run of {previous.get('task_name')!r}; import the pairs into a new "
-                          "directory")
+        raise ConfigError(f"{out} holds a run of {previous.get('task_name')!r}; import the pairs into a new directory")
     labels = human_pairs_to_labels(path)
     if limit is not None:
         labels = labels.head(limit)
-    items = [Item(id=row.item, input={"input": row.input}, meta={"source": f"{path}", "label": row.label})
-             for row in labels.itertuples()]
+    items = [
+        Item(id=row.item, input={"input": row.input}, meta={"source": f"{path}", "label": row.label})
+        for row in labels.itertuples()
+    ]
     with RunStore(out, use_cache=False) as store:
         store.put_items(items)
         for row in labels.itertuples():
             # The prompt is stored as chat messages, so judges see the question itself.
             prompt = [{"role": "user", "content": row.input}]
             for model, text in (("output_1", row.output_1), ("output_2", row.output_2)):
-                store.record(stable_hash({"pair": row.item, "model": model}, length=32), model, row.item, 0,
-                             prompt, {}, Sample(text=text), {})
-    config = {"task": task, "task_name": Path(path).stem, "scorers": [],
-              "models": ["output_1", "output_2"]}
+                store.record(
+                    stable_hash({"pair": row.item, "model": model}, length=32),
+                    model,
+                    row.item,
+                    0,
+                    prompt,
+                    {},
+                    Sample(text=text),
+                    {},
+                )
+    config = {"task": task, "task_name": Path(path).stem, "scorers": [], "models": ["output_1", "output_2"]}
     (out / "config.json").write_text(json.dumps(config, indent=2))
     labels_path = out / "labels.csv"
     labels[["item", "label"]].to_csv(labels_path, index=False)

@@ -56,8 +56,9 @@ def check_pool(pool: str, protocol: str | Protocol) -> None:
         takers = [p.name for p in protocols() if pool in p.pools]
         what = "averages scores" if pool in SCORE_POOLS else "pools verdicts"
         where = f"the {takers[0]} protocol only" if len(takers) == 1 else f"the {', '.join(takers)} protocols only"
-        raise ConfigError(f"--pool {pool} {what} and applies to {where}; "
-                          f"for {record.name} verdicts use {' or '.join(record.pools)}")
+        raise ConfigError(
+            f"--pool {pool} {what} and applies to {where}; for {record.name} verdicts use {' or '.join(record.pools)}"
+        )
 
 
 def _numeric(verdict: str) -> float | None:
@@ -68,8 +69,9 @@ def _numeric(verdict: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def pool_votes(votes: Sequence[Vote], pool: str, weights: Mapping[str, float] | None = None,
-               *, scores: bool = False) -> Pooled:
+def pool_votes(
+    votes: Sequence[Vote], pool: str, weights: Mapping[str, float] | None = None, *, scores: bool = False
+) -> Pooled:
     """Pool one unit's votes. ``scores`` says the verdicts are ratings (so that
     ``weighted`` takes a weighted mean rather than a weighted vote)."""
     valid = [v for v in votes if not v.invalid and v.verdict is not None]
@@ -110,13 +112,15 @@ def pool_votes(votes: Sequence[Vote], pool: str, weights: Mapping[str, float] | 
 
 def _weight(weights: Mapping[str, float] | None, judge: str) -> float:
     if weights is None or judge not in weights:
-        raise ConfigError(f"no weight for judge '{judge}'; weights given for: "
-                          f"{', '.join(sorted(weights or {})) or 'none'}")
+        raise ConfigError(
+            f"no weight for judge '{judge}'; weights given for: {', '.join(sorted(weights or {})) or 'none'}"
+        )
     return weights[judge]
 
 
-def load_weights(source: str | Path | Mapping[str, Any], *, metric: str = "cohens_kappa",
-                 judges: Sequence[str] | None = None) -> dict[str, float]:
+def load_weights(
+    source: str | Path | Mapping[str, Any], *, metric: str = "cohens_kappa", judges: Sequence[str] | None = None
+) -> dict[str, float]:
     """Per-judge weights for ``--pool weighted``.
 
     ``source`` is an audit JSON (``AuditResult.to_dict()``: each judge's
@@ -154,20 +158,26 @@ def load_weights(source: str | Path | Mapping[str, Any], *, metric: str = "cohen
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{origin}: judge '{judge}' has no usable {metric} ({value!r}); "
-                              "use another metric (accuracy, cohens_kappa, percent_agreement)") from None
+            raise ConfigError(
+                f"{origin}: judge '{judge}' has no usable {metric} ({value!r}); "
+                "use another metric (accuracy, cohens_kappa, percent_agreement)"
+            ) from None
         if not math.isfinite(number):
             raise ConfigError(f"{origin}: judge '{judge}' has {metric} {value!r}, not a number")
         weights[judge] = max(number, 0.0)
     if judges is not None:
         missing = [j for j in judges if j not in weights]
         if missing:
-            raise ConfigError(f"{origin}: no {metric} for judge(s) {', '.join(missing)}; "
-                              f"found: {', '.join(sorted(weights)) or 'none'}")
+            raise ConfigError(
+                f"{origin}: no {metric} for judge(s) {', '.join(missing)}; "
+                f"found: {', '.join(sorted(weights)) or 'none'}"
+            )
     used = weights if judges is None else {j: weights[j] for j in judges}
     if used and all(w == 0.0 for w in used.values()):
         # Every vote would count for nothing and every unit come out invalid.
-        raise ConfigError(f"{origin}: every judge's {metric} is 0 or below "
-                          f"({', '.join(f'{j} {raw.get(j)}' for j in used)}), so a weighted jury has no vote; "
-                          "use --pool majority, or judges that agree with the humans better than chance")
+        raise ConfigError(
+            f"{origin}: every judge's {metric} is 0 or below "
+            f"({', '.join(f'{j} {raw.get(j)}' for j in used)}), so a weighted jury has no vote; "
+            "use --pool majority, or judges that agree with the humans better than chance"
+        )
     return weights

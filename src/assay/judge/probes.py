@@ -75,11 +75,24 @@ class ProbeResult:
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"probe": self.probe, "judge": self.judge, "applicable": self.applicable,
-                         "effect": self.effect, "low": self.low, "high": self.high, "method": self.method,
-                         "n": self.n, "n_invalid": self.n_invalid, "n_errors": self.n_errors,
-                         "first_error": self.first_error, "meaning": self.meaning,
-                         "reason": self.reason, "detail": self.detail})
+        return jsonable(
+            {
+                "probe": self.probe,
+                "judge": self.judge,
+                "applicable": self.applicable,
+                "effect": self.effect,
+                "low": self.low,
+                "high": self.high,
+                "method": self.method,
+                "n": self.n,
+                "n_invalid": self.n_invalid,
+                "n_errors": self.n_errors,
+                "first_error": self.first_error,
+                "meaning": self.meaning,
+                "reason": self.reason,
+                "detail": self.detail,
+            }
+        )
 
     def render(self) -> str:
         head = f"probe {self.probe} ({self.judge})"
@@ -91,21 +104,26 @@ class ProbeResult:
         if self.effect is None:
             return f"{head}: no valid verdicts (n={self.n}, {self.n_invalid} invalid{failed})"
         interval = "" if self.low is None else f" [{self.low:.3f}, {self.high:.3f}]"
-        return (f"{head}: effect {self.effect:+.3f}{interval} ({self.method}; n={self.n}, "
-                f"{self.n_invalid} invalid{failed})\n  {self.meaning}")
+        return (
+            f"{head}: effect {self.effect:+.3f}{interval} ({self.method}; n={self.n}, "
+            f"{self.n_invalid} invalid{failed})\n  {self.meaning}"
+        )
 
 
 def _pairs(items: Any) -> pd.DataFrame:
     from assay.judge.audit import human_pairs_to_labels
 
     if items is None:
-        raise ConfigError("the verbosity and position probes need human-labelled pairs (items=FILE "
-                          "or the table from human_pairs_to_labels)")
+        raise ConfigError(
+            "the verbosity and position probes need human-labelled pairs (items=FILE "
+            "or the table from human_pairs_to_labels)"
+        )
     frame = items if isinstance(items, pd.DataFrame) else human_pairs_to_labels(items)
     missing = [c for c in ("item", "input", "output_1", "output_2", "label") if c not in frame.columns]
     if missing:
-        raise DataError(f"probe items lack column(s) {', '.join(missing)}; "
-                        "use assay.judge.audit.human_pairs_to_labels(FILE)")
+        raise DataError(
+            f"probe items lack column(s) {', '.join(missing)}; use assay.judge.audit.human_pairs_to_labels(FILE)"
+        )
     return frame.reset_index(drop=True)
 
 
@@ -113,8 +131,9 @@ def _estimate(items: list[str], values: list[float], *, seed: int, n_boot: int, 
     if not values:
         return None, None, None
     array = np.asarray(values, dtype=float)
-    est = bootstrap_over_items(items, lambda rows: {"effect": float(array[rows].mean())},
-                               n_boot=n_boot, seed=seed, level=level)["effect"]
+    est = bootstrap_over_items(
+        items, lambda rows: {"effect": float(array[rows].mean())}, n_boot=n_boot, seed=seed, level=level
+    )["effect"]
     low = est.low if np.isfinite(est.low) else None
     high = est.high if np.isfinite(est.high) else None
     return est.value, low, high
@@ -128,8 +147,15 @@ class _Replies:
     errors: list[str]
 
 
-def _ask_all(model: Model, prompts: list[Any], params: GenParams, use_cache: bool = True, *,
-             progress: bool = False, description: str = "probe") -> _Replies:
+def _ask_all(
+    model: Model,
+    prompts: list[Any],
+    params: GenParams,
+    use_cache: bool = True,
+    *,
+    progress: bool = False,
+    description: str = "probe",
+) -> _Replies:
     """Replies through the executor and the shared response cache, so a probe
     run again costs no calls; a failed request's reply is None and its cause
     is kept: it is an error, not an invalid verdict."""
@@ -137,8 +163,9 @@ def _ask_all(model: Model, prompts: list[Any], params: GenParams, use_cache: boo
     from assay.run.store import RunStore
 
     with RunStore(None, use_cache=use_cache) as cache:
-        samples, tally = ask(model, [Request(GENERATE, p, params, 0) for p in prompts], cache, progress=progress,
-                             description=description)
+        samples, tally = ask(
+            model, [Request(GENERATE, p, params, 0) for p in prompts], cache, progress=progress, description=description
+        )
     if tally.fatal:
         raise ModelError(tally.fatal)
     errors = [s.error for s in samples if s is not None and s.error is not None]
@@ -151,9 +178,20 @@ def _failures(result: ProbeResult, replies: _Replies) -> ProbeResult:
     return result
 
 
-def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random, *, scale: int,
-               max_tokens: int, seed: int, n_boot: int, level: float, use_cache: bool = True,
-               progress: bool = False) -> ProbeResult:
+def _verbosity(
+    model: Model,
+    name: str,
+    pairs: pd.DataFrame,
+    rng: random.Random,
+    *,
+    scale: int,
+    max_tokens: int,
+    seed: int,
+    n_boot: int,
+    level: float,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> ProbeResult:
     template = load_template(POINTWISE, scale=scale)
     params = GenParams(max_tokens=max_tokens, seed=seed, json_schema=POINTWISE.verdict_schema(scale))
     prompts, plan = [], []
@@ -163,8 +201,7 @@ def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random,
         for kind, text in (("plain", answer), ("padded", f"{answer}\n\n{padding}")):
             prompts.append(template.prompt(chat=model.chat, question=row.input, output=text, scale=scale))
             plan.append((row.item, kind))
-    replies = _ask_all(model, prompts, params, use_cache, progress=progress,
-                       description=f"probe verbosity ({name})")
+    replies = _ask_all(model, prompts, params, use_cache, progress=progress, description=f"probe verbosity ({name})")
     scores: dict[str, dict[str, float | None]] = {}
     invalid = 0
     for (item, kind), reply in zip(plan, replies.texts):
@@ -174,19 +211,43 @@ def _verbosity(model: Model, name: str, pairs: pd.DataFrame, rng: random.Random,
         outcome = outcome_from_reply(Unit(item, name, None, ORIGINAL, ()), POINTWISE, reply, scale)
         invalid += int(outcome.invalid)
         scores.setdefault(item, {})[kind] = None if outcome.invalid else outcome.score
-    both = [(i, s["padded"] - s["plain"]) for i, s in scores.items()
-            if s.get("plain") is not None and s.get("padded") is not None]
-    effect, low, high = _estimate([i for i, _ in both], [d for _, d in both], seed=seed, n_boot=n_boot,
-                                  level=level)
-    return _failures(ProbeResult("verbosity", name, True, effect, low, high, "percentile bootstrap over items",
-                                 len(both), invalid,
-                                 meaning=f"mean change of the 1-{scale} rating when irrelevant fluent text is "
-                                 "appended (0: no verbosity bias; > 0: padding is rewarded)",
-                                 detail={"n_items": len(scores), "template_hash": template.hash}), replies)
+    both = [
+        (i, s["padded"] - s["plain"])
+        for i, s in scores.items()
+        if s.get("plain") is not None and s.get("padded") is not None
+    ]
+    effect, low, high = _estimate([i for i, _ in both], [d for _, d in both], seed=seed, n_boot=n_boot, level=level)
+    return _failures(
+        ProbeResult(
+            "verbosity",
+            name,
+            True,
+            effect,
+            low,
+            high,
+            "percentile bootstrap over items",
+            len(both),
+            invalid,
+            meaning=f"mean change of the 1-{scale} rating when irrelevant fluent text is "
+            "appended (0: no verbosity bias; > 0: padding is rewarded)",
+            detail={"n_items": len(scores), "template_hash": template.hash},
+        ),
+        replies,
+    )
 
 
-def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, seed: int, n_boot: int,
-              level: float, use_cache: bool = True, progress: bool = False) -> ProbeResult:
+def _position(
+    model: Model,
+    name: str,
+    pairs: pd.DataFrame,
+    *,
+    max_tokens: int,
+    seed: int,
+    n_boot: int,
+    level: float,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> ProbeResult:
     from assay.judge.judging import position_consistency
 
     template = load_template(PAIRWISE)
@@ -194,15 +255,35 @@ def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, 
     units = []
     for row in pairs.itertuples(index=False):
         answer = row.output_2 if row.label == "2" else row.output_1
-        units.append(Unit(row.item, "same", "same", "identical",
-                          (("question", row.input), ("output_a", answer), ("output_b", answer))))
-        units.append(Unit(row.item, "output_1", "output_2", ORIGINAL,
-                          (("question", row.input), ("output_a", row.output_1), ("output_b", row.output_2))))
-        units.append(Unit(row.item, "output_1", "output_2", SWAPPED,
-                          (("question", row.input), ("output_a", row.output_2), ("output_b", row.output_1))))
+        units.append(
+            Unit(
+                row.item,
+                "same",
+                "same",
+                "identical",
+                (("question", row.input), ("output_a", answer), ("output_b", answer)),
+            )
+        )
+        units.append(
+            Unit(
+                row.item,
+                "output_1",
+                "output_2",
+                ORIGINAL,
+                (("question", row.input), ("output_a", row.output_1), ("output_b", row.output_2)),
+            )
+        )
+        units.append(
+            Unit(
+                row.item,
+                "output_1",
+                "output_2",
+                SWAPPED,
+                (("question", row.input), ("output_a", row.output_2), ("output_b", row.output_1)),
+            )
+        )
     prompts = [template.prompt(chat=model.chat, **u.vars) for u in units]
-    replies = _ask_all(model, prompts, params, use_cache, progress=progress,
-                       description=f"probe position ({name})")
+    replies = _ask_all(model, prompts, params, use_cache, progress=progress, description=f"probe position ({name})")
     identical_items, identical_values, real = [], [], []
     counts = {"A": 0, "B": 0, "tie": 0}
     invalid = 0
@@ -222,28 +303,59 @@ def _position(model: Model, name: str, pairs: pd.DataFrame, *, max_tokens: int, 
         else:
             real.append(outcome)
     effect, low, high = _estimate(identical_items, identical_values, seed=seed, n_boot=n_boot, level=level)
-    return _failures(ProbeResult("position", name, True, effect, low, high, "percentile bootstrap over items",
-                                 len(identical_values), invalid,
-                                 meaning="share of 'A' minus share of 'B' when A and B are the same text "
-                                 "(0: no position bias; > 0: the first position is favoured)",
-                                 detail={"identical_counts": counts,
-                                         "real_pairs_both_orders": position_consistency(real),
-                                         "template_hash": template.hash}), replies)
+    return _failures(
+        ProbeResult(
+            "position",
+            name,
+            True,
+            effect,
+            low,
+            high,
+            "percentile bootstrap over items",
+            len(identical_values),
+            invalid,
+            meaning="share of 'A' minus share of 'B' when A and B are the same text "
+            "(0: no position bias; > 0: the first position is favoured)",
+            detail={
+                "identical_counts": counts,
+                "real_pairs_both_orders": position_consistency(real),
+                "template_hash": template.hash,
+            },
+        ),
+        replies,
+    )
 
 
-def _self_preference(judge: str, model: Model, run_dir: str | Path | None, *, n: int, max_tokens: int,
-                     seed: int, n_boot: int, level: float, base_urls: list[str] | None) -> ProbeResult:
+def _self_preference(
+    judge: str,
+    model: Model,
+    run_dir: str | Path | None,
+    *,
+    n: int,
+    max_tokens: int,
+    seed: int,
+    n_boot: int,
+    level: float,
+    base_urls: list[str] | None,
+) -> ProbeResult:
     from assay.judge.judging import judge_run, read_outputs
     from assay.models.registry import get_model
     from assay.run.store import open_run
 
     def not_applicable(reason: str) -> ProbeResult:
-        return ProbeResult("self_preference", judge, False, reason=reason,
-                           meaning="judge credit to its own family's outputs minus the gold credit")
+        return ProbeResult(
+            "self_preference",
+            judge,
+            False,
+            reason=reason,
+            meaning="judge credit to its own family's outputs minus the gold credit",
+        )
 
     if run_dir is None:
-        return not_applicable("needs a run directory with outputs of the judge's own model family and of "
-                              "other families; human-labelled pairs carry no model family")
+        return not_applicable(
+            "needs a run directory with outputs of the judge's own model family and of "
+            "other families; human-labelled pairs carry no model family"
+        )
     family = getattr(model, "family", "unknown")
     data = read_outputs(run_dir)
     families = {}
@@ -256,8 +368,9 @@ def _self_preference(judge: str, model: Model, run_dir: str | Path | None, *, n:
     other = sorted(m for m, f in families.items() if f not in (family, "unknown"))
     if not own or not other:
         found = ", ".join(f"{m} ({f})" for m, f in sorted(families.items())) or "none"
-        return not_applicable(f"the run needs outputs of the judge's family '{family}' and of another "
-                              f"family; models found: {found}")
+        return not_applicable(
+            f"the run needs outputs of the judge's family '{family}' and of another family; models found: {found}"
+        )
     if not all(m in data.scores for m in own + other):
         return not_applicable("the run has no gold-answer scores for these models to serve as labels")
     # Each own-family model against each other-family model, on the same items.
@@ -267,8 +380,18 @@ def _self_preference(judge: str, model: Model, run_dir: str | Path | None, *, n:
     for mine in own:
         for theirs in other:
             pair_models = {judge: model}
-            result = _pairwise_verdicts(judge, run_dir, mine, theirs, n=n, max_tokens=max_tokens, seed=seed,
-                                        models=pair_models, judge_run=judge_run, open_run=open_run)
+            result = _pairwise_verdicts(
+                judge,
+                run_dir,
+                mine,
+                theirs,
+                n=n,
+                max_tokens=max_tokens,
+                seed=seed,
+                models=pair_models,
+                judge_run=judge_run,
+                open_run=open_run,
+            )
             rows, template_hash = result
             templates.add(template_hash)
             for item, group in rows.groupby("item"):
@@ -279,43 +402,85 @@ def _self_preference(judge: str, model: Model, run_dir: str | Path | None, *, n:
                     continue
                 # Verdicts are in the run's numbering; the own-family model may be output 1 or 2.
                 # A verdict's credit goes to output 1's model; the other gets the rest.
-                credit = valid.apply(lambda r: PAIRWISE.credit(r["verdict"], None) if r["model"] == mine
-                                     else 1.0 - PAIRWISE.credit(r["verdict"], None), axis=1).mean()
+                credit = valid.apply(
+                    lambda r: (
+                        PAIRWISE.credit(r["verdict"], None)
+                        if r["model"] == mine
+                        else 1.0 - PAIRWISE.credit(r["verdict"], None)
+                    ),
+                    axis=1,
+                ).mean()
                 gold = 1.0 if gold_mine > gold_theirs else 0.0 if gold_mine < gold_theirs else 0.5
                 credits.append((f"{mine}|{theirs}|{item}", float(credit), gold))
     differences = [c - g for _, c, g in credits]
-    effect, low, high = _estimate([i for i, _, _ in credits], differences, seed=seed, n_boot=n_boot,
-                                  level=level)
+    effect, low, high = _estimate([i for i, _, _ in credits], differences, seed=seed, n_boot=n_boot, level=level)
     return ProbeResult(
-        "self_preference", judge, True, effect, low, high, "percentile bootstrap over items", len(credits),
-        invalid, f"mean credit the judge gives its own family ({family}: {', '.join(own)}) against "
-                 f"{', '.join(other)}, minus the credit the gold answers give (0: none; > 0: self-preference)",
-        detail={"family": family, "own": own, "other": other,
-                "judge_credit": float(np.mean([c for _, c, _ in credits])) if credits else None,
-                "gold_credit": float(np.mean([g for _, _, g in credits])) if credits else None,
-                "template_hash": sorted(templates)})
+        "self_preference",
+        judge,
+        True,
+        effect,
+        low,
+        high,
+        "percentile bootstrap over items",
+        len(credits),
+        invalid,
+        f"mean credit the judge gives its own family ({family}: {', '.join(own)}) against "
+        f"{', '.join(other)}, minus the credit the gold answers give (0: none; > 0: self-preference)",
+        detail={
+            "family": family,
+            "own": own,
+            "other": other,
+            "judge_credit": float(np.mean([c for _, c, _ in credits])) if credits else None,
+            "gold_credit": float(np.mean([g for _, _, g in credits])) if credits else None,
+            "template_hash": sorted(templates),
+        },
+    )
 
 
-def _pairwise_verdicts(judge: str, run_dir, mine: str, theirs: str, *, n: int, max_tokens: int, seed: int,
-                       models, judge_run, open_run):
-    result = judge_run(run_dir, [judge], protocol=PAIRWISE.name, against=theirs, limit=n, max_tokens=max_tokens,
-                       seed=seed, progress=False, models=models)
+def _pairwise_verdicts(
+    judge: str, run_dir, mine: str, theirs: str, *, n: int, max_tokens: int, seed: int, models, judge_run, open_run
+):
+    result = judge_run(
+        run_dir,
+        [judge],
+        protocol=PAIRWISE.name,
+        against=theirs,
+        limit=n,
+        max_tokens=max_tokens,
+        seed=seed,
+        progress=False,
+        models=models,
+    )
     with open_run(run_dir) as store:
         rows = store.verdicts_frame(judge=judge, protocol=PAIRWISE.name)
-    pair = ((rows["model"] == mine) & (rows["model_b"] == theirs)) | ((rows["model"] == theirs) &
-                                                                      (rows["model_b"] == mine))
+    pair = ((rows["model"] == mine) & (rows["model_b"] == theirs)) | (
+        (rows["model"] == theirs) & (rows["model_b"] == mine)
+    )
     rows = rows[pair & (rows["template_hash"] == result.template_hash)]
-    rows = rows.assign(invalid=rows["invalid"].astype(int))[["item", "model", "model_b", "order", "verdict",
-                                                             "invalid"]]
+    rows = rows.assign(invalid=rows["invalid"].astype(int))[["item", "model", "model_b", "order", "verdict", "invalid"]]
     judged_items = sorted(rows["item"].unique())[:n]
     return rows[rows["item"].isin(judged_items)], result.template_hash
 
 
-def run_probes(judge: str, *, items: str | Path | pd.DataFrame | None = None, run_dir: str | Path | None = None,
-               probes: Sequence[str] = PROBES, n: int = 8, seed: int = 0, scale: int = 10,
-               max_tokens: int = DEFAULT_MAX_TOKENS, n_boot: int = 1000, level: float = 0.95,
-               base_urls: list[str] | None = None, model: Model | None = None, max_retries: int = 4,
-               n_ctx: int = 2048, use_cache: bool = True, progress: bool = False) -> list[ProbeResult]:
+def run_probes(
+    judge: str,
+    *,
+    items: str | Path | pd.DataFrame | None = None,
+    run_dir: str | Path | None = None,
+    probes: Sequence[str] = PROBES,
+    n: int = 8,
+    seed: int = 0,
+    scale: int = 10,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    base_urls: list[str] | None = None,
+    model: Model | None = None,
+    max_retries: int = 4,
+    n_ctx: int = 2048,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> list[ProbeResult]:
     """Run bias probes on ``judge`` (a model name; ``model`` may supply the object).
 
     ``items``: human-labelled pairs (a file for ``human_pairs_to_labels`` or its
@@ -342,15 +507,49 @@ def run_probes(judge: str, *, items: str | Path | pd.DataFrame | None = None, ru
             pairs = everything.iloc[picked]
         for probe in probes:
             if probe == "verbosity":
-                results.append(_verbosity(model, judge, pairs, rng, scale=scale, max_tokens=max_tokens,
-                                          seed=seed, n_boot=n_boot, level=level, use_cache=use_cache,
-                                          progress=progress))
+                results.append(
+                    _verbosity(
+                        model,
+                        judge,
+                        pairs,
+                        rng,
+                        scale=scale,
+                        max_tokens=max_tokens,
+                        seed=seed,
+                        n_boot=n_boot,
+                        level=level,
+                        use_cache=use_cache,
+                        progress=progress,
+                    )
+                )
             elif probe == "position":
-                results.append(_position(model, judge, pairs, max_tokens=max_tokens, seed=seed,
-                                         n_boot=n_boot, level=level, use_cache=use_cache, progress=progress))
+                results.append(
+                    _position(
+                        model,
+                        judge,
+                        pairs,
+                        max_tokens=max_tokens,
+                        seed=seed,
+                        n_boot=n_boot,
+                        level=level,
+                        use_cache=use_cache,
+                        progress=progress,
+                    )
+                )
             else:
-                results.append(_self_preference(judge, model, run_dir, n=n, max_tokens=max_tokens, seed=seed,
-                                                n_boot=n_boot, level=level, base_urls=base_urls))
+                results.append(
+                    _self_preference(
+                        judge,
+                        model,
+                        run_dir,
+                        n=n,
+                        max_tokens=max_tokens,
+                        seed=seed,
+                        n_boot=n_boot,
+                        level=level,
+                        base_urls=base_urls,
+                    )
+                )
     finally:
         model.close()
     return results

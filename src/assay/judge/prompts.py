@@ -39,9 +39,11 @@ class JudgeTemplate:
         try:
             return _compile(self.source).render(completion=completion, rubric=self.rubric, **variables)
         except jinja2.UndefinedError as exc:
-            raise DataError(f"judge template {self.origin}: {exc.message}; available variables: "
-                            "question, output, output_a, output_b, reference, scale, rubric, "
-                            "completion") from exc
+            raise DataError(
+                f"judge template {self.origin}: {exc.message}; available variables: "
+                "question, output, output_a, output_b, reference, scale, rubric, "
+                "completion"
+            ) from exc
 
     def prompt(self, *, chat: bool, **variables: Any):
         """The judge's prompt: a user message for a chat model, plain text otherwise."""
@@ -71,16 +73,18 @@ def load_rubric(rubric: str | Path | None, protocol: str | Protocol, scale: int)
     if (RUBRIC_DIR / f"{name}.j2").is_file():
         path = RUBRIC_DIR / f"{name}.j2"
     elif not path.is_file():
-        raise ConfigError(f"rubric {name!r} is neither a file nor a shipped rubric; "
-                          f"shipped: {', '.join(rubric_names())}")
+        raise ConfigError(
+            f"rubric {name!r} is neither a file nor a shipped rubric; shipped: {', '.join(rubric_names())}"
+        )
     try:
         return _compile(path.read_text(encoding="utf-8")).render(scale=scale).strip()
     except jinja2.TemplateError as exc:
         raise DataError(f"rubric file {path}: {exc}") from exc
 
 
-def load_template(protocol: str | Protocol, template: str | Path | None = None, *,
-                  rubric: str | Path | None = None, scale: int = 10) -> JudgeTemplate:
+def load_template(
+    protocol: str | Protocol, template: str | Path | None = None, *, rubric: str | Path | None = None, scale: int = 10
+) -> JudgeTemplate:
     """The template ``protocol`` names (a shipped file or its own source) or the user's file."""
     import jinja2
 

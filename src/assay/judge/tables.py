@@ -117,4 +117,3 @@ def flag(value: Any, where: str, column: str) -> bool:
     if text in ("0", "false", "no", "0.0"):
         return False
     raise DataError(f"{where}, column {column}: {value!r} is not a true/false value (use true/false or 1/0)")
-

@@ -95,11 +95,17 @@ class WinRateResult:
             key=lambda m: -(m.lc_win_rate if m.lc_win_rate is not None else m.win_rate),
         )
         for m in ranked:
-            raw = f"{m.win_rate:6.2f} ± {m.standard_error:5.2f}" if math.isfinite(m.standard_error) else f"{m.win_rate:6.2f}"
+            raw = (
+                f"{m.win_rate:6.2f} ± {m.standard_error:5.2f}"
+                if math.isfinite(m.standard_error)
+                else f"{m.win_rate:6.2f}"
+            )
             lc = "" if m.lc_win_rate is None else f"{m.lc_win_rate:6.2f} ± {m.lc_standard_error:5.2f}"
             lines.append(f"{m.model:<30} {m.n:>5} {raw:>16} {lc:>16}")
         if self.length_coefficient is not None:
-            lines.append(f"Length slope (logit per unit of tanh(length difference / sd)): {self.length_coefficient:.3f}")
+            lines.append(
+                f"Length slope (logit per unit of tanh(length difference / sd)): {self.length_coefficient:.3f}"
+            )
         lines.append(f"Method: {self.method}")
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
@@ -171,9 +177,7 @@ def _logistic(eta: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * eta))  # overflow-free form of 1 / (1 + exp(-eta))
 
 
-def _fit_fractional_logit(
-    design: Any, preference: np.ndarray, penalty: np.ndarray
-) -> np.ndarray:
+def _fit_fractional_logit(design: Any, preference: np.ndarray, penalty: np.ndarray) -> np.ndarray:
     """Penalised maximum quasi-likelihood for a logit model of a preference in [0, 1].
 
     Minimises sum(-p log s(eta) - (1 - p) log(1 - s(eta))) + sum(penalty * beta^2) / 2,
@@ -191,7 +195,9 @@ def _fit_fractional_logit(
         return loss + 0.5 * float(np.sum(penalty * beta**2)), gradient
 
     start = np.zeros(design.shape[1])
-    result = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 10000, "gtol": 1e-9, "ftol": 1e-14})
+    result = minimize(
+        objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 10000, "gtol": 1e-9, "ftol": 1e-14}
+    )
     if not result.success and np.max(np.abs(result.jac)) > 1e-3:
         raise RuntimeError(f"length-controlled GLM did not converge: {result.message}")
     return result.x
@@ -230,9 +236,7 @@ def _length_controlled(
     if with_difficulty:
         _, instruction_codes = np.unique(instructions, return_inverse=True)
         n_instructions = int(instruction_codes.max()) + 1
-        blocks.append(
-            sparse.csr_matrix((np.ones(n_rows), (rows, instruction_codes)), shape=(n_rows, n_instructions))
-        )
+        blocks.append(sparse.csr_matrix((np.ones(n_rows), (rows, instruction_codes)), shape=(n_rows, n_instructions)))
         penalty.append(np.full(n_instructions, DIFFICULTY_PENALTY))
     else:
         notes.append(

@@ -69,10 +69,22 @@ class Request:
         if self.kind == GENERATE:
             # Unchanged since generation was the only kind, so existing caches stay valid.
             assert self.params is not None
-            return stable_hash({"model": model.identity, "params": self.params.key(), "prompt": self.prompt,
-                                "sample": self.sample_index}, length=32)
-        key = {"model": model.identity, "mode": self.kind, "context": self.prompt,
-               "continuations": list(self.continuations), "stride": self.stride}
+            return stable_hash(
+                {
+                    "model": model.identity,
+                    "params": self.params.key(),
+                    "prompt": self.prompt,
+                    "sample": self.sample_index,
+                },
+                length=32,
+            )
+        key = {
+            "model": model.identity,
+            "mode": self.kind,
+            "context": self.prompt,
+            "continuations": list(self.continuations),
+            "stride": self.stride,
+        }
         if self.chat_formatted:
             key["chat_formatted"] = True
         return stable_hash(key, length=32)

@@ -53,8 +53,9 @@ def file_fingerprint(path: Path) -> str:
 class LlamaCppModel:
     """A GGUF file loaded with ``llama_cpp.Llama`` (loaded on first use)."""
 
-    def __init__(self, name: str, path: str | Path, *, chat: bool | None = None,
-                 family: str = "unknown", n_ctx: int = 2048):
+    def __init__(
+        self, name: str, path: str | Path, *, chat: bool | None = None, family: str = "unknown", n_ctx: int = 2048
+    ):
         if n_ctx < 16:
             raise ModelError(f"--n-ctx {n_ctx}: give a context window of at least 16 tokens")
         self.name = name
@@ -85,9 +86,7 @@ class LlamaCppModel:
             try:
                 from llama_cpp import Llama
             except ImportError as exc:  # pragma: no cover - depends on the install
-                raise ModelError(
-                    "llama-cpp-python is not installed; install assay with the 'embedded' extra"
-                ) from exc
+                raise ModelError("llama-cpp-python is not installed; install assay with the 'embedded' extra") from exc
             try:
                 self._llama = Llama(
                     model_path=str(self.path),
@@ -120,9 +119,7 @@ class LlamaCppModel:
                     if params.json_schema is not None:
                         from llama_cpp import LlamaGrammar
 
-                        kwargs["grammar"] = LlamaGrammar.from_json_schema(
-                            json.dumps(params.json_schema), verbose=False
-                        )
+                        kwargs["grammar"] = LlamaGrammar.from_json_schema(json.dumps(params.json_schema), verbose=False)
                     out = llama.create_completion(prompt, **kwargs)
                     text = out["choices"][0]["text"]
                 else:
@@ -133,10 +130,14 @@ class LlamaCppModel:
             except (ValueError, RuntimeError) as exc:
                 # e.g. a prompt longer than the context window: this request
                 # failed; it is recorded as an error, not as a wrong answer.
-                hint = (f"; a re-run fails the same way: give a larger --n-ctx (now {self.n_ctx}) or a "
-                        "shorter prompt" if "context window" in str(exc) else "")
-                return Sample(text=None, error=f"{type(exc).__name__}: {exc}{hint}",
-                              latency=time.perf_counter() - started)
+                hint = (
+                    f"; a re-run fails the same way: give a larger --n-ctx (now {self.n_ctx}) or a shorter prompt"
+                    if "context window" in str(exc)
+                    else ""
+                )
+                return Sample(
+                    text=None, error=f"{type(exc).__name__}: {exc}{hint}", latency=time.perf_counter() - started
+                )
             usage = out.get("usage") or {}
             return Sample(
                 text=text,
@@ -154,10 +155,8 @@ class LlamaCppModel:
     # logprobs=N): in llama-cpp-python 0.3.x that shifts prompt log-probabilities
     # by one position for models without a BOS token and is several times slower.
 
-    async def loglikelihood(self, context: str, continuations: Sequence[str], chat_formatted: bool = False
-                            ) -> Sample:
-        return await asyncio.to_thread(self._locked, self._choices_sync, context, list(continuations),
-                                       chat_formatted)
+    async def loglikelihood(self, context: str, continuations: Sequence[str], chat_formatted: bool = False) -> Sample:
+        return await asyncio.to_thread(self._locked, self._choices_sync, context, list(continuations), chat_formatted)
 
     def format_chat(self, messages: list[dict[str, str]]) -> str:
         """Messages rendered with the model's own chat template (from its GGUF
@@ -167,8 +166,10 @@ class LlamaCppModel:
         llama = self._load()
         template = (getattr(llama, "metadata", {}) or {}).get("tokenizer.chat_template")
         if not template:
-            raise ModelError(f"model '{self.name}' has no chat template in its GGUF file; "
-                             "leave out --apply-chat-template for it")
+            raise ModelError(
+                f"model '{self.name}' has no chat template in its GGUF file; leave out --apply-chat-template for it"
+            )
+
         def text(token: int) -> str:
             return llama.detokenize([token], special=True).decode("utf-8", errors="ignore") if token >= 0 else ""
 
@@ -193,11 +194,15 @@ class LlamaCppModel:
             return sample
 
     def _too_long(self, needed: int, what: str) -> Sample:
-        return Sample(text=None, error=f"{what} takes {needed} tokens, {needed - self.n_ctx} more than the context "
-                                       f"window ({self.n_ctx}); give --n-ctx {needed} or more, or shorten it")
+        return Sample(
+            text=None,
+            error=f"{what} takes {needed} tokens, {needed - self.n_ctx} more than the context "
+            f"window ({self.n_ctx}); give --n-ctx {needed} or more, or shorten it",
+        )
 
-    def _choices_sync(self, scoring: "ScoringContext", context: str, continuations: list[str],
-                      chat_formatted: bool = False) -> Sample:
+    def _choices_sync(
+        self, scoring: "ScoringContext", context: str, continuations: list[str], chat_formatted: bool = False
+    ) -> Sample:
         context_tokens = scoring.tokenize(context, special=chat_formatted)
         wholes = [scoring.tokenize(context + c, special=chat_formatted) for c in continuations]
         longest = max(len(w) for w in wholes)
@@ -242,22 +247,22 @@ class LlamaCppModel:
         window = self.n_ctx
         step = stride if stride > 0 else window
         if step > window:
-            raise ValueError(f"--stride {stride} is larger than the context window ({window}): tokens would "
-                             "be skipped")
+            raise ValueError(f"--stride {stride} is larger than the context window ({window}): tokens would be skipped")
         total, greedy, scored_upto, begin, evaluated = 0.0, True, 0, 0, 0
         while scored_upto < len(tokens):
             end = min(begin + window + 1, len(sequence))
             targets = {p - 1 - begin: sequence[p] for p in range(max(scored_upto, begin) + 1, end)}
             scoring.clear()
-            rows = scoring.decode(sequence[begin:end - 1], 0, targets)
+            rows = scoring.decode(sequence[begin : end - 1], 0, targets)
             evaluated += end - 1 - begin
             for lp, is_greedy in rows.values():
                 total += lp
                 greedy = greedy and is_greedy
             scored_upto = end - 1
             begin += step
-        return Sample(text=None, tokens_in=evaluated, logprobs=[Logprob(total, len(tokens), greedy)],
-                      finish_reason="scored")
+        return Sample(
+            text=None, tokens_in=evaluated, logprobs=[Logprob(total, len(tokens), greedy)], finish_reason="scored"
+        )
 
     def close(self) -> None:
         if self._llama is not None:
@@ -317,8 +322,14 @@ class ScoringContext:
         b = self.batch.batch
         # Batches end at multiples of n_batch counted from position 0, as in one
         # full evaluation (Llama.eval), so each row sits where it would there.
-        bounds = [0] + [p - n_past for p in range((n_past // self.n_batch + 1) * self.n_batch,
-                                                  n_past + len(tokens), self.n_batch)] + [len(tokens)]
+        bounds = (
+            [0]
+            + [
+                p - n_past
+                for p in range((n_past // self.n_batch + 1) * self.n_batch, n_past + len(tokens), self.n_batch)
+            ]
+            + [len(tokens)]
+        )
         for start, stop in zip(bounds, bounds[1:]):
             chunk = tokens[start:stop]
             if not chunk:

@@ -26,9 +26,18 @@ from assay.records import Logprob, Sample
 
 
 class OpenAICompatModel:
-    def __init__(self, name: str, model_id: str, *, base_urls: list[str] | None = None,
-                 api_key: str | None = None, chat: bool = True, family: str = "unknown",
-                 max_retries: int = 4, timeout: float = 120.0):
+    def __init__(
+        self,
+        name: str,
+        model_id: str,
+        *,
+        base_urls: list[str] | None = None,
+        api_key: str | None = None,
+        chat: bool = True,
+        family: str = "unknown",
+        max_retries: int = 4,
+        timeout: float = 120.0,
+    ):
         urls = list(base_urls or [])
         if not urls and os.environ.get("OPENAI_BASE_URL"):
             urls = [os.environ["OPENAI_BASE_URL"]]
@@ -74,8 +83,7 @@ class OpenAICompatModel:
             from openai import AsyncOpenAI
 
             self._clients = [
-                AsyncOpenAI(base_url=url, api_key=self._api_key, max_retries=self._max_retries,
-                            timeout=self._timeout)
+                AsyncOpenAI(base_url=url, api_key=self._api_key, max_retries=self._max_retries, timeout=self._timeout)
                 for url in self.base_urls
             ]
         live = [i for i in range(len(self._clients)) if i not in self._down]
@@ -92,8 +100,11 @@ class OpenAICompatModel:
             try:
                 return await self._request(client, prompt, params, sample_index, started)
             except openai.APITimeoutError as exc:
-                return Sample(text=None, error=f"timeout after retries at {self.base_urls[index]}: {exc}",
-                              latency=time.perf_counter() - started)
+                return Sample(
+                    text=None,
+                    error=f"timeout after retries at {self.base_urls[index]}: {exc}",
+                    latency=time.perf_counter() - started,
+                )
             except openai.APIConnectionError as exc:
                 # An unreachable replica is left out for the rest of the run;
                 # the others take this request and the ones after it.
@@ -101,16 +112,19 @@ class OpenAICompatModel:
                 if len(self._down) < len(self.base_urls):
                     continue
                 where = self.base_urls[0] if len(self.base_urls) == 1 else "any of " + ", ".join(self.base_urls)
-                raise ModelError(f"cannot reach {where} for model '{self.model_id}': "
-                                 f"{exc.__cause__ or exc}") from exc
+                raise ModelError(f"cannot reach {where} for model '{self.model_id}': {exc.__cause__ or exc}") from exc
             except openai.APIStatusError as exc:
-                return Sample(text=None, error=f"HTTP {exc.status_code} from {self.base_urls[index]}: "
-                              f"{exc.message}", latency=time.perf_counter() - started)
+                return Sample(
+                    text=None,
+                    error=f"HTTP {exc.status_code} from {self.base_urls[index]}: {exc.message}",
+                    latency=time.perf_counter() - started,
+                )
             finally:
                 self._in_flight[index] -= 1
 
-    async def _request(self, client: Any, prompt: Prompt, params: GenParams, sample_index: int,
-                       started: float) -> Sample:
+    async def _request(
+        self, client: Any, prompt: Prompt, params: GenParams, sample_index: int, started: float
+    ) -> Sample:
         kwargs: dict[str, Any] = {
             "model": self.model_id,
             "max_tokens": params.max_tokens,
@@ -137,8 +151,9 @@ class OpenAICompatModel:
             return await client.completions.create(prompt=prompt, **kwargs)
         return await client.chat.completions.create(messages=prompt, **kwargs)
 
-    async def _probe_schema(self, client: Any, prompt: Prompt, kwargs: dict[str, Any],
-                            response_format: dict[str, Any]) -> Any:
+    async def _probe_schema(
+        self, client: Any, prompt: Prompt, kwargs: dict[str, Any], response_format: dict[str, Any]
+    ) -> Any:
         """The first constrained request decides whether the endpoint takes
         json_schema. It goes without retries (a refusal is not transient); on a
         refusal the same request goes again without it, and only if that
@@ -147,8 +162,11 @@ class OpenAICompatModel:
         import openai
 
         try:
-            out = await self._create(client.with_options(max_retries=0), prompt,
-                                     {**kwargs, "extra_body": {"response_format": response_format}})
+            out = await self._create(
+                client.with_options(max_retries=0),
+                prompt,
+                {**kwargs, "extra_body": {"response_format": response_format}},
+            )
         except openai.RateLimitError:
             out = await self._create(client, prompt, {**kwargs, "extra_body": {"response_format": response_format}})
         except openai.APIStatusError as exc:
@@ -156,7 +174,8 @@ class OpenAICompatModel:
             self._schema_supported = False
             self.constrained_note = (
                 f"'{self.model_id}' at {self.base_urls[0]} refuses constrained output (response_format json_schema: "
-                f"HTTP {exc.status_code}: {_first_line(exc.message)}); judged from plain replies read by the parser")
+                f"HTTP {exc.status_code}: {_first_line(exc.message)}); judged from plain replies read by the parser"
+            )
             return out
         self._schema_supported = True
         return out
@@ -165,13 +184,16 @@ class OpenAICompatModel:
         # A reply without a choice or without text is the server's failure, not
         # an answer: stored as an error (never scored, never cached), so a re-run retries it.
         if not out.choices:
-            return Sample(text=None, error="the server's reply had no choices",
-                          latency=time.perf_counter() - started)
+            return Sample(text=None, error="the server's reply had no choices", latency=time.perf_counter() - started)
         choice = out.choices[0]
         text = choice.text if isinstance(prompt, str) else choice.message.content
         if text is None:
-            return Sample(text=None, error=f"the server's reply had no text (finish_reason={choice.finish_reason!r})",
-                          latency=time.perf_counter() - started, finish_reason=choice.finish_reason)
+            return Sample(
+                text=None,
+                error=f"the server's reply had no text (finish_reason={choice.finish_reason!r})",
+                latency=time.perf_counter() - started,
+                finish_reason=choice.finish_reason,
+            )
         usage = out.usage
         return Sample(
             text=text,
@@ -193,25 +215,33 @@ class OpenAICompatModel:
             index, client = self._client()
             self._in_flight[index] += 1
             try:
-                out = await client.completions.create(model=self.model_id, prompt=prompt, echo=True, logprobs=1,
-                                                      max_tokens=1, temperature=0.0)
+                out = await client.completions.create(
+                    model=self.model_id, prompt=prompt, echo=True, logprobs=1, max_tokens=1, temperature=0.0
+                )
                 break
             except openai.APIConnectionError as exc:
                 self._down.add(index)
                 if len(self._down) < len(self.base_urls):
                     continue
-                raise ModelError(f"cannot reach {self.base_urls[0]} for model '{self.model_id}': "
-                                 f"{exc.__cause__ or exc}") from exc
+                raise ModelError(
+                    f"cannot reach {self.base_urls[0]} for model '{self.model_id}': {exc.__cause__ or exc}"
+                ) from exc
             finally:
                 self._in_flight[index] -= 1
         choice = out.choices[0] if out.choices else None
         logprobs = getattr(choice, "logprobs", None)
         if logprobs is None or not getattr(logprobs, "token_logprobs", None) or not logprobs.text_offset:
-            raise ModelError(f"{self.base_urls[0]} returns no prompt log-probabilities for model '{self.model_id}' "
-                             "(echo=true with logprobs); likelihood modes need a server that does (vLLM, SGLang, "
-                             "llama_cpp.server) or an embedded GGUF model")
-        return (list(logprobs.tokens), list(logprobs.text_offset), list(logprobs.token_logprobs),
-                list(logprobs.top_logprobs or [None] * len(logprobs.tokens)))
+            raise ModelError(
+                f"{self.base_urls[0]} returns no prompt log-probabilities for model '{self.model_id}' "
+                "(echo=true with logprobs); likelihood modes need a server that does (vLLM, SGLang, "
+                "llama_cpp.server) or an embedded GGUF model"
+            )
+        return (
+            list(logprobs.tokens),
+            list(logprobs.text_offset),
+            list(logprobs.token_logprobs),
+            list(logprobs.top_logprobs or [None] * len(logprobs.tokens)),
+        )
 
     async def _check_alignment(self) -> None:
         """Once per model: are the echoed log-probabilities those of the prompt's
@@ -233,10 +263,11 @@ class OpenAICompatModel:
         try:
             tokens, offsets, values, _ = await self._echo(probe)
         except openai.APIStatusError as exc:
-            raise ModelError(f"{self.base_urls[0]}: /v1/completions with echo=true and logprobs failed for "
-                             f"'{self.model_id}' (HTTP {exc.status_code}: {exc.message}); likelihood modes need "
-                             "prompt log-probabilities (vLLM, SGLang, llama_cpp.server) or an embedded GGUF model"
-                             ) from None
+            raise ModelError(
+                f"{self.base_urls[0]}: /v1/completions with echo=true and logprobs failed for "
+                f"'{self.model_id}' (HTTP {exc.status_code}: {exc.message}); likelihood modes need "
+                "prompt log-probabilities (vLLM, SGLang, llama_cpp.server) or an embedded GGUF model"
+            ) from None
         later = [v for o, v in zip(offsets, values) if v is not None and len(probe) // 2 <= o < len(probe)]
         mean = sum(later) / len(later) if later else float("-inf")
         self._aligned = mean > -2.0
@@ -244,7 +275,8 @@ class OpenAICompatModel:
             f"{self.base_urls[0]}: the prompt log-probabilities it returns for '{self.model_id}' are not those of "
             f"the prompt's tokens (mean {mean:.2f} nats on a counting sequence a model predicts almost surely; "
             "llama_cpp.server misaligns them for models without a BOS token): use the embedded model "
-            "(gguf:PATH) or a server such as vLLM")
+            "(gguf:PATH) or a server such as vLLM"
+        )
         if not self._aligned:
             raise ModelError(self._misaligned)
 
@@ -262,9 +294,13 @@ class OpenAICompatModel:
                 return Sample(text=None, error=f"{type(exc).__name__}: {exc}", latency=time.perf_counter() - started)
             # The echoed tokens must rebuild the prompt, or the offsets cannot be trusted.
             echoed = "".join(t for t, o in zip(tokens, offsets) if o < len(prompt))
-            if not echoed.startswith(prompt[:len(echoed)]) or len(echoed) < len(prompt):
-                return Sample(text=None, error="the server's echoed tokens do not rebuild the prompt; its "
-                                               "log-probabilities cannot be placed", latency=time.perf_counter() - started)
+            if not echoed.startswith(prompt[: len(echoed)]) or len(echoed) < len(prompt):
+                return Sample(
+                    text=None,
+                    error="the server's echoed tokens do not rebuild the prompt; its "
+                    "log-probabilities cannot be placed",
+                    latency=time.perf_counter() - started,
+                )
             total, count, greedy = 0.0, 0, True
             for token, offset, value, top in zip(tokens, offsets, values, tops):
                 if offset >= len(prompt):
@@ -272,21 +308,31 @@ class OpenAICompatModel:
                 if offset + len(token) <= len(context):
                     continue  # a token of the context
                 if value is None:
-                    return Sample(text=None, error="the server gave no log-probability for the first token; "
-                                                   "a continuation cannot start the prompt")
+                    return Sample(
+                        text=None,
+                        error="the server gave no log-probability for the first token; "
+                        "a continuation cannot start the prompt",
+                    )
                 total += value
                 count += 1
                 if top:
                     greedy = greedy and value >= max(top.values()) - 1e-9
             tokens_in += len(tokens)
             results.append(Logprob(total, count, greedy))
-        return Sample(text=None, tokens_in=tokens_in, logprobs=results, latency=time.perf_counter() - started,
-                      finish_reason="scored")
+        return Sample(
+            text=None,
+            tokens_in=tokens_in,
+            logprobs=results,
+            latency=time.perf_counter() - started,
+            finish_reason="scored",
+        )
 
     async def loglikelihood_rolling(self, text: str, stride: int = 0) -> Sample:
-        raise ModelError(f"model '{self.name}': perplexity needs every token scored from the first, which "
-                         "OpenAI-compatible servers do not give (the first token has no log-probability); "
-                         "run the GGUF embedded (gguf:PATH)")
+        raise ModelError(
+            f"model '{self.name}': perplexity needs every token scored from the first, which "
+            "OpenAI-compatible servers do not give (the first token has no log-probability); "
+            "run the GGUF embedded (gguf:PATH)"
+        )
 
     def close(self) -> None:
         self._clients = None
@@ -296,4 +342,4 @@ class OpenAICompatModel:
 def _first_line(message: str, limit: int = 200) -> str:
     """A server's error message shortened to its first line (llama_cpp.server appends a traceback)."""
     line = " ".join(message.split("\n", 2)[:2]).strip()
-    return line if len(line) <= limit else line[:limit - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"

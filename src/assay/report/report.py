@@ -11,7 +11,17 @@ from pathlib import Path
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 
-SECTION_ORDER = ("leaderboard", "differences", "difficulty", "likelihood", "judges", "agreement", "bias", "scaling", "passk")
+SECTION_ORDER = (
+    "leaderboard",
+    "differences",
+    "difficulty",
+    "likelihood",
+    "judges",
+    "agreement",
+    "bias",
+    "scaling",
+    "passk",
+)
 
 
 @dataclass
@@ -35,23 +45,37 @@ class ReportResult:
     def to_dict(self) -> dict:
         from assay.report.page import Figure
 
-        return jsonable({
-            "path": self.path,
-            "title": self.title,
-            "bytes": self.n_bytes,
-            "figures": self.n_figures,
-            "sections": [{"id": s.id, "title": s.title, "figures": sum(isinstance(b, Figure) for b in s.blocks),
-                          "warnings": list(s.warnings)} for s in self.sections],
-            "absent": dict(self.absent),
-            "warnings": list(self.warnings),
-        })
+        return jsonable(
+            {
+                "path": self.path,
+                "title": self.title,
+                "bytes": self.n_bytes,
+                "figures": self.n_figures,
+                "sections": [
+                    {
+                        "id": s.id,
+                        "title": s.title,
+                        "figures": sum(isinstance(b, Figure) for b in s.blocks),
+                        "warnings": list(s.warnings),
+                    }
+                    for s in self.sections
+                ],
+                "absent": dict(self.absent),
+                "warnings": list(self.warnings),
+            }
+        )
 
     def render(self):
         from rich.console import Group
         from rich.text import Text
 
-        lines = [Text(f"Report written to {self.path} ({len(self.sections)} sections, {self.n_figures} figures, "
-                      f"{self.n_bytes / 1e6:.1f} MB)", style="bold")]
+        lines = [
+            Text(
+                f"Report written to {self.path} ({len(self.sections)} sections, {self.n_figures} figures, "
+                f"{self.n_bytes / 1e6:.1f} MB)",
+                style="bold",
+            )
+        ]
         for s in self.sections:
             lines.append(Text(f"  {s.title}" + (f"  ({len(s.warnings)} note(s))" if s.warnings else "")))
         for name, reason in self.absent.items():
@@ -67,7 +91,9 @@ class ReportResult:
 
         chosen = [s for s in self.sections if s.id == section_id]
         if not chosen:
-            raise ConfigError(f"no section {section_id!r} in this report; it has {', '.join(s.id for s in self.sections)}")
+            raise ConfigError(
+                f"no section {section_id!r} in this report; it has {', '.join(s.id for s in self.sections)}"
+            )
         return page(self.title, self.subtitle, chosen, plotly_js=get_plotlyjs())
 
 
@@ -106,8 +132,10 @@ def write_report(
     sources = inputs.as_list(sources)
     scaling = inputs.as_list(scaling)
     if not (sources or scaling or audit is not None or passk is not None):
-        raise ConfigError("nothing to report: give run directories or score files, --scaling FIT.json, "
-                          "--audit AUDIT.json or a pass@k result")
+        raise ConfigError(
+            "nothing to report: give run directories or score files, --scaling FIT.json, "
+            "--audit AUDIT.json or a pass@k result"
+        )
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ConfigError(f"-o {out} is a directory; give a file name such as {out / 'report.html'}")
@@ -128,8 +156,7 @@ def write_report(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # compare keeps its warnings in the result; they are shown there
             if is_suite(sources):
-                suite = compare_suite(sources, metric=metric, confidence=confidence, correction=correction,
-                                      seed=seed)
+                suite = compare_suite(sources, metric=metric, confidence=confidence, correction=correction, seed=seed)
                 per_task.append(sections.suite_section(suite))
                 for task, task_result in suite.tasks.items():
                     per_task += sections.task_sections(task, task_result, figure)
@@ -144,13 +171,15 @@ def write_report(
         frames = [f for f in (inputs.difficulty_scores(s, metric) for s in sources) if f is not None]
         section = sections.difficulty(frames, figure, confidence, seed) if frames else None
         if section is None:
-            absent["score versus difficulty"] = ("no item has a difficulty level" if not frames
-                                                 else "all items share one difficulty level")
+            absent["score versus difficulty"] = (
+                "no item has a difficulty level" if not frames else "all items share one difficulty level"
+            )
         else:
             built["difficulty"] = section
     else:
-        absent["leaderboard"] = ("no run directory given holds scores" if given
-                                 else "no run directories or score files given")
+        absent["leaderboard"] = (
+            "no run directory given holds scores" if given else "no run directories or score files given"
+        )
     likelihood_runs = inputs.likelihood_runs(sources)
     section = sections.likelihood_section(likelihood_runs, figure)
     if section is None:
@@ -194,16 +223,33 @@ def write_report(
 
     ordered = per_task + [built[k] for k in SECTION_ORDER if k in built]
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-    described = ", ".join(esc(str(s)) for s in sources[:4]) + (f" and {len(sources) - 4} more" if len(sources) > 4 else "")
-    subtitle = (f"Made by assay on {stamp}" + (f" from {described}" if described else "")
-                + ". Every number carries its interval; hover a point for its method and number of items.")
-    document = page(title, subtitle, ordered, plotly_js=get_plotlyjs(),
-                    footer="Intervals are " + html.escape(f"{confidence:.0%}") + " unless a caption says otherwise. "
-                    "Absent sections: " + (html.escape("; ".join(f"{k} ({v})" for k, v in absent.items())) or "none") + ".")
+    described = ", ".join(esc(str(s)) for s in sources[:4]) + (
+        f" and {len(sources) - 4} more" if len(sources) > 4 else ""
+    )
+    subtitle = (
+        f"Made by assay on {stamp}"
+        + (f" from {described}" if described else "")
+        + ". Every number carries its interval; hover a point for its method and number of items."
+    )
+    document = page(
+        title,
+        subtitle,
+        ordered,
+        plotly_js=get_plotlyjs(),
+        footer="Intervals are " + html.escape(f"{confidence:.0%}") + " unless a caption says otherwise. "
+        "Absent sections: " + (html.escape("; ".join(f"{k} ({v})" for k, v in absent.items())) or "none") + ".",
+    )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(document, encoding="utf-8")
     except OSError as exc:
         raise DataError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
-    return ReportResult(path=str(out), title=title, sections=ordered, absent=absent, n_bytes=len(document.encode()),
-                        warnings=notes, subtitle=subtitle)
+    return ReportResult(
+        path=str(out),
+        title=title,
+        sections=ordered,
+        absent=absent,
+        n_bytes=len(document.encode()),
+        warnings=notes,
+        subtitle=subtitle,
+    )

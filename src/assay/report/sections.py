@@ -24,7 +24,9 @@ class FigureMaker:
     def __call__(self, fig, height: int) -> Figure:
         self.count += 1
         fig.update_layout(
-            template="plotly_white", height=height, font=dict(family=FONT, size=13, color="#1d2430"),
+            template="plotly_white",
+            height=height,
+            font=dict(family=FONT, size=13, color="#1d2430"),
             hoverlabel=dict(align="left", font=dict(family=FONT, size=12)),
         )
         return Figure(div_id=f"fig{self.count}", spec=fig.to_json(), height=height)
@@ -59,6 +61,7 @@ def _num(value):
 
 # ---- leaderboard and pairwise differences --------------------------------------------------------
 
+
 def _describe_ci(ci) -> str:
     clusters = f", {ci.n_clusters} clusters" if ci.n_clusters else ""
     return f"{ci.method}, n={ci.n} items{clusters}"
@@ -74,16 +77,25 @@ def leaderboard(result, figure: FigureMaker) -> Section:
     fig = go.Figure()
     for g, members in enumerate(result.tied_groups):
         cis = [result.models[m].ci for m in members]
-        fig.add_trace(go.Scatter(
-            x=[c.mean for c in cis], y=members, mode="markers", name=f"tied group {g + 1}",
-            marker=dict(size=11, color=PALETTE[g % len(PALETTE)]),
-            error_x=_bars([c.mean for c in cis], [c.low for c in cis], [c.high for c in cis]),
-            customdata=[[c.low, c.high, _describe_ci(c), c.se] for c in cis],
-            hovertemplate=("<b>%{y}</b><br>mean %{x:.4f} (SE %{customdata[3]:.4f})<br>" + level
-                           + " CI [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<br>%{customdata[2]}<extra></extra>"),
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[c.mean for c in cis],
+                y=members,
+                mode="markers",
+                name=f"tied group {g + 1}",
+                marker=dict(size=11, color=PALETTE[g % len(PALETTE)]),
+                error_x=_bars([c.mean for c in cis], [c.low for c in cis], [c.high for c in cis]),
+                customdata=[[c.low, c.high, _describe_ci(c), c.se] for c in cis],
+                hovertemplate=(
+                    "<b>%{y}</b><br>mean %{x:.4f} (SE %{customdata[3]:.4f})<br>"
+                    + level
+                    + " CI [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<br>%{customdata[2]}<extra></extra>"
+                ),
+            )
+        )
     fig.update_layout(
-        margin=dict(l=10, r=20, t=30, b=50), legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
+        margin=dict(l=10, r=20, t=30, b=50),
+        legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
         xaxis=dict(title=f"mean score with {level} interval", zeroline=False),
         yaxis=dict(categoryorder="array", categoryarray=names[::-1], automargin=True),
     )
@@ -98,9 +110,12 @@ def leaderboard(result, figure: FigureMaker) -> Section:
             f'<td class="name">{esc(ci.method)}</td><td>{ci.n}{f" ({ci.n_clusters} clusters)" if ci.n_clusters else ""}</td>'
             f'<td><span class="group" style="background:{PALETTE[g % len(PALETTE)]}">{g + 1}</span></td></tr>'
         )
-    table = ('<table class="data"><tr><th>rank</th><th class="name">model</th><th>mean</th><th>SE</th>'
-             f'<th>{level} CI</th><th class="name">method</th><th>items</th><th>tied group</th></tr>'
-             + "".join(rows) + "</table>")
+    table = (
+        '<table class="data"><tr><th>rank</th><th class="name">model</th><th>mean</th><th>SE</th>'
+        f'<th>{level} CI</th><th class="name">method</th><th>items</th><th>tied group</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
     reasons = {m.ci.method: m.ci.reason for m in result.models.values()}
     caption = (
         f'<p class="caption"><b>Method.</b> Each point is a model\'s mean score over its items (several samples of an '
@@ -111,9 +126,13 @@ def leaderboard(result, figure: FigureMaker) -> Section:
         "Hover a point, or the interval in the table, for its method and number of items.</p>"
     )
     height = 130 + 34 * len(names)
-    return Section("leaderboard", "Leaderboard",
-                   f"{len(names)} models ranked by mean score; overlapping colours mean the data cannot tell them apart.",
-                   [figure(fig, height), table, caption], warnings=list(result.warnings))
+    return Section(
+        "leaderboard",
+        "Leaderboard",
+        f"{len(names)} models ranked by mean score; overlapping colours mean the data cannot tell them apart.",
+        [figure(fig, height), table, caption],
+        warnings=list(result.warnings),
+    )
 
 
 def differences(result, figure: FigureMaker) -> Section | None:
@@ -126,25 +145,47 @@ def differences(result, figure: FigureMaker) -> Section | None:
     alpha = 1 - result.confidence
     labels = [f"{p.a} − {p.b}  (p adj {p.p_adjusted:.3g})" for p in tested]
     fig = go.Figure()
-    for significant, name, colour in ((True, f"adjusted p < {alpha:g}", "#b3261e"), (False, f"adjusted p ≥ {alpha:g}", "#5b6575")):
+    for significant, name, colour in (
+        (True, f"adjusted p < {alpha:g}", "#b3261e"),
+        (False, f"adjusted p ≥ {alpha:g}", "#5b6575"),
+    ):
         chosen = [(lab, p) for lab, p in zip(labels, tested) if (p.p_adjusted < alpha) == significant]
         if not chosen:
             continue
         diffs = [p.result.diff for _, p in chosen]
-        fig.add_trace(go.Scatter(
-            x=diffs, y=[lab for lab, _ in chosen], mode="markers", name=name,
-            marker=dict(size=10, color=colour, symbol="diamond"),
-            error_x=_bars(diffs, [p.result.low for _, p in chosen], [p.result.high for _, p in chosen]),
-            customdata=[[p.result.low, p.result.high, p.result.n, p.result.test, p.result.p_value, p.p_adjusted,
-                         f"{p.result.effect_size_name} {p.result.effect_size:.3f}"] for _, p in chosen],
-            hovertemplate=("<b>%{y}</b><br>difference %{x:+.4f}<br>" + level
-                           + " CI [%{customdata[0]:+.4f}, %{customdata[1]:+.4f}]<br>%{customdata[2]} common items, "
-                           "test: %{customdata[3]}<br>p %{customdata[4]:.3g}, adjusted %{customdata[5]:.3g}<br>"
-                           "effect size: %{customdata[6]}<extra></extra>"),
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=diffs,
+                y=[lab for lab, _ in chosen],
+                mode="markers",
+                name=name,
+                marker=dict(size=10, color=colour, symbol="diamond"),
+                error_x=_bars(diffs, [p.result.low for _, p in chosen], [p.result.high for _, p in chosen]),
+                customdata=[
+                    [
+                        p.result.low,
+                        p.result.high,
+                        p.result.n,
+                        p.result.test,
+                        p.result.p_value,
+                        p.p_adjusted,
+                        f"{p.result.effect_size_name} {p.result.effect_size:.3f}",
+                    ]
+                    for _, p in chosen
+                ],
+                hovertemplate=(
+                    "<b>%{y}</b><br>difference %{x:+.4f}<br>"
+                    + level
+                    + " CI [%{customdata[0]:+.4f}, %{customdata[1]:+.4f}]<br>%{customdata[2]} common items, "
+                    "test: %{customdata[3]}<br>p %{customdata[4]:.3g}, adjusted %{customdata[5]:.3g}<br>"
+                    "effect size: %{customdata[6]}<extra></extra>"
+                ),
+            )
+        )
     fig.add_vline(x=0, line=dict(color="#1d2430", width=1, dash="dot"))
     fig.update_layout(
-        margin=dict(l=10, r=20, t=30, b=50), legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
+        margin=dict(l=10, r=20, t=30, b=50),
+        legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
         xaxis=dict(title=f"difference in mean score (a − b) with {level} interval", zeroline=False),
         yaxis=dict(categoryorder="array", categoryarray=labels[::-1], automargin=True),
     )
@@ -155,9 +196,12 @@ def differences(result, figure: FigureMaker) -> Section | None:
         f"for the {len(result.pairs)} comparisons by <b>{esc(result.correction)}</b>. Hover for the number of common "
         "items, raw p-value and effect size.</p>"
     )
-    return Section("differences", "Pairwise differences",
-                   "Forest plot: a bar that crosses the dotted zero line is a difference the data does not establish.",
-                   [figure(fig, 120 + 30 * len(tested)), caption])
+    return Section(
+        "differences",
+        "Pairwise differences",
+        "Forest plot: a bar that crosses the dotted zero line is a difference the data does not establish.",
+        [figure(fig, 120 + 30 * len(tested)), caption],
+    )
 
 
 def task_sections(task: str, result, figure: FigureMaker) -> list[Section]:
@@ -183,27 +227,41 @@ def suite_section(result) -> Section:
     rows = []
     for rank, (name, m) in enumerate(result.models.items(), start=1):
         cells = "".join(f"<td>{m.task_means[t]:.4f}</td>" for t in tasks)
-        rows.append(f'<tr><td>{rank}</td><td class="name">{esc(name)}</td>{cells}<td>{m.mean:.4f}</td>'
-                    f"<td>{_interval(m.low, m.high, 4)}</td></tr>")
-    table = (f'<table class="data"><tr><th>rank</th><th class="name">model</th>{head}<th>suite mean</th>'
-             f"<th>{level} CI</th></tr>" + "".join(rows) + "</table>")
+        rows.append(
+            f'<tr><td>{rank}</td><td class="name">{esc(name)}</td>{cells}<td>{m.mean:.4f}</td>'
+            f"<td>{_interval(m.low, m.high, 4)}</td></tr>"
+        )
+    table = (
+        f'<table class="data"><tr><th>rank</th><th class="name">model</th>{head}<th>suite mean</th>'
+        f"<th>{level} CI</th></tr>" + "".join(rows) + "</table>"
+    )
     blocks = [table]
     if result.pairs:
         pair_rows = "".join(
             f'<tr><td class="name">{esc(p.a)} − {esc(p.b)}</td><td>{p.diff:+.4f}</td>'
             f"<td>{_interval(p.low, p.high, 4)}</td><td>{p.p_value:.3g}</td><td>{p.p_adjusted:.3g}</td></tr>"
-            for p in result.pairs)
-        blocks.append(f'<table class="data"><tr><th class="name">a − b</th><th>difference</th><th>{level} CI</th>'
-                      f"<th>p</th><th>p adj ({esc(result.correction)})</th></tr>{pair_rows}</table>")
-    blocks.append(f'<p class="caption"><b>Method.</b> Suite mean: {esc(SUITE_METHOD)} ({result.n_boot} '
-                  f"resamples). Differences: {esc(PAIR_METHOD)}. Each task's own leaderboard and differences "
-                  "follow.</p>")
-    return Section("suite", f"Suite of {len(tasks)} tasks",
-                   f"{len(result.models)} models on {', '.join(tasks)}; every task weighs the same.", blocks,
-                   warnings=list(result.warnings))
+            for p in result.pairs
+        )
+        blocks.append(
+            f'<table class="data"><tr><th class="name">a − b</th><th>difference</th><th>{level} CI</th>'
+            f"<th>p</th><th>p adj ({esc(result.correction)})</th></tr>{pair_rows}</table>"
+        )
+    blocks.append(
+        f'<p class="caption"><b>Method.</b> Suite mean: {esc(SUITE_METHOD)} ({result.n_boot} '
+        f"resamples). Differences: {esc(PAIR_METHOD)}. Each task's own leaderboard and differences "
+        "follow.</p>"
+    )
+    return Section(
+        "suite",
+        f"Suite of {len(tasks)} tasks",
+        f"{len(result.models)} models on {', '.join(tasks)}; every task weighs the same.",
+        blocks,
+        warnings=list(result.warnings),
+    )
 
 
 # ---- difficulty ----------------------------------------------------------------------------------
+
 
 def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: float, seed: int) -> Section | None:
     import plotly.graph_objects as go
@@ -242,18 +300,31 @@ def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: floa
             counts.append(ci.n)
         if not xs:
             continue
-        fig.add_trace(go.Scatter(
-            x=xs, y=means, mode="lines+markers", name=str(model),
-            line=dict(color=PALETTE[i % len(PALETTE)], width=2), marker=dict(size=8),
-            error_y=_bars(means, lows, highs), customdata=custom,
-            hovertemplate=("<b>" + esc(model) + "</b> at %{x}<br>mean %{y:.3f}<br>" + level_txt
-                           + " CI [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>%{customdata[2]}, n=%{customdata[3]} items"
-                           "<extra></extra>"),
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=means,
+                mode="lines+markers",
+                name=str(model),
+                line=dict(color=PALETTE[i % len(PALETTE)], width=2),
+                marker=dict(size=8),
+                error_y=_bars(means, lows, highs),
+                customdata=custom,
+                hovertemplate=(
+                    "<b>"
+                    + esc(model)
+                    + "</b> at %{x}<br>mean %{y:.3f}<br>"
+                    + level_txt
+                    + " CI [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>%{customdata[2]}, n=%{customdata[3]} items"
+                    "<extra></extra>"
+                ),
+            )
+        )
     if not fig.data:
         return None
     fig.update_layout(
-        margin=dict(l=10, r=20, t=30, b=60), legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
+        margin=dict(l=10, r=20, t=30, b=60),
+        legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
         xaxis=dict(title="difficulty level", type="category", categoryorder="array", categoryarray=levels),
         yaxis=dict(title=f"mean score with {level_txt} interval", rangemode="tozero", automargin=True),
     )
@@ -263,12 +334,17 @@ def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: floa
         + "; ".join(f"<b>{esc(k)}</b> ({esc(v)})" for k, v in methods.items())
         + ". Levels come from each item's <code>difficulty</code> field.</p>"
     )
-    return Section("difficulty", "Score versus difficulty",
-                   "How each model's score falls as the generated items get harder.",
-                   [figure(fig, 420), caption], warnings=notes)
+    return Section(
+        "difficulty",
+        "Score versus difficulty",
+        "How each model's score falls as the generated items get harder.",
+        [figure(fig, 420), caption],
+        warnings=notes,
+    )
 
 
 # ---- judges --------------------------------------------------------------------------------------
+
 
 def _est(d) -> tuple:
     if not isinstance(d, dict):
@@ -282,7 +358,11 @@ def judge_costs(verdicts: pd.DataFrame | None, judges: list[str], jury_name: str
 
     if verdicts is None:
         return None, None
-    for column, meaning in (("cost", "cost per verdict"), ("tokens", "tokens per verdict"), ("latency", "seconds per verdict")):
+    for column, meaning in (
+        ("cost", "cost per verdict"),
+        ("tokens", "tokens per verdict"),
+        ("latency", "seconds per verdict"),
+    ):
         if column in verdicts.columns and verdicts[column].notna().any():
             break
     else:
@@ -314,26 +394,50 @@ def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMak
         entries.append(jury["majority"])
     names = [e["judge"] for e in entries]
     costs, cost_meaning = judge_costs(verdicts, [e["judge"] for e in audit["judges"]], jury_name or "jury", level)
-    panels = [("accuracy against humans", lambda e: _est(e.get("accuracy"))),
-              ("Cohen's κ with humans", lambda e: _est(e.get("cohens_kappa")))]
+    panels = [
+        ("accuracy against humans", lambda e: _est(e.get("accuracy"))),
+        ("Cohen's κ with humans", lambda e: _est(e.get("cohens_kappa"))),
+    ]
     if costs:
-        panels.append((cost_meaning, lambda e: (lambda c: (None, None, None) if c is None else (c.mean, c.low, c.high))(costs.get(e["judge"]))))
-    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[p[0] for p in panels])
+        panels.append(
+            (
+                cost_meaning,
+                lambda e: (lambda c: (None, None, None) if c is None else (c.mean, c.low, c.high))(
+                    costs.get(e["judge"])
+                ),
+            )
+        )
+    fig = make_subplots(
+        rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[p[0] for p in panels]
+    )
     for col, (title, getter) in enumerate(panels, start=1):
         values = [getter(e) for e in entries]
         colours = [JURY_COLOUR if e["judge"] == jury_name else PALETTE[0] for e in entries]
         ns = [e.get("n", "?") for e in entries]
-        how = (f"{level_txt} percentile bootstrap over items" if col < 3
-               else f"{level_txt} interval of the mean over verdicts")
-        fig.add_trace(go.Scatter(
-            x=[v[0] for v in values], y=names, mode="markers", showlegend=False,
-            marker=dict(size=11, color=colours, symbol=["star" if e["judge"] == jury_name else "circle" for e in entries]),
-            error_x=_bars([v[0] for v in values], [v[1] for v in values], [v[2] for v in values]),
-            customdata=[[v[1], v[2], n, how] for v, n in zip(values, ns)],
-            hovertemplate=("<b>%{y}</b><br>" + esc(title) + ": %{x:.3f}<br>interval [%{customdata[0]:.3f}, "
-                           "%{customdata[1]:.3f}]<br>%{customdata[3]}; %{customdata[2]} items<extra></extra>"),
-        ), row=1, col=col)
+        how = (
+            f"{level_txt} percentile bootstrap over items"
+            if col < 3
+            else f"{level_txt} interval of the mean over verdicts"
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[v[0] for v in values],
+                y=names,
+                mode="markers",
+                showlegend=False,
+                marker=dict(
+                    size=11, color=colours, symbol=["star" if e["judge"] == jury_name else "circle" for e in entries]
+                ),
+                error_x=_bars([v[0] for v in values], [v[1] for v in values], [v[2] for v in values]),
+                customdata=[[v[1], v[2], n, how] for v, n in zip(values, ns)],
+                hovertemplate=(
+                    "<b>%{y}</b><br>" + esc(title) + ": %{x:.3f}<br>interval [%{customdata[0]:.3f}, "
+                    "%{customdata[1]:.3f}]<br>%{customdata[3]}; %{customdata[2]} items<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(zeroline=False, row=1, col=col)
     fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], automargin=True, row=1, col=1)
     fig.update_layout(margin=dict(l=10, r=20, t=40, b=40))
@@ -342,38 +446,59 @@ def judges_section(audit: dict, verdicts: pd.DataFrame | None, figure: FigureMak
         cost = costs.get(e["judge"]) if costs else None
         rows.append(
             f'<tr><td class="name">{esc(e["judge"])}</td><td>{e.get("n", "")}</td><td>{e.get("n_verdicts", "")}</td>'
-            f'<td>{e.get("n_invalid", "")}</td>'
+            f"<td>{e.get('n_invalid', '')}</td>"
             + "".join(
                 f'<td title="{esc((e.get(k) or {}).get("method", ""))}, {(e.get(k) or {}).get("n_items", "")} items, '
                 f'{(e.get(k) or {}).get("n_boot", "")} resamples">{_fmt(_est(e.get(k))[0], d)} {_interval(*_est(e.get(k))[1:], d)}</td>'
-                if e.get(k) else "<td>—</td>"
-                for k, d in (("accuracy", 3), ("percent_agreement", 1), ("cohens_kappa", 3), ("position_consistency", 3))
+                if e.get(k)
+                else "<td>—</td>"
+                for k, d in (
+                    ("accuracy", 3),
+                    ("percent_agreement", 1),
+                    ("cohens_kappa", 3),
+                    ("position_consistency", 3),
+                )
             )
-            + (f'<td title="{esc(cost.method)}, n={cost.n}">{cost.mean:.4g} [{cost.low:.4g}, {cost.high:.4g}]</td>'
-               if cost else "<td>—</td>")
+            + (
+                f'<td title="{esc(cost.method)}, n={cost.n}">{cost.mean:.4g} [{cost.low:.4g}, {cost.high:.4g}]</td>'
+                if cost
+                else "<td>—</td>"
+            )
             + "</tr>"
         )
-    table = ('<table class="data"><tr><th class="name">judge</th><th>items</th><th>verdicts</th><th>invalid</th>'
-             f"<th>accuracy, {level_txt} CI</th><th>% agreement</th><th>Cohen's κ</th><th>position consistency</th>"
-             f"<th>{esc(cost_meaning or 'cost')}</th></tr>" + "".join(rows) + "</table>")
+    table = (
+        '<table class="data"><tr><th class="name">judge</th><th>items</th><th>verdicts</th><th>invalid</th>'
+        f"<th>accuracy, {level_txt} CI</th><th>% agreement</th><th>Cohen's κ</th><th>position consistency</th>"
+        f"<th>{esc(cost_meaning or 'cost')}</th></tr>" + "".join(rows) + "</table>"
+    )
     extra = ""
     if jury:
         fk, ka = jury.get("fleiss_kappa") or {}, jury.get("krippendorff_alpha") or {}
-        extra = (f" Across the {len(jury['judges'])} judges: Fleiss' κ {_fmt(fk.get('value'))} "
-                 f"{_interval(_num(fk.get('low')), _num(fk.get('high')))} on {jury.get('n_fleiss_subjects')} verdicts, "
-                 f"Krippendorff's α ({esc(jury.get('alpha_level'))}) {_fmt(ka.get('value'))} "
-                 f"{_interval(_num(ka.get('low')), _num(ka.get('high')))}. The jury is the majority vote of the judges.")
-    cost_note = (f" Cost is the mean {esc(cost_meaning)} from {esc(verdicts.attrs.get('source', 'the verdicts'))}, "
-                 "with a normal (n ≥ 30) or bootstrap interval; the jury's cost sums its members' verdicts on each item."
-                 if costs else " No cost, token or latency columns were found in the verdicts, so cost is not shown.")
-    caption = (f'<p class="caption"><b>Method.</b> {esc(audit["kind"])} verdicts against human labels '
-               f"({esc(audit.get('labels', ''))}). Intervals are {level_txt} percentile bootstrap over items, "
-               f"{audit.get('n_boot')} resamples, seed {audit.get('seed')}; κ corrects agreement for chance."
-               f"{extra}{cost_note}</p>")
+        extra = (
+            f" Across the {len(jury['judges'])} judges: Fleiss' κ {_fmt(fk.get('value'))} "
+            f"{_interval(_num(fk.get('low')), _num(fk.get('high')))} on {jury.get('n_fleiss_subjects')} verdicts, "
+            f"Krippendorff's α ({esc(jury.get('alpha_level'))}) {_fmt(ka.get('value'))} "
+            f"{_interval(_num(ka.get('low')), _num(ka.get('high')))}. The jury is the majority vote of the judges."
+        )
+    cost_note = (
+        f" Cost is the mean {esc(cost_meaning)} from {esc(verdicts.attrs.get('source', 'the verdicts'))}, "
+        "with a normal (n ≥ 30) or bootstrap interval; the jury's cost sums its members' verdicts on each item."
+        if costs
+        else " No cost, token or latency columns were found in the verdicts, so cost is not shown."
+    )
+    caption = (
+        f'<p class="caption"><b>Method.</b> {esc(audit["kind"])} verdicts against human labels '
+        f"({esc(audit.get('labels', ''))}). Intervals are {level_txt} percentile bootstrap over items, "
+        f"{audit.get('n_boot')} resamples, seed {audit.get('seed')}; κ corrects agreement for chance."
+        f"{extra}{cost_note}</p>"
+    )
     height = 140 + 34 * len(names)
-    return Section("judges", "Jury versus single judges",
-                   "Does a jury of judges agree with people more often than any one judge, and what does it cost?",
-                   [figure(fig, height), table, caption])
+    return Section(
+        "judges",
+        "Jury versus single judges",
+        "Does a jury of judges agree with people more often than any one judge, and what does it cost?",
+        [figure(fig, height), table, caption],
+    )
 
 
 def pairwise_kappas(verdicts: pd.DataFrame, judges: list[str], n_boot: int, seed: int, level: float) -> dict:
@@ -429,23 +554,48 @@ def agreement_section(audit: dict, verdicts: pd.DataFrame | None, figure: Figure
         for (a, b), est in pairwise_kappas(verdicts, judges, n_boot, seed, level).items():
             put(labels.index(a), labels.index(b), est)
     elif len(judges) >= 2:
-        notes.append("judge-to-judge κ needs the verdicts table; pass judge=VERDICTS (the audit's verdicts file was not found)")
-    fig = go.Figure(go.Heatmap(
-        z=z, x=labels, y=labels, text=text, texttemplate="%{text}", textfont=dict(size=12),
-        zmin=-1, zmax=1, zmid=0, colorscale="RdBu", colorbar=dict(title="κ", thickness=14),
-        customdata=custom, hoverongaps=False,
-        hovertemplate=("<b>%{y} × %{x}</b><br>Cohen's κ %{z:.3f}<br>interval %{customdata[0]}<br>"
-                       "%{customdata[2]}, %{customdata[1]} items<extra></extra>"),
-    ))
-    fig.update_layout(margin=dict(l=10, r=10, t=20, b=40),
-                      yaxis=dict(autorange="reversed", automargin=True), xaxis=dict(side="bottom", automargin=True))
-    caption = (f'<p class="caption"><b>Method.</b> Cohen\'s κ for every pair of raters on the verdicts both gave '
-               f"(the humans' labels count as one rater), with {_pct(level)} percentile bootstrap intervals that "
-               "resample whole items. κ = 1 is perfect agreement, 0 is what chance alone gives; the diagonal is blank.</p>")
+        notes.append(
+            "judge-to-judge κ needs the verdicts table; pass judge=VERDICTS (the audit's verdicts file was not found)"
+        )
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            textfont=dict(size=12),
+            zmin=-1,
+            zmax=1,
+            zmid=0,
+            colorscale="RdBu",
+            colorbar=dict(title="κ", thickness=14),
+            customdata=custom,
+            hoverongaps=False,
+            hovertemplate=(
+                "<b>%{y} × %{x}</b><br>Cohen's κ %{z:.3f}<br>interval %{customdata[0]}<br>"
+                "%{customdata[2]}, %{customdata[1]} items<extra></extra>"
+            ),
+        )
+    )
+    fig.update_layout(
+        margin=dict(l=10, r=10, t=20, b=40),
+        yaxis=dict(autorange="reversed", automargin=True),
+        xaxis=dict(side="bottom", automargin=True),
+    )
+    caption = (
+        f'<p class="caption"><b>Method.</b> Cohen\'s κ for every pair of raters on the verdicts both gave '
+        f"(the humans' labels count as one rater), with {_pct(level)} percentile bootstrap intervals that "
+        "resample whole items. κ = 1 is perfect agreement, 0 is what chance alone gives; the diagonal is blank.</p>"
+    )
     height = max(300, 120 + 70 * size)
-    return Section("agreement", "Judge agreement",
-                   "Who agrees with whom, corrected for chance: judges with each other and with the human labels.",
-                   [figure(fig, height), caption], warnings=notes)
+    return Section(
+        "agreement",
+        "Judge agreement",
+        "Who agrees with whom, corrected for chance: judges with each other and with the human labels.",
+        [figure(fig, height), caption],
+        warnings=notes,
+    )
 
 
 def _probe_rows(probe) -> list[dict]:
@@ -454,14 +604,25 @@ def _probe_rows(probe) -> list[dict]:
     if not isinstance(d, dict):
         return []
     if isinstance(d.get("results"), list):
-        return [r for sub in d["results"] for r in _probe_rows({**{k: v for k, v in d.items() if k != "results"}, **sub})]
-    effect = next((d[k] for k in ("effect", "effect_size", "value", "diff") if isinstance(d.get(k), (int, float))), None)
+        return [
+            r for sub in d["results"] for r in _probe_rows({**{k: v for k, v in d.items() if k != "results"}, **sub})
+        ]
+    effect = next(
+        (d[k] for k in ("effect", "effect_size", "value", "diff") if isinstance(d.get(k), (int, float))), None
+    )
     if effect is None:
         return []
     name = " · ".join(str(d[k]) for k in ("judge", "probe", "name") if d.get(k))
-    return [{"name": name or "probe", "effect": float(effect),
-             "low": _num(d.get("low", d.get("ci_low"))), "high": _num(d.get("high", d.get("ci_high"))),
-             "n": d.get("n_items", d.get("n", "?")), "method": d.get("method", d.get("effect_size_name", ""))}]
+    return [
+        {
+            "name": name or "probe",
+            "effect": float(effect),
+            "low": _num(d.get("low", d.get("ci_low"))),
+            "high": _num(d.get("high", d.get("ci_high"))),
+            "n": d.get("n_items", d.get("n", "?")),
+            "method": d.get("method", d.get("effect_size_name", "")),
+        }
+    ]
 
 
 def bias_section(audit: dict, figure: FigureMaker) -> Section | None:
@@ -472,49 +633,87 @@ def bias_section(audit: dict, figure: FigureMaker) -> Section | None:
     for j in audit["judges"]:
         value, low, high = _est(j.get("first_position_rate"))
         if value is not None:
-            rows.append({"name": f"{j['judge']} · position bias (first-shown rate − ½)", "effect": value - 0.5,
-                         "low": None if low is None else low - 0.5, "high": None if high is None else high - 0.5,
-                         "n": j["first_position_rate"].get("n_items"), "method": j["first_position_rate"].get("method")})
+            rows.append(
+                {
+                    "name": f"{j['judge']} · position bias (first-shown rate − ½)",
+                    "effect": value - 0.5,
+                    "low": None if low is None else low - 0.5,
+                    "high": None if high is None else high - 0.5,
+                    "n": j["first_position_rate"].get("n_items"),
+                    "method": j["first_position_rate"].get("method"),
+                }
+            )
         value, low, high = _est(j.get("position_consistency"))
         if value is not None:
-            rows.append({"name": f"{j['judge']} · verdict flips when order swaps", "effect": 1 - value,
-                         "low": None if high is None else 1 - high, "high": None if low is None else 1 - low,
-                         "n": j["position_consistency"].get("n_items"), "method": j["position_consistency"].get("method")})
+            rows.append(
+                {
+                    "name": f"{j['judge']} · verdict flips when order swaps",
+                    "effect": 1 - value,
+                    "low": None if high is None else 1 - high,
+                    "high": None if low is None else 1 - low,
+                    "n": j["position_consistency"].get("n_items"),
+                    "method": j["position_consistency"].get("method"),
+                }
+            )
         value, low, high = _est(j.get("leniency"))
         if value is not None:
-            rows.append({"name": f"{j['judge']} · leniency (correct where humans said wrong)", "effect": value,
-                         "low": low, "high": high, "n": j["leniency"].get("n_items"), "method": j["leniency"].get("method")})
+            rows.append(
+                {
+                    "name": f"{j['judge']} · leniency (correct where humans said wrong)",
+                    "effect": value,
+                    "low": low,
+                    "high": high,
+                    "n": j["leniency"].get("n_items"),
+                    "method": j["leniency"].get("method"),
+                }
+            )
     for probe in audit.get("probes") or []:
         rows += _probe_rows(probe)
     if not rows:
         return None
     names = [r["name"] for r in rows]
     effects = [r["effect"] for r in rows]
-    colours = ["#b3261e" if r["low"] is not None and (r["low"] > 0 or (r["high"] is not None and r["high"] < 0))
-               else "#5b6575" for r in rows]
-    fig = go.Figure(go.Scatter(
-        x=effects, y=names, mode="markers", marker=dict(size=10, color=colours, symbol="square"),
-        error_x=_bars(effects, [r["low"] for r in rows], [r["high"] for r in rows]),
-        customdata=[[_interval(r["low"], r["high"]), r["n"], r["method"]] for r in rows],
-        hovertemplate="<b>%{y}</b><br>effect %{x:+.3f}<br>interval %{customdata[0]}<br>%{customdata[2]}, "
-                      "%{customdata[1]} items<extra></extra>",
-        showlegend=False,
-    ))
+    colours = [
+        "#b3261e" if r["low"] is not None and (r["low"] > 0 or (r["high"] is not None and r["high"] < 0)) else "#5b6575"
+        for r in rows
+    ]
+    fig = go.Figure(
+        go.Scatter(
+            x=effects,
+            y=names,
+            mode="markers",
+            marker=dict(size=10, color=colours, symbol="square"),
+            error_x=_bars(effects, [r["low"] for r in rows], [r["high"] for r in rows]),
+            customdata=[[_interval(r["low"], r["high"]), r["n"], r["method"]] for r in rows],
+            hovertemplate="<b>%{y}</b><br>effect %{x:+.3f}<br>interval %{customdata[0]}<br>%{customdata[2]}, "
+            "%{customdata[1]} items<extra></extra>",
+            showlegend=False,
+        )
+    )
     fig.add_vline(x=0, line=dict(color="#1d2430", width=1, dash="dot"))
-    fig.update_layout(margin=dict(l=10, r=20, t=20, b=50),
-                      xaxis=dict(title=f"effect size (share of verdicts) with {_pct(level)} interval", zeroline=False),
-                      yaxis=dict(categoryorder="array", categoryarray=names[::-1], automargin=True))
-    caption = (f'<p class="caption"><b>Method.</b> Each row is a bias measured on the audited verdicts, as a difference in '
-               "the share of verdicts: position bias is how often the judge picks whichever output is shown first, minus "
-               "the ½ an unbiased judge would; flips are verdicts that change when the two outputs swap places; leniency "
-               f"is how often the judge calls an answer correct that people marked wrong. Bars are {_pct(level)} percentile "
-               "bootstrap intervals over items; red marks an interval that excludes zero. Attached bias probes "
-               "appear with their own method in the tooltip.</p>")
-    return Section("bias", "Judge bias probes", "Where judges lean: position, order and leniency effects, with their size.",
-                   [figure(fig, 110 + 32 * len(rows)), caption])
+    fig.update_layout(
+        margin=dict(l=10, r=20, t=20, b=50),
+        xaxis=dict(title=f"effect size (share of verdicts) with {_pct(level)} interval", zeroline=False),
+        yaxis=dict(categoryorder="array", categoryarray=names[::-1], automargin=True),
+    )
+    caption = (
+        f'<p class="caption"><b>Method.</b> Each row is a bias measured on the audited verdicts, as a difference in '
+        "the share of verdicts: position bias is how often the judge picks whichever output is shown first, minus "
+        "the ½ an unbiased judge would; flips are verdicts that change when the two outputs swap places; leniency "
+        f"is how often the judge calls an answer correct that people marked wrong. Bars are {_pct(level)} percentile "
+        "bootstrap intervals over items; red marks an interval that excludes zero. Attached bias probes "
+        "appear with their own method in the tooltip.</p>"
+    )
+    return Section(
+        "bias",
+        "Judge bias probes",
+        "Where judges lean: position, order and leniency effects, with their size.",
+        [figure(fig, 110 + 32 * len(rows)), caption],
+    )
 
 
 # ---- scaling -------------------------------------------------------------------------------------
+
 
 def _slices(values: np.ndarray, count: int = 3) -> list[float]:
     distinct = np.unique(values[np.isfinite(values)])
@@ -543,15 +742,17 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
             xs += [panel.heldout[x0].min(), panel.heldout[x0].max()]
         linear = all(f.options.get("x_transform") == "linear" for f in panel.fits.values())
         low_x, high_x = min(xs), max(xs)
-        grid = (np.linspace(low_x, high_x, 200) if linear or low_x <= 0
-                else np.geomspace(low_x / 1.3, high_x * 1.3, 200))
+        grid = np.linspace(low_x, high_x, 200) if linear or low_x <= 0 else np.geomspace(low_x / 1.3, high_x * 1.3, 200)
         # Laws of two inputs are drawn as curves at a few values of the second input.
         second = panel.x[1] if len(panel.x) > 1 else None
         if second is None:
             slices = [None]
         else:
-            pool = panel.train[second].to_numpy(float) if panel.train is not None and len(panel.train) else \
-                np.array([first.x_min[second], first.x_max[second]])
+            pool = (
+                panel.train[second].to_numpy(float)
+                if panel.train is not None and len(panel.train)
+                else np.array([first.x_min[second], first.x_max[second]])
+            )
             slices = _slices(pool)
         colour_i = 0
         for law, fit in panel.fits.items():
@@ -562,81 +763,162 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
                 xmat = np.vstack([grid] if s is None else [grid, np.full_like(grid, s)])
                 value, low, high = fit.predict_arrays(xmat)
                 if low is not None:
-                    fig.add_trace(go.Scatter(
-                        x=np.concatenate([grid, grid[::-1]]), y=np.concatenate([high, low[::-1]]), fill="toself",
-                        fillcolor=_rgba(colour, 0.16), line=dict(width=0), hoverinfo="skip", showlegend=True,
-                        name=f"{level_txt} band ({tag})", legendgroup=tag))
+                    fig.add_trace(
+                        go.Scatter(
+                            x=np.concatenate([grid, grid[::-1]]),
+                            y=np.concatenate([high, low[::-1]]),
+                            fill="toself",
+                            fillcolor=_rgba(colour, 0.16),
+                            line=dict(width=0),
+                            hoverinfo="skip",
+                            showlegend=True,
+                            name=f"{level_txt} band ({tag})",
+                            legendgroup=tag,
+                        )
+                    )
                 else:
-                    notes.append(f"{panel.label}: the {law} fit has no bootstrap draws, so its curve has no interval "
-                                 "(refit with --bootstrap)")
-                band = (f"<br>{level_txt} interval [%{{customdata[0]:.4g}}, %{{customdata[1]:.4g}}], percentile bootstrap"
-                        if low is not None else "<br>no interval (fit without bootstrap)")
-                fig.add_trace(go.Scatter(
-                    x=grid, y=value, mode="lines", line=dict(color=colour, width=2.2), name=f"fit: {tag}",
-                    legendgroup=tag, customdata=None if low is None else np.column_stack([low, high]),
-                    hovertemplate=f"{esc(tag)}<br>{esc(x0)}=%{{x:.3g}}<br>predicted %{{y:.4g}}{band}<extra></extra>"))
+                    notes.append(
+                        f"{panel.label}: the {law} fit has no bootstrap draws, so its curve has no interval "
+                        "(refit with --bootstrap)"
+                    )
+                band = (
+                    f"<br>{level_txt} interval [%{{customdata[0]:.4g}}, %{{customdata[1]:.4g}}], percentile bootstrap"
+                    if low is not None
+                    else "<br>no interval (fit without bootstrap)"
+                )
+                fig.add_trace(
+                    go.Scatter(
+                        x=grid,
+                        y=value,
+                        mode="lines",
+                        line=dict(color=colour, width=2.2),
+                        name=f"fit: {tag}",
+                        legendgroup=tag,
+                        customdata=None if low is None else np.column_stack([low, high]),
+                        hovertemplate=f"{esc(tag)}<br>{esc(x0)}=%{{x:.3g}}<br>predicted %{{y:.4g}}{band}<extra></extra>",
+                    )
+                )
                 if panel.train is not None and len(panel.train):
                     rows = panel.train if s is None else panel.train[np.isclose(panel.train[second], s)]
                     if len(rows) and law == next(iter(panel.fits)):
-                        fig.add_trace(go.Scatter(
-                            x=rows[x0], y=rows[target], mode="markers", name=f"fitted data{'' if s is None else f' ({second}={s:.3g})'}",
-                            marker=dict(size=8, color=colour, line=dict(color="#ffffff", width=1)), legendgroup=tag,
-                            hovertemplate=f"fitted point<br>{esc(x0)}=%{{x:.3g}}<br>{esc(target)}=%{{y:.4g}}<extra></extra>"))
+                        fig.add_trace(
+                            go.Scatter(
+                                x=rows[x0],
+                                y=rows[target],
+                                mode="markers",
+                                name=f"fitted data{'' if s is None else f' ({second}={s:.3g})'}",
+                                marker=dict(size=8, color=colour, line=dict(color="#ffffff", width=1)),
+                                legendgroup=tag,
+                                hovertemplate=f"fitted point<br>{esc(x0)}=%{{x:.3g}}<br>{esc(target)}=%{{y:.4g}}<extra></extra>",
+                            )
+                        )
                 if panel.heldout is not None and "truth" in panel.heldout.columns:
-                    held = panel.heldout[panel.heldout["law"] == law] if "law" in panel.heldout.columns else panel.heldout
+                    held = (
+                        panel.heldout[panel.heldout["law"] == law] if "law" in panel.heldout.columns else panel.heldout
+                    )
                     if s is not None and second in held.columns:
                         held = held[np.isclose(held[second].astype(float), s)]
                     if len(held):
                         low_h = held["low"].astype(float) if "low" in held.columns else None
-                        fig.add_trace(go.Scatter(
-                            x=held[x0], y=held["predicted"], mode="markers", name=f"forecast ({tag})",
-                            marker=dict(size=9, color=colour, symbol="line-ew-open", line=dict(width=2, color=colour)),
-                            error_y=None if low_h is None else _bars(held["predicted"].tolist(), low_h.tolist(),
-                                                                     held["high"].astype(float).tolist()),
-                            legendgroup=tag, hovertemplate="forecast %{y:.4g}<extra></extra>"))
-                        fig.add_trace(go.Scatter(
-                            x=held[x0], y=held["truth"], mode="markers", name=f"held-out truth ({tag})",
-                            marker=dict(size=12, color="#ffffff", symbol="diamond", line=dict(width=2.2, color="#b3261e")),
-                            legendgroup=tag,
-                            customdata=np.column_stack([held["predicted"], held.get("low", held["predicted"]),
-                                                        held.get("high", held["predicted"])]),
-                            hovertemplate=(f"held-out point<br>{esc(x0)}=%{{x:.3g}}<br>truth %{{y:.4g}}<br>forecast "
-                                           "%{customdata[0]:.4g} [%{customdata[1]:.4g}, %{customdata[2]:.4g}]<extra></extra>")))
+                        fig.add_trace(
+                            go.Scatter(
+                                x=held[x0],
+                                y=held["predicted"],
+                                mode="markers",
+                                name=f"forecast ({tag})",
+                                marker=dict(
+                                    size=9, color=colour, symbol="line-ew-open", line=dict(width=2, color=colour)
+                                ),
+                                error_y=None
+                                if low_h is None
+                                else _bars(
+                                    held["predicted"].tolist(), low_h.tolist(), held["high"].astype(float).tolist()
+                                ),
+                                legendgroup=tag,
+                                hovertemplate="forecast %{y:.4g}<extra></extra>",
+                            )
+                        )
+                        fig.add_trace(
+                            go.Scatter(
+                                x=held[x0],
+                                y=held["truth"],
+                                mode="markers",
+                                name=f"held-out truth ({tag})",
+                                marker=dict(
+                                    size=12, color="#ffffff", symbol="diamond", line=dict(width=2.2, color="#b3261e")
+                                ),
+                                legendgroup=tag,
+                                customdata=np.column_stack(
+                                    [
+                                        held["predicted"],
+                                        held.get("low", held["predicted"]),
+                                        held.get("high", held["predicted"]),
+                                    ]
+                                ),
+                                hovertemplate=(
+                                    f"held-out point<br>{esc(x0)}=%{{x:.3g}}<br>truth %{{y:.4g}}<br>forecast "
+                                    "%{customdata[0]:.4g} [%{customdata[1]:.4g}, %{customdata[2]:.4g}]<extra></extra>"
+                                ),
+                            )
+                        )
         observed = [panel.train[target]] if panel.train is not None and len(panel.train) else []
         if panel.heldout is not None and "truth" in panel.heldout.columns:
             observed.append(panel.heldout["truth"].astype(float))
         observed = pd.concat(observed).to_numpy(float) if observed else np.array([])
         log_y = bool(len(observed) and observed.min() > 0 and observed.max() / observed.min() > 20)
         fig.update_layout(
-            margin=dict(l=10, r=10, t=40, b=50), title=dict(text=esc(panel.label), font=dict(size=14), x=0.01),
+            margin=dict(l=10, r=10, t=40, b=50),
+            title=dict(text=esc(panel.label), font=dict(size=14), x=0.01),
             legend=dict(font=dict(size=11)),
             xaxis=dict(title=x0, type="linear" if linear or low_x <= 0 else "log"),
-            yaxis=dict(title=target + (" (log scale)" if log_y else ""), automargin=True,
-                       type="log" if log_y else "linear"),
+            yaxis=dict(
+                title=target + (" (log scale)" if log_y else ""), automargin=True, type="log" if log_y else "linear"
+            ),
         )
         blocks.append(figure(fig, 380))
         parts = []
         for law, fit in panel.fits.items():
             params = ", ".join(
-                f"{esc(k)} = {v:.4g}" + (f" [{fit.ci[k][0]:.3g}, {fit.ci[k][1]:.3g}]" if fit.ci.get(k) and None not in fit.ci[k] else "")
-                for k, v in fit.params.items())
-            interval = (esc(fit.bootstrap_method) + f", {0 if fit.draws is None else len(fit.draws)} successful refits"
-                        if fit.draws is not None and len(fit.draws) else "no bootstrap, no interval")
-            parts.append(f"<b>{esc(law)}</b>: {esc(fit.formula)} fitted to {fit.n_points} points "
-                         f"({esc(fit.objective_kind)}); {params}. Band: {level_txt} {interval}.")
+                f"{esc(k)} = {v:.4g}"
+                + (f" [{fit.ci[k][0]:.3g}, {fit.ci[k][1]:.3g}]" if fit.ci.get(k) and None not in fit.ci[k] else "")
+                for k, v in fit.params.items()
+            )
+            interval = (
+                esc(fit.bootstrap_method) + f", {0 if fit.draws is None else len(fit.draws)} successful refits"
+                if fit.draws is not None and len(fit.draws)
+                else "no bootstrap, no interval"
+            )
+            parts.append(
+                f"<b>{esc(law)}</b>: {esc(fit.formula)} fitted to {fit.n_points} points "
+                f"({esc(fit.objective_kind)}); {params}. Band: {level_txt} {interval}."
+            )
         heldout = ""
         if panel.heldout is not None and len(panel.heldout):
-            covered = panel.heldout["covered"].dropna() if "covered" in panel.heldout.columns else pd.Series(dtype=float)
-            heldout = (f" Open red diamonds are held-out points (not used in the fit) with the forecast and its interval beside them"
-                       + (f"; {covered.mean():.0%} of {len(covered)} held-out truths fall inside the interval"
-                          if len(covered) else "") + ".")
+            covered = (
+                panel.heldout["covered"].dropna() if "covered" in panel.heldout.columns else pd.Series(dtype=float)
+            )
+            heldout = (
+                f" Open red diamonds are held-out points (not used in the fit) with the forecast and its interval beside them"
+                + (
+                    f"; {covered.mean():.0%} of {len(covered)} held-out truths fall inside the interval"
+                    if len(covered)
+                    else ""
+                )
+                + "."
+            )
         if second is not None:
-            heldout += f" Curves are drawn at {len(slices)} values of {esc(second)}; points at other values are not shown."
+            heldout += (
+                f" Curves are drawn at {len(slices)} values of {esc(second)}; points at other values are not shown."
+            )
         blocks.append(f'<p class="caption"><b>Method.</b> {" ".join(parts)}{heldout}</p>')
         notes += [f"{panel.label}: {n}" for n in panel.notes]
-    return Section("scaling", "Scaling fits",
-                   "The data each law was fitted to, the fitted curve and its interval band, and points held out to test the forecast.",
-                   blocks, warnings=sorted(set(notes), key=notes.index))
+    return Section(
+        "scaling",
+        "Scaling fits",
+        "The data each law was fitted to, the fitted curve and its interval band, and points held out to test the forecast.",
+        blocks,
+        warnings=sorted(set(notes), key=notes.index),
+    )
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -646,6 +928,7 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 # ---- pass@k --------------------------------------------------------------------------------------
 
+
 def passk_section(data: dict, figure: FigureMaker) -> Section:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -653,8 +936,12 @@ def passk_section(data: dict, figure: FigureMaker) -> Section:
     method = data.get("method") or {}
     confidence = float(method.get("confidence", 0.95))
     level_txt = _pct(confidence)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.09,
-                        subplot_titles=[f"pass@k with {level_txt} interval", "coverage and its power-law fit"])
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.09,
+        subplot_titles=[f"pass@k with {level_txt} interval", "coverage and its power-law fit"],
+    )
     n_items = data.get("n_items") or {}
     extrapolated = False
     for i, (model, values) in enumerate(data["models"].items()):
@@ -662,59 +949,116 @@ def passk_section(data: dict, figure: FigureMaker) -> Section:
         points = sorted((int(key.split("@", 1)[1]), v) for key, v in values.items() if key.startswith("pass@"))
         ks = [k for k, _ in points]
         ys = [_num(v.get("value")) for _, v in points]
-        fig.add_trace(go.Scatter(
-            x=ks, y=ys, mode="lines+markers", name=str(model), legendgroup=str(model),
-            line=dict(color=colour, width=2), marker=dict(size=7),
-            error_y=_bars(ys, [_num(v.get("ci_low")) for _, v in points], [_num(v.get("ci_high")) for _, v in points]),
-            customdata=[[_num(v.get("ci_low")), _num(v.get("ci_high")), n_items.get(model, "?")] for _, v in points],
-            hovertemplate=("<b>" + esc(model) + "</b> pass@%{x}: %{y:.3f}<br>" + level_txt
-                           + " CI [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>percentile bootstrap over "
-                           "%{customdata[2]} items<extra></extra>"),
-        ), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=ks,
+                y=ys,
+                mode="lines+markers",
+                name=str(model),
+                legendgroup=str(model),
+                line=dict(color=colour, width=2),
+                marker=dict(size=7),
+                error_y=_bars(
+                    ys, [_num(v.get("ci_low")) for _, v in points], [_num(v.get("ci_high")) for _, v in points]
+                ),
+                customdata=[
+                    [_num(v.get("ci_low")), _num(v.get("ci_high")), n_items.get(model, "?")] for _, v in points
+                ],
+                hovertemplate=(
+                    "<b>"
+                    + esc(model)
+                    + "</b> pass@%{x}: %{y:.3f}<br>"
+                    + level_txt
+                    + " CI [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>percentile bootstrap over "
+                    "%{customdata[2]} items<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=1,
+        )
         cov = (data.get("coverage") or {}).get(model) or {}
         fit = (data.get("coverage_fit") or {}).get(model) or {}
         if cov.get("k"):
-            fig.add_trace(go.Scatter(
-                x=cov["k"], y=cov["coverage"], mode="markers", name=f"{model} coverage", legendgroup=str(model),
-                showlegend=False, marker=dict(size=7, color=colour),
-                hovertemplate="k=%{x}: coverage %{y:.3f}<extra></extra>"), row=1, col=2)
+            fig.add_trace(
+                go.Scatter(
+                    x=cov["k"],
+                    y=cov["coverage"],
+                    mode="markers",
+                    name=f"{model} coverage",
+                    legendgroup=str(model),
+                    showlegend=False,
+                    marker=dict(size=7, color=colour),
+                    hovertemplate="k=%{x}: coverage %{y:.3f}<extra></extra>",
+                ),
+                row=1,
+                col=2,
+            )
         if fit.get("a") is not None and fit.get("b") is not None:
             k_obs = max(cov.get("k") or ks or [1])
             k_far = max([k_obs] + [int(k) for k in (fit.get("extrapolation") or {})])
             seen = np.geomspace(1, k_obs, 60)
-            fig.add_trace(go.Scatter(
-                x=seen, y=np.exp(fit["a"] * seen ** fit["b"]), mode="lines", line=dict(color=colour, width=2),
-                showlegend=False, legendgroup=str(model),
-                hovertemplate=f"fit log C = {fit['a']:.3g}·k^{fit['b']:.3g} (R² {fit.get('r2') or float('nan'):.3f})"
-                              "<br>k=%{x:.0f}: %{y:.3f}<extra></extra>"), row=1, col=2)
+            fig.add_trace(
+                go.Scatter(
+                    x=seen,
+                    y=np.exp(fit["a"] * seen ** fit["b"]),
+                    mode="lines",
+                    line=dict(color=colour, width=2),
+                    showlegend=False,
+                    legendgroup=str(model),
+                    hovertemplate=f"fit log C = {fit['a']:.3g}·k^{fit['b']:.3g} (R² {fit.get('r2') or float('nan'):.3f})"
+                    "<br>k=%{x:.0f}: %{y:.3f}<extra></extra>",
+                ),
+                row=1,
+                col=2,
+            )
             if k_far > k_obs:
                 extrapolated = True
                 far = np.geomspace(k_obs, k_far, 40)
-                fig.add_trace(go.Scatter(
-                    x=far, y=np.exp(fit["a"] * far ** fit["b"]), mode="lines", line=dict(color=colour, width=2, dash="dash"),
-                    showlegend=False, legendgroup=str(model),
-                    hovertemplate="extrapolated beyond the samples drawn<br>k=%{x:.0f}: %{y:.3f}<extra></extra>"), row=1, col=2)
+                fig.add_trace(
+                    go.Scatter(
+                        x=far,
+                        y=np.exp(fit["a"] * far ** fit["b"]),
+                        mode="lines",
+                        line=dict(color=colour, width=2, dash="dash"),
+                        showlegend=False,
+                        legendgroup=str(model),
+                        hovertemplate="extrapolated beyond the samples drawn<br>k=%{x:.0f}: %{y:.3f}<extra></extra>",
+                    ),
+                    row=1,
+                    col=2,
+                )
     fig.update_xaxes(type="log", title="k (samples per item)")
     fig.update_yaxes(title="pass@k", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title="coverage C(k)", rangemode="tozero", row=1, col=2)
     fig.update_layout(margin=dict(l=10, r=10, t=40, b=50), legend=dict(orientation="h", y=-0.22, x=0))
     per_model = "; ".join(
         f"{esc(m)}: {n_items.get(m, '?')} items, {(data.get('samples_per_item') or {}).get(m, {}).get('min', '?')} samples each"
-        for m in data["models"])
-    caption = (f'<p class="caption"><b>Method.</b> pass@k is estimated per item by {esc(method.get("estimator", "the unbiased estimator"))}, '
-               f"averaged over items, with {level_txt} {esc(method.get('interval', 'bootstrap'))} intervals "
-               f"({method.get('n_boot', '?')} resamples, seed {method.get('seed', '?')}). Coverage is pass@k on a log grid of k; "
-               f"the line is the fit {esc(method.get('coverage_fit', 'log C(k) = a·k^b'))}"
-               + ("; dashed where it extrapolates beyond the samples drawn, where it has no interval and is a forecast only"
-                  if extrapolated else "")
-               + f". {per_model}.</p>")
-    return Section("passk", "pass@k and coverage",
-                   "How often at least one of k samples is right, and how coverage grows with more samples.",
-                   [figure(fig, 430), caption])
+        for m in data["models"]
+    )
+    caption = (
+        f'<p class="caption"><b>Method.</b> pass@k is estimated per item by {esc(method.get("estimator", "the unbiased estimator"))}, '
+        f"averaged over items, with {level_txt} {esc(method.get('interval', 'bootstrap'))} intervals "
+        f"({method.get('n_boot', '?')} resamples, seed {method.get('seed', '?')}). Coverage is pass@k on a log grid of k; "
+        f"the line is the fit {esc(method.get('coverage_fit', 'log C(k) = a·k^b'))}"
+        + (
+            "; dashed where it extrapolates beyond the samples drawn, where it has no interval and is a forecast only"
+            if extrapolated
+            else ""
+        )
+        + f". {per_model}.</p>"
+    )
+    return Section(
+        "passk",
+        "pass@k and coverage",
+        "How often at least one of k samples is right, and how coverage grows with more samples.",
+        [figure(fig, 430), caption],
+    )
 
 
-LIKELIHOOD_SHOWN = {"choices": ("acc", "acc_norm", "p_correct", "brier"),
-                    "perplexity": ("bits_per_byte", "perplexity", "word_perplexity")}
+LIKELIHOOD_SHOWN = {
+    "choices": ("acc", "acc_norm", "p_correct", "brier"),
+    "perplexity": ("bits_per_byte", "perplexity", "word_perplexity"),
+}
 
 
 def likelihood_section(runs: list[tuple[str, str, dict]], figure: FigureMaker) -> Section | None:
@@ -729,15 +1073,27 @@ def likelihood_section(runs: list[tuple[str, str, dict]], figure: FigureMaker) -
         headline = shown[0]
         models = list(by_model)
         entries = [by_model[m].get(headline) or {} for m in models]
-        fig = go.Figure(go.Scatter(
-            x=[e.get("value") for e in entries], y=models, mode="markers", marker=dict(size=11, color=PALETTE[0]),
-            error_x=_bars([e.get("value") for e in entries], [e.get("ci_low") for e in entries],
-                          [e.get("ci_high") for e in entries]),
-            customdata=[[e.get("method") or "", e.get("n")] for e in entries],
-            hovertemplate="<b>%{y}</b><br>" + headline + " %{x:.4f}<br>%{customdata[0]}; n=%{customdata[1]}"
-                          "<extra></extra>"))
-        fig.update_layout(margin=dict(l=10, r=20, t=30, b=50), xaxis=dict(title=f"{headline} with its interval"),
-                          yaxis=dict(automargin=True))
+        fig = go.Figure(
+            go.Scatter(
+                x=[e.get("value") for e in entries],
+                y=models,
+                mode="markers",
+                marker=dict(size=11, color=PALETTE[0]),
+                error_x=_bars(
+                    [e.get("value") for e in entries],
+                    [e.get("ci_low") for e in entries],
+                    [e.get("ci_high") for e in entries],
+                ),
+                customdata=[[e.get("method") or "", e.get("n")] for e in entries],
+                hovertemplate="<b>%{y}</b><br>" + headline + " %{x:.4f}<br>%{customdata[0]}; n=%{customdata[1]}"
+                "<extra></extra>",
+            )
+        )
+        fig.update_layout(
+            margin=dict(l=10, r=20, t=30, b=50),
+            xaxis=dict(title=f"{headline} with its interval"),
+            yaxis=dict(automargin=True),
+        )
         blocks.append(figure(fig, 130 + 34 * len(models)))
         head = "".join(f"<th>{esc(m)}</th>" for m in shown)
         rows = []
@@ -746,17 +1102,27 @@ def likelihood_section(runs: list[tuple[str, str, dict]], figure: FigureMaker) -
             for metric in shown:
                 e = by_model[model].get(metric) or {}
                 value = "—" if e.get("value") is None else f"{e['value']:.4g}"
-                cells.append(f'<td title="{esc(e.get("method") or "")}">{value} '
-                             f'{_interval(e.get("ci_low"), e.get("ci_high"), 4)}</td>')
+                cells.append(
+                    f'<td title="{esc(e.get("method") or "")}">{value} '
+                    f"{_interval(e.get('ci_low'), e.get('ci_high'), 4)}</td>"
+                )
             rows.append(f'<tr><td class="name">{esc(model)}</td>{"".join(cells)}</tr>')
-        blocks.append(f'<p class="caption"><b>{esc(label)}</b> ({esc(mode)})</p>'
-                      f'<table class="data"><tr><th class="name">model</th>{head}</tr>{"".join(rows)}</table>')
-    blocks.append('<p class="caption"><b>Method.</b> Multiple-choice runs: acc picks the most probable choice, '
-                  "acc_norm divides each log-probability by the choice's length in characters first, p_correct is "
-                  "the right choice's probability renormalised over the choices, brier the squared error of those "
-                  "probabilities (lower is better); intervals as for every score. Perplexity runs: ratios of sums over "
-                  "documents (bits per byte = −Σ log p / Σ bytes / ln 2), with percentile-bootstrap intervals that "
-                  "resample documents. Hover a point or a cell for its method.</p>")
-    return Section("likelihood", "Likelihood metrics",
-                   "Scores from the log-probabilities models give: accuracy with and without length normalisation, "
-                   "and bits per byte.", blocks)
+        blocks.append(
+            f'<p class="caption"><b>{esc(label)}</b> ({esc(mode)})</p>'
+            f'<table class="data"><tr><th class="name">model</th>{head}</tr>{"".join(rows)}</table>'
+        )
+    blocks.append(
+        '<p class="caption"><b>Method.</b> Multiple-choice runs: acc picks the most probable choice, '
+        "acc_norm divides each log-probability by the choice's length in characters first, p_correct is "
+        "the right choice's probability renormalised over the choices, brier the squared error of those "
+        "probabilities (lower is better); intervals as for every score. Perplexity runs: ratios of sums over "
+        "documents (bits per byte = −Σ log p / Σ bytes / ln 2), with percentile-bootstrap intervals that "
+        "resample documents. Hover a point or a cell for its method.</p>"
+    )
+    return Section(
+        "likelihood",
+        "Likelihood metrics",
+        "Scores from the log-probabilities models give: accuracy with and without length normalisation, "
+        "and bits per byte.",
+        blocks,
+    )

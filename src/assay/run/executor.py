@@ -65,18 +65,22 @@ async def call(model: Model, request: Request) -> Sample:
     if method is None:
         raise ValueError(f"unknown request kind {request.kind!r}")
     if not hasattr(model, method):
-        raise ModelError(f"model '{model.name}' cannot score text ({request.kind} requests need "
-                         "log-probabilities); use an embedded GGUF model or openai-completion:MODEL")
+        raise ModelError(
+            f"model '{model.name}' cannot score text ({request.kind} requests need "
+            "log-probabilities); use an embedded GGUF model or openai-completion:MODEL"
+        )
     if request.kind == CHOICES:
         if request.chat_formatted:
-            return await model.loglikelihood(request.prompt, list(request.continuations),  # type: ignore
-                                             chat_formatted=True)
+            return await model.loglikelihood(
+                request.prompt,
+                list(request.continuations),  # type: ignore
+                chat_formatted=True,
+            )
         return await model.loglikelihood(request.prompt, list(request.continuations))  # type: ignore[attr-defined]
     return await model.loglikelihood_rolling(request.prompt, request.stride)  # type: ignore[attr-defined]
 
 
-async def fetch(model: Model, request: Request, store: Any, tally: Tally, *, key: str | None = None
-                ) -> Response | None:
+async def fetch(model: Model, request: Request, store: Any, tally: Tally, *, key: str | None = None) -> Response | None:
     """The response to ``request``: from the shared cache, or from the model
     (a success then goes into the cache). None when the model is unreachable:
     the request was not sent and counts as not run."""
@@ -127,27 +131,59 @@ def progress_bar(enabled: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True),
-                    disable=not (enabled and sys.stderr is not None), transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not (enabled and sys.stderr is not None),
+        transient=False,
+    )
 
 
-def execute(jobs: Iterable[Any], handle: Callable[[Any, Jobs], Awaitable[None]], *, store: Any,
-            concurrency: int, description: str, total: int | None = None, progress: bool = True,
-            advance_each: bool = True) -> None:
+def execute(
+    jobs: Iterable[Any],
+    handle: Callable[[Any, Jobs], Awaitable[None]],
+    *,
+    store: Any,
+    concurrency: int,
+    description: str,
+    total: int | None = None,
+    progress: bool = True,
+    advance_each: bool = True,
+) -> None:
     """Run ``handle(job, jobs)`` for every job with ``concurrency`` workers.
 
     ``total`` sizes the progress bar (default: the number of jobs given);
     with ``advance_each`` the bar moves once per finished job, otherwise the
     handler moves it (``jobs.advance``). Handlers may ``jobs.submit`` more.
     """
-    asyncio.run(_execute(list(jobs), handle, store=store, concurrency=concurrency, description=description,
-                         total=total, progress=progress, advance_each=advance_each))
+    asyncio.run(
+        _execute(
+            list(jobs),
+            handle,
+            store=store,
+            concurrency=concurrency,
+            description=description,
+            total=total,
+            progress=progress,
+            advance_each=advance_each,
+        )
+    )
 
 
-async def _execute(initial: list[Any], handle: Callable[[Any, Jobs], Awaitable[None]], *, store: Any,
-                   concurrency: int, description: str, total: int | None, progress: bool,
-                   advance_each: bool) -> None:
+async def _execute(
+    initial: list[Any],
+    handle: Callable[[Any, Jobs], Awaitable[None]],
+    *,
+    store: Any,
+    concurrency: int,
+    description: str,
+    total: int | None,
+    progress: bool,
+    advance_each: bool,
+) -> None:
     if not initial:
         return
     queue: asyncio.Queue = asyncio.Queue()
@@ -184,8 +220,15 @@ async def _execute(initial: list[Any], handle: Callable[[Any, Jobs], Awaitable[N
 _STOP = object()
 
 
-def ask(model: Model, requests: list[Request], store: Any, *, concurrency: int = 1, progress: bool = False,
-        description: str = "requests") -> tuple[list[Sample | None], Tally]:
+def ask(
+    model: Model,
+    requests: list[Request],
+    store: Any,
+    *,
+    concurrency: int = 1,
+    progress: bool = False,
+    description: str = "requests",
+) -> tuple[list[Sample | None], Tally]:
     """Responses to a list of requests to one model, in order (None where the
     model could not be reached), through the cache; and what they cost."""
     tally = Tally()
@@ -195,7 +238,8 @@ def ask(model: Model, requests: list[Request], store: Any, *, concurrency: int =
         response = await fetch(model, requests[index], store, tally)
         replies[index] = None if response is None else response.sample
 
-    execute(range(len(requests)), handle, store=store, concurrency=concurrency, description=description,
-            progress=progress)
+    execute(
+        range(len(requests)), handle, store=store, concurrency=concurrency, description=description, progress=progress
+    )
     store.flush()
     return replies, tally

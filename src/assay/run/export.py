@@ -8,11 +8,39 @@ from pathlib import Path
 from assay.errors import ConfigError, DataError
 from assay.run.store import open_run, read_config, samples_frame
 
-SAMPLE_COLUMNS = ["model", "item", "sample", "prompt", "output", "target", "score", "latency", "tokens",
-                  "tokens_in", "tokens_out", "finish_reason", "error"]
-VERDICT_COLUMNS = ["item", "model", "model_b", "judge", "protocol", "order", "verdict", "score",
-                   "explanation", "invalid", "template_hash", "raw", "tokens_in", "tokens_out",
-                   "latency", "error"]
+SAMPLE_COLUMNS = [
+    "model",
+    "item",
+    "sample",
+    "prompt",
+    "output",
+    "target",
+    "score",
+    "latency",
+    "tokens",
+    "tokens_in",
+    "tokens_out",
+    "finish_reason",
+    "error",
+]
+VERDICT_COLUMNS = [
+    "item",
+    "model",
+    "model_b",
+    "judge",
+    "protocol",
+    "order",
+    "verdict",
+    "score",
+    "explanation",
+    "invalid",
+    "template_hash",
+    "raw",
+    "tokens_in",
+    "tokens_out",
+    "latency",
+    "error",
+]
 
 
 @dataclass
@@ -70,16 +98,34 @@ def likelihood_frame(run_dir: str | Path, what: str):
         item = items[item_id]
         if what == "documents":
             text = str(item.input.get("input", ""))
-            rows.append({"item": item_id, "model": model, "logprob": logprobs[0].logprob,
-                         "tokens": logprobs[0].tokens, "bytes": len(text.encode("utf-8"))})
+            rows.append(
+                {
+                    "item": item_id,
+                    "model": model,
+                    "logprob": logprobs[0].logprob,
+                    "tokens": logprobs[0].tokens,
+                    "bytes": len(text.encode("utf-8")),
+                }
+            )
             continue
         texts = item.meta.get("choices", [])
         gold = item.meta.get("gold")
         for index, lp in enumerate(logprobs):
             text = str(texts[index]) if index < len(texts) else ""
-            rows.append({"item": item_id, "model": model, "choice": index, "text": text, "logprob": lp.logprob,
-                         "tokens": lp.tokens, "chars": len(text), "bytes": len(text.encode("utf-8")),
-                         "is_correct": None if gold is None else index == int(gold), "greedy": lp.greedy})
+            rows.append(
+                {
+                    "item": item_id,
+                    "model": model,
+                    "choice": index,
+                    "text": text,
+                    "logprob": lp.logprob,
+                    "tokens": lp.tokens,
+                    "chars": len(text),
+                    "bytes": len(text.encode("utf-8")),
+                    "is_correct": None if gold is None else index == int(gold),
+                    "greedy": lp.greedy,
+                }
+            )
     return pd.DataFrame(rows, columns=CHOICE_COLUMNS if what == "choices" else DOCUMENT_COLUMNS)
 
 
@@ -100,5 +146,3 @@ def export_run(run_dir: str | Path, out: str | Path, *, what: str = "samples") -
         raise ConfigError(f"--what {what}: valid are samples, verdicts, choices, documents")
     write_table(frame, out)
     return ExportResult(str(out), len(frame), what)
-
-

@@ -66,8 +66,12 @@ class RunResult:
     pass_until: Any = None  # a PassUntilReport for --pass-until runs
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"run_dir": self.run_dir, "task": self.task, "metric": self.metric,
-               "models": {name: s.to_dict() for name, s in self.models.items()}}
+        out = {
+            "run_dir": self.run_dir,
+            "task": self.task,
+            "metric": self.metric,
+            "models": {name: s.to_dict() for name, s in self.models.items()},
+        }
         if self.pass_until is not None:
             out["pass_until"] = self.pass_until.to_dict()
         return out
@@ -75,16 +79,26 @@ class RunResult:
     def render(self):
         from rich.table import Table
 
-        what = f"{self.metric} (95% interval)" if self.metric else "outputs only, no scorer (judge them with assay judge)"
+        what = (
+            f"{self.metric} (95% interval)" if self.metric else "outputs only, no scorer (judge them with assay judge)"
+        )
         table = Table(title=f"{self.task} — {what}")
-        for column in ("model", "score", "95% CI", "items", "calls", "cache hits", "errors",
-                       "tokens", "seconds"):
+        for column in ("model", "score", "95% CI", "items", "calls", "cache hits", "errors", "tokens", "seconds"):
             table.add_column(column, justify="left" if column == "model" else "right")
         for name, s in self.models.items():
             score = "—" if s.score is None else f"{s.score:.3f}"
             ci = "—" if s.ci_low is None else f"[{s.ci_low:.3f}, {s.ci_high:.3f}] {s.ci_method}"
-            table.add_row(name, score, ci, str(s.n_items), str(s.model_calls), str(s.cache_hits),
-                          str(s.errors + s.not_run), str(s.tokens), f"{s.seconds:.1f}")
+            table.add_row(
+                name,
+                score,
+                ci,
+                str(s.n_items),
+                str(s.model_calls),
+                str(s.cache_hits),
+                str(s.errors + s.not_run),
+                str(s.tokens),
+                f"{s.seconds:.1f}",
+            )
         if any(s.metrics for s in self.models.values()):
             from rich.console import Group
 
@@ -151,11 +165,24 @@ class _ModelState:
     keys: set[str] = field(default_factory=set)
 
 
-def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: float = 0.0,
-             max_tokens: int = 256, seed: int = 0, concurrency: int = 4, limit: int | None = None,
-             out: str | Path | None = None, progress: bool = True,
-             pass_until: int | None = None, budget: int | None = None,
-             batch: int = 8, use_cache: bool = True, stride: int = 0) -> RunResult:
+def run_eval(
+    task: Task,
+    models: list[Model],
+    *,
+    samples: int = 1,
+    temperature: float = 0.0,
+    max_tokens: int = 256,
+    seed: int = 0,
+    concurrency: int = 4,
+    limit: int | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    pass_until: int | None = None,
+    budget: int | None = None,
+    batch: int = 8,
+    use_cache: bool = True,
+    stride: int = 0,
+) -> RunResult:
     """Run every model on the task and summarise. The library form of ``assay run``.
 
     A likelihood task (``task.mode`` choices or perplexity) is scored by the
@@ -163,8 +190,10 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     (per distinct context), no sampling settings; ``stride`` sets how far the
     windows of a document longer than the context advance (0: end to end)."""
     if task.mode != "generate" and (samples != 1 or pass_until is not None):
-        raise ConfigError(f"--samples and --pass-until apply to generation; {task.mode} items are scored once "
-                          "by their log-probabilities")
+        raise ConfigError(
+            f"--samples and --pass-until apply to generation; {task.mode} items are scored once "
+            "by their log-probabilities"
+        )
     if stride < 0:
         raise ConfigError(f"--stride {stride}: give 0 (windows end to end) or a positive number of tokens")
     if stride and task.mode != "perplexity":
@@ -174,8 +203,10 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
             raise ConfigError("--apply-chat-template applies to --mode choices only")
         no_template = [m.name for m in models if not hasattr(m, "format_chat") or not m.chat]
         if no_template:
-            raise ConfigError(f"--apply-chat-template needs a model with its own chat template (an embedded chat "
-                              f"GGUF); {', '.join(no_template)} has none that assay can apply")
+            raise ConfigError(
+                f"--apply-chat-template needs a model with its own chat template (an embedded chat "
+                f"GGUF); {', '.join(no_template)} has none that assay can apply"
+            )
     if task.mode == "choices" and task.items and all(it.meta.get("gold") is None for it in task.items):
         raise ConfigError(f"{task.name}: no item has a gold answer among its choices; name it with --target-field")
     if samples < 1 or concurrency < 1 or max_tokens < 1:
@@ -188,12 +219,15 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
         raise ConfigError(f"--budget {budget} applies with --pass-until K only; use --samples for a fixed count")
     if not models:
         raise ConfigError("give at least one model with -m")
-    needs_target = [s for s in task.scorers if s.split(":")[0] not in TARGETLESS_SCORERS] \
-        if task.mode == "generate" else []
+    needs_target = (
+        [s for s in task.scorers if s.split(":")[0] not in TARGETLESS_SCORERS] if task.mode == "generate" else []
+    )
     if needs_target and task.items and all(it.target is None for it in task.items):
-        raise ConfigError(f"{task.name}: no item has a target, so the {needs_target[0]} scorer has nothing "
-                          "to compare with; name the answer column with --target-field, or leave out "
-                          "--scorer to store the outputs for judging")
+        raise ConfigError(
+            f"{task.name}: no item has a target, so the {needs_target[0]} scorer has nothing "
+            "to compare with; name the answer column with --target-field, or leave out "
+            "--scorer to store the outputs for judging"
+        )
     if pass_until is not None and not task.scorers:
         raise ConfigError("--pass-until needs a scorer to tell a pass, and this task has none")
     names = [m.name for m in models]
@@ -201,38 +235,63 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
         raise ConfigError(f"a model is named twice: {', '.join(names)}")
     items = task.items[:limit] if limit is not None else task.items
     run_dir = Path(out) if out else default_run_dir(task.name)
-    config = {"task": task.config, "task_name": task.name, "scorers": task.scorers,
-              "temperature": float(temperature), "max_tokens": max_tokens, "seed": seed,
-              "samples": samples, "limit": limit, "pass_until": pass_until, "budget": budget,
-              "mode": task.mode}
+    config = {
+        "task": task.config,
+        "task_name": task.name,
+        "scorers": task.scorers,
+        "temperature": float(temperature),
+        "max_tokens": max_tokens,
+        "seed": seed,
+        "samples": samples,
+        "limit": limit,
+        "pass_until": pass_until,
+        "budget": budget,
+        "mode": task.mode,
+    }
     if task.mode != "generate":
-        config.update(target_delimiter=task.target_delimiter, stride=stride,
-                      apply_chat_template=task.apply_chat_template,
-                      template=task.likelihood_template or getattr(task.choice_format, "template", None))
+        config.update(
+            target_delimiter=task.target_delimiter,
+            stride=stride,
+            apply_chat_template=task.apply_chat_template,
+            template=task.likelihood_template or getattr(task.choice_format, "template", None),
+        )
     previous = read_config(run_dir)
     if items:
         # What each model was prompted with, in full: the template in force for its kind and one prompt.
-        config["prompts"] = {**(previous or {}).get("prompts", {}),
-                             **{m.name: task.prompt_record(items[0], m.chat) for m in models}}
+        config["prompts"] = {
+            **(previous or {}).get("prompts", {}),
+            **{m.name: task.prompt_record(items[0], m.chat) for m in models},
+        }
     if previous and previous.get("task") != task.config:
-        raise ConfigError(f"{run_dir} holds a run of another task ({previous.get('task_name')}); "
-                          "choose another --out")
+        raise ConfigError(f"{run_dir} holds a run of another task ({previous.get('task_name')}); choose another --out")
     for setting in ("temperature", "max_tokens", "seed"):
         # One run directory, one set of generation settings: otherwise its
         # scores would mix samples drawn under different settings.
         if previous and setting in previous and previous[setting] != config[setting]:
-            raise ConfigError(f"{run_dir} holds a run with {setting}={previous[setting]}, not {config[setting]}; "
-                              "choose another --out")
+            raise ConfigError(
+                f"{run_dir} holds a run with {setting}={previous[setting]}, not {config[setting]}; choose another --out"
+            )
     scorers = {name: get_scorer(name) for name in task.scorers} if task.mode == "generate" else {}
     with RunStore(run_dir, use_cache=use_cache) as store:
         store.put_items(items)
         all_models = sorted(set(previous.get("models", [])) | set(names))
         (run_dir / "config.json").write_text(json.dumps({**config, "models": all_models}, indent=2))
         states = {m.name: _ModelState(m, store.completed(m.name)) for m in models}
-        _run_jobs(task, items, states, store, scorers, samples=samples,
-                  params_for=lambda m: GenParams(temperature, max_tokens, seed, task.stop_for(m.chat)),
-                  concurrency=concurrency, progress=progress, pass_until=pass_until, budget=budget,
-                  batch=batch, stride=stride)
+        _run_jobs(
+            task,
+            items,
+            states,
+            store,
+            scorers,
+            samples=samples,
+            params_for=lambda m: GenParams(temperature, max_tokens, seed, task.stop_for(m.chat)),
+            concurrency=concurrency,
+            progress=progress,
+            pass_until=pass_until,
+            budget=budget,
+            batch=batch,
+            stride=stride,
+        )
         store.flush()
         result = summarise(store, task, states, items)
     if pass_until and not (result.fatal or result.failed):
@@ -244,8 +303,9 @@ def run_eval(task: Task, models: list[Model], *, samples: int = 1, temperature: 
     return result
 
 
-def _summarise_pass_until(result: RunResult, run_dir: Path, states: dict[str, _ModelState],
-                          pass_until: int, budget: int, seed: int) -> None:
+def _summarise_pass_until(
+    result: RunResult, run_dir: Path, states: dict[str, _ModelState], pass_until: int, budget: int, seed: int
+) -> None:
     """Sequential sampling makes the plain mean of samples biased: the score of
     a pass-until run is the negative-binomial estimate, and items that hit the
     budget count at their observed rate (low end) or upper bound (high end)."""
@@ -256,21 +316,37 @@ def _summarise_pass_until(result: RunResult, run_dir: Path, states: dict[str, _M
     # This call's samples only: the directory may hold other items (--limit)
     # or longer sequences drawn under another budget.
     drawn = {(name, item): count[0] for name, state in states.items() for item, count in state.drawn.items()}
-    frame = frame[[(m, i) in drawn and s < drawn[(m, i)]
-                   for m, i, s in zip(frame["model"], frame["item"], frame["sample"])]]
+    frame = frame[
+        [(m, i) in drawn and s < drawn[(m, i)] for m, i, s in zip(frame["model"], frame["item"], frame["sample"])]
+    ]
     report = pass_until_report(frame, target_passes=pass_until, budget=budget, seed=seed)
     for name, aggregate in report.models.items():
         summary = result.models[name]
         summary.score, summary.ci_low, summary.ci_high = aggregate.value_low, aggregate.ci_low, aggregate.ci_high
-        summary.ci_method = "passuntil" if aggregate.n_censored == 0 else \
-            f"passuntil ({aggregate.n_censored} items at budget: score is a lower end)"
+        summary.ci_method = (
+            "passuntil"
+            if aggregate.n_censored == 0
+            else f"passuntil ({aggregate.n_censored} items at budget: score is a lower end)"
+        )
     result.pass_until = report
 
 
-def _run_jobs(task: Task, items: list[Item], states: dict[str, _ModelState], store: RunStore,
-              scorers: dict[str, Callable], *, samples: int, params_for: Callable[[Model], GenParams],
-              concurrency: int, progress: bool, pass_until: int | None, budget: int | None,
-              batch: int, stride: int = 0) -> None:
+def _run_jobs(
+    task: Task,
+    items: list[Item],
+    states: dict[str, _ModelState],
+    store: RunStore,
+    scorers: dict[str, Callable],
+    *,
+    samples: int,
+    params_for: Callable[[Model], GenParams],
+    concurrency: int,
+    progress: bool,
+    pass_until: int | None,
+    budget: int | None,
+    batch: int,
+    stride: int = 0,
+) -> None:
     initial = min(batch, budget or batch) if pass_until else samples
     jobs = [(state, item, index) for state in states.values() for item in items for index in range(initial)]
     params = {name: params_for(s.model) for name, s in states.items()}
@@ -299,12 +375,27 @@ def _run_jobs(task: Task, items: list[Item], states: dict[str, _ModelState], sto
                 queue.advance()
 
     # In pass-until mode the bar counts items finished, otherwise requests.
-    execute(jobs, handle, store=store, concurrency=concurrency, description=f"{task.name}: {', '.join(states)}",
-            total=len(items) * len(states) if pass_until else len(jobs), progress=progress, advance_each=False)
+    execute(
+        jobs,
+        handle,
+        store=store,
+        concurrency=concurrency,
+        description=f"{task.name}: {', '.join(states)}",
+        total=len(items) * len(states) if pass_until else len(jobs),
+        progress=progress,
+        advance_each=False,
+    )
 
 
-async def _one(state: _ModelState, item: Item, index: int, params: GenParams, store: RunStore,
-               scorers: dict[str, Callable], task: Task) -> bool | None:
+async def _one(
+    state: _ModelState,
+    item: Item,
+    index: int,
+    params: GenParams,
+    store: RunStore,
+    scorers: dict[str, Callable],
+    task: Task,
+) -> bool | None:
     """Get one sample (from the run, the cache or the model), score it, record it.
     Returns whether it passed the primary scorer, or None when it failed."""
     model = state.model
@@ -316,8 +407,17 @@ async def _one(state: _ModelState, item: Item, index: int, params: GenParams, st
     # id, so two items with the same prompt keep theirs, and whatever a scorer
     # reads (target, tests), so a corrected gold answer or test is scored afresh.
     # The shared cache is keyed by the request alone and serves them all.
-    run_key = stable_hash({"model": model.name, "request": key, "item": item.id, "target": item.target,
-                           "fields": item.input, "targets": item.meta.get("targets")}, length=32)
+    run_key = stable_hash(
+        {
+            "model": model.name,
+            "request": key,
+            "item": item.id,
+            "target": item.target,
+            "fields": item.input,
+            "targets": item.meta.get("targets"),
+        },
+        length=32,
+    )
     state.keys.add(run_key)
     previous = state.done.get(run_key)
     if previous is not None and set(previous[1]) >= set(scorers):
@@ -364,20 +464,35 @@ async def _one_likelihood(state: _ModelState, item: Item, store: RunStore, task:
         if task.apply_chat_template:
             # lm-eval's --apply_chat_template: the context as the user's turn of
             # the model's own chat template; the choices follow the assistant's cue.
-            prompt.contexts = [model.format_chat([{"role": "user", "content": c}])  # type: ignore[attr-defined]
-                               for c in prompt.contexts]
+            prompt.contexts = [
+                model.format_chat([{"role": "user", "content": c}])  # type: ignore[attr-defined]
+                for c in prompt.contexts
+            ]
         contexts = list(dict.fromkeys(prompt.contexts))
-        requests = [Request(CHOICES, context, continuations=tuple(
-            c for ctx, c in zip(prompt.contexts, prompt.continuations) if ctx == context),
-            chat_formatted=task.apply_chat_template) for context in contexts]
+        requests = [
+            Request(
+                CHOICES,
+                context,
+                continuations=tuple(c for ctx, c in zip(prompt.contexts, prompt.continuations) if ctx == context),
+                chat_formatted=task.apply_chat_template,
+            )
+            for context in contexts
+        ]
         shown: Any = contexts[0] if len(contexts) == 1 else json.dumps(contexts, ensure_ascii=False)
         asked = {"mode": "choices", "contexts": prompt.contexts, "continuations": prompt.continuations}
     else:
         text = task.document(item)
         requests = [Request(ROLLING, text, stride=stride)]
         shown, asked = text, {"mode": "perplexity", "stride": stride}
-    run_key = stable_hash({"model": model.name, "requests": [r.key(model) for r in requests], "item": item.id,
-                           "gold": item.meta.get("gold")}, length=32)
+    run_key = stable_hash(
+        {
+            "model": model.name,
+            "requests": [r.key(model) for r in requests],
+            "item": item.id,
+            "gold": item.meta.get("gold"),
+        },
+        length=32,
+    )
     state.keys.add(run_key)
     previous = state.done.get(run_key)
     if previous is not None and set(previous[1]) >= set(task.scorers):
@@ -404,8 +519,13 @@ async def _one_likelihood(state: _ModelState, item: Item, store: RunStore, task:
     else:
         logprobs = list(responses[0].logprobs or [])
         scores = {name: (value, None) for name, value in document_metrics(logprobs[0], text).items()}
-    sample = Sample(text=None, tokens_in=sum(r.tokens_in for r in responses), latency=sum(r.latency for r in responses),
-                    finish_reason="scored", logprobs=logprobs)
+    sample = Sample(
+        text=None,
+        tokens_in=sum(r.tokens_in for r in responses),
+        latency=sum(r.latency for r in responses),
+        finish_reason="scored",
+        logprobs=logprobs,
+    )
     store.record(run_key, model.name, item.id, 0, shown, asked, sample, scores)
 
 
@@ -435,11 +555,24 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
         # This call's samples only: a run directory may also hold samples of
         # other items (--limit), of more samples per item, or of older targets.
         mine = [row for row in store.sample_outcomes(name, metric) if row.key in state.keys]
-        rows = [(row.item, row.value, row.tokens) for row in mine
-                if not row.failed and (row.value is not None or metric is None)]
+        rows = [
+            (row.item, row.value, row.tokens)
+            for row in mine
+            if not row.failed and (row.value is not None or metric is None)
+        ]
         errors = sum(1 for row in mine if row.failed)
-        first_error = next((f"{sources.get(item) or 'item ' + item}: {error}" for key, item, error
-                            in store.errors(name) if key in state.keys), None) if errors else None
+        first_error = (
+            next(
+                (
+                    f"{sources.get(item) or 'item ' + item}: {error}"
+                    for key, item, error in store.errors(name)
+                    if key in state.keys
+                ),
+                None,
+            )
+            if errors
+            else None
+        )
         per_item: dict[str, list[float]] = {}
         tokens = 0
         for item_id, value, used in rows:
@@ -450,8 +583,9 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
         score = low = high = method = None
         if len(means) >= 2:
             cluster_list = [clusters[i] for i in ids]
-            ci = summary_ci(means, cluster_list if all(c is not None for c in cluster_list) and
-                            len(set(cluster_list)) > 1 else None)
+            ci = summary_ci(
+                means, cluster_list if all(c is not None for c in cluster_list) and len(set(cluster_list)) > 1 else None
+            )
             score, low, high, method = ci.mean, ci.low, ci.high, ci.method
         elif means:
             score = means[0]
@@ -470,25 +604,41 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
             headline = metrics["bits_per_byte"]
             score, low, high, method = headline["value"], headline["ci_low"], headline["ci_high"], headline["method"]
         summaries[name] = ModelSummary(
-            n_items=len(ids), n_samples=len(rows), score=score, ci_low=low, ci_high=high,
-            ci_method=method, model_calls=tally.calls, cache_hits=tally.cache_hits, errors=errors,
-            tokens=int(tokens), seconds=round(tally.seconds, 3), not_run=tally.not_run,
-            score_by_difficulty=by_level, metrics=metrics, first_error=first_error)
+            n_items=len(ids),
+            n_samples=len(rows),
+            score=score,
+            ci_low=low,
+            ci_high=high,
+            ci_method=method,
+            model_calls=tally.calls,
+            cache_hits=tally.cache_hits,
+            errors=errors,
+            tokens=int(tokens),
+            seconds=round(tally.seconds, 3),
+            not_run=tally.not_run,
+            score_by_difficulty=by_level,
+            metrics=metrics,
+            first_error=first_error,
+        )
         if tally.fatal:
             fatal.append(f"{name}: {tally.fatal}")
     headline = {"choices": "acc", "perplexity": "bits_per_byte"}.get(task.mode, metric)
     return RunResult(str(store.run_dir), task.name, headline, summaries, fatal)
 
 
-def _likelihood_metrics(store: RunStore, name: str, state: _ModelState, task: Task,
-                        clusters: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+def _likelihood_metrics(
+    store: RunStore, name: str, state: _ModelState, task: Task, clusters: dict[str, str | None]
+) -> dict[str, dict[str, Any]]:
     """Every metric of a likelihood run over this call's items, each with its interval."""
     from assay.run.table import summarise_likelihood
 
     values: dict[str, dict[str, float]] = {}
     for scorer in task.scorers:
-        values[scorer] = {row.item: row.value for row in store.sample_outcomes(name, scorer)
-                          if row.key in state.keys and not row.failed and row.value is not None}
+        values[scorer] = {
+            row.item: row.value
+            for row in store.sample_outcomes(name, scorer)
+            if row.key in state.keys and not row.failed and row.value is not None
+        }
     return summarise_likelihood(values, task.mode, clusters)
 
 
@@ -497,9 +647,11 @@ def check_complete(result: RunResult) -> None:
     running the same command again completes only the rest."""
     if result.fatal or result.failed:
         first = next((f"{name}, {s.first_error}" for name, s in result.models.items() if s.first_error), None)
-        detail = "; ".join(result.fatal) if result.fatal else (f"the first: {first}" if first
-                                                               else "see the errors column")
+        detail = (
+            "; ".join(result.fatal) if result.fatal else (f"the first: {first}" if first else "see the errors column")
+        )
         raise IncompleteRunError(
             f"{result.failed} request(s) failed or were not run ({detail}). Everything else is "
             f"stored in {result.run_dir}; run the same command with --out {result.run_dir} "
-            "to complete only the rest.")
+            "to complete only the rest."
+        )

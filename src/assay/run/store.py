@@ -72,8 +72,15 @@ def cache_path() -> Path | None:
 class RunStore:
     """Read and write one run's database. Use as a context manager."""
 
-    def __init__(self, run_dir: str | Path | None, *, create: bool = True, use_cache: bool = True,
-                 batch_size: int = 256, flush_seconds: float = 0.5):
+    def __init__(
+        self,
+        run_dir: str | Path | None,
+        *,
+        create: bool = True,
+        use_cache: bool = True,
+        batch_size: int = 256,
+        flush_seconds: float = 0.5,
+    ):
         # run_dir None: no run, only the shared cache (a bias probe's requests).
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is None:
@@ -128,28 +135,43 @@ class RunStore:
 
     # -- items -----------------------------------------------------------
     def put_items(self, items: Iterable[Item]) -> None:
-        rows = [(it.id, json.dumps(it.input, ensure_ascii=False, default=str), it.target,
-                 json.dumps(it.meta, ensure_ascii=False, default=str)) for it in items]
+        rows = [
+            (
+                it.id,
+                json.dumps(it.input, ensure_ascii=False, default=str),
+                it.target,
+                json.dumps(it.meta, ensure_ascii=False, default=str),
+            )
+            for it in items
+        ]
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("INSERT OR REPLACE INTO items VALUES (?,?,?,?)", rows)
 
     def items(self) -> dict[str, Item]:
-        return {row[0]: Item(row[0], json.loads(row[1]), row[2], json.loads(row[3]))
-                for row in self.conn.execute("SELECT id, input, target, meta FROM items")}
+        return {
+            row[0]: Item(row[0], json.loads(row[1]), row[2], json.loads(row[3]))
+            for row in self.conn.execute("SELECT id, input, target, meta FROM items")
+        }
 
     # -- samples ---------------------------------------------------------
     def completed(self, model: str) -> dict[str, tuple[Sample, dict[str, tuple[float, str | None]]]]:
         """Successful samples of a model already in this run, with their scores, by key."""
         done: dict[str, tuple[Sample, dict[str, tuple[float, str | None]]]] = {}
         for key, output, t_in, t_out, latency, finish, logprobs in self.conn.execute(
-                "SELECT key, output, tokens_in, tokens_out, latency, finish_reason, logprobs FROM samples "
-                "WHERE model = ? AND error IS NULL", (model,)):
-            done[key] = (Sample(output, t_in or 0, t_out or 0, latency or 0.0, finish,
-                                logprobs=_logprobs_from(logprobs)), {})
+            "SELECT key, output, tokens_in, tokens_out, latency, finish_reason, logprobs FROM samples "
+            "WHERE model = ? AND error IS NULL",
+            (model,),
+        ):
+            done[key] = (
+                Sample(output, t_in or 0, t_out or 0, latency or 0.0, finish, logprobs=_logprobs_from(logprobs)),
+                {},
+            )
         for key, scorer, value, detail in self.conn.execute(
-                "SELECT s.key, s.scorer, s.value, s.detail FROM scores s JOIN samples p ON p.key = s.key "
-                "WHERE p.model = ? AND p.error IS NULL", (model,)):
+            "SELECT s.key, s.scorer, s.value, s.detail FROM scores s JOIN samples p ON p.key = s.key "
+            "WHERE p.model = ? AND p.error IS NULL",
+            (model,),
+        ):
             if key in done:
                 done[key][1][scorer] = (value, detail)
         return done
@@ -157,8 +179,10 @@ class RunStore:
     def cached_response(self, key: str) -> Sample | None:
         if not self.cached:
             return None
-        row = self.conn.execute("SELECT output, tokens_in, tokens_out, latency, finish_reason, logprobs "
-                                "FROM cache.responses WHERE key = ?", (key,)).fetchone()
+        row = self.conn.execute(
+            "SELECT output, tokens_in, tokens_out, latency, finish_reason, logprobs FROM cache.responses WHERE key = ?",
+            (key,),
+        ).fetchone()
         if row is None:
             return None
         logprobs = _logprobs_from(row[5])
@@ -166,15 +190,38 @@ class RunStore:
         text = None if logprobs is not None and row[0] == "" else row[0]
         return Sample(text, row[1] or 0, row[2] or 0, row[3] or 0.0, row[4], logprobs=logprobs)
 
-    def record(self, key: str, model: str, item: str, sample_index: int, prompt: Any,
-               params: dict[str, Any], sample: Sample, scores: dict[str, tuple[float, str | None]]) -> None:
+    def record(
+        self,
+        key: str,
+        model: str,
+        item: str,
+        sample_index: int,
+        prompt: Any,
+        params: dict[str, Any],
+        sample: Sample,
+        scores: dict[str, tuple[float, str | None]],
+    ) -> None:
         """Store one sample of the run under ``key``, with its scores. (The
         executor puts responses in the shared cache; this never does.)"""
         prompt_text = prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
-        self._pending_samples.append((
-            key, model, item, sample_index, prompt_text, json.dumps(params), sample.text,
-            sample.tokens_in, sample.tokens_out, sample.latency, sample.finish_reason, sample.error,
-            time.time(), _logprobs_json(sample)))
+        self._pending_samples.append(
+            (
+                key,
+                model,
+                item,
+                sample_index,
+                prompt_text,
+                json.dumps(params),
+                sample.text,
+                sample.tokens_in,
+                sample.tokens_out,
+                sample.latency,
+                sample.finish_reason,
+                sample.error,
+                time.time(),
+                _logprobs_json(sample),
+            )
+        )
         for scorer, (value, detail) in scores.items():
             self._pending_scores.append((key, scorer, value, detail))
         self._maybe_flush()
@@ -182,17 +229,43 @@ class RunStore:
     def cache_response(self, key: str, sample: Sample) -> None:
         """Put a successful response in the shared cache (failures are never cached)."""
         if self.cached and sample.error is None:
-            self._pending_cache.append((key, "" if sample.text is None else sample.text, sample.tokens_in,
-                                        sample.tokens_out,
-                                        sample.latency, sample.finish_reason, _logprobs_json(sample)))
+            self._pending_cache.append(
+                (
+                    key,
+                    "" if sample.text is None else sample.text,
+                    sample.tokens_in,
+                    sample.tokens_out,
+                    sample.latency,
+                    sample.finish_reason,
+                    _logprobs_json(sample),
+                )
+            )
             self._maybe_flush()
 
     def record_verdict(self, verdict: Verdict) -> None:
         v = verdict
-        self._pending_verdicts.append((
-            v.key, v.item, v.model, v.model_b, v.judge, v.protocol, v.order, v.verdict, v.score, v.explanation,
-            int(v.invalid), v.raw, v.template_hash, v.tokens_in, v.tokens_out, v.latency, v.error,
-            v.created or time.time()))
+        self._pending_verdicts.append(
+            (
+                v.key,
+                v.item,
+                v.model,
+                v.model_b,
+                v.judge,
+                v.protocol,
+                v.order,
+                v.verdict,
+                v.score,
+                v.explanation,
+                int(v.invalid),
+                v.raw,
+                v.template_hash,
+                v.tokens_in,
+                v.tokens_out,
+                v.latency,
+                v.error,
+                v.created or time.time(),
+            )
+        )
         self._maybe_flush()
 
     async def flush_every(self, seconds: float | None = None) -> None:
@@ -215,26 +288,32 @@ class RunStore:
             return
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany("INSERT OR REPLACE INTO samples (key, model, item, sample, prompt, params, output, tokens_in, "
-                                  "tokens_out, latency, finish_reason, error, created, logprobs) "
-                                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                  self._pending_samples)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO samples (key, model, item, sample, prompt, params, output, tokens_in, "
+                "tokens_out, latency, finish_reason, error, created, logprobs) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                self._pending_samples,
+            )
             self.conn.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?)", self._pending_scores)
             if self._pending_cache:
-                self.conn.executemany("INSERT OR REPLACE INTO cache.responses (key, output, tokens_in, tokens_out, "
-                                      "latency, finish_reason, logprobs) VALUES (?,?,?,?,?,?,?)",
-                                      self._pending_cache)
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO cache.responses (key, output, tokens_in, tokens_out, "
+                    "latency, finish_reason, logprobs) VALUES (?,?,?,?,?,?,?)",
+                    self._pending_cache,
+                )
             if self._pending_verdicts:
                 # One verdict per judge, protocol and unit (item, models, order):
                 # a re-judged unit (new outputs, template or settings) replaces
                 # its old verdict rather than standing beside it.
                 self.conn.executemany(
                     "DELETE FROM verdicts WHERE item = ? AND model = ? AND model_b IS ? AND judge = ? "
-                    "AND protocol = ? AND \"order\" IS ? AND key != ?",
-                    [(*row[1:7], row[0]) for row in self._pending_verdicts])
+                    'AND protocol = ? AND "order" IS ? AND key != ?',
+                    [(*row[1:7], row[0]) for row in self._pending_verdicts],
+                )
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    self._pending_verdicts)
+                    self._pending_verdicts,
+                )
         self._pending_samples.clear()
         self._pending_scores.clear()
         self._pending_cache.clear()
@@ -247,36 +326,48 @@ class RunStore:
 
     def sample_outcomes(self, model: str, scorer: str | None) -> list[SampleOutcome]:
         """Every sample of ``model`` with its ``scorer`` value (None: not scored)."""
-        return [SampleOutcome(key, item, bool(failed), value, int(tokens or 0)) for key, item, failed, value, tokens in
-                self.conn.execute(
-                    "SELECT p.key, p.item, p.error IS NOT NULL, s.value, p.tokens_in + p.tokens_out "
-                    "FROM samples p LEFT JOIN scores s ON s.key = p.key AND s.scorer = ? WHERE p.model = ?",
-                    (scorer, model))]
+        return [
+            SampleOutcome(key, item, bool(failed), value, int(tokens or 0))
+            for key, item, failed, value, tokens in self.conn.execute(
+                "SELECT p.key, p.item, p.error IS NOT NULL, s.value, p.tokens_in + p.tokens_out "
+                "FROM samples p LEFT JOIN scores s ON s.key = p.key AND s.scorer = ? WHERE p.model = ?",
+                (scorer, model),
+            )
+        ]
 
     def scored_texts(self) -> list[tuple[str, str, int, list[Logprob]]]:
         """(model, item, sample, logprobs) of every successful likelihood sample."""
-        return [(model, item, sample, _logprobs_from(logprobs) or []) for model, item, sample, logprobs in
-                self.conn.execute("SELECT model, item, sample, logprobs FROM samples WHERE logprobs IS NOT NULL "
-                                  "AND error IS NULL ORDER BY model, item, sample")]
+        return [
+            (model, item, sample, _logprobs_from(logprobs) or [])
+            for model, item, sample, logprobs in self.conn.execute(
+                "SELECT model, item, sample, logprobs FROM samples WHERE logprobs IS NOT NULL "
+                "AND error IS NULL ORDER BY model, item, sample"
+            )
+        ]
 
     def errors(self, model: str) -> list[tuple[str, str, str]]:
         """(key, item, error) of every failed sample of ``model``."""
-        return self.conn.execute("SELECT key, item, error FROM samples WHERE model = ? AND error IS NOT NULL "
-                                 "ORDER BY item, sample", (model,)).fetchall()
+        return self.conn.execute(
+            "SELECT key, item, error FROM samples WHERE model = ? AND error IS NOT NULL ORDER BY item, sample", (model,)
+        ).fetchall()
 
     def first_samples(self) -> list[tuple[str, str, str, str | None, str | None]]:
         """(model, item, prompt, output, error) of every model's first sample of every item."""
-        return self.conn.execute("SELECT model, item, prompt, output, error FROM samples WHERE sample = 0 "
-                                 "ORDER BY model, item").fetchall()
+        return self.conn.execute(
+            "SELECT model, item, prompt, output, error FROM samples WHERE sample = 0 ORDER BY model, item"
+        ).fetchall()
 
     def first_scores(self, scorer: str) -> list[tuple[str, str, float]]:
         """(model, item, value) of ``scorer`` on every successful first sample."""
         return self.conn.execute(
             "SELECT p.model, p.item, s.value FROM scores s JOIN samples p ON p.key = s.key "
-            "WHERE p.sample = 0 AND p.error IS NULL AND s.scorer = ?", (scorer,)).fetchall()
+            "WHERE p.sample = 0 AND p.error IS NULL AND s.scorer = ?",
+            (scorer,),
+        ).fetchall()
 
-    def verdicts(self, *, judge: str | None = None, protocol: str | None = None,
-                 include_errors: bool = False) -> list[Verdict]:
+    def verdicts(
+        self, *, judge: str | None = None, protocol: str | None = None, include_errors: bool = False
+    ) -> list[Verdict]:
         """Stored verdicts (by default without failed requests), optionally of one judge or protocol."""
         where, args = [], []
         if not include_errors:
@@ -287,13 +378,18 @@ class RunStore:
         if protocol is not None:
             where.append("protocol = ?")
             args.append(protocol)
-        sql = ("SELECT key, item, model, model_b, judge, protocol, \"order\", verdict, score, explanation, invalid, "
-               "raw, template_hash, tokens_in, tokens_out, latency, error, created FROM verdicts")
+        sql = (
+            'SELECT key, item, model, model_b, judge, protocol, "order", verdict, score, explanation, invalid, '
+            "raw, template_hash, tokens_in, tokens_out, latency, error, created FROM verdicts"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [Verdict(*row[:10], bool(row[10]), row[11], row[12], row[13] or 0, row[14] or 0,
-                        row[15] or 0.0, row[16], row[17])
-                for row in self.conn.execute(sql + ' ORDER BY judge, item, model, "order"', args)]
+        return [
+            Verdict(
+                *row[:10], bool(row[10]), row[11], row[12], row[13] or 0, row[14] or 0, row[15] or 0.0, row[16], row[17]
+            )
+            for row in self.conn.execute(sql + ' ORDER BY judge, item, model, "order"', args)
+        ]
 
     def verdicts_frame(self, **filters: Any):
         """``verdicts(**filters)`` as a DataFrame, one column per Verdict field."""
@@ -336,10 +432,12 @@ def samples_frame(run_dir: str | Path):
             "SELECT p.model, p.item, p.sample, p.prompt, p.output, i.target, p.latency, "
             "p.tokens_in, p.tokens_out, p.finish_reason, p.error, i.meta "
             "FROM samples p JOIN items i ON i.id = p.item ORDER BY p.model, p.item, p.sample",
-            store.conn)
+            store.conn,
+        )
         scores = pd.read_sql_query(
-            "SELECT p.model, p.item, p.sample, s.scorer, s.value FROM scores s "
-            "JOIN samples p ON p.key = s.key", store.conn)
+            "SELECT p.model, p.item, p.sample, s.scorer, s.value FROM scores s JOIN samples p ON p.key = s.key",
+            store.conn,
+        )
     frame["tokens"] = frame["tokens_in"].fillna(0) + frame["tokens_out"].fillna(0)
     if not scores.empty:
         wide = scores.pivot_table(index=["model", "item", "sample"], columns="scorer", values="value")
@@ -362,16 +460,21 @@ def scores_frame(run_dir: str | Path, metric: str | None = None):
         if metric is None:
             metric = (read_config(run_dir).get("scorers") or available or [None])[0]
         if metric is None:
-            raise DataError(f"{run_dir}: no scores in this run: its outputs were stored without a scorer "
-                            "(a dataset without targets, or pairs imported for judging); judge them with "
-                            "assay judge, or re-run with --target-field")
+            raise DataError(
+                f"{run_dir}: no scores in this run: its outputs were stored without a scorer "
+                "(a dataset without targets, or pairs imported for judging); judge them with "
+                "assay judge, or re-run with --target-field"
+            )
         if metric not in available:
-            raise DataError(f"{run_dir}: no scores for metric '{metric}'; "
-                            f"metrics found: {', '.join(available) or 'none'}")
+            raise DataError(
+                f"{run_dir}: no scores for metric '{metric}'; metrics found: {', '.join(available) or 'none'}"
+            )
         frame = pd.read_sql_query(
             "SELECT p.model, p.item, p.sample, s.value AS score, s.detail AS answer, i.meta FROM scores s "
             "JOIN samples p ON p.key = s.key JOIN items i ON i.id = p.item "
             "WHERE s.scorer = ? AND p.error IS NULL ORDER BY p.model, p.item, p.sample",
-            store.conn, params=(metric,))
+            store.conn,
+            params=(metric,),
+        )
     frame["cluster"] = [json.loads(m).get("cluster") for m in frame.pop("meta")]
     return frame[["model", "item", "sample", "score", "cluster", "answer"]]

@@ -53,8 +53,9 @@ def model_table(run_dir: str | Path):
     return frame
 
 
-def summarise_likelihood(values: dict[str, dict[str, float]], mode: str,
-                         clusters: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+def summarise_likelihood(
+    values: dict[str, dict[str, float]], mode: str, clusters: dict[str, str | None]
+) -> dict[str, dict[str, Any]]:
     """Per metric ``{value, ci_low, ci_high, method, n}`` from per-item values
     (``values[metric][item]``): means with the automatic interval for choices
     metrics; corpus ratios with a bootstrap over documents for perplexity."""
@@ -73,8 +74,7 @@ def summarise_likelihood(values: dict[str, dict[str, float]], mode: str,
                 entry["value"] = sum(means) / len(means)
             if len(ids) >= 2:
                 cluster_list = [clusters.get(i) for i in ids]
-                use = cluster_list if all(c is not None for c in cluster_list) and len(set(cluster_list)) > 1 \
-                    else None
+                use = cluster_list if all(c is not None for c in cluster_list) and len(set(cluster_list)) > 1 else None
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # a zero-width interval shows itself
                     ci = summary_ci(means, use)
@@ -85,11 +85,19 @@ def summarise_likelihood(values: dict[str, dict[str, float]], mode: str,
     if not ids:
         return out
     minus_logprob = [-values["logprob"][i] for i in ids]
-    for metric, denominator, transform in (("perplexity", "tokens", np.exp), ("word_perplexity", "words", np.exp),
-                                           ("bits_per_byte", "bytes", lambda r: r / math.log(2))):
+    for metric, denominator, transform in (
+        ("perplexity", "tokens", np.exp),
+        ("word_perplexity", "words", np.exp),
+        ("bits_per_byte", "bytes", lambda r: r / math.log(2)),
+    ):
         ci = ratio_ci(minus_logprob, [values[denominator][i] for i in ids], transform=transform)
-        out[metric] = {"value": ci.mean, "ci_low": None if math.isnan(ci.low) else ci.low,
-                       "ci_high": None if math.isnan(ci.high) else ci.high, "method": ci.method, "n": len(ids)}
+        out[metric] = {
+            "value": ci.mean,
+            "ci_low": None if math.isnan(ci.low) else ci.low,
+            "ci_high": None if math.isnan(ci.high) else ci.high,
+            "method": ci.method,
+            "n": len(ids),
+        }
     out["tokens"] = {"value": sum(values["tokens"][i] for i in ids), "n": len(ids)}
     out["bytes"] = {"value": sum(values["bytes"][i] for i in ids), "n": len(ids)}
     return out

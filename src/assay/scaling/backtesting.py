@@ -65,9 +65,14 @@ class BacktestResult:
         ]
         header = f"{'law':<11}{'MAE':>10}{'mean rel':>10}{'max rel':>10}{'coverage':>22}  converged"
         kind = next(iter(self.summary.values()), {}).get("intervals", "bootstrap")
-        lines.append(f"{self.level:.0%} intervals: " + ("prediction intervals calibrated by nested backtests on the "
-                                                        "training rows" if kind == "calibrated"
-                                                        else "bootstrap of the fitted curve"))
+        lines.append(
+            f"{self.level:.0%} intervals: "
+            + (
+                "prediction intervals calibrated by nested backtests on the training rows"
+                if kind == "calibrated"
+                else "bootstrap of the fitted curve"
+            )
+        )
         lines.append(header)
         for law in self.laws:
             s = self.summary[law]
@@ -129,8 +134,10 @@ def backtest(
     ``model`` column repeats.
     """
     if intervals not in ("bootstrap", "calibrated"):
-        raise ConfigError(f"--intervals {intervals!r}: choose bootstrap (of the curve) or calibrated (prediction "
-                          "intervals from nested backtests)")
+        raise ConfigError(
+            f"--intervals {intervals!r}: choose bootstrap (of the curve) or calibrated (prediction "
+            "intervals from nested backtests)"
+        )
     laws = [law] + [c for c in (_split_columns(compare) if compare else []) if c != law]
     x_cols, y_cols = _split_columns(x), _split_columns(y)
     if holdout_largest < 1:
@@ -140,7 +147,9 @@ def backtest(
     source = table_source(frame)
     frame = apply_where(frame, where, source)
     if not x_cols or x_cols[0] not in frame.columns:
-        raise DataError(f"{source}: no column {x_cols[0] if x_cols else '(none)'!r}; columns are {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"{source}: no column {x_cols[0] if x_cols else '(none)'!r}; columns are {', '.join(map(str, frame.columns))}"
+        )
     sizes = pd.to_numeric(frame[x_cols[0]], errors="coerce")
     distinct = np.sort(sizes.dropna().unique())
     if len(distinct) <= holdout_largest:
@@ -157,16 +166,25 @@ def backtest(
         values = pd.to_numeric(test[column], errors="coerce").to_numpy(float)
         if not np.all(np.isfinite(values)):
             label = test.index[int(np.argmax(~np.isfinite(values)))]
-            raise DataError(f"{describe_row(test, label, source)}: held-out row has no numeric {column!r} "
-                            f"(got {test[column].loc[label]!r}); drop it with --where \"{column}.notna()\"")
+            raise DataError(
+                f"{describe_row(test, label, source)}: held-out row has no numeric {column!r} "
+                f'(got {test[column].loc[label]!r}); drop it with --where "{column}.notna()"'
+            )
     rows, summary, fits, notes = [], {}, {}, []
     for name in laws:
         law_x, law_y = columns[name]["x"], columns[name]["y"]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fit = fit_law(
-                train, name, law_x, law_y, bootstrap=bootstrap, seed=seed, cluster=cluster,
-                chance=chance if name == law or name in CHANCE_LAWS else None, level=level,
+                train,
+                name,
+                law_x,
+                law_y,
+                bootstrap=bootstrap,
+                seed=seed,
+                cluster=cluster,
+                chance=chance if name == law or name in CHANCE_LAWS else None,
+                level=level,
             )
         notes += [f"{name}: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
         fits[name] = fit
@@ -177,10 +195,14 @@ def backtest(
         if intervals == "calibrated":
             from assay.scaling.law_intervals import calibrated_intervals
 
-            labels = (train["model"] if "model" in train.columns else pd.Series(train.index, index=train.index))
+            labels = train["model"] if "model" in train.columns else pd.Series(train.index, index=train.index)
             found = calibrated_intervals(
-                train, fit, x_all[: len(law_x)], chance=chance if name == law or name in CHANCE_LAWS else None,
-                level=level, cluster=labels.astype(str).to_numpy(dtype=object),
+                train,
+                fit,
+                x_all[: len(law_x)],
+                chance=chance if name == law or name in CHANCE_LAWS else None,
+                level=level,
+                cluster=labels.astype(str).to_numpy(dtype=object),
             )
             low, high, calibration = found.low, found.high, found.calibration
         abs_error = np.abs(value - truth)
@@ -219,10 +241,21 @@ def backtest(
     for note in notes:
         warnings.warn(note, stacklevel=2)
     return BacktestResult(
-        laws=laws, x=x_cols, y=y_cols, holdout_largest=holdout_largest,
-        holdout_values=[float(v) for v in held], n_train=len(train), n_test=len(test),
-        rows=rows, summary=summary, fits=fits, level=level, warnings=notes, columns=columns,
-        source=source, where=where,
+        laws=laws,
+        x=x_cols,
+        y=y_cols,
+        holdout_largest=holdout_largest,
+        holdout_values=[float(v) for v in held],
+        n_train=len(train),
+        n_test=len(test),
+        rows=rows,
+        summary=summary,
+        fits=fits,
+        level=level,
+        warnings=notes,
+        columns=columns,
+        source=source,
+        where=where,
     )
 
 
@@ -263,7 +296,6 @@ def _columns_for(name: str, x_cols: list[str], y_cols: list[str], *, main: bool)
         )
     if len(y_cols) < spec.n_y:
         raise ConfigError(
-            f"--compare {name}: the {name} law takes y as LOSS,ACCURACY (two columns), but --y gives "
-            f"{','.join(y_cols)}"
+            f"--compare {name}: the {name} law takes y as LOSS,ACCURACY (two columns), but --y gives {','.join(y_cols)}"
         )
-    return {"x": list(x_cols[: max(fitting)]), "y": list(y_cols[len(y_cols) - spec.n_y:])}
+    return {"x": list(x_cols[: max(fitting)]), "y": list(y_cols[len(y_cols) - spec.n_y :])}

@@ -130,8 +130,13 @@ def nested_backtests(
         empty = np.zeros(0)
         return BacktestErrors(empty, empty, empty.astype(int), empty.astype(object), empty, [], failed)
     return BacktestErrors(
-        np.concatenate(errors), np.concatenate(distances), np.concatenate(folds),
-        np.concatenate(clusters), np.concatenate(spans), cuts, failed,
+        np.concatenate(errors),
+        np.concatenate(distances),
+        np.concatenate(folds),
+        np.concatenate(clusters),
+        np.concatenate(spans),
+        cuts,
+        failed,
     )
 
 
@@ -207,26 +212,37 @@ def cross_validated_coverage(errors: BacktestErrors, sigma0: float, level: float
     """
     folds = np.unique(errors.fold)
     if len(folds) < 2:
-        return {"coverage": None, "per_fold": [],
-                "note": f"{len(folds)} backtest fold(s): at least 2 are needed to check the calibration on a fold "
-                        "it was not learned from"}
+        return {
+            "coverage": None,
+            "per_fold": [],
+            "note": f"{len(folds)} backtest fold(s): at least 2 are needed to check the calibration on a fold "
+            "it was not learned from",
+        }
     per_fold, inside = [], np.zeros(len(errors.error), dtype=bool)
     for fold in folds:
         mine = errors.fold == fold
-        others = BacktestErrors(errors.error[~mine], errors.distance[~mine], errors.fold[~mine],
-                                errors.cluster[~mine], errors.span[~mine])
+        others = BacktestErrors(
+            errors.error[~mine], errors.distance[~mine], errors.fold[~mine], errors.cluster[~mine], errors.span[~mine]
+        )
         rule = calibrate(others, sigma0, level)
         covered = np.abs(errors.error[mine]) <= rule.half_width(errors.distance[mine], errors.span[mine])
         inside[mine] = covered
-        per_fold.append({"fold": int(fold), "cut": errors.cuts[int(fold)] if errors.cuts else None,
-                         "n": int(mine.sum()), "coverage": float(covered.mean()),
-                         "max_distance": float(np.max(errors.distance[mine]))})
+        per_fold.append(
+            {
+                "fold": int(fold),
+                "cut": errors.cuts[int(fold)] if errors.cuts else None,
+                "n": int(mine.sum()),
+                "coverage": float(covered.mean()),
+                "max_distance": float(np.max(errors.distance[mine])),
+            }
+        )
     weights = _fold_weights(errors.fold)
     return {"coverage": float(np.sum(weights * inside)), "per_fold": per_fold, "covered": inside}
 
 
-def interval_from_calibration(calibration: dict, columns: list[str], centre: np.ndarray,
-                              x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def interval_from_calibration(
+    calibration: dict, columns: list[str], centre: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Low and high at x (one row per column) around ``centre``, from a stored calibration
     (``assay.scaling.law_intervals.calibrate_law``); NaN when it could not bound an interval."""
     x = np.asarray(x, dtype=float).reshape(len(columns), -1)

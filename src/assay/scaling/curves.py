@@ -70,8 +70,13 @@ class Curve:
         return np.array([self.offsets.get(g, 0.0) for g in groups], dtype=float)
 
     def to_dict(self) -> dict:
-        out = {"curve": self.kind, "params": dict(zip(self.names, map(float, self.params))),
-               "rms_residual": self.sigma, "n_train": self.n, "converged": self.converged}
+        out = {
+            "curve": self.kind,
+            "params": dict(zip(self.names, map(float, self.params))),
+            "rms_residual": self.sigma,
+            "n_train": self.n,
+            "converged": self.converged,
+        }
         if self.kind != "link":
             out["fitted_on"] = "log y" if self.kind == "power" else "y"
         if self.offsets:
@@ -164,7 +169,7 @@ def fit_compute_curve(
         params[free] = z[: len(free)]
         for i, v in fixed.items():
             params[i] = v
-        offsets = z[len(free):] if use_offsets else np.zeros(0)
+        offsets = z[len(free) :] if use_offsets else np.zeros(0)
         return params, offsets
 
     def residuals(z, penalty):
@@ -185,9 +190,14 @@ def fit_compute_curve(
         sigma = _rms(residuals(z, 0.0)[: len(y)], len(y), len(free) + n_off) if use_offsets else 1.0
         penalty = sigma / max(tau, 1e-6) if use_offsets else 0.0
         result = scipy.optimize.least_squares(
-            residuals, z, args=(penalty,), method="trf",
+            residuals,
+            z,
+            args=(penalty,),
+            method="trf",
             bounds=(np.concatenate([lower, -big]), np.concatenate([upper, big])),
-            xtol=1e-10, ftol=1e-10, gtol=1e-10,
+            xtol=1e-10,
+            ftol=1e-10,
+            gtol=1e-10,
         )
         z, converged = result.x, bool(result.status > 0)
         if not use_offsets:
@@ -197,7 +207,7 @@ def fit_compute_curve(
         # Posterior variance of each offset from the Gauss-Newton curvature (including the pull).
         jac = result.jac
         try:
-            posterior = np.diag(np.linalg.pinv(jac.T @ jac))[len(free):] * sigma**2
+            posterior = np.diag(np.linalg.pinv(jac.T @ jac))[len(free) :] * sigma**2
         except np.linalg.LinAlgError:
             posterior = np.zeros(n_off)
         new_tau = float(np.sqrt(max(np.mean(offsets**2 + posterior), 1e-12)))
@@ -208,8 +218,9 @@ def fit_compute_curve(
     params, offsets = unpack(z)
     shift = offsets[index] if use_offsets else 0.0
     resid = _shape(kind, params, t + shift) - y
-    curve = Curve(kind, params, names, bounds, sigma=_rms(resid, len(y), len(free) + n_off), n=len(y),
-                  converged=converged)
+    curve = Curve(
+        kind, params, names, bounds, sigma=_rms(resid, len(y), len(free) + n_off), n=len(y), converged=converged
+    )
     if use_offsets:
         curve.offsets = {g: float(o) for g, o in zip(families, offsets)}
         curve.tau = tau
@@ -220,8 +231,7 @@ def _param_bounds(kind: str, bounds: tuple[float, float], t: np.ndarray, span: f
     if kind == "sigmoid":
         low, high = bounds
         k_limit = 200.0 / span
-        return (np.array([low, low, -k_limit, t.min() - 3 * span]),
-                np.array([high, high, k_limit, t.max() + 3 * span]))
+        return (np.array([low, low, -k_limit, t.min() - 3 * span]), np.array([high, high, k_limit, t.max() + 3 * span]))
     return np.array([-np.inf, -np.inf, 0.0]), np.array([np.inf, np.inf, 10.0])
 
 
@@ -253,8 +263,11 @@ class Components:
         return ((scores - self.mean) / self.std) @ self.loadings.T
 
     def to_dict(self) -> dict:
-        return {"columns": self.columns, "explained_variance": [float(v) for v in self.explained],
-                "loadings": [dict(zip(self.columns, map(float, row))) for row in self.loadings]}
+        return {
+            "columns": self.columns,
+            "explained_variance": [float(v) for v in self.explained],
+            "loadings": [dict(zip(self.columns, map(float, row))) for row in self.loadings],
+        }
 
 
 def principal_components(scores: np.ndarray, columns: list[str], k: int) -> Components:
@@ -274,8 +287,9 @@ def principal_components(scores: np.ndarray, columns: list[str], k: int) -> Comp
     return Components(list(columns), mean, std, loadings, explained[:k])
 
 
-def fit_link(pcs: np.ndarray, y: np.ndarray, *, floor: float | None, ceiling: float | None,
-             bounds: tuple[float, float]) -> Curve:
+def fit_link(
+    pcs: np.ndarray, y: np.ndarray, *, floor: float | None, ceiling: float | None, bounds: tuple[float, float]
+) -> Curve:
     """Sigmoid link from the components to the target, by least squares."""
     pcs = np.atleast_2d(pcs)
     k = pcs.shape[1]
@@ -305,13 +319,15 @@ def fit_link(pcs: np.ndarray, y: np.ndarray, *, floor: float | None, ceiling: fl
     lower = np.array([low, low] + [-np.inf] * (k + 1))[free]
     upper = np.array([high, high] + [np.inf] * (k + 1))[free]
     z0 = _inside(start[free], lower, upper)
-    result = scipy.optimize.least_squares(residuals, z0, bounds=(lower, upper), method="trf",
-                                          xtol=1e-10, ftol=1e-10, gtol=1e-10)
+    result = scipy.optimize.least_squares(
+        residuals, z0, bounds=(lower, upper), method="trf", xtol=1e-10, ftol=1e-10, gtol=1e-10
+    )
     params = unpack(result.x)
     names = ("floor", "ceiling", "intercept") + tuple(f"w_pc{i + 1}" for i in range(k))
     resid = _link(params, pcs) - y
-    return Curve("link", params, names, bounds, sigma=_rms(resid, len(y), len(free)), n=len(y),
-                 converged=bool(result.status > 0))
+    return Curve(
+        "link", params, names, bounds, sigma=_rms(resid, len(y), len(free)), n=len(y), converged=bool(result.status > 0)
+    )
 
 
 # -------------------------------------------------------------------------------------------------
@@ -359,14 +375,29 @@ class TwoStep:
         return (self.value(t + step) - self.value(t - step)) / (2 * step)
 
     def to_dict(self) -> dict:
-        return {"curve": "two-step", "loss": self.first.to_dict(), "accuracy": self.second.to_dict(),
-                "loss_transform": self.transform, "rms_residual": self.sigma, "n_train": self.n,
-                "converged": self.converged,
-                **({"offsets": self.first.to_dict()["offsets"], "offset_spread": self.tau} if self.offsets else {})}
+        return {
+            "curve": "two-step",
+            "loss": self.first.to_dict(),
+            "accuracy": self.second.to_dict(),
+            "loss_transform": self.transform,
+            "rms_residual": self.sigma,
+            "n_train": self.n,
+            "converged": self.converged,
+            **({"offsets": self.first.to_dict()["offsets"], "offset_spread": self.tau} if self.offsets else {}),
+        }
 
 
-def fit_two_step(t: np.ndarray, loss: np.ndarray, y: np.ndarray, *, transform: str, groups: np.ndarray | None,
-                 floor: float | None, ceiling: float | None, bounds: tuple[float, float]) -> TwoStep:
+def fit_two_step(
+    t: np.ndarray,
+    loss: np.ndarray,
+    y: np.ndarray,
+    *,
+    transform: str,
+    groups: np.ndarray | None,
+    floor: float | None,
+    ceiling: float | None,
+    bounds: tuple[float, float],
+) -> TwoStep:
     """Fit both steps on the same rows and measure the chained forecast's own residual."""
     first = fit_compute_curve("power", t, np.log(loss), groups=groups)
     z = np.log10(loss) if transform == "log10" else loss

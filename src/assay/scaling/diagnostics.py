@@ -113,7 +113,11 @@ def diagnose_shape(
     rss_constant = float(np.sum((y - y.mean()) ** 2))
     (slope, intercept), rss_linear = _polyfit_rss(t, y, 1)
     quad, rss_quadratic = _polyfit_rss(t, y, 2)
-    bic = {"constant": _bic(rss_constant, n, 1), "linear": _bic(rss_linear, n, 2), "quadratic": _bic(rss_quadratic, n, 3)}
+    bic = {
+        "constant": _bic(rss_constant, n, 1),
+        "linear": _bic(rss_linear, n, 2),
+        "quadratic": _bic(rss_quadratic, n, 3),
+    }
     stick = _broken_stick(t, y) if distinct >= 4 else None
     bic["breakpoint"] = _bic(stick[0], n, 4) if stick else None
     evidence: dict = {

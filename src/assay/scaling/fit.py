@@ -58,7 +58,8 @@ class Prediction:
         interval = (
             f" [{self.low:.4g}, {self.high:.4g}] ({self.level:.0%}, {self.method})"
             if self.low is not None and self.high is not None
-            else " (no interval: too few backtest errors to bound one)" if self.method.startswith("prediction")
+            else " (no interval: too few backtest errors to bound one)"
+            if self.method.startswith("prediction")
             else " (no interval: fit without bootstrap)"
         )
         lines = [f"at {at}: {self.value:.4g}{interval}"]
@@ -131,8 +132,9 @@ class ScalingFit:
             raise ConfigError(f"missing value for {', '.join(missing)} in --at; the fit takes {', '.join(self.x)}")
         return resolved
 
-    def predict_arrays(self, x: np.ndarray, *, interval: bool = True
-                       ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def predict_arrays(
+        self, x: np.ndarray, *, interval: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Point predictions and bounds for x of shape (n_x, m): the calibrated prediction interval
         when the fit has a calibration, else percentile-bootstrap bounds of the curve.
 
@@ -196,8 +198,10 @@ class ScalingFit:
     def _interval_method(self) -> str:
         if self.calibration is not None:
             c = self.calibration
-            return (f"prediction interval calibrated by {c['folds']} nested backtest fold(s) "
-                    f"({c['quantile_method']}, error scale on {c['error_scale']})")
+            return (
+                f"prediction interval calibrated by {c['folds']} nested backtest fold(s) "
+                f"({c['quantile_method']}, error scale on {c['error_scale']})"
+            )
         return f"percentile bootstrap over {len(self.draws)} refits" if self.draws is not None else "point estimate"
 
     # -- compute-optimal allocation (Chinchilla) ------------------------------------------
@@ -296,7 +300,9 @@ class ScalingFit:
                 bootstrap_method=d.get("bootstrap_method"),
                 n_clusters=d.get("n_clusters"),
                 # NaN draws were written as null; keep them as NaN so quantiles skip them.
-                draws=None if not draws else np.array([[np.nan if v is None else v for v in row] for row in draws], float),
+                draws=None
+                if not draws
+                else np.array([[np.nan if v is None else v for v in row] for row in draws], float),
                 failed_draws=int(d.get("failed_draws") or 0),
                 level=float(d.get("level", 0.95)),
                 seed=int(d.get("seed") or 0),
@@ -393,8 +399,8 @@ def check_chance(chance: float | None, accuracy: np.ndarray, column: str, source
         raise ConfigError(
             f"--chance {chance:g} is outside [0, 1], but {column!r} in {source} lies in [0, 1]; "
             f"give chance on the same scale (e.g. {chance / 100:g} for {chance:g}%)"
-            if 1 < chance <= 100 else
-            f"--chance {chance:g} is outside [0, 1], but {column!r} in {source} lies in [0, 1]; "
+            if 1 < chance <= 100
+            else f"--chance {chance:g} is outside [0, 1], but {column!r} in {source} lies in [0, 1]; "
             "give chance on the same scale, e.g. 0.25 for four options"
         )
 
@@ -435,7 +441,9 @@ def fit_selection(
             idx = _resample(rng, n, selection.groups)
             x, y = selection.x[:, idx], selection.y[:, idx]
             # A replicate with too few distinct points or constant y cannot be refitted.
-            if len(np.unique(x, axis=1).T) < min(p, len(np.unique(selection.x, axis=1).T)) or np.any(np.ptp(y, axis=1) == 0):
+            if len(np.unique(x, axis=1).T) < min(p, len(np.unique(selection.x, axis=1).T)) or np.any(
+                np.ptp(y, axis=1) == 0
+            ):
                 failures += 1
                 continue
             try:
@@ -480,8 +488,10 @@ def fit_law(
     ``assay scale forecast``): the fit's predictions then carry them.
     """
     if intervals not in ("bootstrap", "calibrated"):
-        raise ConfigError(f"--intervals {intervals!r}: choose bootstrap (of the curve) or calibrated (prediction "
-                          "intervals from nested backtests)")
+        raise ConfigError(
+            f"--intervals {intervals!r}: choose bootstrap (of the curve) or calibrated (prediction "
+            "intervals from nested backtests)"
+        )
     began = time.perf_counter()
     spec = get_law(law)
     x_cols, y_cols = _split_columns(x), _split_columns(y)
@@ -535,7 +545,9 @@ def fit_law(
     n_clusters = None if selection.groups is None else int(len(np.unique(selection.groups)))
     method = None
     if bootstrap:
-        unit = f"{n_clusters} clusters by {selection.cluster!r}" if selection.groups is not None else f"{n_points} points"
+        unit = (
+            f"{n_clusters} clusters by {selection.cluster!r}" if selection.groups is not None else f"{n_points} points"
+        )
         method = f"percentile bootstrap, {bootstrap} resamples of {unit}, refits warm-started at the full-data optimum"
     for note in notes:
         warnings.warn(note, stacklevel=2)
@@ -574,8 +586,9 @@ def fit_law(
 
         from assay.scaling.law_intervals import calibrate_law
 
-        rows = pd.DataFrame({c: selection.x[i] for i, c in enumerate(x_cols)}
-                            | {c: selection.y[i] for i, c in enumerate(y_cols)})
+        rows = pd.DataFrame(
+            {c: selection.x[i] for i, c in enumerate(x_cols)} | {c: selection.y[i] for i, c in enumerate(y_cols)}
+        )
         labels = (selection.groups if selection.groups is not None else np.arange(n_points)).astype(str)
         fit.calibration = calibrate_law(rows, fit, chance=chance, level=level, cluster=labels.astype(object))
     return fit

@@ -67,19 +67,31 @@ class ForecastResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return jsonable({
-            "mode": self.mode, "x": self.x, "y": self.y, "train": self.train, "level": self.level,
-            "id": self.id_column, "group": self.group, "observed": self.observed, "via": self.via,
-            "source": self.source,
-            "predictions": self.predictions, "fits": self.fits,
-            "calibration": self.calibration,
-            "notes": self.notes,
-        })
+        return jsonable(
+            {
+                "mode": self.mode,
+                "x": self.x,
+                "y": self.y,
+                "train": self.train,
+                "level": self.level,
+                "id": self.id_column,
+                "group": self.group,
+                "observed": self.observed,
+                "via": self.via,
+                "source": self.source,
+                "predictions": self.predictions,
+                "fits": self.fits,
+                "calibration": self.calibration,
+                "notes": self.notes,
+            }
+        )
 
     def render(self) -> str:
         source = ", ".join(self.observed or self.x) + (f" via {self.via}" if self.via else "")
-        lines = [f"forecast ({self.mode}) of {', '.join(self.y)} from {source}; "
-                 f"fit on --train {self.train!r}; {self.level:.0%} prediction intervals"]
+        lines = [
+            f"forecast ({self.mode}) of {', '.join(self.y)} from {source}; "
+            f"fit on --train {self.train!r}; {self.level:.0%} prediction intervals"
+        ]
         header = f"{'id':<28}{'target':<22}{'truth':>9}{'forecast':>10}  {'interval':<21}{'error':>9}"
         lines.append(header)
         for p in self.predictions:
@@ -87,20 +99,30 @@ class ForecastResult:
             interval = "(none)" if p["low"] is None else f"[{p['low']:.4g}, {_fmt(p['high'])}]"
             error = "" if p["error"] is None else f"{p['error']:+.3g}"
             mark = "" if p["covered"] is None else ("" if p["covered"] else " *")
-            lines.append(f"{str(p['id'])[:27]:<28}{p['target'][:21]:<22}{truth:>9}{p['prediction']:>10.4g}  "
-                         f"{interval:<21}{error:>9}{mark}")
+            lines.append(
+                f"{str(p['id'])[:27]:<28}{p['target'][:21]:<22}{truth:>9}{p['prediction']:>10.4g}  "
+                f"{interval:<21}{error:>9}{mark}"
+            )
         for target, c in self.calibration.items():
             lines.append(f"{target}: {c['summary']}")
             if c.get("note"):
                 lines.append(f"  {c['note']}")
             held = c.get("held_out")
             if held:
-                cov = ("" if held["coverage_low"] is None
-                       else f" [{held['coverage_low']:.0%}, {held['coverage_high']:.0%}]")
-                mae = ("" if held["mean_abs_error_low"] is None
-                       else f" [{held['mean_abs_error_low']:.4g}, {held['mean_abs_error_high']:.4g}]")
-                lines.append(f"  held-out rows with a truth: {held['n']}; inside the interval "
-                             f"{held['coverage']:.0%}{cov}; mean absolute error {held['mean_abs_error']:.4g}{mae}")
+                cov = (
+                    ""
+                    if held["coverage_low"] is None
+                    else f" [{held['coverage_low']:.0%}, {held['coverage_high']:.0%}]"
+                )
+                mae = (
+                    ""
+                    if held["mean_abs_error_low"] is None
+                    else f" [{held['mean_abs_error_low']:.4g}, {held['mean_abs_error_high']:.4g}]"
+                )
+                lines.append(
+                    f"  held-out rows with a truth: {held['n']}; inside the interval "
+                    f"{held['coverage']:.0%}{cov}; mean absolute error {held['mean_abs_error']:.4g}{mae}"
+                )
         if any(p["covered"] is False for p in self.predictions):
             lines.append("* truth outside the interval")
         lines += [f"note: {n}" for n in self.notes]
@@ -127,8 +149,10 @@ def parse_chance(values: Sequence[str] | Mapping[str, object] | None) -> dict[st
             for part in filter(None, (p.strip() for p in str(text).split(","))):
                 column, sep, value = part.partition("=")
                 if not sep or not column.strip():
-                    raise ConfigError(f"--chance {part!r}: expected COLUMN=FLOOR or COLUMN=FLOOR:CEILING, "
-                                      "e.g. arc_easy=0.25 or piqa=0.5:1")
+                    raise ConfigError(
+                        f"--chance {part!r}: expected COLUMN=FLOOR or COLUMN=FLOOR:CEILING, "
+                        "e.g. arc_easy=0.25 or piqa=0.5:1"
+                    )
                 parsed.append((column.strip(), value.strip()))
         items = parsed
     for column, value in items:
@@ -140,8 +164,9 @@ def parse_chance(values: Sequence[str] | Mapping[str, object] | None) -> dict[st
                 floor = float(low) if low.strip() else None
                 ceiling = float(high) if sep and high.strip() else None
             except ValueError:
-                raise ConfigError(f"--chance {column}={value}: FLOOR and CEILING must be numbers, "
-                                  "e.g. 0.25 or 0.25:0.9") from None
+                raise ConfigError(
+                    f"--chance {column}={value}: FLOOR and CEILING must be numbers, e.g. 0.25 or 0.25:0.9"
+                ) from None
         for bound in (floor, ceiling):
             if bound is not None and not math.isfinite(bound):
                 raise ConfigError(f"--chance {column}={value}: give finite numbers")
@@ -160,7 +185,7 @@ def _columns(value: str | Sequence[str] | None) -> list[str]:
 
 
 def _rows_named(frame: pd.DataFrame, labels, source: str) -> str:
-    """"models.csv line 5, line 7" for rows read from a file, else "row 3 of the table; row 9 of ..."."""
+    """ "models.csv line 5, line 7" for rows read from a file, else "row 3 of the table; row 9 of ..."."""
     labels = list(labels)
     more = f" and {len(labels) - SHOWN_ROWS} more" if len(labels) > SHOWN_ROWS else ""
     places = [(frame.attrs.get(LOCATIONS) or {}).get(label) for label in labels[:SHOWN_ROWS]]
@@ -174,8 +199,10 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
     bad = values.isna() & frame[column].notna()
     if bad.any():
         label = bad[bad].index[0]
-        raise DataError(f"{describe_row(frame, label, source)}: column {column!r} has a non-numeric value "
-                        f"{frame[column].loc[label]!r}")
+        raise DataError(
+            f"{describe_row(frame, label, source)}: column {column!r} has a non-numeric value "
+            f"{frame[column].loc[label]!r}"
+        )
     return values.to_numpy(dtype=float)
 
 
@@ -183,8 +210,10 @@ def _select_train(frame: pd.DataFrame, train: str, source: str) -> np.ndarray:
     try:
         chosen = frame.query(train, engine="python")
     except Exception as exc:  # pandas raises many types for a bad expression
-        raise ConfigError(f"--train {train!r} is not a valid pandas query on {source} ({type(exc).__name__}: "
-                          f"{exc}); columns are {', '.join(map(str, frame.columns))}") from exc
+        raise ConfigError(
+            f"--train {train!r} is not a valid pandas query on {source} ({type(exc).__name__}: "
+            f"{exc}); columns are {', '.join(map(str, frame.columns))}"
+        ) from exc
     if not isinstance(chosen, pd.DataFrame):
         raise ConfigError(f"--train {train!r} must be a boolean expression over the columns of {source}")
     return frame.index.isin(chosen.index)
@@ -237,11 +266,15 @@ def forecast(
     if not y_cols:
         raise ConfigError("--y: give at least one target column")
     if group and obs_cols:
-        raise ConfigError("--group applies to compute forecasts; an --observed forecast takes each model's "
-                          "efficiency from its own observed scores, so drop one of them")
+        raise ConfigError(
+            "--group applies to compute forecasts; an --observed forecast takes each model's "
+            "efficiency from its own observed scores, so drop one of them"
+        )
     if via and obs_cols:
-        raise ConfigError("--via (compute -> loss -> target) and --observed (benchmarks -> target) are two ways "
-                          "to forecast; give one of them")
+        raise ConfigError(
+            "--via (compute -> loss -> target) and --observed (benchmarks -> target) are two ways "
+            "to forecast; give one of them"
+        )
     if components is not None and not obs_cols:
         raise ConfigError("--components applies to --observed forecasts")
     if components is not None and components < 1:
@@ -260,18 +293,24 @@ def forecast(
     for j, column in enumerate(x_cols):
         bad = has_x & (xs[j] <= 0)
         if bad.any():
-            raise DataError(f"column {column!r} must be positive (a size, token count or compute) but is "
-                            f"{xs[j][bad][0]:g} at {_rows_named(frame, frame.index[bad], source)}")
+            raise DataError(
+                f"column {column!r} must be positive (a size, token count or compute) but is "
+                f"{xs[j][bad][0]:g} at {_rows_named(frame, frame.index[bad], source)}"
+            )
     train_mask = _select_train(frame, train, source)
     if not train_mask.any():
         raise DataError(f"{source}: --train {train!r} selects no rows (of {len(frame)})")
     missing_x = ~has_x
     if (missing_x & ~train_mask).any():
-        notes.append(f"{int((missing_x & ~train_mask).sum())} row(s) outside --train lack "
-                     f"{', '.join(x_cols)} and are not predicted")
+        notes.append(
+            f"{int((missing_x & ~train_mask).sum())} row(s) outside --train lack "
+            f"{', '.join(x_cols)} and are not predicted"
+        )
     if (missing_x & train_mask).any():
-        notes.append(f"{int((missing_x & train_mask).sum())} training row(s) lack {', '.join(x_cols)} and are left "
-                     f"out: {_rows_named(frame, frame.index[missing_x & train_mask], source)}")
+        notes.append(
+            f"{int((missing_x & train_mask).sum())} training row(s) lack {', '.join(x_cols)} and are left "
+            f"out: {_rows_named(frame, frame.index[missing_x & train_mask], source)}"
+        )
     usable = has_x.copy()
     obs = None
     if obs_cols:
@@ -280,18 +319,23 @@ def forecast(
         lacking_rows = ((~has_obs & ~train_mask & has_x, "predicted"), (~has_obs & train_mask & has_x, "training"))
         for mask, what in lacking_rows:
             if mask.any():
-                lacking = sorted({c for i in np.flatnonzero(mask) for c, ok in zip(obs_cols, np.isfinite(obs[i]))
-                                  if not ok})
-                notes.append(f"{int(mask.sum())} {what} row(s) lack --observed {', '.join(lacking)} and are left "
-                             f"out: {_rows_named(frame, frame.index[mask], source)}")
+                lacking = sorted(
+                    {c for i in np.flatnonzero(mask) for c, ok in zip(obs_cols, np.isfinite(obs[i])) if not ok}
+                )
+                notes.append(
+                    f"{int(mask.sum())} {what} row(s) lack --observed {', '.join(lacking)} and are left "
+                    f"out: {_rows_named(frame, frame.index[mask], source)}"
+                )
         usable &= has_obs
     train_rows = usable & train_mask
     predict_rows = usable & ~train_mask
     if not predict_rows.any():
-        raise DataError(f"{source}: --train {train!r} selects every row that has the inputs "
-                        f"({int(train_rows.sum())}); nothing is left to forecast")
+        raise DataError(
+            f"{source}: --train {train!r} selects every row that has the inputs "
+            f"({int(train_rows.sum())}); nothing is left to forecast"
+        )
 
-    ids = (frame[id].astype(str).to_numpy() if id else np.array([str(label) for label in frame.index], dtype=object))
+    ids = frame[id].astype(str).to_numpy() if id else np.array([str(label) for label in frame.index], dtype=object)
     cluster = ids
     groups = frame[group].astype(str).to_numpy() if group else None
     log_x = np.log10(np.where(xs > 0, xs, np.nan))
@@ -302,8 +346,9 @@ def forecast(
     if obs_cols:
         # Components from every row with observed scores, training and predicted: the scores are
         # cheap and known for the rows being forecast, as in Ruan et al.; only the target is held out.
-        comps = principal_components(obs[usable], obs_cols, min(MAX_AUTO_COMPONENTS if components is None
-                                                              else components, len(obs_cols)))
+        comps = principal_components(
+            obs[usable], obs_cols, min(MAX_AUTO_COMPONENTS if components is None else components, len(obs_cols))
+        )
         pcs_all = np.full((len(frame), comps.loadings.shape[0]), np.nan)
         pcs_all[usable] = comps.transform(obs[usable])
 
@@ -312,12 +357,16 @@ def forecast(
         loss = _numeric(frame, via, source)
         bad = train_rows & np.isfinite(loss) & (loss <= 0)
         if bad.any():
-            raise DataError(f"--via {via!r} must be a positive loss or perplexity but is {loss[bad][0]:g} at "
-                            f"{_rows_named(frame, frame.index[bad], source)}")
+            raise DataError(
+                f"--via {via!r} must be a positive loss or perplexity but is {loss[bad][0]:g} at "
+                f"{_rows_named(frame, frame.index[bad], source)}"
+            )
         missing_loss = train_rows & ~np.isfinite(loss)
         if missing_loss.any():
-            notes.append(f"{int(missing_loss.sum())} training row(s) lack --via {via} and are left out: "
-                         f"{_rows_named(frame, frame.index[missing_loss], source)}")
+            notes.append(
+                f"{int(missing_loss.sum())} training row(s) lack --via {via} and are left out: "
+                f"{_rows_named(frame, frame.index[missing_loss], source)}"
+            )
             train_rows = train_rows & np.isfinite(loss)
         loss_transform = choose_transform(loss[train_rows])
 
@@ -336,31 +385,51 @@ def forecast(
         unit = bool(len(observed_y)) and bool(np.all((observed_y >= 0) & (observed_y <= 1)))
         kind = "link" if obs_cols else "two-step" if via else _choose_curve(curve, observed_y, target, source, unit)
         if kind == "power" and (floor is not None or ceiling is not None):
-            raise ConfigError(f"--chance {target}: a floor or ceiling applies to accuracies (sigmoid curve), "
-                              f"but {target!r} is forecast as a loss with a power law")
+            raise ConfigError(
+                f"--chance {target}: a floor or ceiling applies to accuracies (sigmoid curve), "
+                f"but {target!r} is forecast as a loss with a power law"
+            )
         bounds = (0.0, 1.0) if unit else (-np.inf, np.inf)
         for bound in (floor, ceiling):
             if unit and bound is not None and not 0 <= bound <= 1:
-                raise ConfigError(f"--chance {target}={bound:g}: {target!r} lies in [0, 1]; give the chance "
-                                  f"accuracy on that scale (e.g. {bound / 100:g} for {bound:g}%)")
+                raise ConfigError(
+                    f"--chance {target}={bound:g}: {target!r} lies in [0, 1]; give the chance "
+                    f"accuracy on that scale (e.g. {bound / 100:g} for {bound:g}%)"
+                )
         fit_scale = np.log(np.where(values > 0, values, np.nan)) if kind == "power" else values
 
         n_free = _free_parameters(kind, floor, ceiling)
         if len(fit_rows) < n_free + 1:
-            raise DataError(f"{target}: --train {train!r} selects {len(fit_rows)} row(s) with inputs and a value, "
-                            f"but the {kind} curve has {n_free} free parameters; need at least {n_free + 1}")
+            raise DataError(
+                f"{target}: --train {train!r} selects {len(fit_rows)} row(s) with inputs and a value, "
+                f"but the {kind} curve has {n_free} free parameters; need at least {n_free + 1}"
+            )
         if len(np.unique(values[fit_rows])) < 2:
             raise DataError(f"{target}: constant over the {len(fit_rows)} training rows; nothing to fit")
 
         def fit_on(rows: np.ndarray, k: int | None = None) -> Curve:
             if kind == "two-step":
-                return fit_two_step(t[rows], loss[rows], values[rows], transform=loss_transform,
-                                    groups=None if groups is None else groups[rows], floor=floor, ceiling=ceiling,
-                                    bounds=bounds)
+                return fit_two_step(
+                    t[rows],
+                    loss[rows],
+                    values[rows],
+                    transform=loss_transform,
+                    groups=None if groups is None else groups[rows],
+                    floor=floor,
+                    ceiling=ceiling,
+                    bounds=bounds,
+                )
             if kind == "link":
                 return fit_link(pcs_all[rows][:, :k], values[rows], floor=floor, ceiling=ceiling, bounds=bounds)
-            return fit_compute_curve(kind, t[rows], fit_scale[rows], groups=None if groups is None else groups[rows],
-                                     floor=floor, ceiling=ceiling, bounds=bounds)
+            return fit_compute_curve(
+                kind,
+                t[rows],
+                fit_scale[rows],
+                groups=None if groups is None else groups[rows],
+                floor=floor,
+                ceiling=ceiling,
+                bounds=bounds,
+            )
 
         def apply(fitted: Curve, rows: np.ndarray, k: int | None = None) -> np.ndarray:
             if kind == "link":
@@ -382,8 +451,11 @@ def forecast(
                     return None
 
             return nested_backtests(
-                local_rank, fit_and_forecast,
-                lambda tr, te: distance(fit_rows[tr], fit_rows[te]), local_truth, cluster[fit_rows],
+                local_rank,
+                fit_and_forecast,
+                lambda tr, te: distance(fit_rows[tr], fit_rows[te]),
+                local_truth,
+                cluster[fit_rows],
                 min_train=n_free + 2 + (0 if k is None else k - 1),
             )
 
@@ -398,9 +470,13 @@ def forecast(
             # Without backtests to judge by, the fewest components: the simplest capability measure.
             chosen_k = min(scored, key=scored.get) if scored and components is None else options[0]
             errors = trials[chosen_k]
-            component_choice = {"chosen": chosen_k, "backtest_mae": scored,
-                                "rule": "given by --components" if components is not None
-                                else "fewest backtest mean absolute error among 1 to 3 components"}
+            component_choice = {
+                "chosen": chosen_k,
+                "backtest_mae": scored,
+                "rule": "given by --components"
+                if components is not None
+                else "fewest backtest mean absolute error among 1 to 3 components",
+            }
         else:
             errors = backtests(None)
         final = fit_on(fit_rows, chosen_k)
@@ -414,8 +490,10 @@ def forecast(
         half = rule.half_width(d, span)
         unseen = np.zeros(len(rows), dtype=bool)
         if groups is not None and not final.offsets:
-            notes.append(f"{target}: the training rows hold one group of --group {group!r}; no offsets are "
-                         "fitted and every row gets the one curve")
+            notes.append(
+                f"{target}: the training rows hold one group of --group {group!r}; no offsets are "
+                "fitted and every row gets the one curve"
+            )
         if groups is not None and final.offsets:
             unseen = np.array([g not in final.offsets for g in groups[rows]])
             if unseen.any():
@@ -424,8 +502,10 @@ def forecast(
                 extra = z * np.abs(final.slope(t[rows])) * (final.tau or 0.0)
                 half = np.where(unseen, np.sqrt(half**2 + extra**2), half)
                 names = sorted(set(groups[rows][unseen]))
-                notes.append(f"{target}: group(s) {', '.join(names)} of --group {group!r} have no training row; "
-                             "their rows get the pooled curve and a wider interval")
+                notes.append(
+                    f"{target}: group(s) {', '.join(names)} of --group {group!r} have no training row; "
+                    "their rows get the pooled curve and a wider interval"
+                )
         low, high = centre - half, centre + half
         if kind == "power":
             centre, low, high = np.exp(centre), np.exp(low), np.exp(high)
@@ -437,11 +517,16 @@ def forecast(
             truth = values[row] if np.isfinite(values[row]) else None
             inside = None if truth is None or not np.isfinite(half[i]) else bool(low[i] <= truth <= high[i])
             entry = {
-                "id": ids[row], "target": target, "y": truth, "prediction": float(centre[i]),
+                "id": ids[row],
+                "target": target,
+                "y": truth,
+                "prediction": float(centre[i]),
                 "low": float(low[i]) if np.isfinite(half[i]) else None,
                 "high": float(high[i]) if np.isfinite(half[i]) else None,
                 "error": None if truth is None else float(truth - centre[i]),
-                "covered": inside, "distance": float(d[i]), "method": method,
+                "covered": inside,
+                "distance": float(d[i]),
+                "method": method,
                 "inputs": {c: float(xs[j, row]) for j, c in enumerate(x_cols)},
             }
             if groups is not None:
@@ -453,8 +538,9 @@ def forecast(
                 covered_flags.append((row, inside, abs(truth - centre[i])))
         fit_info = final.to_dict()
         if comps is not None:
-            fit_info["components"] = Components(comps.columns, comps.mean, comps.std, comps.loadings[:chosen_k],
-                                               comps.explained[:chosen_k]).to_dict()
+            fit_info["components"] = Components(
+                comps.columns, comps.mean, comps.std, comps.loadings[:chosen_k], comps.explained[:chosen_k]
+            ).to_dict()
             fit_info["component_choice"] = component_choice
         fits[target] = fit_info
         calibrations[target] = _calibration_report(rule, errors, crossed, covered_flags, cluster, level, kind, span)
@@ -462,8 +548,19 @@ def forecast(
     if group:
         mode += "+group"
     return ForecastResult(
-        x=x_cols, y=y_cols, train=train, level=level, predictions=predictions, fits=fits,
-        calibration=calibrations, mode=mode, id_column=id, group=group, observed=obs_cols, via=via, source=source,
+        x=x_cols,
+        y=y_cols,
+        train=train,
+        level=level,
+        predictions=predictions,
+        fits=fits,
+        calibration=calibrations,
+        mode=mode,
+        id_column=id,
+        group=group,
+        observed=obs_cols,
+        via=via,
+        source=source,
         notes=notes,
     )
 
@@ -477,8 +574,10 @@ def _choose_curve(curve: str, values: np.ndarray, target: str, source: str, unit
         return "sigmoid"
     if np.all(values > 0):
         return "power"
-    raise DataError(f"{source}: {target!r} is neither an accuracy in [0, 1] nor a positive loss; "
-                    "choose --curve sigmoid to fit it as an unbounded sigmoid")
+    raise DataError(
+        f"{source}: {target!r} is neither an accuracy in [0, 1] nor a positive loss; "
+        "choose --curve sigmoid to fit it as an unbounded sigmoid"
+    )
 
 
 def _free_parameters(kind: str, floor, ceiling) -> int:
@@ -492,27 +591,33 @@ def _free_parameters(kind: str, floor, ceiling) -> int:
 
 
 def _method_text(kind: str, rule, offsets: bool) -> str:
-    shape = {"sigmoid": "sigmoid in log10 compute", "power": "power law in compute (on log y)",
-             "link": "sigmoid link of observed-score components",
-             "two-step": "power law of the --via loss in compute, then a sigmoid of that loss"}[kind]
+    shape = {
+        "sigmoid": "sigmoid in log10 compute",
+        "power": "power law in compute (on log y)",
+        "link": "sigmoid link of observed-score components",
+        "two-step": "power law of the --via loss in compute, then a sigmoid of that loss",
+    }[kind]
     if offsets:
         shape += " with shrunken family offsets"
     kind_of = "split-conformal" if rule.quantile_method == "conformal" else "Student-t"
-    return (f"{shape}; {kind_of} interval from {rule.n_folds} nested backtest fold(s), "
-            f"half-width = q * sqrt(sigma0^2 + (growth * d * (d + span))^2), d = decades beyond the training data")
+    return (
+        f"{shape}; {kind_of} interval from {rule.n_folds} nested backtest fold(s), "
+        f"half-width = q * sqrt(sigma0^2 + (growth * d * (d + span))^2), d = decades beyond the training data"
+    )
 
 
-def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list, cluster: np.ndarray,
-                        level: float, kind: str, span: float) -> dict:
+def _calibration_report(
+    rule, errors: BacktestErrors, crossed: dict, held: list, cluster: np.ndarray, level: float, kind: str, span: float
+) -> dict:
     from assay.stats.intervals import mean_ci
 
     scale = "log y" if kind == "power" else "y"
     out = {
         "level": level,
         "method": "split conformal on nested backtests: the training rows are cut below each of their larger "
-                  "sizes in turn, refitted and forecast above the cut; errors scaled by sqrt(sigma0^2 + "
-                  "(growth * d * (d + span))^2), d = decades beyond the fitted data, span = decades fitted; "
-                  "each fold weighs the same",
+        "sizes in turn, refitted and forecast above the cut; errors scaled by sqrt(sigma0^2 + "
+        "(growth * d * (d + span))^2), d = decades beyond the fitted data, span = decades fitted; "
+        "each fold weighs the same",
         "error_scale": scale,
         "folds": rule.n_folds,
         "failed_folds": errors.failed,
@@ -530,12 +635,16 @@ def _calibration_report(rule, errors: BacktestErrors, crossed: dict, held: list,
     if "note" in crossed:
         out["backtest_note"] = crossed["note"]
     if not math.isfinite(rule.quantile):
-        out["note"] = (f"{rule.n_errors} backtest error(s) from {rule.n_folds} fold(s) are too few to bound a "
-                       f"{level:.0%} interval (a fold needs two sizes and the curve's parameters + 2 rows below "
-                       "a cut, and rows above it); add smaller models to the training rows")
-    summary = (f"{rule.n_folds} backtest fold(s), {rule.n_errors} errors; error scale sqrt({rule.sigma0:.3g}^2 + "
-               f"({rule.growth:.3g} d (d + {span:.2g}))^2) on {scale}, quantile "
-               f"{'inf' if not math.isfinite(rule.quantile) else f'{rule.quantile:.3g}'} ({rule.quantile_method})")
+        out["note"] = (
+            f"{rule.n_errors} backtest error(s) from {rule.n_folds} fold(s) are too few to bound a "
+            f"{level:.0%} interval (a fold needs two sizes and the curve's parameters + 2 rows below "
+            "a cut, and rows above it); add smaller models to the training rows"
+        )
+    summary = (
+        f"{rule.n_folds} backtest fold(s), {rule.n_errors} errors; error scale sqrt({rule.sigma0:.3g}^2 + "
+        f"({rule.growth:.3g} d (d + {span:.2g}))^2) on {scale}, quantile "
+        f"{'inf' if not math.isfinite(rule.quantile) else f'{rule.quantile:.3g}'} ({rule.quantile_method})"
+    )
     if crossed.get("coverage") is not None:
         summary += f"; cross-validated backtest coverage {crossed['coverage']:.0%}"
     out["summary"] = summary

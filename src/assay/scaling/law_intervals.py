@@ -35,8 +35,9 @@ class LawIntervals:
     calibration: dict
 
 
-def calibrate_law(train: pd.DataFrame, fit: ScalingFit, *, chance: float | None, level: float,
-                  cluster: np.ndarray) -> dict:
+def calibrate_law(
+    train: pd.DataFrame, fit: ScalingFit, *, chance: float | None, level: float, cluster: np.ndarray
+) -> dict:
     """The interval rule for ``fit`` (fitted on ``train``), from nested backtests of its law.
 
     The returned dict is all ``interval_from_calibration`` needs, so a saved
@@ -45,8 +46,10 @@ def calibrate_law(train: pd.DataFrame, fit: ScalingFit, *, chance: float | None,
     x = np.vstack([pd.to_numeric(train[c], errors="coerce").to_numpy(float) for c in fit.x])
     truth_raw = pd.to_numeric(train[fit.y[-1]], errors="coerce").to_numpy(float)
     if np.any(x <= 0):
-        raise ConfigError(f"calibrated intervals measure extrapolation in decades of {', '.join(fit.x)}, which "
-                          "must then be positive; use bootstrap intervals for this law")
+        raise ConfigError(
+            f"calibrated intervals measure extrapolation in decades of {', '.join(fit.x)}, which "
+            "must then be positive; use bootstrap intervals for this law"
+        )
     log_scale = fit.law not in LINEAR_SCALE_LAWS and bool(np.all(truth_raw > 0))
 
     def on_scale(values):
@@ -60,8 +63,15 @@ def calibrate_law(train: pd.DataFrame, fit: ScalingFit, *, chance: float | None,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                refit = fit_law(train.iloc[train_index], fit.law, fit.x, fit.y, chance=chance, cluster="",
-                                x_transform=fit.options.get("x_transform", "auto"))
+                refit = fit_law(
+                    train.iloc[train_index],
+                    fit.law,
+                    fit.x,
+                    fit.y,
+                    chance=chance,
+                    cluster="",
+                    x_transform=fit.options.get("x_transform", "auto"),
+                )
             value, _, _ = refit.predict_arrays(x[:, test_index])
             return on_scale(value)
         except Exception:  # a fold too small or degenerate for this law is skipped, and counted
@@ -79,16 +89,24 @@ def calibrate_law(train: pd.DataFrame, fit: ScalingFit, *, chance: float | None,
     rule = calibrate(errors, sigma0, level)
     crossed = cross_validated_coverage(errors, sigma0, level)
     return {
-        "level": level, "error_scale": "log y" if log_scale else "y", "folds": rule.n_folds,
-        "failed_folds": errors.failed, "n_errors": rule.n_errors, "sigma0": rule.sigma0, "growth": rule.growth,
-        "span": training_span(rank), "quantile": rule.quantile if np.isfinite(rule.quantile) else None,
-        "quantile_method": rule.quantile_method, "backtest_coverage": crossed.get("coverage"),
+        "level": level,
+        "error_scale": "log y" if log_scale else "y",
+        "folds": rule.n_folds,
+        "failed_folds": errors.failed,
+        "n_errors": rule.n_errors,
+        "sigma0": rule.sigma0,
+        "growth": rule.growth,
+        "span": training_span(rank),
+        "quantile": rule.quantile if np.isfinite(rule.quantile) else None,
+        "quantile_method": rule.quantile_method,
+        "backtest_coverage": crossed.get("coverage"),
         "log10_x_max": dict(zip(fit.x, map(float, log_x.max(axis=1)))),
     }
 
 
-def calibrated_intervals(train: pd.DataFrame, fit: ScalingFit, test_x: np.ndarray, *, chance: float | None,
-                         level: float, cluster: np.ndarray) -> LawIntervals:
+def calibrated_intervals(
+    train: pd.DataFrame, fit: ScalingFit, test_x: np.ndarray, *, chance: float | None, level: float, cluster: np.ndarray
+) -> LawIntervals:
     """Intervals at ``test_x`` (n_x × m) for ``fit`` (fitted on ``train``), from nested backtests of the law."""
     if np.any(np.asarray(test_x) <= 0):
         raise ConfigError(f"calibrated intervals need positive {', '.join(fit.x)} to predict at")

@@ -168,8 +168,17 @@ def _fit_power_sum(
         # the flat, nearly-L1 optimum in a few dozen evaluations; L-BFGS-B also stalls on BLAS
         # thread hand-offs when the machine is busy (measured: 10 ms per iteration).
         return scipy.optimize.least_squares(
-            residual, start, jac=jacobian, loss="huber", f_scale=delta, method="trf",
-            x_scale="jac", xtol=tol, ftol=tol, gtol=tol, max_nfev=2000,
+            residual,
+            start,
+            jac=jacobian,
+            loss="huber",
+            f_scale=delta,
+            method="trf",
+            x_scale="jac",
+            xtol=tol,
+            ftol=tol,
+            gtol=tol,
+            max_nfev=2000,
         )
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -195,7 +204,9 @@ def _fit_power_sum(
         objective, gradient = value_and_gradient(best_x)
     # Judge convergence by the gradient relative to its scale (delta per point times |log x|).
     scale = delta * len(log_y) * max(1.0, float(np.abs(log_x).max()))
-    converged = bool(np.all(np.isfinite(best_x)) and np.isfinite(objective) and np.max(np.abs(gradient)) <= 1e-6 * scale)
+    converged = bool(
+        np.all(np.isfinite(best_x)) and np.isfinite(objective) and np.max(np.abs(gradient)) <= 1e-6 * scale
+    )
     return best_x, float(objective), converged, screened, runs, message
 
 
@@ -236,7 +247,10 @@ def _make_power_sum_law(name: str, kind: str) -> Law:
         if kind == "kaplan" and x.shape[0] == 3:
             log_x = np.vstack([log_x[0], np.log(min_steps(x, y[0]))])
         theta, objective, converged, screened, runs, message = _fit_power_sum(
-            log_x, np.log(y[0]), has_e, None if warm is None else to_internal(warm),
+            log_x,
+            np.log(y[0]),
+            has_e,
+            None if warm is None else to_internal(warm),
             delta=options.get("delta", HUBER_DELTA),
         )
         return Solution(to_reported(theta), objective, converged, screened, runs, message)
@@ -269,9 +283,16 @@ def _make_power_sum_law(name: str, kind: str) -> Law:
             )
 
     return Law(
-        name, param_names, n_x, 1, symbols, formula,
+        name,
+        param_names,
+        n_x,
+        1,
+        symbols,
+        formula,
         f"sum of Huber losses (delta {HUBER_DELTA:g}) of log-space residuals",
-        fit, predict, check_y,
+        fit,
+        predict,
+        check_y,
     )
 
 
@@ -376,9 +397,16 @@ def _make_sigmoid_law() -> Law:
         return None
 
     return Law(
-        "sigmoid", ("floor", "ceiling", "k", "x0"), (1,), 1, ("x",),
+        "sigmoid",
+        ("floor", "ceiling", "k", "x0"),
+        (1,),
+        1,
+        ("x",),
         "y = floor + (ceiling - floor) * sigmoid(k * (t - x0)), t = log10(x) or x; floor = chance when given",
-        "sum of squared residuals", fit, predict, check_y,
+        "sum of squared residuals",
+        fit,
+        predict,
+        check_y,
     )
 
 
@@ -407,9 +435,16 @@ def _make_task_law() -> Law:
             )
 
     return Law(
-        "task", ("C", "alpha"), (1,), 1, ("N",),
+        "task",
+        ("C", "alpha"),
+        (1,),
+        1,
+        ("N",),
         "PU = exp(-C * N^(-alpha)), i.e. log(-log PU) = log C - alpha log N",
-        "sum of squared residuals of log(-log PU)", fit, predict, check_y,
+        "sum of squared residuals of log(-log PU)",
+        fit,
+        predict,
+        check_y,
     )
 
 
@@ -449,10 +484,16 @@ def _make_two_step_law() -> Law:
         POWER.check_y(y[:1], names[:1], source)
 
     return Law(
-        "two-step", ("E", "A", "alpha", "floor", "ceiling", "k", "x0"), (1, 2), 2, ("N", "D"),
+        "two-step",
+        ("E", "A", "alpha", "floor", "ceiling", "k", "x0"),
+        (1, 2),
+        2,
+        ("N", "D"),
         "loss = E + A/N^alpha [+ B/D^beta]; accuracy = floor + (ceiling - floor) * sigmoid(k * (t(loss) - x0))",
         "step 1: Huber on log loss; step 2: squared accuracy residuals (objective reported is step 2)",
-        fit, predict, check_y,
+        fit,
+        predict,
+        check_y,
     )
 
 

@@ -20,8 +20,29 @@ TableLike = Union[pd.DataFrame, str, Path]
 
 # The strings pandas' CSV reader takes for a missing value; a table written by pandas or a
 # spreadsheet uses them, and a scaling table should read the same as it did with read_csv.
-NA_STRINGS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-                        "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+NA_STRINGS = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 LOCATIONS = "row_locations"  # frame.attrs key: {row label: "line 7"}, where each row is in its file
 
 
@@ -57,8 +78,9 @@ def load_table(path: str | Path) -> pd.DataFrame:
         return frame
     if kind is None:
         suffix = path.suffix.lower()
-        raise DataError(f"{path}: unknown table format {suffix or '(no extension)'!r}; "
-                        "use .csv, .tsv, .jsonl, .json or .parquet")
+        raise DataError(
+            f"{path}: unknown table format {suffix or '(no extension)'!r}; use .csv, .tsv, .jsonl, .json or .parquet"
+        )
     frame = read_frame(path, what="scaling table")
     locations = list(frame.attrs.get("locations") or [])
     if kind in ("csv", "tsv"):
@@ -148,9 +170,7 @@ def select_columns(
     frame = apply_where(frame, where, source)
     for column in [*x, *y] + ([cluster] if cluster else []):
         if column not in frame.columns:
-            raise DataError(
-                f"{source}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}"
-            )
+            raise DataError(f"{source}: no column {column!r}; columns are {', '.join(map(str, frame.columns))}")
     arrays = {}
     for column in [*x, *y]:
         values = pd.to_numeric(frame[column], errors="coerce")
@@ -169,7 +189,7 @@ def select_columns(
             others = f" (and {count - 1} more row(s))" if count > 1 else ""
             raise DataError(
                 f"{describe_row(frame, label, source)}: column {column!r} is missing or infinite{others}; "
-                f"drop such rows with --where \"{column}.notna()\""
+                f'drop such rows with --where "{column}.notna()"'
             )
         arrays[column] = array
     if positive_x:
@@ -202,8 +222,13 @@ def select_columns(
     )
 
 
-def widen(frame: pd.DataFrame, keys: Sequence[str], values: str = "value",
-          drop: Sequence[str] = ("stderr",), source: str | None = None) -> pd.DataFrame:
+def widen(
+    frame: pd.DataFrame,
+    keys: Sequence[str],
+    values: str = "value",
+    drop: Sequence[str] = ("stderr",),
+    source: str | None = None,
+) -> pd.DataFrame:
     """Turn a long table (one row per model × task × metric) into one row per
     model, with a column ``task/metric`` per combination of ``keys``.
 
@@ -215,19 +240,19 @@ def widen(frame: pd.DataFrame, keys: Sequence[str], values: str = "value",
     source = source or table_source(frame, "table")
     missing = [k for k in [*keys, values] if k not in frame.columns]
     if missing:
-        raise DataError(f"{source}: --pivot needs column(s) {', '.join(missing)}; "
-                        f"columns are {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"{source}: --pivot needs column(s) {', '.join(missing)}; columns are {', '.join(map(str, frame.columns))}"
+        )
     label = frame[list(keys)].astype(str).agg("/".join, axis=1).rename("_label")
     index = [c for c in frame.columns if c not in (*keys, values, *drop)]
-    wide = (frame.assign(_label=label)
-            .groupby([*index, "_label"], dropna=False)[values].first()
-            .unstack("_label"))
+    wide = frame.assign(_label=label).groupby([*index, "_label"], dropna=False)[values].first().unstack("_label")
     wide.columns = [str(c) for c in wide.columns]
     wide = wide.reset_index()
     wide.attrs = {"source": f"{source} (pivoted by {','.join(keys)})"}
     if index:
         shown = index[:4]
-        named = {row: ", ".join(f"{c}={wide.at[row, c]}" for c in shown if pd.notna(wide.at[row, c]))
-                 for row in wide.index}
+        named = {
+            row: ", ".join(f"{c}={wide.at[row, c]}" for c in shown if pd.notna(wide.at[row, c])) for row in wide.index
+        }
         wide.attrs[LOCATIONS] = {row: f"row with {text}" for row, text in named.items() if text}
     return wide

@@ -59,7 +59,9 @@ def as_labels(values, n: int, *, name: str = "clusters") -> np.ndarray:
         raise DataError(f"{name}: {len(labels)} labels for {n} scores; give one label per score")
     missing = [i for i, v in enumerate(labels) if v is None or (isinstance(v, float) and np.isnan(v))]
     if missing:
-        raise DataError(f"{name}: missing label at position {missing[0]} ({len(missing)} in all); every item needs a cluster")
+        raise DataError(
+            f"{name}: missing label at position {missing[0]} ({len(missing)} in all); every item needs a cluster"
+        )
     return labels
 
 

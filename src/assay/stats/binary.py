@@ -77,8 +77,10 @@ def _beta_continued_fraction(a: float, b: float, x: float) -> float:
     h = d
     for m in range(1, 100_000):
         m2 = 2 * m
-        for numerator in (m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
-                          -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -139,8 +141,9 @@ def beta_ppf(q: float, a: float, b: float) -> float:
     return x
 
 
-def proportion_interval(method: str, x: int, n: int, confidence: float = 0.95,
-                        prior: tuple[float, float] = (0.5, 0.5)) -> tuple[float, float, float]:
+def proportion_interval(
+    method: str, x: int, n: int, confidence: float = 0.95, prior: tuple[float, float] = (0.5, 0.5)
+) -> tuple[float, float, float]:
     """(se, low, high) for ``x`` successes out of ``n`` by ``method`` (one of
     ``BINARY_METHODS``). The se is the binomial one, or the posterior sd for ``beta``."""
     if method not in BINARY_METHODS:
@@ -169,13 +172,21 @@ def proportion_interval(method: str, x: int, n: int, confidence: float = 0.95,
     return posterior_sd, low, high
 
 
-def proportion_ci(successes: int, n: int, *, method: str = "beta", confidence: float = 0.95,
-                  prior: tuple[float, float] = (0.5, 0.5), reason: str | None = None) -> MeanCI:
+def proportion_ci(
+    successes: int,
+    n: int,
+    *,
+    method: str = "beta",
+    confidence: float = 0.95,
+    prior: tuple[float, float] = (0.5, 0.5),
+    reason: str | None = None,
+) -> MeanCI:
     """The share of successes with its interval, as a ``MeanCI``: the same
     result ``mean_ci`` gives for ``n`` binary scores summing to ``successes``."""
     check_confidence(confidence)
     se, low, high = proportion_interval(method, successes, n, confidence, prior)
     if reason is None:
         reason = BETA_REASON if method == "beta" else f"{method} requested"
-    return MeanCI(mean=successes / n, se=se, low=low, high=high, method=method, reason=reason,
-                  n=n, confidence=confidence)
+    return MeanCI(
+        mean=successes / n, se=se, low=low, high=high, method=method, reason=reason, n=n, confidence=confidence
+    )

@@ -32,6 +32,7 @@ OPTIONAL_COLUMNS = ("cluster", "sample")
 
 # ---- loading --------------------------------------------------------------------------------------
 
+
 def _read_file(path: Path) -> pd.DataFrame:
     """A score file with a ``_where`` column saying where each row is ("line 7", "row 3")."""
     frame = read_frame(path, what="score")
@@ -81,7 +82,9 @@ def _normalise(frame: pd.DataFrame, label: str, metric: str | None, notes: list[
         try:
             scores[i] = float(v)
         except (TypeError, ValueError):
-            raise DataError(f"{label} {where[i]}: score {v!r} is not a number; scores must be numeric (e.g. 0/1)") from None
+            raise DataError(
+                f"{label} {where[i]}: score {v!r} is not a number; scores must be numeric (e.g. 0/1)"
+            ) from None
         if not np.isfinite(scores[i]):
             raise DataError(f"{label} {where[i]}: score {v!r} is not finite; scores must be finite numbers")
     out["score"] = scores
@@ -89,7 +92,9 @@ def _normalise(frame: pd.DataFrame, label: str, metric: str | None, notes: list[
         raw = frame["sample"].to_numpy(dtype=object)
         bad = [i for i, v in enumerate(raw) if _missing(v)]
         if bad:
-            raise DataError(f"{label} {where[bad[0]]}: sample is missing; fill the sample column on every row or drop it")
+            raise DataError(
+                f"{label} {where[bad[0]]}: sample is missing; fill the sample column on every row or drop it"
+            )
         out["sample"] = [str(v) for v in raw]
     else:
         out["sample"] = "0"
@@ -106,7 +111,8 @@ def _normalise(frame: pd.DataFrame, label: str, metric: str | None, notes: list[
     if duplicated.any():
         first = out[duplicated].iloc[0]
         places = out.loc[
-            (out["model"] == first["model"]) & (out["item"] == first["item"]) & (out["sample"] == first["sample"]), "_where"
+            (out["model"] == first["model"]) & (out["item"] == first["item"]) & (out["sample"] == first["sample"]),
+            "_where",
         ]
         hint = "" if "sample" in frame.columns else "; mark repeated samples with a 'sample' column"
         raise DataError(
@@ -142,6 +148,7 @@ def load_scores(source, *, metric: str | None = None) -> pd.DataFrame:
 
 
 # ---- results --------------------------------------------------------------------------------------
+
 
 @dataclass
 class ModelSummary:
@@ -247,13 +254,17 @@ class CompareResult:
         for rank, (name, m) in enumerate(self.models.items(), start=1):
             ci = m.ci
             n = f"{ci.n}" + (f" ({ci.n_clusters} clusters)" if ci.n_clusters else "")
-            board.add_row(str(rank), name, n, f"{ci.mean:.4f}", f"{ci.se:.4f}", f"[{ci.low:.4f}, {ci.high:.4f}]", ci.method)
+            board.add_row(
+                str(rank), name, n, f"{ci.mean:.4f}", f"{ci.se:.4f}", f"[{ci.low:.4f}, {ci.high:.4f}]", ci.method
+            )
         parts = [board]
         reasons = {m.ci.method: m.ci.reason for m in self.models.values()}
         parts.append(Text("\n".join(f"{method}: {reason}" for method, reason in reasons.items()), style="dim"))
         if self.tied_groups:
             tied = "; ".join("{" + ", ".join(g) + "}" for g in self.tied_groups)
-            parts.append(Text(f"Statistically tied groups (adjusted p >= {1 - self.confidence:g} with the group's top): {tied}"))
+            parts.append(
+                Text(f"Statistically tied groups (adjusted p >= {1 - self.confidence:g} with the group's top): {tied}")
+            )
         if self.pairs:
             table = Table(title=f"Pairwise differences ({self.correction}-adjusted p)")
             for column in ("a - b", "n", "diff", f"{pct} CI", "p", "p adj", "test", "effect"):
@@ -264,21 +275,34 @@ class CompareResult:
                     table.add_row(f"{p.a} - {p.b}", "0", "-", "-", "-", "-", "-", p.error or "")
                     continue
                 table.add_row(
-                    f"{p.a} - {p.b}", str(r.n), f"{r.diff:+.4f}", f"[{r.low:+.4f}, {r.high:+.4f}]",
-                    f"{r.p_value:.3g}", f"{p.p_adjusted:.3g}", r.test, f"{r.effect_size_name} {r.effect_size:.3f}",
+                    f"{p.a} - {p.b}",
+                    str(r.n),
+                    f"{r.diff:+.4f}",
+                    f"[{r.low:+.4f}, {r.high:+.4f}]",
+                    f"{r.p_value:.3g}",
+                    f"{p.p_adjusted:.3g}",
+                    r.test,
+                    f"{r.effect_size_name} {r.effect_size:.3f}",
                 )
             parts.append(table)
         sequential = [p for p in self.pairs if p.sequential is not None]
         if sequential:
             first = sequential[0].sequential
-            table = Table(title=f"Sequential: items replayed in a seeded random order (seed {first.order_seed}), "
-                                f"looked at every {first.batch} item(s); {first.method}, alpha {first.alpha:.3g} per pair")
+            table = Table(
+                title=f"Sequential: items replayed in a seeded random order (seed {first.order_seed}), "
+                f"looked at every {first.batch} item(s); {first.method}, alpha {first.alpha:.3g} per pair"
+            )
             for column in ("a - b", "decision", "items used", "diff", "confidence sequence at stop"):
                 table.add_column(column)
             for p in sequential:
                 s = p.sequential
-                table.add_row(f"{p.a} - {p.b}", s.decision, f"{s.n_used} of {s.n_available}", f"{s.diff_at_stop:+.4f}",
-                              f"[{s.low_at_stop:+.4f}, {s.high_at_stop:+.4f}]")
+                table.add_row(
+                    f"{p.a} - {p.b}",
+                    s.decision,
+                    f"{s.n_used} of {s.n_available}",
+                    f"{s.diff_at_stop:+.4f}",
+                    f"[{s.low_at_stop:+.4f}, {s.high_at_stop:+.4f}]",
+                )
             parts.append(table)
         for name, v in self.variance.items():
             parts.append(Text(f"{name}: {v.render()}", style="dim"))
@@ -288,6 +312,7 @@ class CompareResult:
 
 
 # ---- comparison -----------------------------------------------------------------------------------
+
 
 def tied_groups(order: list[str], adjusted: dict[frozenset, float], alpha: float) -> list[list[str]]:
     """Partition models (best first) into groups statistically tied with each group's top model.
@@ -422,13 +447,30 @@ def compare(
     adjusted = {frozenset((p.a, p.b)): p.p_adjusted for p in pairs}
     groups = tied_groups(order, adjusted, 1 - confidence)
     if sequential:
-        _add_sequential(pairs, means, scores, alpha=alpha, batch=batch, margin=margin, seed=seed,
-                        split=len(pairs) if correction != "none" else 1)
+        _add_sequential(
+            pairs,
+            means,
+            scores,
+            alpha=alpha,
+            batch=batch,
+            margin=margin,
+            seed=seed,
+            split=len(pairs) if correction != "none" else 1,
+        )
     return CompareResult(models, pairs, groups, correction, confidence, variance, notes)
 
 
-def _add_sequential(pairs: list[PairComparison], means: dict[str, pd.Series], scores: pd.DataFrame, *,
-                    alpha: float, batch: int, margin: float | None, seed: int | None, split: int) -> None:
+def _add_sequential(
+    pairs: list[PairComparison],
+    means: dict[str, pd.Series],
+    scores: pd.DataFrame,
+    *,
+    alpha: float,
+    batch: int,
+    margin: float | None,
+    seed: int | None,
+    split: int,
+) -> None:
     """Attach to each pair the sequential test on its common items, replayed in one seeded order."""
     if not pairs:
         found = ", ".join(sorted(means)) or "none"
@@ -452,8 +494,14 @@ def _add_sequential(pairs: list[PairComparison], means: dict[str, pd.Series], sc
                 "a paired replay needs both models scored on the same items"
             )
         ordered = common[np.argsort(rank.loc[common].to_numpy(), kind="stable")]
-        pair.sequential = sequential_test(a.loc[ordered].to_numpy(), b.loc[ordered].to_numpy(), alpha=alpha / split,
-                                          batch=batch, margin=margin, order_seed=seed)
+        pair.sequential = sequential_test(
+            a.loc[ordered].to_numpy(),
+            b.loc[ordered].to_numpy(),
+            alpha=alpha / split,
+            batch=batch,
+            margin=margin,
+            order_seed=seed,
+        )
 
 
 def _item_clusters(scores: pd.DataFrame, notes: list[str]) -> pd.Series | None:

@@ -25,6 +25,7 @@ for other scores in clusters, ``beta`` for binary scores, else ``t``.
 from __future__ import annotations
 
 import numpy as np
+
 # scipy.stats costs most of a second to import; the common intervals need only
 # scipy.special's quantile functions, so scipy.stats is imported where used.
 from scipy import special
@@ -102,14 +103,17 @@ def _choose(method: str, values: np.ndarray, labels, binary: bool) -> tuple[str,
         if binary:
             return "beta-clustered", (
                 f"binary scores in {g} clusters; items within a cluster are correlated, so the Jeffreys "
-                "interval is taken at the effective sample size the cluster-robust SE implies")
+                "interval is taken at the effective sample size the cluster-robust SE implies"
+            )
         return "clustered", (
             f"items come in {g} clusters; items within a cluster are correlated, so the cluster-robust SE is used"
         )
     if binary:
         return "beta", BETA_REASON
-    return "t", (f"{n} continuous scores; Student's t interval (n-1 df), which the normal interval "
-                 "approaches for large n and which covers better than the bootstrap at small n")
+    return "t", (
+        f"{n} continuous scores; Student's t interval (n-1 df), which the normal interval "
+        "approaches for large n and which covers better than the bootstrap at small n"
+    )
 
 
 def mean_ci(
@@ -148,9 +152,13 @@ def mean_ci(
     binary = is_binary(values)
     chosen, reason = _choose(method, values, labels, binary)
     if chosen in BINARY_METHODS and not binary:
-        raise ConfigError(f"ci method {chosen!r} needs binary 0/1 scores; use clt, clustered or bootstrap for these scores")
+        raise ConfigError(
+            f"ci method {chosen!r} needs binary 0/1 scores; use clt, clustered or bootstrap for these scores"
+        )
     if chosen in BINARY_METHODS and labels is not None:
-        warn(f"{chosen} assumes independent items; the clusters given are ignored (use clustered to respect them)", found)
+        warn(
+            f"{chosen} assumes independent items; the clusters given are ignored (use clustered to respect them)", found
+        )
         labels = None
     if chosen in ("clustered", "beta-clustered") and labels is None:
         raise ConfigError(f"ci method {chosen!r} needs clusters (one label per item)")
@@ -169,7 +177,10 @@ def mean_ci(
     elif chosen == "beta-clustered":
         se, n_clusters = cluster_robust_se(values, labels)
         if n_clusters < FEW_CLUSTERS:
-            warn(f"only {n_clusters} clusters; the cluster-robust SE is itself uncertain (aim for {FEW_CLUSTERS}+)", found)
+            warn(
+                f"only {n_clusters} clusters; the cluster-robust SE is itself uncertain (aim for {FEW_CLUSTERS}+)",
+                found,
+            )
         n_eff = effective_sample_size(mean, se, n, n_clusters, confidence)
         a, b = prior[0] + mean * n_eff, prior[1] + (1 - mean) * n_eff
         # Boundary fix as for beta: no item right (every item right) pins that end.
@@ -178,7 +189,10 @@ def mean_ci(
     elif chosen == "clustered":
         se, n_clusters = cluster_robust_se(values, labels)
         if n_clusters < FEW_CLUSTERS:
-            warn(f"only {n_clusters} clusters; the cluster-robust SE is itself uncertain (aim for {FEW_CLUSTERS}+)", found)
+            warn(
+                f"only {n_clusters} clusters; the cluster-robust SE is itself uncertain (aim for {FEW_CLUSTERS}+)",
+                found,
+            )
         t = special.stdtrit(n_clusters - 1, 1 - alpha / 2)
         low, high = mean - t * se, mean + t * se
     elif chosen in ("bootstrap", "percentile"):
@@ -188,7 +202,9 @@ def mean_ci(
         else:
             kind = "bca" if chosen == "bootstrap" else "percentile"
             se, low, high = _bootstrap_interval(values, labels, kind, confidence, seed, n_resamples)
-        chosen = ("cluster-" if labels is not None else "") + ("bootstrap-bca" if chosen == "bootstrap" else "bootstrap-percentile")
+        chosen = ("cluster-" if labels is not None else "") + (
+            "bootstrap-bca" if chosen == "bootstrap" else "bootstrap-percentile"
+        )
     else:
         se, low, high = proportion_interval(chosen, int(values.sum()), n, confidence, prior)
     return MeanCI(
@@ -248,11 +264,21 @@ def bounded_mean_ci(scores, low: float, high: float, *, confidence: float = 0.95
     else:
         n_eff = float(n)
         if n > 1 and not spread:
-            warn(f"all {n} scores equal {values[0]:g}; the interval is taken at the widest spread the scale allows",
-                 found)
+            warn(
+                f"all {n} scores equal {values[0]:g}; the interval is taken at the widest spread the scale allows",
+                found,
+            )
     a, b = 0.5 + p * n_eff, 0.5 + (1 - p) * n_eff
     lo = 0.0 if p == 0.0 else beta_ppf(alpha / 2, a, b)
     hi = 1.0 if p == 1.0 else beta_ppf(1 - alpha / 2, a, b)
-    return MeanCI(mean=float(values.mean()), se=se_unit * width, low=low + lo * width, high=low + hi * width,
-                  method="bounded-beta", reason=BOUNDED_REASON.format(low=low, high=high), n=n,
-                  confidence=confidence, warnings=found)
+    return MeanCI(
+        mean=float(values.mean()),
+        se=se_unit * width,
+        low=low + lo * width,
+        high=low + hi * width,
+        method="bounded-beta",
+        reason=BOUNDED_REASON.format(low=low, high=high),
+        n=n,
+        confidence=confidence,
+        warnings=found,
+    )

@@ -51,6 +51,7 @@ SELECT_METHODS = ("cluster", "random")
 
 # ---- the score matrix ----------------------------------------------------------------------------------
 
+
 def score_matrix(sources, *, metric: str | None = None) -> pd.DataFrame:
     """A models x items frame of mean scores in [0, 1] (NaN where a model has no score for an item).
 
@@ -84,11 +85,12 @@ def score_matrix(sources, *, metric: str | None = None) -> pd.DataFrame:
 
 # ---- fitting -------------------------------------------------------------------------------------------
 
+
 def _unpack(params: np.ndarray, n_models: int, n_items: int, dims: int):
     theta = params[: n_models * dims].reshape(n_models, dims)
-    rest = params[n_models * dims:]
+    rest = params[n_models * dims :]
     slopes = rest[: n_items * dims].reshape(n_items, dims)
-    ease = rest[n_items * dims:]
+    ease = rest[n_items * dims :]
     return theta, slopes, ease
 
 
@@ -185,7 +187,7 @@ class IrtFit:
     @classmethod
     def from_dict(cls, data: dict) -> IrtFit:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise DataError(f"not an IRT fit (expected \"format\": \"{FORMAT}\", as written by `assay irt fit -o`)")
+            raise DataError(f'not an IRT fit (expected "format": "{FORMAT}", as written by `assay irt fit -o`)')
         try:
             items = data["items"]
             models = data["models"]
@@ -208,11 +210,16 @@ class IrtFit:
                 boot_slopes=np.array(boot["slopes"], dtype=float).reshape(n_boot, len(items), dims) if n_boot else None,
                 boot_ease=np.array(boot["ease"], dtype=float).reshape(n_boot, len(items)) if n_boot else None,
                 boot_picks=[np.array(p, dtype=int) for p in boot["picks"]] if n_boot else None,
-                train_scores=(None if data.get("train_scores") is None
-                              else np.array(data["train_scores"], dtype=float).reshape(len(models), len(items))),
+                train_scores=(
+                    None
+                    if data.get("train_scores") is None
+                    else np.array(data["train_scores"], dtype=float).reshape(len(models), len(items))
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"malformed IRT fit ({type(exc).__name__}: {exc}); write it again with `assay irt fit`") from None
+            raise DataError(
+                f"malformed IRT fit ({type(exc).__name__}: {exc}); write it again with `assay irt fit`"
+            ) from None
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -230,18 +237,25 @@ class IrtFit:
         from rich.table import Table
         from rich.text import Text
 
-        head = Text(f"2PL IRT ({self.method}, {self.dims} dimension(s)) on {len(self.models)} models x "
-                    f"{len(self.items)} items ({self.n_observed} scores); "
-                    f"{'converged' if self.converged else 'NOT converged'}")
+        head = Text(
+            f"2PL IRT ({self.method}, {self.dims} dimension(s)) on {len(self.models)} models x "
+            f"{len(self.items)} items ({self.n_observed} scores); "
+            f"{'converged' if self.converged else 'NOT converged'}"
+        )
         table = Table(title="Models by ability")
         for column in ("model", "ability", "mean score"):
             table.add_column(column, justify="left" if column == "model" else "right")
         order = np.argsort(-self.abilities[:, 0])
         for i in order:
-            table.add_row(self.models[i], ", ".join(f"{v:+.2f}" for v in self.abilities[i]), f"{self.model_means[i]:.4f}")
+            table.add_row(
+                self.models[i], ", ".join(f"{v:+.2f}" for v in self.abilities[i]), f"{self.model_means[i]:.4f}"
+            )
         strength = np.linalg.norm(self.slopes, axis=1)
-        summary = Text(f"discrimination |a|: median {np.median(strength):.2f}, "
-                       f"10% {np.quantile(strength, 0.1):.2f}, 90% {np.quantile(strength, 0.9):.2f}", style="dim")
+        summary = Text(
+            f"discrimination |a|: median {np.median(strength):.2f}, "
+            f"10% {np.quantile(strength, 0.1):.2f}, 90% {np.quantile(strength, 0.9):.2f}",
+            style="dim",
+        )
         parts = [head, table, summary] + [Text(f"warning: {w}", style="yellow") for w in self.warnings]
         return Group(*parts)
 
@@ -265,8 +279,10 @@ class SavedFit:
                 "n_items": len(f.items),
                 "n_observed": f.n_observed,
                 "n_bootstrap": f.n_bootstrap,
-                "models": {name: {"ability": f.abilities[i].tolist(), "mean": f.model_means[i]}
-                           for i, name in enumerate(f.models)},
+                "models": {
+                    name: {"ability": f.abilities[i].tolist(), "mean": f.model_means[i]}
+                    for i, name in enumerate(f.models)
+                },
                 "warnings": list(f.warnings),
             }
         )
@@ -275,8 +291,9 @@ class SavedFit:
         return self.fit.render()
 
 
-def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, groups=None, seed: int = 0,
-            max_iter: int = 5000) -> IrtFit:
+def fit_irt(
+    matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, groups=None, seed: int = 0, max_iter: int = 5000
+) -> IrtFit:
     """Fit a 2PL model to a models x items frame of scores in [0, 1] (NaN: not scored).
 
     ``dims`` > 1 fits a multidimensional model (abilities and discriminations are
@@ -290,8 +307,10 @@ def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, groups=N
     if isinstance(dims, bool) or not isinstance(dims, (int, np.integer)) or dims < 1:
         raise ConfigError(f"--dims {dims!r}: give a whole number of dimensions, 1 or more")
     if matrix.shape[0] < 2 or matrix.shape[1] < 2:
-        raise DataError(f"{matrix.shape[0]} model(s) and {matrix.shape[1]} item(s); an item response model needs at "
-                        "least two models scored on at least two items")
+        raise DataError(
+            f"{matrix.shape[0]} model(s) and {matrix.shape[1]} item(s); an item response model needs at "
+            "least two models scored on at least two items"
+        )
     y_raw = matrix.to_numpy(dtype=float)
     mask = np.isfinite(y_raw).astype(float)
     y = np.where(mask > 0, y_raw, 0.0)
@@ -338,8 +357,9 @@ def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, groups=N
             raise ConfigError("every model is in one group; the refits need at least two groups to resample")
     # Resample whole groups (each model its own group unless told otherwise): checkpoints of one model are
     # not independent, and resampling them one by one would understate the item parameters' error.
-    boot_picks = [np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-                  for _ in range(bootstrap)]
+    boot_picks = [
+        np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))]) for _ in range(bootstrap)
+    ]
     for b, pick in enumerate(boot_picks):
         # Refit on models drawn with replacement, from the full fit's values: the spread of the item
         # parameters over refits is their error from having few models, including the models' own.
@@ -349,19 +369,35 @@ def fit_irt(matrix: pd.DataFrame, *, dims: int = 1, bootstrap: int = 0, groups=N
             flip = np.sign(np.sum(boot_slopes[b, :, 0] * slopes[:, 0])) or 1.0
             boot_slopes[b] *= flip
     return IrtFit(
-        items=[str(c) for c in matrix.columns], slopes=slopes, ease=ease,
-        item_cov=_item_covariances(theta, slopes, ease, mask), models=[str(m) for m in matrix.index],
-        abilities=theta, model_means=model_means, converged=converged, log_posterior=log_post,
-        n_observed=int(mask.sum()), warnings=notes, boot_slopes=boot_slopes, boot_ease=boot_ease,
-        boot_picks=boot_picks, train_scores=y_raw,
+        items=[str(c) for c in matrix.columns],
+        slopes=slopes,
+        ease=ease,
+        item_cov=_item_covariances(theta, slopes, ease, mask),
+        models=[str(m) for m in matrix.index],
+        abilities=theta,
+        model_means=model_means,
+        converged=converged,
+        log_posterior=log_post,
+        n_observed=int(mask.sum()),
+        warnings=notes,
+        boot_slopes=boot_slopes,
+        boot_ease=boot_ease,
+        boot_picks=boot_picks,
+        train_scores=y_raw,
     )
 
 
 def _fit_params(y, mask, dims, start, max_iter):
     """One joint MAP fit from ``start``, standardised; returns abilities, slopes, ease and the optimiser's state."""
     n_models, n_items = y.shape
-    res = optimize.minimize(_objective, start, args=(y, mask, dims), jac=True, method="L-BFGS-B",
-                            options={"maxiter": max_iter, "maxfun": max_iter * 2})
+    res = optimize.minimize(
+        _objective,
+        start,
+        args=(y, mask, dims),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "maxfun": max_iter * 2},
+    )
     raw = _unpack(res.x, n_models, n_items, dims)
     theta, slopes, ease = _standardise(*raw)
     return theta, slopes, ease, bool(res.success), str(res.message), float(-res.fun), raw
@@ -426,8 +462,16 @@ def model_groups(names, pattern: str) -> list[str]:
     return labels
 
 
-def irt_fit(sources, out, *, dims: int = 1, bootstrap: int = 20, group: str | None = None,
-            metric: str | None = None, seed: int = 0) -> SavedFit:
+def irt_fit(
+    sources,
+    out,
+    *,
+    dims: int = 1,
+    bootstrap: int = 20,
+    group: str | None = None,
+    metric: str | None = None,
+    seed: int = 0,
+) -> SavedFit:
     """``assay irt fit``: the score matrix of the sources, fitted and saved to ``out``."""
     matrix = score_matrix(sources, metric=metric)
     groups = None if group is None else model_groups([str(m) for m in matrix.index], group)
@@ -436,6 +480,7 @@ def irt_fit(sources, out, *, dims: int = 1, bootstrap: int = 20, group: str | No
 
 
 # ---- choosing items ------------------------------------------------------------------------------------
+
 
 @dataclass
 class ItemSelection:
@@ -505,6 +550,7 @@ def _by_clusters(fit: IrtFit, k: int, rng: np.random.Generator) -> np.ndarray:
 
 # ---- estimating a full-benchmark score -----------------------------------------------------------------
 
+
 @dataclass
 class ScoreEstimate:
     """A model's estimated mean over every item of the fit, from the items it was scored on."""
@@ -552,8 +598,13 @@ class EstimateResult:
         for column in ("model", "items seen", "observed mean", "estimate", f"{self.confidence:.0%} CI"):
             table.add_column(column, justify="left" if column == "model" else "right")
         for name, e in self.models.items():
-            table.add_row(name, f"{e.n_items_seen} of {e.n_items}", f"{e.observed_mean:.4f}", f"{e.estimate:.4f}",
-                          f"[{e.ci_low:.4f}, {e.ci_high:.4f}]")
+            table.add_row(
+                name,
+                f"{e.n_items_seen} of {e.n_items}",
+                f"{e.observed_mean:.4f}",
+                f"{e.estimate:.4f}",
+                f"[{e.ci_low:.4f}, {e.ci_high:.4f}]",
+            )
         return Group(table, *[Text(f"warning: {w}", style="yellow") for w in self.warnings])
 
 
@@ -630,8 +681,9 @@ def _out_of_bag_ratio(fit: IrtFit, seen, unseen) -> float | None:
     return float(0.368 * apparent + 0.632 * out_of_bag)
 
 
-def estimate_score(fit: IrtFit, observed: pd.Series, *, confidence: float = 0.95,
-                   _ratios: dict | None = None) -> ScoreEstimate:
+def estimate_score(
+    fit: IrtFit, observed: pd.Series, *, confidence: float = 0.95, _ratios: dict | None = None
+) -> ScoreEstimate:
     """Estimate one model's mean over all the fit's items from its scores on some of them (``item -> score``)."""
     index = {item: j for j, item in enumerate(fit.items)}
     seen = np.array([index[i] for i in observed.index], dtype=int)
@@ -664,9 +716,16 @@ def estimate_score(fit: IrtFit, observed: pd.Series, *, confidence: float = 0.95
     z = stats.norm.ppf(0.5 + confidence / 2)
     estimate = total / n
     return ScoreEstimate(
-        estimate=float(estimate), ci_low=float(max(0.0, estimate - z * se)), ci_high=float(min(1.0, estimate + z * se)),
-        se=float(se), n_items_seen=int(len(seen)), n_items=n, observed_mean=float(y.mean()), ability=theta[0].tolist(),
-        dispersion=float(dispersion[0]), out_of_bag_ratio=ratio,
+        estimate=float(estimate),
+        ci_low=float(max(0.0, estimate - z * se)),
+        ci_high=float(min(1.0, estimate + z * se)),
+        se=float(se),
+        n_items_seen=int(len(seen)),
+        n_items=n,
+        observed_mean=float(y.mean()),
+        ability=theta[0].tolist(),
+        dispersion=float(dispersion[0]),
+        out_of_bag_ratio=ratio,
     )
 
 
@@ -685,8 +744,10 @@ def estimate_scores(fit: IrtFit, matrix: pd.DataFrame, *, confidence: float = 0.
     for model, row in matrix.iterrows():
         row = row.dropna()
         if row.empty:
-            raise DataError(f"model {model!r} has no scores on the fit's items; score it on some of them "
-                            "(e.g. those from `assay irt select`)")
+            raise DataError(
+                f"model {model!r} has no scores on the fit's items; score it on some of them "
+                "(e.g. those from `assay irt select`)"
+            )
         if ((row < 0) | (row > 1)).any():
             raise DataError(f"model {model!r}: scores outside [0, 1]")
         results[str(model)] = estimate_score(fit, row, confidence=confidence, _ratios=ratios)

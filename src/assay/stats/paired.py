@@ -101,7 +101,9 @@ def _align(a, b, clusters):
     for name, s in (("a", sa), ("b", sb)):
         if s.index.has_duplicates:
             dup = s.index[s.index.duplicated()][0]
-            raise DataError(f"{name}: item {dup!r} appears more than once; average its samples first (one score per item)")
+            raise DataError(
+                f"{name}: item {dup!r} appears more than once; average its samples first (one score per item)"
+            )
     common = sa.index.intersection(sb.index, sort=False)
     n_dropped_a, n_dropped_b = len(sa) - len(common), len(sb) - len(common)
     labels = None
@@ -112,14 +114,22 @@ def _align(a, b, clusters):
             # Aligned clusters follow a's rows.
             values = list(clusters)
             if len(values) != len(sa):
-                raise DataError(f"clusters has {len(values)} labels but a has {len(sa)} items; "
-                                "pass clusters keyed by item, or one label per row of a")
+                raise DataError(
+                    f"clusters has {len(values)} labels but a has {len(sa)} items; "
+                    "pass clusters keyed by item, or one label per row of a"
+                )
             cs = pd.Series(values, index=sa.index)
         missing = common.difference(cs.index)
         if len(missing):
             raise DataError(f"clusters: no cluster for item {missing[0]!r} ({len(missing)} in all)")
         labels = as_labels(cs.loc[common].to_numpy(dtype=object), len(common))
-    return sa.loc[common].to_numpy(dtype=object), sb.loc[common].to_numpy(dtype=object), labels, n_dropped_a, n_dropped_b
+    return (
+        sa.loc[common].to_numpy(dtype=object),
+        sb.loc[common].to_numpy(dtype=object),
+        labels,
+        n_dropped_a,
+        n_dropped_b,
+    )
 
 
 def mcnemar_exact_p(a_only: int, b_only: int) -> float:
@@ -141,8 +151,7 @@ MCNEMAR_CI = (
     "of the exact McNemar test: excludes 0 exactly when p <= alpha), and psi, the discordant share of items"
 )
 MCNEMAR_CI_NONE_DISCORDANT = (
-    "no discordant items: ± the Clopper-Pearson upper bound of the discordant share (0 of n), "
-    "which bounds |difference|"
+    "no discordant items: ± the Clopper-Pearson upper bound of the discordant share (0 of n), which bounds |difference|"
 )
 
 
@@ -282,7 +291,10 @@ def paired_diff(a, b, *, clusters=None, confidence: float = 0.95, test: str = "a
     if labels is not None:
         se, n_clusters = cluster_robust_se(d, labels)
         if n_clusters < FEW_CLUSTERS:
-            warn(f"only {n_clusters} clusters; the cluster-robust SE is itself uncertain (aim for {FEW_CLUSTERS}+)", found)
+            warn(
+                f"only {n_clusters} clusters; the cluster-robust SE is itself uncertain (aim for {FEW_CLUSTERS}+)",
+                found,
+            )
         df = n_clusters - 1
         if test == "mcnemar-exact":
             raise ConfigError("test 'mcnemar-exact' assumes independent items; drop the clusters or use test='auto'")
@@ -313,19 +325,22 @@ def paired_diff(a, b, *, clusters=None, confidence: float = 0.95, test: str = "a
             units = d if labels is None else pd.Series(d).groupby(labels.astype(str)).mean().to_numpy()
             low, high, p_value, _, _ = means_interval(units, confidence)
             test = "mcnemar-means"
-            ci_method = MEANS_CI.format(clusters="" if labels is None else
-                                        f" (over the {len(units)} cluster means, as clusters are given)")
+            ci_method = MEANS_CI.format(
+                clusters="" if labels is None else f" (over the {len(units)} cluster means, as clusters are given)"
+            )
         else:
             if se > 0:
                 p_value = float(2 * stats.t.sf(abs(diff) / se, df))
             else:
                 # Identical differences on every item, on an unbounded scale: no spread to test against.
                 p_value = 1.0 if diff == 0 else 0.0
-                warn(f"the per-item differences are all {d[0]:g}; the SE is 0 and the interval has zero width",
-                     found)
+                warn(f"the per-item differences are all {d[0]:g}; the SE is 0 and the interval has zero width", found)
             low, high = diff - t_crit * se, diff + t_crit * se
-            ci_method = (f"mean difference ± t({df} df)·" + ("cluster-robust SE" if test == "clustered-t" else "SE")
-                         + " of the per-item differences")
+            ci_method = (
+                f"mean difference ± t({df} df)·"
+                + ("cluster-robust SE" if test == "clustered-t" else "SE")
+                + " of the per-item differences"
+            )
 
     if xa.std() > 0 and xb.std() > 0:
         correlation = float(np.corrcoef(xa, xb)[0, 1])

@@ -57,9 +57,7 @@ def pass_at_k(n: Any, c: Any, k: Any) -> Any:
     Raises ``ConfigError`` when k is outside 1..n and ``DataError`` when c is
     outside 0..n.
     """
-    n_arr, c_arr, k_arr = np.broadcast_arrays(
-        _as_int_array(n, "n"), _as_int_array(c, "c"), _as_int_array(k, "k")
-    )
+    n_arr, c_arr, k_arr = np.broadcast_arrays(_as_int_array(n, "n"), _as_int_array(c, "c"), _as_int_array(k, "k"))
     if np.any(n_arr < 1):
         raise DataError(f"n (samples per item) must be at least 1, got {n!r}")
     if np.any((c_arr < 0) | (c_arr > n_arr)):
@@ -202,9 +200,7 @@ def aggregate_pass_at_k_many(
     return results
 
 
-def _jeffreys_over_items(
-    values: np.ndarray, k: int, confidence: float
-) -> tuple[float, float, str, str | None] | None:
+def _jeffreys_over_items(values: np.ndarray, k: int, confidence: float) -> tuple[float, float, str, str | None] | None:
     """The Jeffreys interval over items where the bootstrap is the wrong tool, else None.
 
     * Every item's pass@k is 0 or 1 (one sample per item at k=1, every item
@@ -319,9 +315,7 @@ class CoverageFit:
         return f"coverage fit: log C(k) = {self.a:.4g}·k^{self.b:.4g} (R²={self.r2:.3f}); {extra}"
 
 
-def fit_coverage(
-    ks: Any, coverage: Any, *, extrapolate_to: Sequence[int] = ()
-) -> CoverageFit:
+def fit_coverage(ks: Any, coverage: Any, *, extrapolate_to: Sequence[int] = ()) -> CoverageFit:
     """Fit log C(k) = a·k^b to a coverage curve and extrapolate to ``extrapolate_to``.
 
     Points with coverage 0 or 1 carry no information in log(-log C) and are
@@ -360,9 +354,7 @@ class CoverageCurve:
     n_items: int
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
-            {"k": self.ks, "coverage": self.coverage, "n_items": self.n_items, "fit": self.fit.to_dict()}
-        )
+        return jsonable({"k": self.ks, "coverage": self.coverage, "n_items": self.n_items, "fit": self.fit.to_dict()})
 
     def render(self) -> str:
         points = ", ".join(f"{k}:{v:.3f}" for k, v in zip(self.ks, self.coverage))
@@ -596,9 +588,7 @@ class PassKReport:
                 name: m.majority_vote_note for name, m in self.models.items() if m.majority_vote is None
             },
             "n_items": {name: m.n_items for name, m in self.models.items()},
-            "samples_per_item": {
-                name: {"min": m.samples_min, "max": m.samples_max} for name, m in self.models.items()
-            },
+            "samples_per_item": {name: {"min": m.samples_min, "max": m.samples_max} for name, m in self.models.items()},
             "ks": self.ks,
             "requested_ks": self.requested_ks,
             "ks_were_default": self.ks_were_default,
@@ -640,9 +630,7 @@ class PassKReport:
 def _binary_scores(values: np.ndarray, model: str) -> np.ndarray:
     bad = ~np.isin(values, (0.0, 1.0))
     if np.any(bad):
-        raise DataError(
-            f"pass@k needs scores of 0 (fail) or 1 (pass); model {model!r} has score {values[bad][0]!r}"
-        )
+        raise DataError(f"pass@k needs scores of 0 (fail) or 1 (pass); model {model!r} has score {values[bad][0]!r}")
     return values
 
 
@@ -695,8 +683,9 @@ def _majority_for_model(
             )
         from assay.tasks.scorers.normalize import normalize_answer
 
-        ordered = ordered.assign(_vote=[None if _missing(o) else normalize_answer(str(o)) or None
-                                        for o in ordered["output"]])
+        ordered = ordered.assign(
+            _vote=[None if _missing(o) else normalize_answer(str(o)) or None for o in ordered["output"]]
+        )
         column, votes_on = "_vote", "normalised output text"
         if ordered["_vote"].isna().all():
             return None, "no sample has an answer or any output text to vote with"
@@ -744,9 +733,7 @@ def passk_report(
     required = {"model", "item", "sample", "score"}
     missing = required - set(frame.columns)
     if missing:
-        raise DataError(
-            f"pass@k table lacks column(s) {sorted(missing)}; it needs model, item, sample, score"
-        )
+        raise DataError(f"pass@k table lacks column(s) {sorted(missing)}; it needs model, item, sample, score")
     _check_confidence(confidence)
     scored = frame[frame["score"].notna()]
     if scored.empty:

@@ -102,9 +102,7 @@ def _check_rule(target_passes: int, budget: int, confidence: float) -> None:
     if int(target_passes) != target_passes or target_passes < 1:
         raise ConfigError(f"--pass-until K must be a whole number >= 1, got {target_passes!r}")
     if int(budget) != budget or budget < target_passes:
-        raise ConfigError(
-            f"--budget B must be a whole number >= K={target_passes} (the passes sought), got {budget!r}"
-        )
+        raise ConfigError(f"--budget B must be a whole number >= K={target_passes} (the passes sought), got {budget!r}")
     if not 0.0 < confidence < 1.0:
         raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
 

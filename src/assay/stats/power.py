@@ -83,7 +83,8 @@ class PlanResult:
                     "paired": self.paired,
                     "correlation": self.correlation if self.paired else None,
                     "sd": self.sd,
-                    "n_items_is": "items each model answers (the same items)" if self.paired
+                    "n_items_is": "items each model answers (the same items)"
+                    if self.paired
                     else "items per model (separate item sets)",
                     "n_simulations": self.n_simulations,
                     "seed": self.seed,
@@ -128,11 +129,15 @@ def _check(metric_type, baseline, power, alpha, paired, correlation, sd, method)
     if not -1 < correlation < 1:
         raise ConfigError(f"correlation={correlation!r}; give a value strictly between -1 and 1")
     if correlation and not paired:
-        raise ConfigError(f"correlation={correlation!r} applies to paired designs only; add --paired "
-                          "(both models on the same items) or leave it out")
+        raise ConfigError(
+            f"correlation={correlation!r} applies to paired designs only; add --paired "
+            "(both models on the same items) or leave it out"
+        )
     if metric_type == "binary":
         if baseline is None or not 0 < baseline < 1:
-            raise ConfigError(f"baseline={baseline!r}; binary metrics need the baseline accuracy, strictly between 0 and 1")
+            raise ConfigError(
+                f"baseline={baseline!r}; binary metrics need the baseline accuracy, strictly between 0 and 1"
+            )
     else:
         if sd is None or not sd > 0:
             raise ConfigError(f"sd={sd!r}; continuous metrics need the SD of per-item scores (> 0)")
@@ -159,10 +164,13 @@ def _check_mde(design: _Design, mde: float) -> None:
     if not mde > 0:
         raise ConfigError(f"mde={mde!r}; give the smallest difference worth detecting, > 0")
     if design.metric_type == "binary" and design.baseline + mde > 1:
-        raise ConfigError(f"baseline {design.baseline:g} + mde {mde:g} exceeds 1; give an mde below {1 - design.baseline:g}")
+        raise ConfigError(
+            f"baseline {design.baseline:g} + mde {mde:g} exceeds 1; give an mde below {1 - design.baseline:g}"
+        )
 
 
 # ---- analytic ---------------------------------------------------------------------------------
+
 
 def _analytic_n(design: _Design, mde: float) -> tuple[float, str]:
     """Required items (unrounded) and the formula used."""
@@ -211,6 +219,7 @@ def _analytic_mde(design: _Design, n_items: int, upper: float) -> tuple[float, s
 
 
 # ---- simulation -------------------------------------------------------------------------------
+
 
 def _simulated_power(design: _Design, n: int, mde: float, n_simulations: int, seed) -> float:
     """Share of simulated benchmarks of ``n`` items on which the test rejects at ``alpha``."""
@@ -300,8 +309,9 @@ def _split(p10: float, p01: float) -> tuple[float, float]:
     return psi, (p10 / psi if psi > 0 else 0.5)
 
 
-def mcnemar_exact_power(n: int, p10: float, p01: float, alpha: float = 0.05, *,
-                        bounds: np.ndarray | None = None) -> float:
+def mcnemar_exact_power(
+    n: int, p10: float, p01: float, alpha: float = 0.05, *, bounds: np.ndarray | None = None
+) -> float:
     """Exact power of the two-sided exact McNemar test at level ``alpha`` on ``n`` items.
 
     ``p10``/``p01`` are the probabilities that an item is right for only the
@@ -319,8 +329,9 @@ def mcnemar_exact_power(n: int, p10: float, p01: float, alpha: float = 0.05, *,
     return float(np.dot(stats.binom.pmf(m, n, psi), _conditional_power(m, pi, alpha, k)))
 
 
-def _exact_mcnemar_n(p10: float, p01: float, alpha: float, power: float, start: float,
-                     limit: int) -> tuple[int, float] | None:
+def _exact_mcnemar_n(
+    p10: float, p01: float, alpha: float, power: float, start: float, limit: int
+) -> tuple[int, float] | None:
     """Smallest n whose exact McNemar power reaches ``power``, and that power; None past ``limit``.
 
     Exact tests' power need not rise with n, so every n from 1 up is checked rather than bisecting.
@@ -336,25 +347,29 @@ def _exact_mcnemar_n(p10: float, p01: float, alpha: float, power: float, start: 
         grown[:-1] += dist * (1 - psi)
         grown[1:] += dist * psi
         kept = np.flatnonzero(grown >= 1e-30)
-        dist, lo = grown[kept[0]:kept[-1] + 1], lo + kept[0]
+        dist, lo = grown[kept[0] : kept[-1] + 1], lo + kept[0]
         if lo + len(dist) > len(g):
             size = 2 * (lo + len(dist))
             g = _conditional_power(np.arange(size), pi, alpha)
-        achieved = float(np.dot(dist, g[lo:lo + len(dist)]))
+        achieved = float(np.dot(dist, g[lo : lo + len(dist)]))
         if achieved >= power:
             return n, achieved
     return None
 
 
 def _exact_label(n_connor: float) -> str:
-    return ("exact McNemar test, power enumerated exactly (discordant items m ~ Bin(n, psi), "
-            "a's share b | m ~ Bin(m, pi)); smallest n whose power reaches the target "
-            f"(Connor's normal approximation gives {math.ceil(n_connor - 1e-9)})")
+    return (
+        "exact McNemar test, power enumerated exactly (discordant items m ~ Bin(n, psi), "
+        "a's share b | m ~ Bin(m, pi)); smallest n whose power reaches the target "
+        f"(Connor's normal approximation gives {math.ceil(n_connor - 1e-9)})"
+    )
 
 
 def _too_large(found: list[str], what: str) -> str:
-    message = (f"the exact McNemar power was not enumerated ({what}); "
-               "Connor's normal approximation can slightly overstate the exact test's power")
+    message = (
+        f"the exact McNemar power was not enumerated ({what}); "
+        "Connor's normal approximation can slightly overstate the exact test's power"
+    )
     warn(message, found)
     return f"; {message}"
 
@@ -390,12 +405,42 @@ def required_items(
     mcnemar = design.metric_type == "binary" and design.paired
     if method == "simulation":
         n_items = _simulated_n(design, mde, n_simulations, seed, n_analytic)
-        return PlanResult("n_items", n_items, mde, power, alpha, metric_type, paired, baseline, design.correlation, sd,
-                          "simulation", _simulation_label(design), n_simulations, seed, found)
+        return PlanResult(
+            "n_items",
+            n_items,
+            mde,
+            power,
+            alpha,
+            metric_type,
+            paired,
+            baseline,
+            design.correlation,
+            sd,
+            "simulation",
+            _simulation_label(design),
+            n_simulations,
+            seed,
+            found,
+        )
     n_items = int(math.ceil(n_analytic - 1e-9))
     if not mcnemar:
-        return PlanResult("n_items", n_items, mde, power, alpha, metric_type, paired, baseline,
-                          design.correlation, sd, "analytic", formula, None, None, found)
+        return PlanResult(
+            "n_items",
+            n_items,
+            mde,
+            power,
+            alpha,
+            metric_type,
+            paired,
+            baseline,
+            design.correlation,
+            sd,
+            "analytic",
+            formula,
+            None,
+            None,
+            found,
+        )
     p10, p01 = _cells(design, mde)
     achieved = None
     if n_items > EXACT_MAX_ITEMS:
@@ -405,16 +450,51 @@ def required_items(
         exact = _exact_mcnemar_n(p10, p01, alpha, power, n_analytic, 2 * EXACT_MAX_ITEMS)
         if exact is not None:
             n_exact, achieved = exact
-            return PlanResult("n_items", n_exact, mde, power, alpha, metric_type, paired, baseline,
-                              design.correlation, sd, "exact", _exact_label(n_analytic), None, None, found, achieved)
+            return PlanResult(
+                "n_items",
+                n_exact,
+                mde,
+                power,
+                alpha,
+                metric_type,
+                paired,
+                baseline,
+                design.correlation,
+                sd,
+                "exact",
+                _exact_label(n_analytic),
+                None,
+                None,
+                found,
+                achieved,
+            )
         formula += _too_large(found, f"its power stays below {power:g} up to {2 * EXACT_MAX_ITEMS:,} items")
     else:  # method="analytic" asked for Connor's formula; report what it buys with the exact test
         achieved = mcnemar_exact_power(n_items, p10, p01, alpha)
         if achieved < power:
-            warn(f"the exact McNemar test that assay compare runs has power {achieved:.3f} at {n_items} items, "
-                 f"below {power:g}; method='auto' gives the items that reach it", found)
-    return PlanResult("n_items", n_items, mde, power, alpha, metric_type, paired, baseline,
-                      design.correlation, sd, "analytic", formula, None, None, found, achieved)
+            warn(
+                f"the exact McNemar test that assay compare runs has power {achieved:.3f} at {n_items} items, "
+                f"below {power:g}; method='auto' gives the items that reach it",
+                found,
+            )
+    return PlanResult(
+        "n_items",
+        n_items,
+        mde,
+        power,
+        alpha,
+        metric_type,
+        paired,
+        baseline,
+        design.correlation,
+        sd,
+        "analytic",
+        formula,
+        None,
+        None,
+        found,
+        achieved,
+    )
 
 
 def _simulation_label(design: _Design) -> str:
@@ -444,8 +524,10 @@ def _exact_mcnemar_mde(design: _Design, n_items: int, upper: float) -> tuple[flo
     grid[0] = min(1e-9, upper / 2)
     gaps = np.array([gap(m) for m in grid])
     if gaps[-1] < 0:
-        raise ConfigError(f"{n_items} items cannot reach power {design.power:g} for any difference up to "
-                          f"{upper:.4g}; add items or lower the power")
+        raise ConfigError(
+            f"{n_items} items cannot reach power {design.power:g} for any difference up to "
+            f"{upper:.4g}; add items or lower the power"
+        )
     first = int(np.argmax(gaps >= 0))
     if first == 0:  # a target power at or below the test's size: any difference reaches it
         return float(grid[0]), gaps[0] + design.power
@@ -493,6 +575,7 @@ def minimum_detectable_effect(
         upper = _largest_valid_mde(design, upper)
 
     if method == "simulation":
+
         def sim_gap(mde: float) -> float:
             return _simulated_power(design, n_items, mde, n_simulations, seed) - power
 
@@ -505,32 +588,85 @@ def minimum_detectable_effect(
                 high = mid
             else:
                 low = mid
-        return PlanResult("mde", n_items, high, power, alpha, metric_type, paired, baseline, design.correlation, sd,
-                          "simulation", _simulation_label(design), n_simulations, seed, found)
+        return PlanResult(
+            "mde",
+            n_items,
+            high,
+            power,
+            alpha,
+            metric_type,
+            paired,
+            baseline,
+            design.correlation,
+            sd,
+            "simulation",
+            _simulation_label(design),
+            n_simulations,
+            seed,
+            found,
+        )
     if mcnemar and method == "auto" and n_items <= EXACT_MAX_ITEMS:
         mde, achieved = _exact_mcnemar_mde(design, n_items, upper)
-        formula = ("exact McNemar test, power enumerated exactly (discordant items m ~ Bin(n, psi), a's share "
-                   f"b | m ~ Bin(m, pi)); smallest difference whose power reaches the target (first of {MDE_GRID} "
-                   "grid points, refined by bisection)")
-        return PlanResult("mde", n_items, mde, power, alpha, metric_type, paired, baseline, design.correlation, sd,
-                          "exact", formula, None, None, found, achieved)
+        formula = (
+            "exact McNemar test, power enumerated exactly (discordant items m ~ Bin(n, psi), a's share "
+            f"b | m ~ Bin(m, pi)); smallest difference whose power reaches the target (first of {MDE_GRID} "
+            "grid points, refined by bisection)"
+        )
+        return PlanResult(
+            "mde",
+            n_items,
+            mde,
+            power,
+            alpha,
+            metric_type,
+            paired,
+            baseline,
+            design.correlation,
+            sd,
+            "exact",
+            formula,
+            None,
+            None,
+            found,
+            achieved,
+        )
     mde, formula = _analytic_mde(design, n_items, upper)
     achieved = None
     if mcnemar:
         if n_items <= EXACT_MAX_ITEMS:
             achieved = mcnemar_exact_power(n_items, *_cells(design, mde), alpha)
             if achieved < power:
-                warn(f"the exact McNemar test that assay compare runs has power {achieved:.3f} for a difference of "
-                     f"{mde:.4g} on {n_items} items, below {power:g}; method='auto' gives the difference that "
-                     "reaches it", found)
+                warn(
+                    f"the exact McNemar test that assay compare runs has power {achieved:.3f} for a difference of "
+                    f"{mde:.4g} on {n_items} items, below {power:g}; method='auto' gives the difference that "
+                    "reaches it",
+                    found,
+                )
         else:
             formula += _too_large(found, f"n_items = {n_items:,} exceeds {EXACT_MAX_ITEMS:,}")
-    return PlanResult("mde", n_items, mde, power, alpha, metric_type, paired, baseline, design.correlation, sd,
-                      "analytic", formula, None, None, found, achieved)
+    return PlanResult(
+        "mde",
+        n_items,
+        mde,
+        power,
+        alpha,
+        metric_type,
+        paired,
+        baseline,
+        design.correlation,
+        sd,
+        "analytic",
+        formula,
+        None,
+        None,
+        found,
+        achieved,
+    )
 
 
 def _largest_valid_mde(design: _Design, upper: float) -> float:
     """Largest difference whose 2x2 table is possible at ``design.correlation``."""
+
     def valid(m: float) -> bool:
         try:
             _cells(design, m)
@@ -555,7 +691,9 @@ def plan(
 ) -> PlanResult:
     """Give ``mde`` to get the items needed, or ``n_items`` to get the detectable difference."""
     if (n_items is None) == (mde is None):
-        raise ConfigError("give exactly one of mde (to get the number of items) or n_items (to get the detectable difference)")
+        raise ConfigError(
+            "give exactly one of mde (to get the number of items) or n_items (to get the detectable difference)"
+        )
     if mde is not None:
         return required_items(mde=mde, **kwargs)
     return minimum_detectable_effect(n_items, **kwargs)

@@ -195,10 +195,16 @@ class SequentialTest:
         )
 
     def render(self) -> str:
-        verdict = {"a": "a is better", "b": "b is better", "equivalent": "equivalent within the margin",
-                   "none": "undecided"}[self.decision]
-        return (f"{verdict} after {self.n_used} of {self.n_available} items: diff {self.diff_at_stop:+.4f}, "
-                f"{1 - self.alpha:.0%} confidence sequence [{self.low_at_stop:+.4f}, {self.high_at_stop:+.4f}]")
+        verdict = {
+            "a": "a is better",
+            "b": "b is better",
+            "equivalent": "equivalent within the margin",
+            "none": "undecided",
+        }[self.decision]
+        return (
+            f"{verdict} after {self.n_used} of {self.n_available} items: diff {self.diff_at_stop:+.4f}, "
+            f"{1 - self.alpha:.0%} confidence sequence [{self.low_at_stop:+.4f}, {self.high_at_stop:+.4f}]"
+        )
 
 
 def sequential_test(
@@ -246,9 +252,19 @@ def sequential_test(
             break
     n_used = int(looks[stop])
     return SequentialTest(
-        n_available=n, n_used=n_used, decision=decision, diff_at_stop=float(diffs[:n_used].mean()),
-        low_at_stop=float(look_low[stop]), high_at_stop=float(look_high[stop]), alpha=float(alpha), batch=int(batch),
-        margin=margin, looks=looks, low=look_low, high=look_high, order_seed=order_seed,
+        n_available=n,
+        n_used=n_used,
+        decision=decision,
+        diff_at_stop=float(diffs[:n_used].mean()),
+        low_at_stop=float(look_low[stop]),
+        high_at_stop=float(look_high[stop]),
+        alpha=float(alpha),
+        batch=int(batch),
+        margin=margin,
+        looks=looks,
+        low=look_low,
+        high=look_high,
+        order_seed=order_seed,
     )
 
 
@@ -289,8 +305,13 @@ class SequentialPairs:
         return all(t.decision != "none" for t in self.pairs.values())
 
     def to_dict(self) -> dict:
-        return jsonable({"all_decided": self.all_decided, "alpha_per_pair": self.alpha_per_pair,
-                         "pairs": [{"a": a, "b": b, **t.to_dict()} for (a, b), t in self.pairs.items()]})
+        return jsonable(
+            {
+                "all_decided": self.all_decided,
+                "alpha_per_pair": self.alpha_per_pair,
+                "pairs": [{"a": a, "b": b, **t.to_dict()} for (a, b), t in self.pairs.items()],
+            }
+        )
 
     def render(self) -> str:
         return "\n".join(f"{a} - {b}: {t.render()}" for (a, b), t in self.pairs.items())
@@ -320,7 +341,7 @@ def sequential_pairs(
     if against is not None and against not in scores:
         raise ConfigError(f"--against {against!r} is not among the models ({', '.join(names)})")
     if against is None:
-        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     else:
         pairs = [(against, b) for b in names if b != against]
     per_pair = alpha / len(pairs) if split_alpha else alpha

@@ -25,10 +25,14 @@ from assay.jsonable import jsonable
 from assay.stats._inputs import check_confidence
 from assay.stats.multiplicity import adjust_pvalues
 
-SUITE_METHOD = ("mean over tasks of each task's mean over items (tasks weigh equally); percentile interval of a "
-                "stratified bootstrap that resamples items within each task")
-PAIR_METHOD = ("difference of the suite means on the items both models answered in each task; percentile "
-               "interval and two-sided p (twice the smaller tail share beyond 0) from the same stratified bootstrap")
+SUITE_METHOD = (
+    "mean over tasks of each task's mean over items (tasks weigh equally); percentile interval of a "
+    "stratified bootstrap that resamples items within each task"
+)
+PAIR_METHOD = (
+    "difference of the suite means on the items both models answered in each task; percentile "
+    "interval and two-sided p (twice the smaller tail share beyond 0) from the same stratified bootstrap"
+)
 
 
 def source_task(source: Any) -> str | None:
@@ -58,8 +62,17 @@ class SuiteModel:
     task_means: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"mean": self.mean, "ci_low": self.low, "ci_high": self.high, "ci_method": SUITE_METHOD,
-                         "n_tasks": self.n_tasks, "n_items": self.n_items, "task_means": self.task_means})
+        return jsonable(
+            {
+                "mean": self.mean,
+                "ci_low": self.low,
+                "ci_high": self.high,
+                "ci_method": SUITE_METHOD,
+                "n_tasks": self.n_tasks,
+                "n_items": self.n_items,
+                "task_means": self.task_means,
+            }
+        )
 
 
 @dataclass
@@ -74,9 +87,19 @@ class SuitePair:
     n_items: int
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"a": self.a, "b": self.b, "diff": self.diff, "ci_low": self.low, "ci_high": self.high,
-                         "ci_method": PAIR_METHOD, "p_value": self.p_value, "p_adjusted": self.p_adjusted,
-                         "n_items": self.n_items})
+        return jsonable(
+            {
+                "a": self.a,
+                "b": self.b,
+                "diff": self.diff,
+                "ci_low": self.low,
+                "ci_high": self.high,
+                "ci_method": PAIR_METHOD,
+                "p_value": self.p_value,
+                "p_adjusted": self.p_adjusted,
+                "n_items": self.n_items,
+            }
+        )
 
 
 @dataclass
@@ -92,12 +115,19 @@ class SuiteResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({
-            "tasks": {task: result.to_dict() for task, result in self.tasks.items()},
-            "suite": {"models": {m: s.to_dict() for m, s in self.models.items()},
-                      "pairs": [p.to_dict() for p in self.pairs], "correction": self.correction,
-                      "confidence": self.confidence, "n_boot": self.n_boot},
-            "warnings": list(self.warnings)})
+        return jsonable(
+            {
+                "tasks": {task: result.to_dict() for task, result in self.tasks.items()},
+                "suite": {
+                    "models": {m: s.to_dict() for m, s in self.models.items()},
+                    "pairs": [p.to_dict() for p in self.pairs],
+                    "correction": self.correction,
+                    "confidence": self.confidence,
+                    "n_boot": self.n_boot,
+                },
+                "warnings": list(self.warnings),
+            }
+        )
 
     def render(self):
         from rich.console import Group
@@ -113,16 +143,26 @@ class SuiteResult:
         for column in ("rank", "model", *tasks, "suite mean", f"{pct} CI"):
             board.add_column(column)
         for rank, (name, m) in enumerate(self.models.items(), start=1):
-            board.add_row(str(rank), name, *(f"{m.task_means[t]:.4f}" for t in tasks), f"{m.mean:.4f}",
-                          f"[{m.low:.4f}, {m.high:.4f}]")
+            board.add_row(
+                str(rank),
+                name,
+                *(f"{m.task_means[t]:.4f}" for t in tasks),
+                f"{m.mean:.4f}",
+                f"[{m.low:.4f}, {m.high:.4f}]",
+            )
         parts += [board, Text(SUITE_METHOD, style="dim")]
         if self.pairs:
             table = Table(title=f"Suite differences ({self.correction}-adjusted p)")
             for column in ("a - b", "diff", f"{pct} CI", "p", "p adj"):
                 table.add_column(column)
             for p in self.pairs:
-                table.add_row(f"{p.a} - {p.b}", f"{p.diff:+.4f}", f"[{p.low:+.4f}, {p.high:+.4f}]",
-                              f"{p.p_value:.3g}", f"{p.p_adjusted:.3g}")
+                table.add_row(
+                    f"{p.a} - {p.b}",
+                    f"{p.diff:+.4f}",
+                    f"[{p.low:+.4f}, {p.high:+.4f}]",
+                    f"{p.p_value:.3g}",
+                    f"{p.p_adjusted:.3g}",
+                )
             parts += [table, Text(PAIR_METHOD, style="dim")]
         for message in self.warnings:
             parts.append(Text(f"warning: {message}", style="yellow"))
@@ -143,9 +183,16 @@ def _weighted_means(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
         return totals / counts
 
 
-def compare_suite(sources: list[Any], *, metric: str | None = None, ci_method: str = "auto",
-                  correction: str = "holm", confidence: float = 0.95, seed: int | None = 0,
-                  n_boot: int = 2000) -> SuiteResult:
+def compare_suite(
+    sources: list[Any],
+    *,
+    metric: str | None = None,
+    ci_method: str = "auto",
+    correction: str = "holm",
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    n_boot: int = 2000,
+) -> SuiteResult:
     """Compare models within each task and across the suite of tasks (see the module's docstring)."""
     from assay.stats.compare import compare, load_scores
 
@@ -156,11 +203,17 @@ def compare_suite(sources: list[Any], *, metric: str | None = None, ci_method: s
     for source in sources:
         task = source_task(source)
         if task is None:
-            raise ConfigError(f"{source}: a suite compares run directories (each knows its task); a score file "
-                              "does not say which task it holds")
+            raise ConfigError(
+                f"{source}: a suite compares run directories (each knows its task); a score file "
+                "does not say which task it holds"
+            )
         by_task.setdefault(task, []).append(source)
-    results = {task: compare(group, metric=metric, ci_method=ci_method, correction=correction,
-                             confidence=confidence, seed=seed) for task, group in by_task.items()}
+    results = {
+        task: compare(
+            group, metric=metric, ci_method=ci_method, correction=correction, confidence=confidence, seed=seed
+        )
+        for task, group in by_task.items()
+    }
     notes: list[str] = []
     # Item means per task: a table of items × models (NaN where a model has no score).
     tables: dict[str, pd.DataFrame] = {}
@@ -180,13 +233,24 @@ def compare_suite(sources: list[Any], *, metric: str | None = None, ci_method: s
     models: dict[str, SuiteModel] = {}
     for model in order:
         task_means = {task: float(table[model].mean()) for task, table in tables.items()}
-        boot = sum(_weighted_means(task_weights[task], table[model].to_numpy(dtype=float))
-                   for task, table in tables.items()) / n_tasks
+        boot = (
+            sum(
+                _weighted_means(task_weights[task], table[model].to_numpy(dtype=float))
+                for task, table in tables.items()
+            )
+            / n_tasks
+        )
         boot = boot[np.isfinite(boot)]
         low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-        models[model] = SuiteModel(model, float(np.mean(list(task_means.values()))), float(low), float(high),
-                                   n_tasks, int(sum(table[model].notna().sum() for table in tables.values())),
-                                   task_means)
+        models[model] = SuiteModel(
+            model,
+            float(np.mean(list(task_means.values()))),
+            float(low),
+            float(high),
+            n_tasks,
+            int(sum(table[model].notna().sum() for table in tables.values())),
+            task_means,
+        )
     models = dict(sorted(models.items(), key=lambda kv: -kv[1].mean))
     pairs: list[SuitePair] = []
     for a, b in combinations(list(models), 2):
@@ -196,8 +260,18 @@ def compare_suite(sources: list[Any], *, metric: str | None = None, ci_method: s
         boot = boot[np.isfinite(boot)]
         low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
         p = float(min(1.0, 2 * min(np.mean(boot <= 0), np.mean(boot >= 0))))
-        pairs.append(SuitePair(a, b, estimate, float(low), float(high), p, np.nan,
-                               int(sum(np.sum(~np.isnan(d)) for d in diffs.values()))))
+        pairs.append(
+            SuitePair(
+                a,
+                b,
+                estimate,
+                float(low),
+                float(high),
+                p,
+                np.nan,
+                int(sum(np.sum(~np.isnan(d)) for d in diffs.values())),
+            )
+        )
     for pair, adjusted in zip(pairs, adjust_pvalues([p.p_value for p in pairs], correction)):
         pair.p_adjusted = float(adjusted)
     return SuiteResult(results, models, pairs, correction, confidence, n_boot, notes)

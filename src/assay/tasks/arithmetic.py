@@ -42,13 +42,19 @@ def generate_items(n: int, digits: int, ops: int, seed: int, start_index: int = 
     for i in range(n):
         rng = random.Random(f"arithmetic-{seed}-{digits}-{ops}-{i}")
         expression, answer = make_problem(rng, digits, ops)
-        items.append(Item(
-            id=stable_hash({"expression": expression, "digits": digits, "ops": ops, "i": i}),
-            input={"input": expression},
-            target=str(answer),
-            meta={"digits": digits, "ops": ops, "difficulty": f"digits={digits},ops={ops}",
-                  "index": start_index + len(items)},
-        ))
+        items.append(
+            Item(
+                id=stable_hash({"expression": expression, "digits": digits, "ops": ops, "i": i}),
+                input={"input": expression},
+                target=str(answer),
+                meta={
+                    "digits": digits,
+                    "ops": ops,
+                    "difficulty": f"digits={digits},ops={ops}",
+                    "index": start_index + len(items),
+                },
+            )
+        )
     return items
 
 
@@ -56,8 +62,9 @@ def arithmetic_task(params: dict[str, str], seed: int = 0) -> Task:
     allowed = {"digits", "ops", "n", "seed"}
     unknown = set(params) - allowed
     if unknown:
-        raise ConfigError(f"unknown --param for arithmetic: {', '.join(sorted(unknown))}; "
-                          f"valid: {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"unknown --param for arithmetic: {', '.join(sorted(unknown))}; valid: {', '.join(sorted(allowed))}"
+        )
     digit_levels = _levels(params.get("digits", "2"), "digits")
     op_levels = _levels(params.get("ops", "1"), "ops")
     try:

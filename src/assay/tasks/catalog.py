@@ -29,23 +29,51 @@ class CatalogTask:
     description: str = ""
 
 
-CATALOG = {t.name: t for t in [
-    CatalogTask("mmlu", "mmlu", "cais/mmlu", "all", "test", description="57 subjects, 4 choices, lettered"),
-    CatalogTask("arc_easy", "arc", "allenai/ai2_arc", "ARC-Easy", "test", description="grade-school science"),
-    CatalogTask("arc_challenge", "arc", "allenai/ai2_arc", "ARC-Challenge", "test",
-                description="grade-school science, the hard set"),
-    CatalogTask("hellaswag", "hellaswag", "Rowan/hellaswag", None, "validation",
-                description="commonsense sentence endings"),
-    CatalogTask("piqa", "piqa", "ybisk/piqa", None, "validation", description="physical commonsense, 2 choices"),
-    CatalogTask("winogrande", "winogrande", "allenai/winogrande", "winogrande_xl", "validation",
-                description="pronoun resolution, partial scoring"),
-    CatalogTask("boolq", "boolq", "google/boolq", None, "validation", description="yes/no reading comprehension"),
-    CatalogTask("lambada", "lambada", "EleutherAI/lambada_openai", "default", "test",
-                description="last word of a passage (acc: greedy)"),
-    CatalogTask("truthfulqa_mc1", "truthfulqa_mc1", "truthfulqa/truthful_qa", "multiple_choice", "validation",
-                description="one true answer among false ones"),
-    CatalogTask("sciq", "sciq", "allenai/sciq", None, "test", description="science questions with support"),
-]}
+CATALOG = {
+    t.name: t
+    for t in [
+        CatalogTask("mmlu", "mmlu", "cais/mmlu", "all", "test", description="57 subjects, 4 choices, lettered"),
+        CatalogTask("arc_easy", "arc", "allenai/ai2_arc", "ARC-Easy", "test", description="grade-school science"),
+        CatalogTask(
+            "arc_challenge",
+            "arc",
+            "allenai/ai2_arc",
+            "ARC-Challenge",
+            "test",
+            description="grade-school science, the hard set",
+        ),
+        CatalogTask(
+            "hellaswag", "hellaswag", "Rowan/hellaswag", None, "validation", description="commonsense sentence endings"
+        ),
+        CatalogTask("piqa", "piqa", "ybisk/piqa", None, "validation", description="physical commonsense, 2 choices"),
+        CatalogTask(
+            "winogrande",
+            "winogrande",
+            "allenai/winogrande",
+            "winogrande_xl",
+            "validation",
+            description="pronoun resolution, partial scoring",
+        ),
+        CatalogTask("boolq", "boolq", "google/boolq", None, "validation", description="yes/no reading comprehension"),
+        CatalogTask(
+            "lambada",
+            "lambada",
+            "EleutherAI/lambada_openai",
+            "default",
+            "test",
+            description="last word of a passage (acc: greedy)",
+        ),
+        CatalogTask(
+            "truthfulqa_mc1",
+            "truthfulqa_mc1",
+            "truthfulqa/truthful_qa",
+            "multiple_choice",
+            "validation",
+            description="one true answer among false ones",
+        ),
+        CatalogTask("sciq", "sciq", "allenai/sciq", None, "test", description="science questions with support"),
+    ]
+}
 
 SAMPLES = Path(__file__).parent / "data"
 
@@ -60,8 +88,10 @@ def resolve_source(entry: CatalogTask, data: str | None) -> str:
         return str(SAMPLES / f"{entry.name}.jsonl")
     if data is not None:
         if not Path(data).exists():
-            raise DataError(f"--data {data}: no such file or directory (give a copy of {entry.hf} as a "
-                            "JSONL/Parquet/CSV file or a saved datasets directory, or 'sample')")
+            raise DataError(
+                f"--data {data}: no such file or directory (give a copy of {entry.hf} as a "
+                "JSONL/Parquet/CSV file or a saved datasets directory, or 'sample')"
+            )
         return data
     local = data_dir() / entry.name
     if local.exists():
@@ -94,7 +124,8 @@ def load_catalog_task(name: str, data: str | None, params: dict[str, str]):
                 f"{name}: no local copy and the hub is unreachable ({type(exc).__name__}). Put the "
                 f"{entry.split} split of {entry.hf}{f' ({entry.hf_config})' if entry.hf_config else ''} at "
                 f"{data_dir() / entry.name} (a saved datasets directory) or {data_dir() / entry.name}.jsonl, "
-                f"or pass --data PATH; --data sample runs the few items that ship with assay") from None
+                f"or pass --data PATH; --data sample runs the few items that ship with assay"
+            ) from None
     else:
         rows = load_rows(source, params)
     return choice_task(source, rows, BY_NAME[entry.format], params=params, name=name)

@@ -68,14 +68,18 @@ def _gold(value: Any, choices: list[str], location: str, column: str, labels: li
         index = int(text)
         if 0 <= index < len(choices):
             return index
-        raise DataError(f"{location}: target {value!r} in column '{column}' is outside the "
-                        f"{len(choices)} choices (0 to {len(choices) - 1})")
-    if len(text) == 1 and text.upper() in LETTERS[:len(choices)]:
+        raise DataError(
+            f"{location}: target {value!r} in column '{column}' is outside the "
+            f"{len(choices)} choices (0 to {len(choices) - 1})"
+        )
+    if len(text) == 1 and text.upper() in LETTERS[: len(choices)]:
         return LETTERS.index(text.upper())
     if text in choices:
         return choices.index(text)
-    raise DataError(f"{location}: target {value!r} in column '{column}' is not an index, letter or text of "
-                    f"one of the choices ({', '.join(repr(c) for c in choices)})")
+    raise DataError(
+        f"{location}: target {value!r} in column '{column}' is not an index, letter or text of "
+        f"one of the choices ({', '.join(repr(c) for c in choices)})"
+    )
 
 
 def _check(choices: list[Any], location: str, column: str) -> list[str]:
@@ -101,7 +105,7 @@ def _arc(row: dict[str, Any], location: str) -> ChoiceDoc:
     if not isinstance(block, dict) or "text" not in block:
         raise DataError(f"{location}: ARC 'choices' must be {{'text': [...], 'label': [...]}}, not {block!r}")
     choices = _check(list(block["text"]), location, "choices.text")
-    labels = [str(x) for x in block.get("label") or LETTERS[:len(choices)]]
+    labels = [str(x) for x in block.get("label") or LETTERS[: len(choices)]]
     return ChoiceDoc(row, choices, _gold(row["answerKey"], choices, location, "answerKey", labels))
 
 
@@ -128,18 +132,24 @@ def _piqa(row: dict[str, Any], location: str) -> ChoiceDoc:
 def _winogrande(row: dict[str, Any], location: str) -> ChoiceDoc:
     sentence = str(row["sentence"])
     if sentence.count("_") != 1:
-        raise DataError(f"{location}: a WinoGrande sentence needs exactly one '_' blank, found "
-                        f"{sentence.count('_')}: {sentence!r}")
+        raise DataError(
+            f"{location}: a WinoGrande sentence needs exactly one '_' blank, found {sentence.count('_')}: {sentence!r}"
+        )
     blank = sentence.index("_")
     options = _check([row["option1"], row["option2"]], location, "option1/option2")
     answer = str(row.get("answer", "")).strip()
     if answer not in ("1", "2"):
         raise DataError(f"{location}: WinoGrande 'answer' must be 1 or 2, not {row.get('answer')!r}")
-    target = sentence[blank + 1:].strip()
+    target = sentence[blank + 1 :].strip()
     if not target:
         raise DataError(f"{location}: nothing after the blank to score in {sentence!r}")
-    return ChoiceDoc(row, options, int(answer) - 1,
-                     partial_contexts=[sentence[:blank] + option for option in options], partial_target=target)
+    return ChoiceDoc(
+        row,
+        options,
+        int(answer) - 1,
+        partial_contexts=[sentence[:blank] + option for option in options],
+        partial_target=target,
+    )
 
 
 def _boolq(row: dict[str, Any], location: str) -> ChoiceDoc:
@@ -150,8 +160,11 @@ def _boolq(row: dict[str, Any], location: str) -> ChoiceDoc:
 
 
 def _sciq(row: dict[str, Any], location: str) -> ChoiceDoc:
-    choices = _check([row["distractor1"], row["distractor2"], row["distractor3"], row["correct_answer"]],
-                     location, "distractors/correct_answer")
+    choices = _check(
+        [row["distractor1"], row["distractor2"], row["distractor3"], row["correct_answer"]],
+        location,
+        "distractors/correct_answer",
+    )
     return ChoiceDoc({**row, "support": str(row.get("support") or "").strip()}, choices, 3)
 
 
@@ -178,8 +191,9 @@ def _mmlu(row: dict[str, Any], location: str) -> ChoiceDoc:
     return ChoiceDoc({**doc.fields, "question": str(doc.fields["question"]).strip()}, doc.choices, doc.gold)
 
 
-MMLU_TEMPLATE = ("{{ question }}\n{% for choice in choices %}{{ letters[loop.index0] }}. {{ choice }}\n{% endfor %}"
-                 "Answer:")
+MMLU_TEMPLATE = (
+    "{{ question }}\n{% for choice in choices %}{{ letters[loop.index0] }}. {{ choice }}\n{% endfor %}Answer:"
+)
 
 # Most specific first: the first whose columns an item has is its shape.
 FORMATS: list[ChoiceFormat] = [
@@ -187,14 +201,27 @@ FORMATS: list[ChoiceFormat] = [
     ChoiceFormat("hellaswag", frozenset({"endings", "label"}), "{{ query }}", _hellaswag),
     ChoiceFormat("piqa", frozenset({"goal", "sol1", "sol2", "label"}), "Question: {{ goal }}\nAnswer:", _piqa),
     ChoiceFormat("arc", frozenset({"question", "choices", "answerKey"}), DEFAULT_TEMPLATE, _arc),
-    ChoiceFormat("sciq", frozenset({"question", "correct_answer", "distractor1", "distractor2", "distractor3"}),
-                 "{{ support }}\nQuestion: {{ question }}\nAnswer:", _sciq),
+    ChoiceFormat(
+        "sciq",
+        frozenset({"question", "correct_answer", "distractor1", "distractor2", "distractor3"}),
+        "{{ support }}\nQuestion: {{ question }}\nAnswer:",
+        _sciq,
+    ),
     ChoiceFormat("truthfulqa_mc1", frozenset({"question", "mc1_targets"}), "Q: {{ question }}\nA:", _truthfulqa),
-    ChoiceFormat("boolq", frozenset({"passage", "question", "answer"}),
-                 "{{ passage }}\nQuestion: {{ question }}?\nAnswer:", _boolq),
-    ChoiceFormat("mmlu", frozenset({"question", "choices", "answer", "subject"}), MMLU_TEMPLATE, _mmlu,
-                 description="The following are multiple choice questions (with answers) about {subject}.\n\n",
-                 letters=True),
+    ChoiceFormat(
+        "boolq",
+        frozenset({"passage", "question", "answer"}),
+        "{{ passage }}\nQuestion: {{ question }}?\nAnswer:",
+        _boolq,
+    ),
+    ChoiceFormat(
+        "mmlu",
+        frozenset({"question", "choices", "answer", "subject"}),
+        MMLU_TEMPLATE,
+        _mmlu,
+        description="The following are multiple choice questions (with answers) about {subject}.\n\n",
+        letters=True,
+    ),
     ChoiceFormat("choices", frozenset({"choices"}), DEFAULT_TEMPLATE, _listed),
 ]
 LAMBADA = ChoiceFormat("lambada", frozenset({"text"}), "{{ context }}", _lambada)
@@ -214,8 +241,7 @@ def custom_format(choices_field: str, target_field: str | None) -> ChoiceFormat:
 
     def to_doc(row: dict[str, Any], location: str) -> ChoiceDoc:
         if choices_field not in row:
-            raise DataError(f"{location}: no column '{choices_field}' (--choices-field); "
-                            f"columns: {', '.join(row)}")
+            raise DataError(f"{location}: no column '{choices_field}' (--choices-field); columns: {', '.join(row)}")
         choices = _check(row[choices_field], location, choices_field)
         gold = None
         if target_field is not None and row.get(target_field) is not None:

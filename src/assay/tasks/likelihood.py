@@ -55,5 +55,9 @@ def choice_metrics(logprobs: list[Logprob], texts: list[str], gold: int) -> dict
 
 
 def document_metrics(logprob: Logprob, text: str) -> dict[str, float]:
-    return {"logprob": logprob.logprob, "tokens": float(logprob.tokens),
-            "bytes": float(len(text.encode("utf-8"))), "words": float(max(1, len(text.split())))}
+    return {
+        "logprob": logprob.logprob,
+        "tokens": float(logprob.tokens),
+        "bytes": float(len(text.encode("utf-8"))),
+        "words": float(max(1, len(text.split()))),
+    }

@@ -30,9 +30,11 @@ INPUT_FIELDS = ("input", "question", "prompt", "problem", "instruction", "text")
 TARGET_FIELDS = ("target", "answer", "label", "output", "solution")
 ID_FIELDS = ("id", "task_id", "idx", "item")
 
-GSM8K_CHAT = ("Solve this math problem. Finish with 'The answer is N'.\n\n{{ input }}")
-CODE_CHAT = ("Complete this Python function. Reply with the whole function in one "
-             "```python code block.\n\n```python\n{{ prompt }}```")
+GSM8K_CHAT = "Solve this math problem. Finish with 'The answer is N'.\n\n{{ input }}"
+CODE_CHAT = (
+    "Complete this Python function. Reply with the whole function in one "
+    "```python code block.\n\n```python\n{{ prompt }}```"
+)
 CODE_STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
 
 
@@ -64,12 +66,13 @@ def _from_hub(datasets: Any, source: str, params: dict[str, str]) -> Any:
             f"{offline}). Where there is a network, save a copy with datasets.load_dataset({name!r}"
             f"{', ' + repr(config) if config else ''}, split={split!r}).to_json('{name.split('/')[-1]}.jsonl') "
             f"(or .save_to_disk(DIR)), then give that file or directory as the task: assay run "
-            f"{name.split('/')[-1]}.jsonl ...") from None
+            f"{name.split('/')[-1]}.jsonl ..."
+        ) from None
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:
     text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -82,8 +85,9 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
     url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=timeout).close()
+        socket.create_connection(
+            (url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout
+        ).close()
         return True
     except OSError:
         return False
@@ -93,14 +97,19 @@ def _hf_rows(source: str, params: dict[str, str]) -> Iterator[tuple[str, dict[st
     import os
     import sys
 
-    if source.startswith("hf:") and "datasets" not in sys.modules and not os.environ.get("HF_HUB_OFFLINE") \
-            and not _hub_reachable():
+    if (
+        source.startswith("hf:")
+        and "datasets" not in sys.modules
+        and not os.environ.get("HF_HUB_OFFLINE")
+        and not _hub_reachable()
+    ):
         os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
     try:
         import datasets
     except ImportError as exc:
-        raise ConfigError(f"{source}: reading Hugging Face datasets needs the 'datasets' package "
-                          "(pip install datasets)") from exc
+        raise ConfigError(
+            f"{source}: reading Hugging Face datasets needs the 'datasets' package (pip install datasets)"
+        ) from exc
     if source.startswith("hf:"):
         dataset = _from_hub(datasets, source, params)
     else:
@@ -114,8 +123,9 @@ def _hf_rows(source: str, params: dict[str, str]) -> Iterator[tuple[str, dict[st
         yield f"{source} row {index + 1}", dict(row)
 
 
-def _pick(columns: list[str], given: str | None, defaults: tuple[str, ...], what: str,
-          source: str, required: bool) -> str | None:
+def _pick(
+    columns: list[str], given: str | None, defaults: tuple[str, ...], what: str, source: str, required: bool
+) -> str | None:
     if given:
         if given not in columns:
             raise DataError(f"{source}: no column '{given}' for the {what}; columns found: {', '.join(columns)}")
@@ -124,14 +134,19 @@ def _pick(columns: list[str], given: str | None, defaults: tuple[str, ...], what
         if name in columns:
             return name
     if required:
-        raise DataError(f"{source}: cannot tell which column is the {what}; pass --{what}-field; "
-                        f"columns found: {', '.join(columns)}")
+        raise DataError(
+            f"{source}: cannot tell which column is the {what}; pass --{what}-field; "
+            f"columns found: {', '.join(columns)}"
+        )
     return None
 
 
 def _is_empty(value: Any) -> bool:
-    return (value is None or (isinstance(value, str) and not value.strip())
-            or (isinstance(value, float) and math.isnan(value)))
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def _answers(value: Any, location: str, column: str) -> list[str]:
@@ -144,8 +159,9 @@ def _answers(value: Any, location: str, column: str) -> list[str]:
         if _is_empty(one):
             raise DataError(f"{location}: no target: column '{column}' is missing or empty")
         if isinstance(one, (dict, list)):
-            raise DataError(f"{location}: target in column '{column}' must be text, a number or a list "
-                            f"of these, not {one!r}")
+            raise DataError(
+                f"{location}: target in column '{column}' must be text, a number or a list of these, not {one!r}"
+            )
         # 42.0 is how pandas writes an integer column with gaps; "42.0" would never match "42".
         if isinstance(one, float) and one.is_integer():
             one = int(one)
@@ -174,8 +190,9 @@ def load_rows(source: str, params: dict[str, str]) -> list[tuple[str, dict[str, 
     return rows
 
 
-def _item_id(row: dict[str, Any], fields: dict[str, Any], id_col: str | None, location: str,
-             first_seen: dict[str, str]) -> str:
+def _item_id(
+    row: dict[str, Any], fields: dict[str, Any], id_col: str | None, location: str, first_seen: dict[str, str]
+) -> str:
     if id_col:
         if _is_empty(row.get(id_col)):
             raise DataError(f"{location}: no id: column '{id_col}' is missing or empty")
@@ -200,8 +217,14 @@ def _task_config(source: str, params: dict[str, str], **more: Any) -> dict[str, 
     return {"task": source if source.startswith("hf:") else str(Path(source).resolve()), "params": params, **more}
 
 
-def choice_task(source: str, rows: list[tuple[str, dict[str, Any]]], fmt: Any, *,
-                params: dict[str, str] | None = None, name: str | None = None) -> Task:
+def choice_task(
+    source: str,
+    rows: list[tuple[str, dict[str, Any]]],
+    fmt: Any,
+    *,
+    params: dict[str, str] | None = None,
+    name: str | None = None,
+) -> Task:
     """Multiple-choice rows (see tasks.choices) as a task scored by log-likelihood."""
     params = dict(params or {})
     columns = set(key for _, row in rows for key in row)
@@ -224,15 +247,27 @@ def choice_task(source: str, rows: list[tuple[str, dict[str, Any]]], fmt: Any, *
         first_seen[item_id] = location
         target = None if doc.gold is None else str(doc.choices[doc.gold])
         items.append(Item(id=item_id, input=fields, target=target, meta=meta))
-    task = Task(name=name or _task_name(source), items=items,
-                config=_task_config(source, params, format=fmt.name), mode="choices", choice_format=fmt,
-                scorers=list(CHOICE_METRICS), fewshot=0)
+    task = Task(
+        name=name or _task_name(source),
+        items=items,
+        config=_task_config(source, params, format=fmt.name),
+        mode="choices",
+        choice_format=fmt,
+        scorers=list(CHOICE_METRICS),
+        fewshot=0,
+    )
     task.chat_template = "{{ input }}"
     return task
 
 
-def document_task(source: str, rows: list[tuple[str, dict[str, Any]]], *, text_field: str | None = None,
-                  params: dict[str, str] | None = None, name: str | None = None) -> Task:
+def document_task(
+    source: str,
+    rows: list[tuple[str, dict[str, Any]]],
+    *,
+    text_field: str | None = None,
+    params: dict[str, str] | None = None,
+    name: str | None = None,
+) -> Task:
     """Documents scored token by token (perplexity, bits per byte)."""
     params = dict(params or {})
     columns = list(dict.fromkeys(key for _, row in rows for key in row))
@@ -246,15 +281,29 @@ def document_task(source: str, rows: list[tuple[str, dict[str, Any]]], *, text_f
             raise DataError(f"{location}: empty document: column '{field}' has no text")
         item_id = _item_id(row, {field: text}, id_col, location, first_seen)
         first_seen[item_id] = location
-        items.append(Item(id=item_id, input={field: text, "input": text}, meta={"source": location,
-                                                                              "index": len(items)}))
-    return Task(name=name or _task_name(source), items=items, config=_task_config(source, params, text_field=field),
-                mode="perplexity", scorers=list(DOCUMENT_METRICS), fewshot=0, document_field=field)
+        items.append(
+            Item(id=item_id, input={field: text, "input": text}, meta={"source": location, "index": len(items)})
+        )
+    return Task(
+        name=name or _task_name(source),
+        items=items,
+        config=_task_config(source, params, text_field=field),
+        mode="perplexity",
+        scorers=list(DOCUMENT_METRICS),
+        fewshot=0,
+        document_field=field,
+    )
 
 
-def file_task(source: str, *, input_field: str | None = None, target_field: str | None = None,
-              params: dict[str, str] | None = None, mode: str | None = None,
-              choices_field: str | None = None) -> Task:
+def file_task(
+    source: str,
+    *,
+    input_field: str | None = None,
+    target_field: str | None = None,
+    params: dict[str, str] | None = None,
+    mode: str | None = None,
+    choices_field: str | None = None,
+) -> Task:
     """Load a dataset file (or HF dataset) as a task, its prompts and scorer
     chosen by the format it recognises (``get_task`` applies the user's overrides).
 
@@ -270,9 +319,11 @@ def file_task(source: str, *, input_field: str | None = None, target_field: str 
         return document_task(source, rows, text_field=input_field, params=params)
     fmt = custom_format(choices_field, target_field) if choices_field else detect_format(set(columns))
     if mode == "choices" and fmt is None:
-        raise DataError(f"{source}: --mode choices needs items with choices; none of the known shapes "
-                        f"(MMLU, ARC, HellaSwag, PIQA, WinoGrande, BoolQ, SciQ, TruthfulQA MC1, a 'choices' "
-                        f"list) matches the columns {', '.join(columns)}; name them with --choices-field")
+        raise DataError(
+            f"{source}: --mode choices needs items with choices; none of the known shapes "
+            f"(MMLU, ARC, HellaSwag, PIQA, WinoGrande, BoolQ, SciQ, TruthfulQA MC1, a 'choices' "
+            f"list) matches the columns {', '.join(columns)}; name them with --choices-field"
+        )
     if fmt is not None and mode != "generate":
         return choice_task(source, rows, fmt, params=params)
     is_code = {"prompt", "test", "entry_point"} <= set(columns)
@@ -304,13 +355,17 @@ def file_task(source: str, *, input_field: str | None = None, target_field: str 
         for key in ("cluster", "difficulty"):
             if key in row and row[key] is not None:
                 meta[key] = row[key]
-        item_id = _item_id(row, {k: v for k, v in fields.items() if k != "input" or input_col == "input"},
-                           id_col, location, first_seen)
+        item_id = _item_id(
+            row, {k: v for k, v in fields.items() if k != "input" or input_col == "input"}, id_col, location, first_seen
+        )
         first_seen[item_id] = location
         items.append(Item(id=item_id, input=fields, target=target, meta=meta))
 
-    task = Task(name=_task_name(source), items=items,
-                config=_task_config(source, params, input_field=input_col, target_field=target_col))
+    task = Task(
+        name=_task_name(source),
+        items=items,
+        config=_task_config(source, params, input_field=input_col, target_field=target_col),
+    )
     if is_code:
         task.chat_template, task.completion_template = CODE_CHAT, "{{ prompt }}"
         task.scorers, task.fewshot, task.stop = ["code"], 0, CODE_STOP

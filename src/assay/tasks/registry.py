@@ -16,7 +16,7 @@ FILE_KINDS = {
     "file format: GSM8K": "question, answer with '#### N': the number after #### is the target, scored numerically",
     "file format: HumanEval": "prompt, test, entry_point: completions run against the tests in the sandbox",
     "file format: multiple choice": "MMLU, ARC, HellaSwag, PIQA, WinoGrande, BoolQ, SciQ, TruthfulQA MC1 columns or a "
-                         "'choices' list: scored by log-likelihood (--mode choices)",
+    "'choices' list: scored by log-likelihood (--mode choices)",
     "file format: question/answer": "an input column (input, question, prompt, ...) and a target column (target, answer, ...)",
     "file format: document": "a text column, --mode perplexity",
     "DIR": "a saved Hugging Face dataset (datasets.load_from_disk)",
@@ -47,8 +47,9 @@ MODES = ("generate", "choices", "perplexity")
 def list_tasks() -> list[TaskInfo]:
     from assay.tasks.catalog import CATALOG
 
-    catalog = {name: f"{t.description}; by log-likelihood ({t.hf}); --data PATH or sample"
-               for name, t in CATALOG.items()}
+    catalog = {
+        name: f"{t.description}; by log-likelihood ({t.hf}); --data PATH or sample" for name, t in CATALOG.items()
+    }
     return [TaskInfo(k, v) for k, v in {**BUILTIN, **catalog, **FILE_KINDS}.items()]
 
 
@@ -60,20 +61,31 @@ def _template_text(template: str, option: str) -> str:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{option} file {template}: cannot be read as UTF-8 text ({exc})") from None
     if _looks_like_path(template):
-        raise ConfigError(f"template file not found: {template} ({option} takes a file or the "
-                          "template text itself, e.g. 'Q: {{ input }}')")
+        raise ConfigError(
+            f"template file not found: {template} ({option} takes a file or the "
+            "template text itself, e.g. 'Q: {{ input }}')"
+        )
     return template
 
 
-def _fewshot_items(source: str, name: str, task: Task, *, params: dict[str, str], input_field: str | None,
-                   target_field: str | None, choices_field: str | None, data: str | None = None) -> list:
+def _fewshot_items(
+    source: str,
+    name: str,
+    task: Task,
+    *,
+    params: dict[str, str],
+    input_field: str | None,
+    target_field: str | None,
+    choices_field: str | None,
+    data: str | None = None,
+) -> list:
     """Few-shot examples from another file (a train split), read as the task's own items are;
     ``split:NAME`` takes them from another split of the task's own dataset (hf:NAME, a saved
     datasets directory, or a standard task's copy)."""
     from assay.tasks.catalog import CATALOG
 
     if source.startswith("split:"):
-        split = source[len("split:"):].strip()
+        split = source[len("split:") :].strip()
         own = str(task.config.get("task", ""))
         if not split:
             raise ConfigError("--fewshot-from split:NAME: name the split, e.g. split:train")
@@ -84,17 +96,25 @@ def _fewshot_items(source: str, name: str, task: Task, *, params: dict[str, str]
         elif own.startswith("hf:") or Path(own).is_dir():
             from assay.tasks.loaders import file_task
 
-            examples = file_task(own, input_field=input_field or task.config.get("input_field"),
-                                 target_field=target_field or task.config.get("target_field"),
-                                 params={**params, "split": split}, mode=task.mode,
-                                 choices_field=choices_field).items
+            examples = file_task(
+                own,
+                input_field=input_field or task.config.get("input_field"),
+                target_field=target_field or task.config.get("target_field"),
+                params={**params, "split": split},
+                mode=task.mode,
+                choices_field=choices_field,
+            ).items
         else:
-            raise ConfigError(f"--fewshot-from {source}: the task is a single file without splits; give the "
-                              "examples' file instead (--fewshot-from train.jsonl)")
+            raise ConfigError(
+                f"--fewshot-from {source}: the task is a single file without splits; give the "
+                "examples' file instead (--fewshot-from train.jsonl)"
+            )
         return _checked_examples(source, examples, task)
     if not Path(source).exists():
-        raise DataError(f"--fewshot-from {source}: no such file or directory (give a JSONL/CSV/Parquet file or "
-                        "a saved datasets directory with the task's fields, e.g. its train split)")
+        raise DataError(
+            f"--fewshot-from {source}: no such file or directory (give a JSONL/CSV/Parquet file or "
+            "a saved datasets directory with the task's fields, e.g. its train split)"
+        )
     if name in CATALOG:
         from assay.tasks.catalog import load_catalog_task
 
@@ -102,9 +122,14 @@ def _fewshot_items(source: str, name: str, task: Task, *, params: dict[str, str]
     else:
         from assay.tasks.loaders import file_task
 
-        examples = file_task(source, input_field=input_field or task.config.get("input_field"),
-                             target_field=target_field or task.config.get("target_field"), params=params,
-                             mode=task.mode, choices_field=choices_field).items
+        examples = file_task(
+            source,
+            input_field=input_field or task.config.get("input_field"),
+            target_field=target_field or task.config.get("target_field"),
+            params=params,
+            mode=task.mode,
+            choices_field=choices_field,
+        ).items
     return _checked_examples(source, examples, task)
 
 
@@ -114,19 +139,34 @@ def _checked_examples(source: str, examples: list, task: Task) -> list:
         raise DataError(f"--fewshot-from {source}: none of its {len(examples)} rows has an answer to show")
     held_out = {item.id for item in task.items}
     if any(ex.id in held_out for ex in usable):
-        raise DataError(f"--fewshot-from {source}: it shares items with the task (e.g. "
-                        f"{next(ex.id for ex in usable if ex.id in held_out)}); an example must not be a test item")
+        raise DataError(
+            f"--fewshot-from {source}: it shares items with the task (e.g. "
+            f"{next(ex.id for ex in usable if ex.id in held_out)}); an example must not be a test item"
+        )
     return usable
 
 
-def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
-             input_field: str | None = None, target_field: str | None = None,
-             template: str | None = None, scorers: list[str] | None = None,
-             fewshot: int | None = None, mode: str | None = None, choices_field: str | None = None,
-             target_delimiter: str | None = None, data: str | None = None,
-             apply_chat_template: bool = False, chat_template: str | None = None,
-             completion_template: str | None = None, system: str | None = None,
-             stop: list[str] | None = None, fewshot_from: str | None = None) -> Task:
+def get_task(
+    name: str,
+    *,
+    params: dict[str, str] | None = None,
+    seed: int = 0,
+    input_field: str | None = None,
+    target_field: str | None = None,
+    template: str | None = None,
+    scorers: list[str] | None = None,
+    fewshot: int | None = None,
+    mode: str | None = None,
+    choices_field: str | None = None,
+    target_delimiter: str | None = None,
+    data: str | None = None,
+    apply_chat_template: bool = False,
+    chat_template: str | None = None,
+    completion_template: str | None = None,
+    system: str | None = None,
+    stop: list[str] | None = None,
+    fewshot_from: str | None = None,
+) -> Task:
     """The task ``name`` with the user's prompt options applied.
 
     ``template`` sets the prompt of every model kind (for base models the
@@ -141,14 +181,17 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
     if mode is not None and mode not in MODES:
         raise ConfigError(f"--mode {mode}: valid are {', '.join(MODES)}")
     if data is not None and name not in CATALOG:
-        raise ConfigError(f"--data applies to the standard tasks ({', '.join(CATALOG)}); for '{name}' give the "
-                          "file as the task itself")
+        raise ConfigError(
+            f"--data applies to the standard tasks ({', '.join(CATALOG)}); for '{name}' give the "
+            "file as the task itself"
+        )
     if name == "arithmetic":
         from assay.tasks.arithmetic import arithmetic_task
 
         if mode not in (None, "generate"):
-            raise ConfigError(f"--mode {mode}: the arithmetic task is generated and scored by its answers; "
-                              "use --mode generate")
+            raise ConfigError(
+                f"--mode {mode}: the arithmetic task is generated and scored by its answers; use --mode generate"
+            )
         task = arithmetic_task(params, seed=seed)
     elif name in CATALOG:
         from assay.tasks.catalog import load_catalog_task
@@ -159,11 +202,19 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
     elif name.startswith("hf:") or Path(name).exists():
         from assay.tasks.loaders import file_task
 
-        task = file_task(name, input_field=input_field, target_field=target_field, params=params, mode=mode,
-                         choices_field=choices_field)
+        task = file_task(
+            name,
+            input_field=input_field,
+            target_field=target_field,
+            params=params,
+            mode=mode,
+            choices_field=choices_field,
+        )
     else:
-        raise DataError(f"unknown task '{name}': not a built-in ({', '.join(BUILTIN)}), not a standard task "
-                        f"({', '.join(CATALOG)}), not an existing file or directory, not hf:NAME")
+        raise DataError(
+            f"unknown task '{name}': not a built-in ({', '.join(BUILTIN)}), not a standard task "
+            f"({', '.join(CATALOG)}), not an existing file or directory, not hf:NAME"
+        )
     if target_delimiter is not None:
         task.target_delimiter = target_delimiter
     task.apply_chat_template = apply_chat_template
@@ -175,12 +226,18 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
             task.likelihood_template = task.chat_template
         else:
             task.shared_template = task.chat_template
-    generate_only = {"--chat-template": chat_template, "--completion-template": completion_template,
-                     "--system": system, "--stop": stop}
+    generate_only = {
+        "--chat-template": chat_template,
+        "--completion-template": completion_template,
+        "--system": system,
+        "--stop": stop,
+    }
     given = [option for option, value in generate_only.items() if value]
     if given and task.mode != "generate":
-        raise ConfigError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to generation; {task.mode} "
-                          "items are scored by log-probabilities of a plain-text context (set it with --template)")
+        raise ConfigError(
+            f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to generation; {task.mode} "
+            "items are scored by log-probabilities of a plain-text context (set it with --template)"
+        )
     if chat_template:
         task.chat_template = _template_text(chat_template, "--chat-template")
     if completion_template:
@@ -192,11 +249,21 @@ def get_task(name: str, *, params: dict[str, str] | None = None, seed: int = 0,
         # A shell passes "\n" as a backslash and an n: read the two escapes a stop sequence needs.
         task.user_stop = tuple(s.replace("\\n", "\n").replace("\\t", "\t") for s in stop)
     if fewshot_from:
-        task.fewshot_items = _fewshot_items(fewshot_from, name, task, params=params, input_field=input_field,
-                                            target_field=target_field, choices_field=choices_field, data=data)
+        task.fewshot_items = _fewshot_items(
+            fewshot_from,
+            name,
+            task,
+            params=params,
+            input_field=input_field,
+            target_field=target_field,
+            choices_field=choices_field,
+            data=data,
+        )
     if scorers and task.mode != "generate":
-        raise ConfigError(f"--scorer applies to generation; {task.mode} items are scored by their "
-                          "log-probabilities (metrics: " + ", ".join(task.scorers) + ")")
+        raise ConfigError(
+            f"--scorer applies to generation; {task.mode} items are scored by their "
+            "log-probabilities (metrics: " + ", ".join(task.scorers) + ")"
+        )
     if scorers:
         task.scorers = list(scorers)
     if fewshot is not None:

@@ -71,6 +71,8 @@ _BWRAP_WORKDIR = "/tmp"
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Limits for one sandboxed program.
@@ -329,7 +331,7 @@ if block_sockets:
 
 # Started inside the sandbox after the channel module's source: take the
 # private uid (root only), apply the limits, then load and serve the candidate.
-_SERVER_MAIN = r'''
+_SERVER_MAIN = r"""
 import json, os, resource, sys
 cfg = json.loads(sys.argv[1])
 sys.argv = ["program.py"]
@@ -348,7 +350,7 @@ try:
 except BaseException:
     pass
 os._exit(0)
-'''
+"""
 
 _CHECKER_MAIN = "\n_checker_main()\n"
 
@@ -364,14 +366,23 @@ def _privileged() -> bool:
 
 # ------------------------------------------------------------------ bubblewrap
 
+
 @functools.lru_cache(maxsize=8)
 def _python_paths(python: str) -> tuple[str, ...]:
     """Directories the interpreter needs (its prefixes and site-packages), outside ``/usr``."""
-    probe = ("import json, site, sys, sysconfig; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, "
-             "sys.base_exec_prefix, *site.getsitepackages(), *sysconfig.get_paths().values()]))")
+    probe = (
+        "import json, site, sys, sysconfig; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, "
+        "sys.base_exec_prefix, *site.getsitepackages(), *sysconfig.get_paths().values()]))"
+    )
     try:
-        out = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=30,
-                             env={"PATH": "/usr/bin:/bin"}, check=True).stdout
+        out = subprocess.run(
+            [python, "-I", "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={"PATH": "/usr/bin:/bin"},
+            check=True,
+        ).stdout
         found = json.loads(out)
     except (OSError, subprocess.SubprocessError, ValueError):
         found = []
@@ -405,8 +416,19 @@ def _bwrap_argv(bwrap: str, python: str, limits: SandboxLimits, privileged: bool
         # No user namespace as root: bwrap's would map the sandbox to root,
         # which can write parts of /proc/sys even without capabilities. The
         # server keeps only setuid/setgid to drop to a private uid at once.
-        namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                      "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        namespaces = [
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+        ]
     else:
         namespaces = ["--unshare-all", "--unshare-user", "--cap-drop", "ALL"]
     argv = [bwrap, *namespaces, "--die-with-parent", "--new-session", *_system_binds()]
@@ -421,9 +443,20 @@ def _bwrap_argv(bwrap: str, python: str, limits: SandboxLimits, privileged: bool
                 made.add(parent)
                 argv += ["--perms", "0755", "--dir", parent]
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(limits.file_size_bytes), "--tmpfs", _BWRAP_WORKDIR,
-             "--chdir", _BWRAP_WORKDIR]
+    argv += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.file_size_bytes),
+        "--tmpfs",
+        _BWRAP_WORKDIR,
+        "--chdir",
+        _BWRAP_WORKDIR,
+    ]
     return argv
 
 
@@ -454,8 +487,14 @@ def isolation(python: str | None = None) -> Isolation:
     else:
         argv = _bwrap_argv(bwrap, python, SandboxLimits(), _privileged())
         try:
-            probe = subprocess.run([*argv, python, "-I", "-c", "print('ok')"], capture_output=True, text=True,
-                                   timeout=30, env=_child_env(_BWRAP_WORKDIR), stdin=subprocess.DEVNULL)
+            probe = subprocess.run(
+                [*argv, python, "-I", "-c", "print('ok')"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=_child_env(_BWRAP_WORKDIR),
+                stdin=subprocess.DEVNULL,
+            )
             ok = probe.returncode == 0 and probe.stdout.strip() == "ok"
             why = (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
         except (OSError, subprocess.SubprocessError) as exc:
@@ -463,12 +502,16 @@ def isolation(python: str | None = None) -> Isolation:
         result = Isolation("bwrap") if ok else Isolation("weak", f"bubblewrap cannot run here: {why[:300]}")
     if result.mode == "weak" and result.reason not in _WARNED:
         _WARNED.add(result.reason or "")
-        print(f"assay: {result.reason}; generated code runs with weak isolation and every code score is "
-              "labelled 'sandbox: weak'", file=sys.stderr)
+        print(
+            f"assay: {result.reason}; generated code runs with weak isolation and every code score is "
+            "labelled 'sandbox: weak'",
+            file=sys.stderr,
+        )
     return result
 
 
 # ---------------------------------------------------------------------- cgroups
+
 
 class _Cgroup:
     """A cgroup limiting one sandbox's memory and process count, all processes together."""
@@ -609,6 +652,7 @@ _ENTER_CGROUP = 'for f do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; sh
 
 # ------------------------------------------------------------------ processes
 
+
 def _child_env(home: str) -> dict[str, str]:
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -624,11 +668,13 @@ def _child_env(home: str) -> dict[str, str]:
 
 
 def _rlimits(limits: SandboxLimits, nproc: int | None) -> list[tuple[str, int, int]]:
-    rl = [("RLIMIT_CPU", limits.cpu_limit, limits.cpu_limit + 1),
-          ("RLIMIT_AS", limits.memory_bytes, limits.memory_bytes),
-          ("RLIMIT_FSIZE", limits.file_size_bytes, limits.file_size_bytes),
-          ("RLIMIT_NOFILE", limits.open_files, limits.open_files),
-          ("RLIMIT_CORE", 0, 0)]
+    rl = [
+        ("RLIMIT_CPU", limits.cpu_limit, limits.cpu_limit + 1),
+        ("RLIMIT_AS", limits.memory_bytes, limits.memory_bytes),
+        ("RLIMIT_FSIZE", limits.file_size_bytes, limits.file_size_bytes),
+        ("RLIMIT_NOFILE", limits.open_files, limits.open_files),
+        ("RLIMIT_CORE", 0, 0),
+    ]
     if nproc is not None:
         rl.append(("RLIMIT_NPROC", nproc, nproc))
     return rl
@@ -726,9 +772,8 @@ def _signal_reason(returncode: int, limits: SandboxLimits) -> str:
 
 # ------------------------------------------------------------------- running
 
-def run_in_sandbox(
-    program: str, *, limits: SandboxLimits | None = None, python: str | None = None
-) -> SandboxResult:
+
+def run_in_sandbox(program: str, *, limits: SandboxLimits | None = None, python: str | None = None) -> SandboxResult:
     """Run one Python program in the sandbox; it passes when it runs to the end without raising.
 
     This says whether a program ran, not whether it is right: the program
@@ -766,8 +811,9 @@ def check_in_sandbox(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _start_server(root: str, limits: SandboxLimits, python: str, mode: Isolation, request_r: int, reply_w: int,
-                  out: Any, err: Any) -> tuple[subprocess.Popen, list[str], _Cgroup | None, int | None]:
+def _start_server(
+    root: str, limits: SandboxLimits, python: str, mode: Isolation, request_r: int, reply_w: int, out: Any, err: Any
+) -> tuple[subprocess.Popen, list[str], _Cgroup | None, int | None]:
     """Start the sandboxed server; the process, the protections in force, its cgroup and private uid."""
     privileged = _privileged()
     uid = _UID_BASE + secrets.randbelow(_UID_SPAN) if privileged else None
@@ -780,13 +826,27 @@ def _start_server(root: str, limits: SandboxLimits, python: str, mode: Isolation
         # processes have their own uid (root) or user namespace. It counts
         # bwrap's init process too.
         config.update(workdir=_BWRAP_WORKDIR, rlimits=_rlimits(limits, limits.max_processes + 1))
-        argv = [*_bwrap_argv(shutil.which("bwrap") or "bwrap", python, limits, privileged),
-                python, "-I", "-c", _channel_source() + _SERVER_MAIN, json.dumps(config)]
+        argv = [
+            *_bwrap_argv(shutil.which("bwrap") or "bwrap", python, limits, privileged),
+            python,
+            "-I",
+            "-c",
+            _channel_source() + _SERVER_MAIN,
+            json.dumps(config),
+        ]
         if cgroup is not None:
             argv = ["/bin/sh", "-c", _ENTER_CGROUP, "sh", *cgroup.procs_files, "--", *argv]
-        protections = ["bwrap", "pid-namespace", "network-namespace", "ipc-namespace", "mount-namespace",
-                       "read-only-system", "private-tmpfs", "no-new-privileges",
-                       "private-uid" if privileged else "user-namespace"]
+        protections = [
+            "bwrap",
+            "pid-namespace",
+            "network-namespace",
+            "ipc-namespace",
+            "mount-namespace",
+            "read-only-system",
+            "private-tmpfs",
+            "no-new-privileges",
+            "private-uid" if privileged else "user-namespace",
+        ]
         protections += ["cgroup-memory", "cgroup-pids"] if cgroup is not None else ["rlimit-nproc"]
         protections += ["rlimits", "checker-verdict"]
         env, cwd = _child_env(_BWRAP_WORKDIR), root
@@ -796,16 +856,30 @@ def _start_server(root: str, limits: SandboxLimits, python: str, mode: Isolation
         os.chmod(root, 0o711)
         if uid is not None:
             os.chown(work, uid, uid)
-        config.update(workdir=work, cpu_seconds=limits.cpu_limit, memory_bytes=limits.memory_bytes,
-                      file_size_bytes=limits.file_size_bytes, open_files=limits.open_files,
-                      max_processes=limits.max_processes, rlimits=[])
+        config.update(
+            workdir=work,
+            cpu_seconds=limits.cpu_limit,
+            memory_bytes=limits.memory_bytes,
+            file_size_bytes=limits.file_size_bytes,
+            open_files=limits.open_files,
+            max_processes=limits.max_processes,
+            rlimits=[],
+        )
         argv = [python, "-I", "-c", _channel_source() + _WEAK_PRELUDE + _SERVER_MAIN, json.dumps(config)]
         protections = ["weak", "rlimits", "audit-hook", "checker-verdict"]
         if privileged:
             protections += ["private-uid", "pid-namespace", "network-namespace", "read-only-filesystem"]
         env, cwd = _child_env(work), work
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=env,
-                            pass_fds=(request_r, reply_w), start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=err,
+        cwd=cwd,
+        env=env,
+        pass_fds=(request_r, reply_w),
+        start_new_session=True,
+    )
     return proc, protections, cgroup, uid
 
 
@@ -827,18 +901,29 @@ def _run(root: str, spec: dict[str, Any], limits: SandboxLimits, python: str, mo
     start = time.perf_counter()
     try:
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            server, protections, cgroup, uid = _start_server(root, limits, python, mode, request_r, reply_w,
-                                                             out, err)
+            server, protections, cgroup, uid = _start_server(root, limits, python, mode, request_r, reply_w, out, err)
         for fd in (request_r, reply_w):
             os.close(fd)
             child_ends.remove(fd)
-        checker_config = {"parent": os.getpid(), "spec": spec_path, "timeout": limits.timeout,
-                          "request_fd": request_w, "reply_fd": reply_r, "verdict_fd": verdict_w}
+        checker_config = {
+            "parent": os.getpid(),
+            "spec": spec_path,
+            "timeout": limits.timeout,
+            "request_fd": request_w,
+            "reply_fd": reply_r,
+            "verdict_fd": verdict_w,
+        }
         with open(os.path.join(root, "checker.log"), "wb") as log:
             checker = subprocess.Popen(
                 [sys.executable, "-I", "-c", _channel_source() + _CHECKER_MAIN, json.dumps(checker_config)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=root, env=_child_env(root),
-                pass_fds=(request_w, reply_r, verdict_w), start_new_session=True)
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=root,
+                env=_child_env(root),
+                pass_fds=(request_w, reply_r, verdict_w),
+                start_new_session=True,
+            )
         for fd in (request_w, reply_r, verdict_w):
             os.close(fd)
             child_ends.remove(fd)
@@ -886,12 +971,26 @@ def _run(root: str, spec: dict[str, Any], limits: SandboxLimits, python: str, mo
     stdout = _tail(out_path, limits.output_chars)
     stderr = _tail(err_path, limits.output_chars)
     status, reason = _outcome(verdict, timed_out, ended_alone, oom, stderr, limits)
-    return SandboxResult(status=status, reason=reason, returncode=ended_alone, wall_seconds=wall, stdout=stdout,
-                         stderr=stderr, protections=protections, isolation=mode.mode)
+    return SandboxResult(
+        status=status,
+        reason=reason,
+        returncode=ended_alone,
+        wall_seconds=wall,
+        stdout=stdout,
+        stderr=stderr,
+        protections=protections,
+        isolation=mode.mode,
+    )
 
 
-def _outcome(verdict: dict[str, Any] | None, timed_out: bool, returncode: int | None, oom: bool, stderr: str,
-             limits: SandboxLimits) -> tuple[str, str | None]:
+def _outcome(
+    verdict: dict[str, Any] | None,
+    timed_out: bool,
+    returncode: int | None,
+    oom: bool,
+    stderr: str,
+    limits: SandboxLimits,
+) -> tuple[str, str | None]:
     """The status and reason from the checker's verdict and how the sandbox ended."""
     timeout_reason = f"timeout: still running after {limits.timeout:g}s wall clock; killed"
     if verdict is None or timed_out:

@@ -191,6 +191,7 @@ class Reader:
 # Runs inside the sandbox. Nothing here is trusted by the checker: the
 # candidate shares this process and may replace any of it.
 
+
 def serve(request_fd: int, reply_fd: int) -> None:
     """Load the candidate program sent first, then answer calls until the channel closes."""
     reader = Reader(request_fd)
@@ -239,6 +240,7 @@ def _flush() -> None:
 # --------------------------------------------------------------- checker side
 # Runs in the trusted process with the dataset's prompt and tests.
 
+
 class Candidate:
     """Stands for one function of the sandboxed candidate: calling it is a round trip."""
 
@@ -269,8 +271,7 @@ class Channel:
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
         if self.broken is not None:
             raise self.broken
-        request = {"name": name, "args": [encode(a) for a in args],
-                   "kwargs": {k: encode(v) for k, v in kwargs.items()}}
+        request = {"name": name, "args": [encode(a) for a in args], "kwargs": {k: encode(v) for k, v in kwargs.items()}}
         try:
             send(self.request_fd, request)
             reply = self.reader.read(self.deadline)
@@ -316,8 +317,13 @@ def check(spec: dict[str, Any], request_fd: int, reply_fd: int, deadline: float)
         return {"status": "broken", "message": str(exc)}
     if "load_error" in loaded:
         error = rebuild_exception(loaded["load_error"])
-        return {"status": "failed", "type": type(error).__name__, "message": str(error)[:500],
-                "errno": getattr(error, "errno", None), "where": "candidate"}
+        return {
+            "status": "failed",
+            "type": type(error).__name__,
+            "message": str(error)[:500],
+            "errno": getattr(error, "errno", None),
+            "where": "candidate",
+        }
     namespace: dict[str, Any] = {"__name__": "__checker__", "__builtins__": builtins}
     try:
         exec(compile(spec["prompt"], "prompt.py", "exec"), namespace)
@@ -340,8 +346,12 @@ def check(spec: dict[str, Any], request_fd: int, reply_fd: int, deadline: float)
     except BaseException as exc:  # noqa: BLE001 - the tests failed, however they failed
         if channel.broken is not None:
             return _broken(channel.broken)
-        return {"status": "failed", "type": type(exc).__name__, "message": str(exc)[:500],
-                "errno": getattr(exc, "errno", None)}
+        return {
+            "status": "failed",
+            "type": type(exc).__name__,
+            "message": str(exc)[:500],
+            "errno": getattr(exc, "errno", None),
+        }
     if channel.broken is not None:
         return _broken(channel.broken)
     return {"status": "passed"}
@@ -381,4 +391,3 @@ def _checker_main() -> None:
     except BaseException:  # noqa: BLE001
         pass
     os._exit(0)
-

@@ -76,14 +76,20 @@ class Task:
 
         from assay.tasks.choices import LETTERS
 
-        variables = {**item.input, "input": item.input.get("input", ""), "choices": item.meta.get("choices", []),
-                     "letters": LETTERS}
+        variables = {
+            **item.input,
+            "input": item.input.get("input", ""),
+            "choices": item.meta.get("choices", []),
+            "letters": LETTERS,
+        }
         try:
             return self._context_template.render(**variables)
         except jinja2.UndefinedError as exc:
             where = item.meta.get("source", f"item {item.id}")
-            raise DataError(f"prompt template needs a field the data lacks ({where}): {exc.message}; "
-                            f"fields: {', '.join(item.input)}") from exc
+            raise DataError(
+                f"prompt template needs a field the data lacks ({where}): {exc.message}; "
+                f"fields: {', '.join(item.input)}"
+            ) from exc
 
     def _answer_of(self, item: Item) -> str:
         """The gold continuation's text (without the delimiter), as a few-shot example shows it."""
@@ -102,8 +108,7 @@ class Task:
         partial = item.meta.get("partial_contexts")
         prefix = ""
         if self.choice_format is not None and self.choice_format.description:
-            prefix = self.choice_format.description.format(
-                subject=str(item.input.get("subject", "")).replace("_", " "))
+            prefix = self.choice_format.description.format(subject=str(item.input.get("subject", "")).replace("_", " "))
         for example in self._examples_for(item):
             if example.meta.get("gold") is None:
                 continue
@@ -111,12 +116,14 @@ class Task:
                 shown = example.meta["partial_contexts"][int(example.meta["gold"])]
                 prefix += f"{shown}{self.target_delimiter}{example.meta['partial_target']}{FEWSHOT_DELIMITER}"
             else:
-                prefix += f"{self._context_of(example)}{self.target_delimiter}{self._answer_of(example)}" \
-                          f"{FEWSHOT_DELIMITER}"
+                prefix += (
+                    f"{self._context_of(example)}{self.target_delimiter}{self._answer_of(example)}{FEWSHOT_DELIMITER}"
+                )
         if partial:
             target = item.meta["partial_target"]
-            return ChoicePrompt([prefix + c for c in partial], [self.target_delimiter + target] * len(partial),
-                                [target] * len(partial))
+            return ChoicePrompt(
+                [prefix + c for c in partial], [self.target_delimiter + target] * len(partial), [target] * len(partial)
+            )
         letters = self.choice_format is not None and self.choice_format.letters
         texts = [LETTERS[i] for i in range(len(choices))] if letters else choices
         context = prefix + self._context_of(item)
@@ -164,22 +171,27 @@ class Task:
                 if self.system:
                     messages.insert(0, {"role": "system", "content": self.system})
                 return messages
-            examples = [{**ex.input, "input": ex.input.get("input", ""), "target": ex.target}
-                        for ex in self._examples_for(item)]
+            examples = [
+                {**ex.input, "input": ex.input.get("input", ""), "target": ex.target} for ex in self._examples_for(item)
+            ]
             if shared_template is not None:
                 from assay.tasks.choices import FEWSHOT_DELIMITER
 
                 # Each example in the item's own words, then its answer.
-                shown = "".join(f"{shared_template.render(**ex)}{self.target_delimiter}{ex['target']}"
-                                f"{FEWSHOT_DELIMITER}" for ex in examples)
+                shown = "".join(
+                    f"{shared_template.render(**ex)}{self.target_delimiter}{ex['target']}{FEWSHOT_DELIMITER}"
+                    for ex in examples
+                )
                 text = shown + shared_template.render(**variables)
             else:
                 text = completion_template.render(**variables, fewshot=examples)
             return f"{self.system}\n\n{text}" if self.system else text
         except jinja2.UndefinedError as exc:
             where = item.meta.get("source", f"item {item.id}")
-            raise DataError(f"prompt template needs a field the data lacks ({where}): {exc.message}; "
-                            f"fields: {', '.join(item.input)}") from exc
+            raise DataError(
+                f"prompt template needs a field the data lacks ({where}): {exc.message}; "
+                f"fields: {', '.join(item.input)}"
+            ) from exc
 
     def stop_for(self, chat: bool) -> tuple[str, ...]:
         if self.user_stop is not None:
@@ -190,12 +202,20 @@ class Task:
         """What a model of this kind is prompted with, for the run's config: the
         template in force and the first item's prompt as rendered."""
         if self.mode != "generate":
-            return {"kind": "context", "template": self.likelihood_template
-                    or getattr(self.choice_format, "template", None)}
+            return {
+                "kind": "context",
+                "template": self.likelihood_template or getattr(self.choice_format, "template", None),
+            }
         if chat:
             kind, template = "chat", self.chat_template
         else:
             kind = "completion"
             template = self.shared_template if self.shared_template is not None else self.completion_template
-        return {"kind": kind, "template": template, "system": self.system, "stop": list(self.stop_for(chat)),
-                "fewshot": 0 if chat else len(self._examples_for(item)), "first_prompt": self.render(item, chat)}
+        return {
+            "kind": kind,
+            "template": template,
+            "system": self.system,
+            "stop": list(self.stop_for(chat)),
+            "fewshot": 0 if chat else len(self._examples_for(item)),
+            "first_prompt": self.render(item, chat),
+        }

@@ -54,9 +54,25 @@ KINDS = tuple(kind.name for kind in VERDICT_KINDS)
 PAIRWISE_VALUES = PAIRWISE_KIND.values
 CORRECTNESS_VALUES = CORRECTNESS_KIND.values
 
-__all__ = ["CORRECTNESS_VALUES", "INVALID", "JURY_NAME", "KINDS", "MIN_LABELLED_ITEMS", "ORDERS", "PAIRWISE_VALUES",
-           "VOTE_TIE", "WHERE", "AuditResult", "Coverage", "JudgeAgreement", "JuryAgreement", "ModelRanking", "audit",
-           "human_pairs_to_labels", "load_table"]
+__all__ = [
+    "CORRECTNESS_VALUES",
+    "INVALID",
+    "JURY_NAME",
+    "KINDS",
+    "MIN_LABELLED_ITEMS",
+    "ORDERS",
+    "PAIRWISE_VALUES",
+    "VOTE_TIE",
+    "WHERE",
+    "AuditResult",
+    "Coverage",
+    "JudgeAgreement",
+    "JuryAgreement",
+    "ModelRanking",
+    "audit",
+    "human_pairs_to_labels",
+    "load_table",
+]
 
 
 @dataclass
@@ -117,7 +133,6 @@ class AuditResult:
         return "\n".join(parts)
 
 
-
 def audit(
     verdicts: str | Path | pd.DataFrame,
     labels: str | Path | pd.DataFrame,
@@ -162,8 +177,9 @@ def audit(
             rankings.append(ranking)
     jury = None
     if len(judges) >= 2:
-        jury = jury_agreement(joined, judges, codes, spec, unit_cols, alpha_level or alpha_level_of(spec, joined),
-                              **opts)
+        jury = jury_agreement(
+            joined, judges, codes, spec, unit_cols, alpha_level or alpha_level_of(spec, joined), **opts
+        )
         if rankings:
             majority, _ = majority_rows(joined, unit_cols)
             table = unit_table(majority, codes, unit_cols)

@@ -76,7 +76,12 @@ class JudgeAgreement:
     )
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"judge": self.judge, "n": self.n, "n_verdicts": self.n_verdicts, "n_invalid": self.n_invalid}
+        d: dict[str, Any] = {
+            "judge": self.judge,
+            "n": self.n,
+            "n_verdicts": self.n_verdicts,
+            "n_invalid": self.n_invalid,
+        }
         for name in self._SCALARS:
             value = getattr(self, name)
             d[name] = None if value is None else value.to_dict()
@@ -151,7 +156,6 @@ class JuryAgreement:
                 self.majority.render(),
             ]
         )
-
 
 
 # --------------------------------------------------------------------------- per-judge statistics
@@ -281,7 +285,6 @@ def agreement_for(
     return result, table
 
 
-
 # --------------------------------------------------------------------------- jury
 
 
@@ -335,7 +338,9 @@ def jury_agreement(
     subject_items = subjects.index.get_level_values("item").to_numpy(dtype=object)
     category_matrix = subjects.to_numpy(dtype=object)
     if alpha_level == "nominal":
-        coded = np.array([[np.nan if c is None or c != c else codes[c] for c in row] for row in category_matrix], dtype=float)
+        coded = np.array(
+            [[np.nan if c is None or c != c else codes[c] for c in row] for row in category_matrix], dtype=float
+        )
     else:
         coded = np.array([[as_number(c) if isinstance(c, str) else np.nan for c in row] for row in category_matrix])
     complete = np.isfinite(coded).all(axis=1)
@@ -349,8 +354,9 @@ def jury_agreement(
 
     est = bootstrap_over_items(subject_items, statistic, n_boot=n_boot, seed=seed, level=level)
     majority_verdicts, n_vote_ties = majority_rows(joined, unit_cols)
-    majority, _ = agreement_for(JURY_NAME, majority_verdicts, codes, kind, unit_cols, seed=seed, n_boot=n_boot,
-                                level=level)
+    majority, _ = agreement_for(
+        JURY_NAME, majority_verdicts, codes, kind, unit_cols, seed=seed, n_boot=n_boot, level=level
+    )
     majority.n_vote_ties = n_vote_ties
     return JuryAgreement(
         judges=judges,
@@ -361,4 +367,3 @@ def jury_agreement(
         n_alpha_subjects=int((np.isfinite(coded).sum(axis=1) >= 2).sum()),
         majority=majority,
     )
-

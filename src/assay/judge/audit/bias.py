@@ -16,8 +16,9 @@ from assay.judge.audit.labels import INVALID
 from assay.judge.protocols import VerdictKind
 
 
-def bias_statistics(verdict: np.ndarray, label: np.ndarray, codes: dict[str, int], kind: VerdictKind,
-                    with_orders: bool) -> dict[str, float]:
+def bias_statistics(
+    verdict: np.ndarray, label: np.ndarray, codes: dict[str, int], kind: VerdictKind, with_orders: bool
+) -> dict[str, float]:
     """The bias measures on one (re)sample of units.
 
     ``verdict`` holds the category codes of each unit's verdicts, one column

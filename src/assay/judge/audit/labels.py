@@ -175,8 +175,9 @@ def _detect_kind(lab: pd.DataFrame, verdict_values: set[str]) -> VerdictKind:
     )
 
 
-def _check_values(frame: pd.DataFrame, column: str, kind: VerdictKind, what: str,
-                  skip: pd.Series | None = None) -> None:
+def _check_values(
+    frame: pd.DataFrame, column: str, kind: VerdictKind, what: str, skip: pd.Series | None = None
+) -> None:
     for value, raw, where, skipped in zip(
         frame["_cat"], frame[column], frame[WHERE], skip if skip is not None else [False] * len(frame)
     ):
@@ -332,4 +333,3 @@ def prepare(
         # "" means "no such model", so grouping never drops a key.
         joined[column] = joined[column].fillna("") if column in joined.columns else ""
     return joined, spec, coverage, str(v_source), str(l_source)
-

@@ -57,7 +57,6 @@ class ModelRanking:
         return "\n".join(lines)
 
 
-
 def rank_models(
     name: str, table: UnitTable, kind: VerdictKind, codes: dict[str, int], *, seed: int, n_boot: int, level: float
 ) -> ModelRanking | None:
@@ -133,4 +132,3 @@ def rank_models(
         kendall=est["kendall"],
         score_meaning=meaning,
     )
-

@@ -24,8 +24,21 @@ from assay.judge.protocols.pairwise import PAIRWISE
 from assay.judge.protocols.pointwise import POINTWISE
 from assay.judge.protocols.reference import REFERENCE
 
-__all__ = ["KINDS", "ORIGINAL", "POOLS", "SWAPPED", "LexicalVerdict", "Protocol", "VerdictKind", "get_protocol",
-           "protocol_names", "protocols", "register", "unregister", "verdict_kind"]
+__all__ = [
+    "KINDS",
+    "ORIGINAL",
+    "POOLS",
+    "SWAPPED",
+    "LexicalVerdict",
+    "Protocol",
+    "VerdictKind",
+    "get_protocol",
+    "protocol_names",
+    "protocols",
+    "register",
+    "unregister",
+    "verdict_kind",
+]
 
 _REGISTRY: dict[str, Protocol] = {}
 

@@ -69,9 +69,15 @@ class VerdictKind:
             return False
 
 
-PAIRWISE_KIND = VerdictKind("pairwise", ("1", "2", "tie"), "1, 2 or tie", "win rate, ties counting half",
-                            credit=MappingProxyType({"1": 1.0, "2": 0.0, "tie": 0.5}), positional=True,
-                            correlates=False)
+PAIRWISE_KIND = VerdictKind(
+    "pairwise",
+    ("1", "2", "tie"),
+    "1, 2 or tie",
+    "win rate, ties counting half",
+    credit=MappingProxyType({"1": 1.0, "2": 0.0, "tie": 0.5}),
+    positional=True,
+    correlates=False,
+)
 CORRECTNESS_KIND = VerdictKind("correctness", ("0", "1"), "0 or 1", "share judged correct", leniency=True)
 SCORE_KIND = VerdictKind("score", None, "a number", "mean score")
 # In this order: where labels fit several kinds equally, the first wins.

@@ -27,9 +27,17 @@ def _scored_by(scorer: str, found: str, not_found: str) -> Callable[[str, Item],
     return judge
 
 
-CONTAINS = Protocol("contains", CORRECTNESS_KIND, "share correct", needs_target=True,
-                    lexical=_scored_by("contains", "gold answer found in the output",
-                                       "gold answer not in the output"))
-EXACT = Protocol("exact", CORRECTNESS_KIND, "share correct", needs_target=True,
-                 lexical=_scored_by("exact", "gold answer equals the output",
-                                    "gold answer differs from the output"))
+CONTAINS = Protocol(
+    "contains",
+    CORRECTNESS_KIND,
+    "share correct",
+    needs_target=True,
+    lexical=_scored_by("contains", "gold answer found in the output", "gold answer not in the output"),
+)
+EXACT = Protocol(
+    "exact",
+    CORRECTNESS_KIND,
+    "share correct",
+    needs_target=True,
+    lexical=_scored_by("exact", "gold answer equals the output", "gold answer differs from the output"),
+)

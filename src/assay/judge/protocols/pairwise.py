@@ -27,8 +27,11 @@ from assay.judge.protocols.reading import (
 _START = (
     re.compile(r"\s*\[\[\s*(?P<c>A|B|C|tie|A\s*>>?\s*B|B\s*>>?\s*A|A\s*=\s*B|B\s*=\s*A)\s*\]\]", re.I),
     # Not followed by "," or ":": "A, B both ..." and "A: concise" are not verdicts.
-    re.compile(r"\s*(?:(?:final\s+)?(?:verdict|winner|choice|preference)\s*[:=]\s*)?"
-               r"(?:(?:output|response|assistant)\s+)?\(?(?P<c>(?-i:A|B)|tie)\)?(?=[ \t]*(?:\n|[.!]\s))", re.I),
+    re.compile(
+        r"\s*(?:(?:final\s+)?(?:verdict|winner|choice|preference)\s*[:=]\s*)?"
+        r"(?:(?:output|response|assistant)\s+)?\(?(?P<c>(?-i:A|B)|tie)\)?(?=[ \t]*(?:\n|[.!]\s))",
+        re.I,
+    ),
 )
 
 
@@ -70,15 +73,17 @@ def _from_start(text: str, scale: int) -> Parsed:
     return cut_off()
 
 
-
 UNREADABLE = "unreadable"  # an explicit verdict marker whose value is not A, B or tie
 _TIE_WORDS = ("tie", "c", "draw", "equal", "both", "neither", "same")
 
 
 def _choice_word(value: str) -> str | None:
     """A one-word verdict ("A", "Response B", "[[C]]", "tie")."""
-    words = [w for w in re.sub(r"[^a-z0-9 ]", " ", value.lower()).split()
-             if w not in ("output", "response", "assistant", "answer", "option")]
+    words = [
+        w
+        for w in re.sub(r"[^a-z0-9 ]", " ", value.lower()).split()
+        if w not in ("output", "response", "assistant", "answer", "option")
+    ]
     if len(words) != 1:
         return None
     if words[0] in ("a", "1"):
@@ -99,7 +104,9 @@ def _label_choice(value: str) -> str:
 
 
 # "A. Helpfulness: ...", or "A." with "B." on a later line: an outline, not a verdict.
-_OUTLINE = re.compile(r"\s*\(?A[.)][ \t]+(?:[\w'-]+[ \t]+){0,3}?[\w'-]+[ \t]*:|\s*\(?A[.)][^\n]*\n(?:.*\n)*?[ \t]*\(?B[.)]\s")
+_OUTLINE = re.compile(
+    r"\s*\(?A[.)][ \t]+(?:[\w'-]+[ \t]+){0,3}?[\w'-]+[ \t]*:|\s*\(?A[.)][^\n]*\n(?:.*\n)*?[ \t]*\(?B[.)]\s"
+)
 
 
 def _outline(text: str) -> bool:
@@ -110,41 +117,75 @@ def _canonical_labels(text: str) -> str:
     """``Output (b)``, ``response a`` -> ``Output B``, ``response A``: after a noun the
     letter is a label whatever its case, so that only capitals need to be
     recognised elsewhere (a lone lowercase "a" is an article)."""
-    return re.sub(r"\b(output|response|assistant|candidate)\s*\(?\s*([abAB])\s*\)?(?![\w'])",
-                  lambda m: f"{m[1]} {m[2].upper()}", text, flags=re.I)
+    return re.sub(
+        r"\b(output|response|assistant|candidate)\s*\(?\s*([abAB])\s*\)?(?![\w'])",
+        lambda m: f"{m[1]} {m[2].upper()}",
+        text,
+        flags=re.I,
+    )
 
 
 # The letters are case-sensitive (?-i:...): "a tie", "a concise answer" are articles.
-_LABEL = (r"(?<![\w'])(?:(?:output|response|assistant|answer|option|candidate|model)\s+)?(?P<who>(?-i:A|B))"
-          r"(?:'s\s+(?:answer|response|output|reply))?(?![\w'])")
-_BETTER = (r"better|best|superior|preferable|preferred|stronger|clearer|the\s+winner|"
-           r"more\s+(?:accurate|helpful|correct|complete|relevant|informative|precise|thorough|useful|appropriate"
-           r"|factual|truthful|faithful|reliable|comprehensive|coherent)|correct|right|accurate")
+_LABEL = (
+    r"(?<![\w'])(?:(?:output|response|assistant|answer|option|candidate|model)\s+)?(?P<who>(?-i:A|B))"
+    r"(?:'s\s+(?:answer|response|output|reply))?(?![\w'])"
+)
+_BETTER = (
+    r"better|best|superior|preferable|preferred|stronger|clearer|the\s+winner|"
+    r"more\s+(?:accurate|helpful|correct|complete|relevant|informative|precise|thorough|useful|appropriate"
+    r"|factual|truthful|faithful|reliable|comprehensive|coherent)|correct|right|accurate"
+)
 # A negative predicate is a vote for the *other* response; "more verbose",
 # "longer" and the like are neither and count for nothing.
-_WORSE = (r"worse|worst|inferior|weaker|wrong|incorrect|inaccurate|misleading|harmful|unhelpful|confusing|"
-          r"irrelevant|less\s+(?:accurate|helpful|correct|complete|relevant|informative|precise|thorough|useful"
-          r"|appropriate|clear|factual|reliable|coherent)|"
-          r"more\s+(?:confusing|harmful|misleading|inaccurate|wrong|problematic|dangerous|incorrect|unhelpful)")
-_DEGREE = (r"(?:\s+(?:clearly|much|far|slightly|significantly|somewhat|considerably|marginally|overall|definitely"
-           r"|certainly|also|even|still|generally|substantially|noticeably|way|a\s+bit|a\s+little|a\s+lot|by\s+far))*")
+_WORSE = (
+    r"worse|worst|inferior|weaker|wrong|incorrect|inaccurate|misleading|harmful|unhelpful|confusing|"
+    r"irrelevant|less\s+(?:accurate|helpful|correct|complete|relevant|informative|precise|thorough|useful"
+    r"|appropriate|clear|factual|reliable|coherent)|"
+    r"more\s+(?:confusing|harmful|misleading|inaccurate|wrong|problematic|dangerous|incorrect|unhelpful)"
+)
+_DEGREE = (
+    r"(?:\s+(?:clearly|much|far|slightly|significantly|somewhat|considerably|marginally|overall|definitely"
+    r"|certainly|also|even|still|generally|substantially|noticeably|way|a\s+bit|a\s+little|a\s+lot|by\s+far))*"
+)
 _STATEMENT = re.compile(
     _LABEL + r"\s+(?:is|was|seems|appears|looks|performs|does|did|fares|reads)(?:\s+to\s+be)?"
-    r"(?P<neg>n't|\s+not|\s+never)?" + _DEGREE + r"\s+(?:the\s+|an?\s+)?(?:(?P<good>" + _BETTER + r")|(?P<bad>"
-    + _WORSE + r"))\b", re.I)
-_WINS = re.compile(_LABEL + r"(?:\s+(?:clearly|easily|narrowly|definitely|slightly))?\s+(?:wins|comes\s+out\s+ahead"
-                   r"|edges\s+out|outperforms|beats)\b", re.I)
-_BOTH_ADJ = (r"good|bad|wrong|correct|incorrect|accurate|inaccurate|fine|acceptable|poor|helpful|unhelpful|equal"
-             r"|identical|the\s+same|equivalent|valid|invalid|strong|weak")
+    r"(?P<neg>n't|\s+not|\s+never)?"
+    + _DEGREE
+    + r"\s+(?:the\s+|an?\s+)?(?:(?P<good>"
+    + _BETTER
+    + r")|(?P<bad>"
+    + _WORSE
+    + r"))\b",
+    re.I,
+)
+_WINS = re.compile(
+    _LABEL + r"(?:\s+(?:clearly|easily|narrowly|definitely|slightly))?\s+(?:wins|comes\s+out\s+ahead"
+    r"|edges\s+out|outperforms|beats)\b",
+    re.I,
+)
+_BOTH_ADJ = (
+    r"good|bad|wrong|correct|incorrect|accurate|inaccurate|fine|acceptable|poor|helpful|unhelpful|equal"
+    r"|identical|the\s+same|equivalent|valid|invalid|strong|weak"
+)
 _TIE_PHRASES = (
     re.compile(r"\b(?:it'?s|it\s+is|this\s+is|that\s+is|call\s+it|declare)\s+a\s+tie\b", re.I),
-    re.compile(r"\bequally\s+(?:good|bad|strong|weak|helpful|unhelpful|accurate|inaccurate|correct|wrong|valid"
-               r"|poor|acceptable)\b", re.I),
-    re.compile(r"\bneither(?:\s+(?:response|output|answer|one|of\s+them))?\s+is" + _DEGREE
-               + r"\s+(?:better|worse|superior|preferable|correct|right|good|acceptable)\b", re.I),
-    re.compile(r"\b(?:both(?:\s+(?:responses|outputs|answers|assistants|of\s+them))?(?:\s+(?-i:A)\s+and\s+(?-i:B))?"
-               r"|(?:responses\s+|outputs\s+)?(?-i:A)\s+and\s+(?-i:B)|the\s+two(?:\s+(?:responses|outputs|answers))?)"
-               r"\s+(?:are|were)(?:\s+(?:both|equally|all|similarly))*\s+(?:" + _BOTH_ADJ + r")\b", re.I),
+    re.compile(
+        r"\bequally\s+(?:good|bad|strong|weak|helpful|unhelpful|accurate|inaccurate|correct|wrong|valid"
+        r"|poor|acceptable)\b",
+        re.I,
+    ),
+    re.compile(
+        r"\bneither(?:\s+(?:response|output|answer|one|of\s+them))?\s+is"
+        + _DEGREE
+        + r"\s+(?:better|worse|superior|preferable|correct|right|good|acceptable)\b",
+        re.I,
+    ),
+    re.compile(
+        r"\b(?:both(?:\s+(?:responses|outputs|answers|assistants|of\s+them))?(?:\s+(?-i:A)\s+and\s+(?-i:B))?"
+        r"|(?:responses\s+|outputs\s+)?(?-i:A)\s+and\s+(?-i:B)|the\s+two(?:\s+(?:responses|outputs|answers))?)"
+        r"\s+(?:are|were)(?:\s+(?:both|equally|all|similarly))*\s+(?:" + _BOTH_ADJ + r")\b",
+        re.I,
+    ),
     # "Tie." as a sentence of its own, not "how to tie a bowline".
     re.compile(r"(?:^|[.!?]\s+|\n)\s*tie\s*[.!]?\s*(?=\n|$)", re.I),
 )
@@ -157,10 +198,15 @@ _RESERVATION = re.compile(r"[^.!?\n]*?\b(?:but|however|although|though|yet|while
 _LATER_PREFERENCE = re.compile(
     r"\b(?:but|however|although|though|yet|that\s+said|still|nevertheless|nonetheless|except|whereas|while"
     r"|prefer\w*|edges?|better|worse|best|worst|superior|inferior|more|less|stronger|weaker|wins?|ahead|outperforms?"
-    r"|beats?|favou?r\w*|\w+er\s+than)\b|\[\[", re.I)
+    r"|beats?|favou?r\w*|\w+er\s+than)\b|\[\[",
+    re.I,
+)
 # "I wouldn't say A is better", "I don't think A is better": a negated preference.
-_NEGATED_LEAD = re.compile(r"(?:n't|\bnot|\bnever|\bhardly|\bdoubt)\s+(?:\w+\s+){0,2}?(?:say|think|believe|agree|claim"
-                           r"|argue|consider|conclude|sure|convinced|that)\b[^.!?\n]*$|\bdoubt\b[^.!?\n]*$", re.I)
+_NEGATED_LEAD = re.compile(
+    r"(?:n't|\bnot|\bnever|\bhardly|\bdoubt)\s+(?:\w+\s+){0,2}?(?:say|think|believe|agree|claim"
+    r"|argue|consider|conclude|sure|convinced|that)\b[^.!?\n]*$|\bdoubt\b[^.!?\n]*$",
+    re.I,
+)
 
 
 def _not_a_statement(text: str, start: int, end: int) -> bool:
@@ -171,16 +217,23 @@ def _not_a_statement(text: str, start: int, end: int) -> bool:
     rest = re.match(r"[^.!?\n]*(?P<end>[.!?\n]|$)", text[end:])
     return rest is not None and rest["end"] == "?"
 
+
 _MARKER_NOUN = r"(?:final\s+)?(?:verdict|winner|choice|preference|decision|judge?ment)"
 # "Verdict: X" must be readable: a marker we cannot read makes the reply invalid.
 _COLON_MARKER = re.compile(r"\b" + _MARKER_NOUN + r"\s*[:=][ \t]*(?:\n[ \t]*)*(?=(?P<clause>[^\n]*))", re.I)
 # "### Final Verdict" as a heading, the verdict on the next non-empty line.
-_HEADING_MARKER = re.compile(r"^[ \t]*#+[ \t]*" + _MARKER_NOUN + r"[ \t]*[:=]?[ \t]*\n(?:[ \t]*\n)*[ \t]*"
-                             r"(?=(?P<clause>[^\n]*))", re.I | re.M)
+_HEADING_MARKER = re.compile(
+    r"^[ \t]*#+[ \t]*" + _MARKER_NOUN + r"[ \t]*[:=]?[ \t]*\n(?:[ \t]*\n)*[ \t]*"
+    r"(?=(?P<clause>[^\n]*))",
+    re.I | re.M,
+)
 _START_ANSWER = re.compile(r"^\s*(?:final\s+)?answer\s*[:=][ \t]*(?:\n[ \t]*)*(?=(?P<clause>[^\n]*))", re.I)
 # "My verdict is B", "the better response is B": read when readable, else prose.
-_IS_MARKER = re.compile(r"\b(?:" + _MARKER_NOUN + r"|(?:better|preferred)\s+(?:response|output|one|answer)|best\s+(?:response|output|one))"
-                        r"\s+is(?:\s+that)?\s+(?=(?P<clause>[^\n]*))", re.I)
+_IS_MARKER = re.compile(
+    r"\b(?:" + _MARKER_NOUN + r"|(?:better|preferred)\s+(?:response|output|one|answer)|best\s+(?:response|output|one))"
+    r"\s+is(?:\s+that)?\s+(?=(?P<clause>[^\n]*))",
+    re.I,
+)
 _BRACKETS = re.compile(r"\[\[\s*(?:(?P<c>A|B|C|tie)|(?P<x>A|B)\s*(?P<op>>>?|<<?|=)\s*(?P<y>A|B))\s*\]\]", re.I)
 
 
@@ -194,15 +247,25 @@ def _bracket(match: re.Match[str]) -> str:
     if op == "=":
         return "tie"
     return x if op.startswith(">") else y
-_I_CHOOSE = re.compile(r"\bI(?:\s+would|\s+will|'d|'ll)?(?:\s+(?:slightly|clearly|strongly|definitely|somewhat|marginally))?"
-                       r"\s+(?:choose|prefer|pick|select|favou?r|go\s+with)\s+"
-                       r"(?=(?P<clause>[^\n.;,]*))", re.I)
-_DIRECT_CHOICE = (r"\(?\s*(?:" + _LABEL + r"|\[\[\s*(?P<bracket>A|B|C|tie|A\s*>>?\s*B|B\s*>>?\s*A|A\s*=\s*B|B\s*=\s*A)"
-                  r"\s*\]\]|(?:a\s+)?(?P<tie>tie)\b"
-                  r"|(?P<c>(?-i:C)))\s*\)?")
+
+
+_I_CHOOSE = re.compile(
+    r"\bI(?:\s+would|\s+will|'d|'ll)?(?:\s+(?:slightly|clearly|strongly|definitely|somewhat|marginally))?"
+    r"\s+(?:choose|prefer|pick|select|favou?r|go\s+with)\s+"
+    r"(?=(?P<clause>[^\n.;,]*))",
+    re.I,
+)
+_DIRECT_CHOICE = (
+    r"\(?\s*(?:" + _LABEL + r"|\[\[\s*(?P<bracket>A|B|C|tie|A\s*>>?\s*B|B\s*>>?\s*A|A\s*=\s*B|B\s*=\s*A)"
+    r"\s*\]\]|(?:a\s+)?(?P<tie>tie)\b"
+    r"|(?P<c>(?-i:C)))\s*\)?"
+)
 _CLAUSE_CHOICE = re.compile(
-    r"\s*(?:clearly\s+|definitely\s+)?" + _DIRECT_CHOICE
-    + r"(?=\s*$|\s*[.,;!:)(\u2013\u2014-]|\s+(?:because|since|as|for|due|with|here|overall)\b)", re.I)
+    r"\s*(?:clearly\s+|definitely\s+)?"
+    + _DIRECT_CHOICE
+    + r"(?=\s*$|\s*[.,;!:)(\u2013\u2014-]|\s+(?:because|since|as|for|due|with|here|overall)\b)",
+    re.I,
+)
 _CHOSEN = re.compile(r"\s*" + _DIRECT_CHOICE + r"(?![\w'])", re.I)
 
 
@@ -234,7 +297,7 @@ def _prose_votes(text: str) -> tuple[set[str], bool]:
         votes.add(m["who"])
     for pattern in _TIE_PHRASES:
         for m in pattern.finditer(text):
-            rest = text[m.end():]
+            rest = text[m.end() :]
             if _ASPECT.match(rest) or _RESERVATION.match(rest):
                 continue
             if pattern is _TIE_PHRASES[3] and _LATER_PREFERENCE.search(rest):
@@ -314,7 +377,32 @@ def _choice_from_text(text: str, scale: int) -> Parsed:
     return valid(explicit.pop(), None, text.strip())
 
 
-GRAMMAR = Grammar(("verdict", "winner", "choice", "preference", "preferred", "better", "best", "answer",
-                   "judgement", "judgment", "decision"), _json_choice, _from_start, _choice_from_text)
-PAIRWISE = Protocol("pairwise", PAIRWISE_KIND, "win rate (ties half)", template=TEMPLATE_DIR / "pairwise.jinja",
-                    rubric="helpfulness", schema=_schema, grammar=GRAMMAR, pairs=True, map_back=map_back)
+GRAMMAR = Grammar(
+    (
+        "verdict",
+        "winner",
+        "choice",
+        "preference",
+        "preferred",
+        "better",
+        "best",
+        "answer",
+        "judgement",
+        "judgment",
+        "decision",
+    ),
+    _json_choice,
+    _from_start,
+    _choice_from_text,
+)
+PAIRWISE = Protocol(
+    "pairwise",
+    PAIRWISE_KIND,
+    "win rate (ties half)",
+    template=TEMPLATE_DIR / "pairwise.jinja",
+    rubric="helpfulness",
+    schema=_schema,
+    grammar=GRAMMAR,
+    pairs=True,
+    map_back=map_back,
+)

@@ -18,8 +18,11 @@ from assay.judge.protocols.reading import Grammar, Parsed, cut_off, invalid, pla
 _COMPLETE = r"(?=[ \t]*(?:[,;!)\]\n]|\.\s))"
 _START = (
     re.compile(r"\s*\[\[\s*(?P<n>-?\d+(?:\.\d+)?)\s*\]\](?:\s*/\s*(?P<of>\d+))?", re.I),
-    re.compile(r"\s*(?:rating|score|grade)\s*[:=]\s*\[*\s*(?P<n>-?\d+(?:\.\d+)?)\s*\]*"
-               r"(?:\s*(?:/|out\s+of)\s*(?P<of>\d+))?" + _COMPLETE, re.I),
+    re.compile(
+        r"\s*(?:rating|score|grade)\s*[:=]\s*\[*\s*(?P<n>-?\d+(?:\.\d+)?)\s*\]*"
+        r"(?:\s*(?:/|out\s+of)\s*(?P<of>\d+))?" + _COMPLETE,
+        re.I,
+    ),
 )
 
 
@@ -46,7 +49,6 @@ def _from_start(text: str, scale: int) -> Parsed:
     return cut_off()
 
 
-
 # A number not followed by more digits (so that "10-20" cannot be read as "1").
 _NUMBER = r"(?P<n>-?\d+(?:\.\d+)?)(?!\.?\d)"
 # "/ 10" or "out of 10"; a fraction of something else ("3/10 of the facts",
@@ -56,9 +58,33 @@ _NOT_A_RANGE = r"(?!\s*(?:-|\u2013|to)\s*\d)"
 # Explicit markers first; numbers in prose only when there is no marker.
 # A marker word right before "score" that names an aspect ("the accuracy score is 8")
 # makes it a sub-score, read only when there is no overall rating.
-_MARKER = (r"\b(?:rating|score|grade)\s*(?:is|of)?\s*[:=]?\s*\[*\s*" + _NUMBER + r"\s*\]*" + _NOT_A_RANGE + _OUT_OF)
-_NOT_ASPECTS = {"the", "my", "final", "overall", "total", "a", "an", "its", "this", "our", "your", "and", "i",
-                "general", "global", "their", "his", "her", "is", "was", "would", "be", "with", "of"}
+_MARKER = r"\b(?:rating|score|grade)\s*(?:is|of)?\s*[:=]?\s*\[*\s*" + _NUMBER + r"\s*\]*" + _NOT_A_RANGE + _OUT_OF
+_NOT_ASPECTS = {
+    "the",
+    "my",
+    "final",
+    "overall",
+    "total",
+    "a",
+    "an",
+    "its",
+    "this",
+    "our",
+    "your",
+    "and",
+    "i",
+    "general",
+    "global",
+    "their",
+    "his",
+    "her",
+    "is",
+    "was",
+    "would",
+    "be",
+    "with",
+    "of",
+}
 
 
 class _SubScore:
@@ -79,17 +105,26 @@ class _SubScore:
 _RATING_TIERS = (
     (re.compile(r"\[\[\s*" + _NUMBER + r"\s*\]\]" + _OUT_OF, re.I), _SubScore(_MARKER, False)),
     (_SubScore(_MARKER, True),),
-    (re.compile(r"(?<![\d.])" + _NUMBER + r"\s*(?:/|out\s+of)\s*(?P<of>\d+)(?!\s*(?:%|of\b))", re.I),
-     re.compile(r"\b(?:rate|rated|give|gave|giving|award|assign)\s+(?:it|this(?:\s+response)?|the\s+response)?\s*"
-                r"(?:an?\s+|at\s+)?" + _NUMBER + _NOT_A_RANGE + _OUT_OF + r"(?=\s*(?:[.,;!)\n]|$))", re.I)),
+    (
+        re.compile(r"(?<![\d.])" + _NUMBER + r"\s*(?:/|out\s+of)\s*(?P<of>\d+)(?!\s*(?:%|of\b))", re.I),
+        re.compile(
+            r"\b(?:rate|rated|give|gave|giving|award|assign)\s+(?:it|this(?:\s+response)?|the\s+response)?\s*"
+            r"(?:an?\s+|at\s+)?" + _NUMBER + _NOT_A_RANGE + _OUT_OF + r"(?=\s*(?:[.,;!)\n]|$))",
+            re.I,
+        ),
+    ),
 )
 
 
 # "Not a 10/10", "far from a 10/10", "the reference answer deserves 10/10".
-_RATING_NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bfar\s+from|\bhardly|\bshort\s+of|\bno)(?:\s+\w+){0,2}\s+$"
-                             r"|^\s*(?:not|never|far\s+from)\b", re.I)
-_ABOUT_REFERENCE = re.compile(r"\b(?:reference|gold|ideal|expected|model\s+answer|ground[\s-]*truth|perfect\s+answer)\b",
-                              re.I)
+_RATING_NEGATED = re.compile(
+    r"(?:\bnot|n't|\bnever|\bfar\s+from|\bhardly|\bshort\s+of|\bno)(?:\s+\w+){0,2}\s+$"
+    r"|^\s*(?:not|never|far\s+from)\b",
+    re.I,
+)
+_ABOUT_REFERENCE = re.compile(
+    r"\b(?:reference|gold|ideal|expected|model\s+answer|ground[\s-]*truth|perfect\s+answer)\b", re.I
+)
 
 
 def _not_the_rating(text: str, at: int) -> bool:
@@ -109,8 +144,11 @@ def _rating(number: float, out_of: str | None, scale: int, explanation: str | No
 
 
 # "on a 5-point scale", "on a scale of 1 to 5", "(1-5 scale)".
-_SCALE_MENTION = re.compile(r"\b(?P<a>\d+)[- ]point\s+scale|\bscale\s+(?:of|from)\s+[01]\s*(?:-|\u2013|to)\s*(?P<b>\d+)"
-                            r"|\b[01]\s*(?:-|\u2013|to)\s*(?P<c>\d+)\s+scale", re.I)
+_SCALE_MENTION = re.compile(
+    r"\b(?P<a>\d+)[- ]point\s+scale|\bscale\s+(?:of|from)\s+[01]\s*(?:-|\u2013|to)\s*(?P<b>\d+)"
+    r"|\b[01]\s*(?:-|\u2013|to)\s*(?P<c>\d+)\s+scale",
+    re.I,
+)
 
 
 def _rating_from_text(text: str, scale: int) -> Parsed:
@@ -123,8 +161,12 @@ def _rating_from_text(text: str, scale: int) -> Parsed:
     if bare:
         return _rating(float(bare["n"]), None, scale, None)
     for tier in _RATING_TIERS:
-        found = [(m["n"], m["of"]) for pattern in tier for m in pattern.finditer(text)
-                 if not _not_the_rating(text, m.start())]
+        found = [
+            (m["n"], m["of"])
+            for pattern in tier
+            for m in pattern.finditer(text)
+            if not _not_the_rating(text, m.start())
+        ]
         if not found:
             continue
         for number, out_of in found:
@@ -139,6 +181,15 @@ def _rating_from_text(text: str, scale: int) -> Parsed:
 
 
 GRAMMAR = Grammar(("rating", "score", "grade", "verdict"), _json_rating, _from_start, _rating_from_text)
-POINTWISE = Protocol("pointwise", SCORE_KIND, "mean rating", template=TEMPLATE_DIR / "pointwise.jinja",
-                     rubric="helpfulness", schema=_schema, grammar=GRAMMAR, rated=True, default_pool="mean",
-                     pools=POOLS)
+POINTWISE = Protocol(
+    "pointwise",
+    SCORE_KIND,
+    "mean rating",
+    template=TEMPLATE_DIR / "pointwise.jinja",
+    rubric="helpfulness",
+    schema=_schema,
+    grammar=GRAMMAR,
+    rated=True,
+    default_pool="mean",
+    pools=POOLS,
+)

@@ -86,8 +86,11 @@ class Grammar:
 def verdict_schema(field_name: str, value: dict[str, Any]) -> dict[str, Any]:
     """The JSON schema of a reply: a bounded explanation first, then the verdict field."""
     explanation = {"type": "string", "maxLength": EXPLANATION_MAX_CHARS}
-    return {"type": "object", "properties": {"explanation": explanation, field_name: value},
-            "required": ["explanation", field_name]}
+    return {
+        "type": "object",
+        "properties": {"explanation": explanation, field_name: value},
+        "required": ["explanation", field_name],
+    }
 
 
 def read_reply(text: str | None, grammar: Grammar, scale: int = 10, finish_reason: str | None = None) -> Parsed:
@@ -172,17 +175,17 @@ def _json_objects(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]
 
 def _starts_json(text: str) -> bool:
     """A reply that starts with a brace (after an optional code fence) is JSON."""
-    return text[_FENCE.match(text).end():].startswith("{")
+    return text[_FENCE.match(text).end() :].startswith("{")
 
 
-
-def _final_object(text: str, objects: list[dict[str, Any]], spans: list[tuple[int, int]],
-                  grammar: Grammar) -> dict[str, Any] | None:
+def _final_object(
+    text: str, objects: list[dict[str, Any]], spans: list[tuple[int, int]], grammar: Grammar
+) -> dict[str, Any] | None:
     """The object that ends the reply, when it holds the verdict or closes a ```json block."""
-    if not spans or not re.fullmatch(r"\s*(?:```)?\s*", text[spans[-1][1]:]):
+    if not spans or not re.fullmatch(r"\s*(?:```)?\s*", text[spans[-1][1] :]):
         return None
     data = objects[-1]
-    fenced = re.search(r"```(?:json)?\s*$", text[:spans[-1][0]], re.I)
+    fenced = re.search(r"```(?:json)?\s*$", text[: spans[-1][0]], re.I)
     if fenced or _has_verdict_key([data], grammar):
         return data
     return None
@@ -211,7 +214,7 @@ def _decode_object(text: str, start: int) -> tuple[dict[str, Any] | None, int]:
     closes = [i for i in range(start + 1, len(text)) if text[i] == "}"][:_MAX_BRACES]
     for close in closes:
         try:
-            value = ast.literal_eval(text[start:close + 1])
+            value = ast.literal_eval(text[start : close + 1])
         except Exception:  # noqa: BLE001 - any failure just means "not this prefix"
             continue
         if isinstance(value, dict):
@@ -234,13 +237,17 @@ def _from_json(objects: list[dict[str, Any]], broken: bool, grammar: Grammar, sc
             explanation = next((str(fields[k]) for k in _EXPLANATION_KEYS if k in fields), None)
         readings += [grammar.json_value(fields[k], scale) for k in grammar.verdict_keys if k in fields]
     if not readings:
-        reason = ("JSON reply cut off before its verdict" if broken
-                  else f"JSON reply without a {'/'.join(grammar.verdict_keys[:3])} field")
+        reason = (
+            "JSON reply cut off before its verdict"
+            if broken
+            else f"JSON reply without a {'/'.join(grammar.verdict_keys[:3])} field"
+        )
         return invalid(reason, explanation)
     for reading in readings:
         if reading.invalid:
             return invalid(reading.reason or "unreadable verdict", explanation)
     if len({r.verdict for r in readings}) > 1:
-        return invalid("contradictory verdict fields: " + ", ".join(sorted({r.verdict or "" for r in readings})),
-                       explanation)
+        return invalid(
+            "contradictory verdict fields: " + ", ".join(sorted({r.verdict or "" for r in readings})), explanation
+        )
     return valid(readings[0].verdict or "", readings[0].score, explanation)

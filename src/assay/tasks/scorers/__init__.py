@@ -27,6 +27,7 @@ def gave_no_answer(detail: str) -> bool:
     """Whether a score's ``detail`` says the output held no answer."""
     return detail in (NO_NUMBER, NO_MATCH) or NO_GROUP_CAPTURED.fullmatch(detail) is not None
 
+
 # name -> module under assay.tasks.scorers; imported only when used.
 SCORERS = {
     "exact": "exact",
@@ -41,8 +42,9 @@ SCORERS = {
 def get_scorer(name: str) -> Scorer:
     base = name.split(":", 1)[0]
     if base not in SCORERS:
-        raise ConfigError(f"unknown scorer '{name}'; valid: {', '.join(SCORERS)} "
-                          "(regex takes a pattern: regex:PATTERN)")
+        raise ConfigError(
+            f"unknown scorer '{name}'; valid: {', '.join(SCORERS)} (regex takes a pattern: regex:PATTERN)"
+        )
     module = importlib.import_module(f"assay.tasks.scorers.{SCORERS[base]}")
     if base == "regex":
         return module.make_regex_scorer(name.split(":", 1)[1] if ":" in name else None)

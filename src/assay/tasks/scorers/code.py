@@ -92,8 +92,9 @@ def _to_score(result: SandboxResult) -> Score:
 
 def _check(output: str, item: Item, limits: SandboxLimits) -> SandboxResult:
     prompt, test, entry_point = _fields(item)
-    return check_in_sandbox(build_program(output, item), prompt=prompt, test=test, entry_point=entry_point,
-                            limits=limits)
+    return check_in_sandbox(
+        build_program(output, item), prompt=prompt, test=test, entry_point=entry_point, limits=limits
+    )
 
 
 def code(output: str, item: Item) -> Score:
