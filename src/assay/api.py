@@ -50,6 +50,12 @@ def run(
     margin: float | None = None,
     against: str | None = None,
     batch: int | None = None,
+    chat_template: str | None = None,
+    completion_template: str | None = None,
+    system: str | None = None,
+    stop: list[str] | None = None,
+    fewshot_from: str | None = None,
+    name: str | None = None,
 ):
     """Run models (by name) on a task (by name or path); returns a ``RunResult``.
 
@@ -74,14 +80,25 @@ def run(
         target_delimiter=target_delimiter,
         data=data,
         apply_chat_template=apply_chat_template,
+        chat_template=chat_template,
+        completion_template=completion_template,
+        system=system,
+        stop=stop,
+        fewshot_from=fewshot_from,
     )
+    if name is not None:
+        if not name.strip() or "/" in name or "\\" in name:
+            from assay.errors import ConfigError
+
+            raise ConfigError(f"--name {name!r}: give a non-empty name without a path separator, e.g. gsm8k")
+        the_task.name = name.strip()
     rule = None
     if stop_when_decided:
         from assay.run.stopping import StopRule
 
         rule = StopRule(alpha=alpha, margin=margin, against=against, batch=8 if batch is None else batch)
         rule.check(list(models))  # before any model is loaded
-    the_models = [get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx) for name in models]
+    the_models = [get_model(m, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx) for m in models]
     return run_eval(
         the_task,
         the_models,

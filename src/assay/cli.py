@@ -75,7 +75,28 @@ def run(
     target_field: Optional[str] = typer.Option(None),
     template: Optional[str] = typer.Option(
         None,
-        help="Jinja2 prompt template (file or string): for chat models; in likelihood modes, the plain-text context for every model",
+        help="Jinja2 prompt template (file or string) for every model: a chat model's user turn, a base model's question (its few-shot examples rendered the same way); in likelihood modes, the plain-text context",
+    ),
+    chat_template: Optional[str] = typer.Option(
+        None, help="generation: the prompt template for chat models only (overrides --template for them)"
+    ),
+    completion_template: Optional[str] = typer.Option(
+        None, help="generation: the whole prompt template for base models only, over input and the fewshot list"
+    ),
+    system: Optional[str] = typer.Option(
+        None, help="generation: a system message for chat models (the first paragraph of a base model's prompt)"
+    ),
+    stop: Optional[List[str]] = typer.Option(
+        None, help="generation: stop sequence for every model (repeatable; \\n for a newline)"
+    ),
+    fewshot_from: Optional[str] = typer.Option(
+        None,
+        help="few-shot examples from this file or saved dataset (e.g. the train split), not from neighbouring test items",
+    ),
+    name: Optional[str] = typer.Option(
+        None,
+        "--name",
+        help="the run's task name (default: the task's, e.g. the file's stem); names the run directory and a suite's task",
     ),
     mode: Optional[str] = typer.Option(
         None,
@@ -176,6 +197,12 @@ def run(
         margin=margin,
         against=against,
         batch=batch,
+        chat_template=chat_template,
+        completion_template=completion_template,
+        system=system,
+        stop=stop,
+        fewshot_from=fewshot_from,
+        name=name,
     )
     _emit(result, as_json)
     if not as_json:
@@ -266,7 +293,10 @@ def import_logs(
 
 @app.command()
 def compare(
-    sources: List[str] = typer.Argument(..., help="run directories or score files (model,item,score[,cluster,sample])"),
+    sources: List[str] = typer.Argument(
+        ...,
+        help="run directories or score files (model,item,score[,cluster,sample]); runs of several tasks give a suite",
+    ),
     metric: Optional[str] = typer.Option(None, help="scorer to compare when a run has several"),
     ci_method: str = typer.Option(
         "auto", help="auto, t, clt, clustered, beta-clustered, bootstrap, percentile, wilson, beta, exact"
@@ -289,6 +319,19 @@ def compare(
     """Leaderboard with intervals, tied groups and every pairwise difference."""
     if not sequential and (alpha is not None or batch != 1 or margin is not None):
         raise ConfigError("--alpha, --batch and --margin apply to --sequential; add --sequential or drop them")
+    from assay.stats.suite import compare_suite, is_suite
+
+    if is_suite(sources):
+        # Runs of several tasks: per-task comparisons and the suite across them.
+        if sequential:
+            raise ConfigError("--sequential compares one task's items; give runs of one task")
+        _emit(
+            compare_suite(
+                sources, metric=metric, ci_method=ci_method, correction=correction, confidence=confidence, seed=seed
+            ),
+            as_json,
+        )
+        return
     from assay.stats.compare import compare as compare_api
 
     _emit(
@@ -466,9 +509,20 @@ def audit(
                     max_retries=max_retries,
                     n_ctx=n_ctx,
                     use_cache=not no_cache,
+                    progress=True,
                 )
             )
     _emit(result, as_json)
+    failed = [p for p in result.probes if p.n_errors]
+    if failed:
+        from assay.errors import IncompleteRunError
+
+        first = failed[0]
+        raise IncompleteRunError(
+            f"{sum(p.n_errors for p in failed)} probe request(s) failed (first, {first.judge} {first.probe}: "
+            f"{first.first_error}); the probes' effects rest on the replies that came back. Run the same "
+            "command again to retry only the failed requests (the others are cached)"
+        )
 
 
 @app.command()

@@ -423,3 +423,16 @@ def test_bias_probes_go_through_the_cache(shared_data):
     assert [r.to_dict() for r in again] == [r.to_dict() for r in first]
     run_probes("fake", items=pairs, n=3, model=judge, n_boot=50, probes=("position",), use_cache=False)
     assert judge.calls == calls + 9
+
+
+def test_pointwise_intervals_stay_on_the_rating_scale():
+    # Four ratings 10, 10, 10, 3: the t interval is 8.250 [2.68, 13.82], past the top of a 1-10 scale.
+    from assay.judge.judging import ORIGINAL, Outcome, Unit, summarise
+
+    outcomes = [
+        Outcome(Unit(f"i{k}", "m", None, ORIGINAL, ()), str(r), float(r), False) for k, r in enumerate([10, 10, 10, 3])
+    ]
+    summary = summarise("judge", outcomes, "pointwise", ["m"], scale=10)
+    interval = summary.intervals["m"]
+    assert summary.mean_score["m"] == 8.25
+    assert 1 <= interval["low"] < 8.25 < interval["high"] <= 10 and interval["method"] == "bounded-beta"

@@ -388,3 +388,24 @@ def test_a_response_is_stored_before_its_slow_code_scoring_ends(tmp_path):
     assert seen == [(1, 0)]  # the response is kept while its tests still run
     assert result.models["fake"].score == 1.0
     assert len(scores_frame(tmp_path / "r")) == 1
+
+
+def test_config_records_each_models_prompt_and_template_reaches_base_models(tmp_path):
+    # One --template for a chat and a base model: both see the question in the same words, and the
+    # run's config says what each was given.
+    import json as _json
+
+    from assay.tasks.registry import get_task
+
+    task = get_task("arithmetic", params={"digits": "1", "n": "3"}, template="Compute {{ input }} =", fewshot=1)
+    models = [ArithmeticFake("chatty", chat=True), ArithmeticFake("base", chat=False)]
+    run_eval(task, models, out=tmp_path / "r", progress=False, max_tokens=4)
+    prompts = _json.loads((tmp_path / "r" / "config.json").read_text())["prompts"]
+    first = task.items[0].input["input"]
+    assert (
+        prompts["chatty"]["kind"] == "chat" and prompts["chatty"]["first_prompt"][0]["content"] == f"Compute {first} ="
+    )
+    assert prompts["base"]["kind"] == "completion" and prompts["base"]["template"] == "Compute {{ input }} ="
+    examples = {f"Compute {it.input['input']} = {it.target}" for it in task.fewshot_items}
+    shown, asked = prompts["base"]["first_prompt"].split("\n\n")
+    assert shown in examples and asked == f"Compute {first} ="

@@ -192,3 +192,16 @@ def test_render_runs():
     console.print(compare(binary_frame({"a": 0.7, "b": 0.5}, n=50)).render())
     text = console.export_text()
     assert "Leaderboard" in text and "mcnemar-exact" in text
+
+
+def test_several_samples_that_agree_never_give_a_zero_width_pair_interval():
+    # HumanEval-like: 4 samples per item, two models with the same per-item pass rates.
+    rows = [
+        {"model": model, "item": i, "sample": s, "score": int(s < passes)}
+        for model in ("a", "b")
+        for i, passes in enumerate([0, 0, 1, 4, 2, 0, 0, 3])
+        for s in range(4)
+    ]
+    pair = compare(pd.DataFrame(rows)).to_dict()["pairs"][0]
+    assert pair["ci_high"] - pair["ci_low"] > 0.5  # 8 items cannot pin a difference down
+    assert pair["test"] == "mcnemar-means" and "per-item means" in pair["ci_method"]

@@ -247,3 +247,37 @@ def test_beta_clustered_covers_rare_successes_where_clustered_does_not():
                 ci = mean_ci(y, clusters=groups, method=method)
             hits[method] += ci.low <= p <= ci.high
     assert hits["beta-clustered"] / reps >= 0.93 and hits["clustered"] / reps <= 0.91
+
+
+def test_bounded_interval_stays_on_the_scale_and_covers_by_simulation():
+    import numpy as np
+
+    from assay.stats.intervals import bounded_mean_ci
+
+    # Ratings on 1..10 with known means, bunched at the top where a t interval leaves the scale.
+    rng = np.random.default_rng(7)
+    designs = [({10: 0.6, 9: 0.3, 8: 0.1}, 8), ({10: 0.9, 1: 0.1}, 10), ({5: 0.2, 6: 0.3, 7: 0.3, 8: 0.2}, 5)]
+    for probs, n in designs:
+        values, weights = np.array(list(probs), float), np.array(list(probs.values()))
+        truth = float(values @ weights)
+        covered = 0
+        trials = 600
+        for _ in range(trials):
+            ci = bounded_mean_ci(rng.choice(values, n, p=weights), 1, 10)
+            assert 1 <= ci.low <= ci.mean <= ci.high <= 10 and ci.high > ci.low
+            covered += ci.low <= truth <= ci.high
+        assert covered / trials >= 0.95 - 3 * (0.05 * 0.95 / trials) ** 0.5, (probs, covered / trials)
+
+
+def test_bounded_interval_is_the_t_interval_away_from_the_ends():
+    import numpy as np
+    from scipy import stats
+
+    from assay.stats.intervals import bounded_mean_ci
+
+    values = np.random.default_rng(3).normal(5.5, 1.0, 400).clip(1, 10)
+    ci = bounded_mean_ci(values, 1, 10)
+    t = stats.ttest_1samp(values, 0).confidence_interval(0.95)
+    assert abs(ci.low - t.low) < 0.01 and abs(ci.high - t.high) < 0.01
+    same = bounded_mean_ci([8, 8, 8], 1, 10)
+    assert same.low < 8 < same.high  # no spread seen is not certainty

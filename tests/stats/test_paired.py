@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,10 +89,56 @@ def test_identical_models_give_p_one_and_an_honest_interval():
     u = stats.beta.ppf(0.975, 1, 4)
     assert rel(r.high, u) and rel(r.low, -u) and rel(u, 1 - 0.025**0.25)
     assert "no discordant" in r.ci_method
-    # the t-test has no spread to work with and says so
+    # on an unbounded scale the t-test has no spread to work with and says so
     with pytest.warns(UserWarning, match="differences are all 0"):
-        t = paired_diff([0.5, 0.2, 0.7], [0.5, 0.2, 0.7])
+        t = paired_diff([5.0, 2.0, 7.0], [5.0, 2.0, 7.0])
     assert t.p_value == 1.0 and t.low == t.high == 0
+
+
+def test_identical_means_of_several_samples_keep_an_exact_interval():
+    # Four samples per item: item means 0.25, 0.5, ... are not binary, and two models that agree on every
+    # item's mean have no spread in their differences. Scores in [0, 1] bound the difference, so the
+    # interval is the binary path's: ± the Clopper-Pearson upper bound at 0 of n (scipy's exact interval).
+    means = [0.0, 0.25, 0.5, 1.0, 0.75, 0.0, 0.0, 0.25]
+    r = paired_diff(means, list(means))
+    upper = stats.binomtest(0, len(means)).proportion_ci(0.95, method="exact").high
+    assert r.high > 0 and rel(r.high, upper) and rel(r.low, -upper)
+    assert r.test == "mcnemar-means" and r.p_value == 1.0 and "per-item means" in r.ci_method
+    # A constant non-zero difference on binary-valued means is the binary path's interval and p exactly.
+    a, b = [1.0] * 6, [0.0] * 6
+    forced = paired_diff(np.array(a) * 0.5 + 0.5, np.array(b) * 0.5 + 0.5)  # every difference 0.5
+    # three items' worth of wins by a (half an item each on six items): p = 2 * 0.5^3, as McNemar on 3-0
+    assert forced.test == "mcnemar-means" and forced.low < 0.5 < forced.high <= 1 and rel(forced.p_value, 0.25)
+    binary = paired_diff(a, b)
+    from assay.stats.paired import means_interval
+
+    low, high, p, _, _ = means_interval(np.ones(6))
+    assert rel(low, binary.low) and rel(high, binary.high) and rel(p, binary.p_value)
+
+
+@pytest.mark.parametrize("m", [1, 2, 5, 9, 20])
+def test_fractional_mcnemar_p_is_the_exact_test_on_whole_counts(m):
+    from assay.stats.paired import _fractional_mcnemar_p
+
+    for k in range(m + 1):
+        expected = stats.binomtest(k, m, 0.5).pvalue
+        assert rel(_fractional_mcnemar_p(k, m - k), expected)
+
+
+def test_zero_difference_bound_covers_by_simulation():
+    # Per-item differences in [-1, 1] of 4-sample means with a small true difference: whenever every
+    # difference comes out 0, the interval must still cover the truth at the nominal rate overall.
+    rng = np.random.default_rng(0)
+    n, k, p_a, p_b = 6, 4, 0.03, 0.0
+    truth, misses, trials = p_a - p_b, 0, 4000
+    for _ in range(trials):
+        a = rng.binomial(k, p_a, n) / k
+        b = rng.binomial(k, p_b, n) / k
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = paired_diff(a, b)
+        misses += not (r.low <= truth <= r.high)
+    assert misses / trials <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / trials)
 
 
 def test_aligned_clusters_follow_keyed_rows():

@@ -132,3 +132,13 @@ def test_a_gsm8k_answer_with_nothing_after_the_hashes_is_named(tmp_path):
     )
     with pytest.raises(DataError, match=r"d.jsonl line 2: no target: nothing after '####' in column 'answer'"):
         file_task(source)
+
+
+def test_hub_without_network_is_one_line_naming_a_local_copy(tmp_path):
+    from tests.test_cli import assay
+
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = assay("run", "hf:gsm8k", "-m", "smollm2", "--limit", 1, env=env, check=False, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "hub is unreachable" in lines[0] and "to_json" in lines[0]

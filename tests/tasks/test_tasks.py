@@ -61,8 +61,68 @@ def test_jsonl_with_fields_template_and_fewshot(tmp_path):
     assert [i.target for i in task.items] == ["0", "1", "2", "3", "4"]
     assert task.items[3].cluster == "1"
     assert task.render(task.items[0], chat=True)[0]["content"] == "Q: question 0"
+    # --template is every model's prompt: a base model's examples are rendered with it, then the item.
     base = task.render(task.items[4], chat=False)
-    assert "question 4\nAnswer: 4" not in base and "question 0\nAnswer: 0" in base
+    assert base == "Q: question 0 0\n\nQ: question 1 1\n\nQ: question 2 2\n\nQ: question 4"
+
+
+def test_chat_and_completion_templates_system_and_stop(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(json.dumps({"q": f"question {i}", "a": str(i)}) for i in range(4)) + "\n")
+    task = get_task(
+        str(path),
+        input_field="q",
+        target_field="a",
+        template="Q: {{ q }}\nA:",
+        chat_template="Answer briefly. {{ q }}",
+        system="You are terse.",
+        stop=["\\n\\n", "Q:"],
+        fewshot=1,
+    )
+    chat = task.render(task.items[0], chat=True)
+    assert chat == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Answer briefly. question 0"},
+    ]
+    assert task.render(task.items[0], chat=False) == "You are terse.\n\nQ: question 1\nA: 1\n\nQ: question 0\nA:"
+    assert task.stop_for(True) == task.stop_for(False) == ("\n\n", "Q:")
+    own = get_task(
+        str(path),
+        input_field="q",
+        target_field="a",
+        template="Q: {{ q }}",
+        completion_template="{% for ex in fewshot %}{{ ex.q }}={{ ex.target }};{% endfor %}{{ q }}=",
+        fewshot=2,
+    )
+    assert own.render(own.items[3], chat=False) == "question 0=0;question 1=1;question 3="
+    assert own.render(own.items[3], chat=True)[0]["content"] == "Q: question 3"
+    with pytest.raises(ConfigError, match="--system applies to generation"):
+        get_task(str(path), input_field="q", target_field="a", mode="perplexity", system="x")
+
+
+def test_fewshot_examples_from_another_file(tmp_path):
+    (tmp_path / "test.jsonl").write_text("\n".join(json.dumps({"q": f"test {i}", "a": str(i)}) for i in range(3)))
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps({"q": f"train {i}", "a": f"t{i}"}) for i in range(5)))
+    task = get_task(
+        str(tmp_path / "test.jsonl"),
+        input_field="q",
+        target_field="a",
+        fewshot=2,
+        fewshot_from=str(tmp_path / "train.jsonl"),
+    )
+    base = task.render(task.items[0], chat=False)
+    assert "train 0\nAnswer: t0" in base and "train 1\nAnswer: t1" in base and "test 1" not in base
+    with pytest.raises(DataError, match="shares items with the task"):
+        get_task(
+            str(tmp_path / "test.jsonl"), input_field="q", target_field="a", fewshot_from=str(tmp_path / "test.jsonl")
+        )
+    with pytest.raises(DataError, match="--fewshot-from .*no such file"):
+        get_task(
+            str(tmp_path / "test.jsonl"),
+            input_field="q",
+            target_field="a",
+            fewshot_from=str(tmp_path / "missing.jsonl"),
+        )
 
 
 def test_gsm8k_format_end_to_end_loading(shared_data):
@@ -123,3 +183,18 @@ def test_a_template_file_that_is_not_text_is_named(tmp_path):
     (tmp_path / "t.j2").write_bytes(b"\xff\xfe{{ input }}\x80")
     with pytest.raises(ConfigError, match=r"template file .*t\.j2: cannot be read as UTF-8"):
         get_task(str(tmp_path / "d.jsonl"), template=str(tmp_path / "t.j2"))
+
+
+def test_fewshot_examples_from_another_split(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    splits = {
+        split: datasets.Dataset.from_list([{"question": f"{split} {i}", "answer": f"{split[0]}{i}"} for i in range(3)])
+        for split in ("train", "test")
+    }
+    datasets.DatasetDict(splits).save_to_disk(str(tmp_path / "saved"))
+    task = get_task(str(tmp_path / "saved"), fewshot=2, fewshot_from="split:train")
+    base = task.render(task.items[0], chat=False)
+    assert "train 0\nAnswer: t0" in base and "test 1" not in base and base.endswith("test 0\nAnswer:")
+    (tmp_path / "one.jsonl").write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
+    with pytest.raises(ConfigError, match="single file without splits"):
+        get_task(str(tmp_path / "one.jsonl"), fewshot_from="split:train")

@@ -71,6 +71,7 @@ class JudgeSummary:
     cost: float | None = None
     vote_ties: int | None = None
     fatal: str | None = None
+    first_error: str | None = None  # the first failed request's cause, as the server gave it
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"n": self.n, "invalid": self.invalid, "errors": self.errors, "not_run": self.not_run}
@@ -94,6 +95,8 @@ class JudgeSummary:
             d["vote_ties"] = self.vote_ties
         if self.fatal:
             d["fatal"] = self.fatal
+        if self.first_error:
+            d["first_error"] = self.first_error
         return jsonable(d)
 
 
@@ -552,25 +555,42 @@ def _lexical(units: list[Unit], record: Protocol, data: RunOutputs, store) -> li
 # --------------------------------------------------------------------------- summaries
 
 
-def _interval(values: Sequence[float]) -> dict[str, Any]:
-    from assay.stats.intervals import mean_ci
+def _interval(values: Sequence[float], bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+    """A judge summary's interval. Verdict values are bounded (credit in [0, 1],
+    a rating on 1..scale): correct/incorrect verdicts get the binary path's
+    Beta interval, the others an interval that stays on their scale (a t
+    interval on ratings bunched near 10 would reach past it)."""
+    import numpy as np
+
+    from assay.stats._inputs import is_binary
+    from assay.stats.intervals import bounded_mean_ci, mean_ci
 
     if len(values) < 2:
         return {"n": len(values), "low": None, "high": None, "method": None}
+    array = np.asarray(values, dtype=float)
     with warnings.catch_warnings():
-        # Tiny judged sets are often all one value; the zero-width interval
-        # shown is warning enough.
+        # Tiny judged sets are often all one value; the methods widen for it.
         warnings.simplefilter("ignore")
-        ci = mean_ci(list(values), seed=0)
+        if (bounds == (0.0, 1.0) and is_binary(array)) or np.any((array < bounds[0]) | (array > bounds[1])):
+            ci = mean_ci(array, seed=0)
+        else:
+            ci = bounded_mean_ci(array, *bounds)
     return {"n": len(values), "low": ci.low, "high": ci.high, "method": ci.method}
 
 
-def summarise(name: str, outcomes: list[Outcome], protocol: str | Protocol, models: list[str]) -> JudgeSummary:
+def summarise(
+    name: str, outcomes: list[Outcome], protocol: str | Protocol, models: list[str], scale: int = 10
+) -> JudgeSummary:
+    """One judge's verdicts summed up; ``scale`` bounds a rated protocol's intervals (1..scale)."""
     record = get_protocol(protocol)
     judged = [o for o in outcomes if o.error is None]
     valid = [o for o in judged if not o.invalid and o.verdict is not None]
     summary = JudgeSummary(
-        name, n=len(judged), invalid=sum(1 for o in judged if o.invalid), errors=len(outcomes) - len(judged)
+        name,
+        n=len(judged),
+        invalid=sum(1 for o in judged if o.invalid),
+        errors=len(outcomes) - len(judged),
+        first_error=next((o.error for o in outcomes if o.error is not None), None),
     )
     called = [o for o in outcomes if o.called]
     summary.calls = len(called)
@@ -589,7 +609,8 @@ def summarise(name: str, outcomes: list[Outcome], protocol: str | Protocol, mode
         if credit is not None:
             by_model.setdefault(o.unit.model, []).append(credit)
     summary.mean_score = {m: sum(v) / len(v) for m, v in sorted(by_model.items())}
-    summary.intervals = {m: _interval(v) for m, v in sorted(by_model.items())}
+    bounds = (1.0, float(scale)) if record.rated else (0.0, 1.0)
+    summary.intervals = {m: _interval(v, bounds) for m, v in sorted(by_model.items())}
     return summary
 
 
@@ -824,14 +845,17 @@ def judge_run(
 
     summaries = {}
     for state in states:
-        s = summarise(state.name, state.outcomes, record, models_judged)
+        s = summarise(state.name, state.outcomes, record, models_judged, scale)
         s.not_run, s.fatal = state.tally.not_run, state.tally.fatal
         s.cost = price_cost(prices, state.name, s.tokens_in, s.tokens_out)
         summaries[state.name] = s
+        note = getattr(state.model, "constrained_note", None)
+        if note:
+            notes.append(f"{state.name}: {note}")
     jury = None
     if len(states) >= 2:
         pooled, ties = _pool_outcomes(states, pool, weights, record)  # type: ignore[arg-type]
-        jury = summarise(JURY, pooled, record, models_judged)
+        jury = summarise(JURY, pooled, record, models_judged, scale)
         jury.vote_ties = ties
         jury.invalid = sum(1 for o in pooled if o.invalid)
         for attr in ("calls", "cache_hits", "tokens_in", "tokens_out", "seconds"):
@@ -856,7 +880,11 @@ def judge_run(
     )
     if result.left:
         reasons = (
-            "; ".join(f"{s.name}: {s.fatal}" for s in summaries.values() if s.fatal)
+            "; ".join(
+                f"{s.name}: {s.fatal or 'first failure: ' + _short(s.first_error or '')}"
+                for s in summaries.values()
+                if s.fatal or s.first_error
+            )
             or "failed requests are stored with their error"
         )
         error = IncompleteRunError(
@@ -866,6 +894,12 @@ def judge_run(
         error.result = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _short(error: str, limit: int = 300) -> str:
+    """A failed request's cause on one line (servers may append a traceback)."""
+    line = " ".join(error.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- win-rate input

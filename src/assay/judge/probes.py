@@ -15,7 +15,8 @@
   Without such a run the probe is reported as not applicable, with the reason.
 
 Every effect comes with a percentile-bootstrap interval over items, its n,
-and the count of invalid verdicts (left out, never coerced).
+the count of invalid verdicts (left out, never coerced) and the count of
+failed requests (``n_errors``: no reply at all, so not a verdict, valid or not).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class ProbeResult:
     method: str | None = None
     n: int = 0
     n_invalid: int = 0
+    n_errors: int = 0
+    first_error: str | None = None
     meaning: str = ""
     reason: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +86,8 @@ class ProbeResult:
                 "method": self.method,
                 "n": self.n,
                 "n_invalid": self.n_invalid,
+                "n_errors": self.n_errors,
+                "first_error": self.first_error,
                 "meaning": self.meaning,
                 "reason": self.reason,
                 "detail": self.detail,
@@ -93,12 +98,15 @@ class ProbeResult:
         head = f"probe {self.probe} ({self.judge})"
         if not self.applicable:
             return f"{head}: not applicable: {self.reason}"
+        failed = ""
+        if self.n_errors:
+            failed = f", {self.n_errors} failed request(s); first: {self.first_error}"
         if self.effect is None:
-            return f"{head}: no valid verdicts (n={self.n}, {self.n_invalid} invalid)"
+            return f"{head}: no valid verdicts (n={self.n}, {self.n_invalid} invalid{failed})"
         interval = "" if self.low is None else f" [{self.low:.3f}, {self.high:.3f}]"
         return (
             f"{head}: effect {self.effect:+.3f}{interval} ({self.method}; n={self.n}, "
-            f"{self.n_invalid} invalid)\n  {self.meaning}"
+            f"{self.n_invalid} invalid{failed})\n  {self.meaning}"
         )
 
 
@@ -131,17 +139,43 @@ def _estimate(items: list[str], values: list[float], *, seed: int, n_boot: int, 
     return est.value, low, high
 
 
-def _ask_all(model: Model, prompts: list[Any], params: GenParams, use_cache: bool = True) -> list[str | None]:
+@dataclass
+class _Replies:
+    """A probe's replies in order (None for a failed request) and the failures' causes."""
+
+    texts: list[str | None]
+    errors: list[str]
+
+
+def _ask_all(
+    model: Model,
+    prompts: list[Any],
+    params: GenParams,
+    use_cache: bool = True,
+    *,
+    progress: bool = False,
+    description: str = "probe",
+) -> _Replies:
     """Replies through the executor and the shared response cache, so a probe
-    run again costs no calls; a failed request's reply is None (counted invalid)."""
+    run again costs no calls; a failed request's reply is None and its cause
+    is kept: it is an error, not an invalid verdict."""
     from assay.run.executor import ask
     from assay.run.store import RunStore
 
     with RunStore(None, use_cache=use_cache) as cache:
-        samples, tally = ask(model, [Request(GENERATE, p, params, 0) for p in prompts], cache)
+        samples, tally = ask(
+            model, [Request(GENERATE, p, params, 0) for p in prompts], cache, progress=progress, description=description
+        )
     if tally.fatal:
         raise ModelError(tally.fatal)
-    return [None if s is None or s.error is not None else s.text for s in samples]
+    errors = [s.error for s in samples if s is not None and s.error is not None]
+    return _Replies([None if s is None or s.error is not None else s.text for s in samples], errors)
+
+
+def _failures(result: ProbeResult, replies: _Replies) -> ProbeResult:
+    result.n_errors = len(replies.errors)
+    result.first_error = " ".join(replies.errors[0].split())[:300] if replies.errors else None
+    return result
 
 
 def _verbosity(
@@ -156,6 +190,7 @@ def _verbosity(
     n_boot: int,
     level: float,
     use_cache: bool = True,
+    progress: bool = False,
 ) -> ProbeResult:
     template = load_template(POINTWISE, scale=scale)
     params = GenParams(max_tokens=max_tokens, seed=seed, json_schema=POINTWISE.verdict_schema(scale))
@@ -166,12 +201,15 @@ def _verbosity(
         for kind, text in (("plain", answer), ("padded", f"{answer}\n\n{padding}")):
             prompts.append(template.prompt(chat=model.chat, question=row.input, output=text, scale=scale))
             plan.append((row.item, kind))
-    replies = _ask_all(model, prompts, params, use_cache)
+    replies = _ask_all(model, prompts, params, use_cache, progress=progress, description=f"probe verbosity ({name})")
     scores: dict[str, dict[str, float | None]] = {}
     invalid = 0
-    for (item, kind), reply in zip(plan, replies):
+    for (item, kind), reply in zip(plan, replies.texts):
+        if reply is None:
+            scores.setdefault(item, {})[kind] = None
+            continue
         outcome = outcome_from_reply(Unit(item, name, None, ORIGINAL, ()), POINTWISE, reply, scale)
-        invalid += int(outcome.invalid or reply is None)
+        invalid += int(outcome.invalid)
         scores.setdefault(item, {})[kind] = None if outcome.invalid else outcome.score
     both = [
         (i, s["padded"] - s["plain"])
@@ -179,19 +217,22 @@ def _verbosity(
         if s.get("plain") is not None and s.get("padded") is not None
     ]
     effect, low, high = _estimate([i for i, _ in both], [d for _, d in both], seed=seed, n_boot=n_boot, level=level)
-    return ProbeResult(
-        "verbosity",
-        name,
-        True,
-        effect,
-        low,
-        high,
-        "percentile bootstrap over items",
-        len(both),
-        invalid,
-        f"mean change of the 1-{scale} rating when irrelevant fluent text is appended "
-        "(0: no verbosity bias; > 0: padding is rewarded)",
-        detail={"n_items": len(scores), "template_hash": template.hash},
+    return _failures(
+        ProbeResult(
+            "verbosity",
+            name,
+            True,
+            effect,
+            low,
+            high,
+            "percentile bootstrap over items",
+            len(both),
+            invalid,
+            meaning=f"mean change of the 1-{scale} rating when irrelevant fluent text is "
+            "appended (0: no verbosity bias; > 0: padding is rewarded)",
+            detail={"n_items": len(scores), "template_hash": template.hash},
+        ),
+        replies,
     )
 
 
@@ -205,6 +246,7 @@ def _position(
     n_boot: int,
     level: float,
     use_cache: bool = True,
+    progress: bool = False,
 ) -> ProbeResult:
     from assay.judge.judging import position_consistency
 
@@ -241,13 +283,15 @@ def _position(
             )
         )
     prompts = [template.prompt(chat=model.chat, **u.vars) for u in units]
-    replies = _ask_all(model, prompts, params, use_cache)
+    replies = _ask_all(model, prompts, params, use_cache, progress=progress, description=f"probe position ({name})")
     identical_items, identical_values, real = [], [], []
     counts = {"A": 0, "B": 0, "tie": 0}
     invalid = 0
-    for unit, reply in zip(units, replies):
+    for unit, reply in zip(units, replies.texts):
+        if reply is None:
+            continue  # a failed request: counted in n_errors
         outcome = outcome_from_reply(unit, PAIRWISE, reply, 10)
-        if outcome.invalid or reply is None:
+        if outcome.invalid:
             invalid += 1
             continue
         if unit.order == "identical":
@@ -259,23 +303,26 @@ def _position(
         else:
             real.append(outcome)
     effect, low, high = _estimate(identical_items, identical_values, seed=seed, n_boot=n_boot, level=level)
-    return ProbeResult(
-        "position",
-        name,
-        True,
-        effect,
-        low,
-        high,
-        "percentile bootstrap over items",
-        len(identical_values),
-        invalid,
-        "share of 'A' minus share of 'B' when A and B are the same text "
-        "(0: no position bias; > 0: the first position is favoured)",
-        detail={
-            "identical_counts": counts,
-            "real_pairs_both_orders": position_consistency(real),
-            "template_hash": template.hash,
-        },
+    return _failures(
+        ProbeResult(
+            "position",
+            name,
+            True,
+            effect,
+            low,
+            high,
+            "percentile bootstrap over items",
+            len(identical_values),
+            invalid,
+            meaning="share of 'A' minus share of 'B' when A and B are the same text "
+            "(0: no position bias; > 0: the first position is favoured)",
+            detail={
+                "identical_counts": counts,
+                "real_pairs_both_orders": position_consistency(real),
+                "template_hash": template.hash,
+            },
+        ),
+        replies,
     )
 
 
@@ -432,12 +479,14 @@ def run_probes(
     max_retries: int = 4,
     n_ctx: int = 2048,
     use_cache: bool = True,
+    progress: bool = False,
 ) -> list[ProbeResult]:
     """Run bias probes on ``judge`` (a model name; ``model`` may supply the object).
 
     ``items``: human-labelled pairs (a file for ``human_pairs_to_labels`` or its
     table), of which ``n`` are drawn with ``seed``. ``run_dir``: a run for the
     self-preference probe. The result list goes into ``AuditResult.probes``.
+    ``progress``: a progress bar per probe on stderr (``assay audit`` shows them).
     """
     unknown = [p for p in probes if p not in PROBES]
     if unknown:
@@ -470,6 +519,7 @@ def run_probes(
                         n_boot=n_boot,
                         level=level,
                         use_cache=use_cache,
+                        progress=progress,
                     )
                 )
             elif probe == "position":
@@ -483,6 +533,7 @@ def run_probes(
                         n_boot=n_boot,
                         level=level,
                         use_cache=use_cache,
+                        progress=progress,
                     )
                 )
             else:

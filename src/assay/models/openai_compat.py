@@ -5,6 +5,13 @@ endpoint with the fewest requests in flight. Retries with exponential backoff
 on timeouts, 429 and 5xx are the official client's (``max_retries``); what
 still fails becomes an error sample, and an endpoint that cannot be reached at
 all stops the run with its URL named.
+
+Constrained output (``response_format`` of type ``json_schema``, which judges
+ask for) is probed once per model: the first such request is sent without
+retries, and if the endpoint refuses it (llama_cpp.server answers HTTP 500,
+others 400 or 422) while the same request without it succeeds, every later
+request is sent as plain text and the judge's parser reads the reply.
+``constrained_note`` says why, for the screen.
 """
 
 from __future__ import annotations
@@ -50,7 +57,10 @@ class OpenAICompatModel:
         self._loop: Any = None
         self._in_flight = [0] * len(urls)
         self._down: set[int] = set()  # replicas found unreachable
-        self._schema_supported = True
+        # None: not probed yet; True/False: the endpoint takes json_schema or not.
+        self._schema_supported: bool | None = None
+        self._schema_lock: Any = None
+        self.constrained_note: str | None = None
         self._aligned: bool | None = None  # prompt log-probabilities checked (see _check_alignment)
         self._misaligned = ""
 
@@ -68,6 +78,8 @@ class OpenAICompatModel:
         loop = asyncio.get_running_loop()
         if self._clients is not None and self._loop is not loop:
             self._clients = None
+        if self._loop is not loop:
+            self._schema_lock = asyncio.Lock()
         self._loop = loop
         if self._clients is None:
             from openai import AsyncOpenAI
@@ -115,7 +127,6 @@ class OpenAICompatModel:
     async def _request(
         self, client: Any, prompt: Prompt, params: GenParams, sample_index: int, started: float
     ) -> Sample:
-        import openai
 
         kwargs: dict[str, Any] = {
             "model": self.model_id,
@@ -125,25 +136,54 @@ class OpenAICompatModel:
         }
         if params.stop:
             kwargs["stop"] = list(params.stop)
-        if params.json_schema is not None and self._schema_supported:
-            kwargs["extra_body"] = {
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "answer", "schema": params.json_schema},
-                }
-            }
+        if params.json_schema is not None and self._schema_supported is not False:
+            response_format = {"type": "json_schema", "json_schema": {"name": "answer", "schema": params.json_schema}}
+            if self._schema_supported is None:
+                # One request at a time probes; the others wait for its answer.
+                async with self._schema_lock:
+                    if self._schema_supported is None:
+                        out = await self._probe_schema(client, prompt, kwargs, response_format)
+                        return self._sample(out, prompt, started)
+            if self._schema_supported:
+                kwargs["extra_body"] = {"response_format": response_format}
+        return self._sample(await self._create(client, prompt, kwargs), prompt, started)
+
+    @staticmethod
+    async def _create(client: Any, prompt: Prompt, kwargs: dict[str, Any]) -> Any:
+        if isinstance(prompt, str):
+            return await client.completions.create(prompt=prompt, **kwargs)
+        return await client.chat.completions.create(messages=prompt, **kwargs)
+
+    async def _probe_schema(
+        self, client: Any, prompt: Prompt, kwargs: dict[str, Any], response_format: dict[str, Any]
+    ) -> Any:
+        """The first constrained request decides whether the endpoint takes
+        json_schema. It goes without retries (a refusal is not transient); on a
+        refusal the same request goes again without it, and only if that
+        succeeds is the endpoint marked as not taking it (a request that fails
+        both ways is an ordinary failure and the next request probes again)."""
+        import openai
+
         try:
-            if isinstance(prompt, str):
-                out = await client.completions.create(prompt=prompt, **kwargs)
-            else:
-                out = await client.chat.completions.create(messages=prompt, **kwargs)
-        except openai.BadRequestError:
-            if "extra_body" in kwargs:
-                # The server does not take this response_format: fall back to
-                # free text and the tolerant parser, once and for all.
-                self._schema_supported = False
-                return await self._request(client, prompt, params, sample_index, started)
-            raise
+            out = await self._create(
+                client.with_options(max_retries=0),
+                prompt,
+                {**kwargs, "extra_body": {"response_format": response_format}},
+            )
+        except openai.RateLimitError:
+            out = await self._create(client, prompt, {**kwargs, "extra_body": {"response_format": response_format}})
+        except openai.APIStatusError as exc:
+            out = await self._create(client, prompt, kwargs)
+            self._schema_supported = False
+            self.constrained_note = (
+                f"'{self.model_id}' at {self.base_urls[0]} refuses constrained output (response_format json_schema: "
+                f"HTTP {exc.status_code}: {_first_line(exc.message)}); judged from plain replies read by the parser"
+            )
+            return out
+        self._schema_supported = True
+        return out
+
+    def _sample(self, out: Any, prompt: Prompt, started: float) -> Sample:
         # A reply without a choice or without text is the server's failure, not
         # an answer: stored as an error (never scored, never cached), so a re-run retries it.
         if not out.choices:
@@ -308,3 +348,9 @@ class OpenAICompatModel:
     def close(self) -> None:
         self._clients = None
         self._loop = None
+
+
+def _first_line(message: str, limit: int = 200) -> str:
+    """A server's error message shortened to its first line (llama_cpp.server appends a traceback)."""
+    line = " ".join(message.split("\n", 2)[:2]).strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"

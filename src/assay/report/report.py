@@ -156,18 +156,26 @@ def write_report(
     if given and not (sources or scaling or audit is not None or passk is not None or sequential):
         raise DataError("nothing to report: " + "; ".join(notes))
 
+    per_task: list = []  # a suite's sections: the suite, then each task's leaderboard and differences
     if sources:
         from assay.stats.compare import compare
+        from assay.stats.suite import compare_suite, is_suite
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # compare keeps its warnings in the result; they are shown there
-            result = compare(sources, metric=metric, confidence=confidence, correction=correction, seed=seed)
-        built["leaderboard"] = sections.leaderboard(result, figure)
-        section = sections.differences(result, figure)
-        if section is None:
-            absent["pairwise differences"] = "fewer than two models to compare"
-        else:
-            built["differences"] = section
+            if is_suite(sources):
+                suite = compare_suite(sources, metric=metric, confidence=confidence, correction=correction, seed=seed)
+                per_task.append(sections.suite_section(suite))
+                for task, task_result in suite.tasks.items():
+                    per_task += sections.task_sections(task, task_result, figure)
+            else:
+                result = compare(sources, metric=metric, confidence=confidence, correction=correction, seed=seed)
+                built["leaderboard"] = sections.leaderboard(result, figure)
+                section = sections.differences(result, figure)
+                if section is None:
+                    absent["pairwise differences"] = "fewer than two models to compare"
+                else:
+                    built["differences"] = section
         frames = [f for f in (inputs.difficulty_scores(s, metric) for s in sources) if f is not None]
         section = sections.difficulty(frames, figure, confidence, seed) if frames else None
         if section is None:
@@ -228,7 +236,7 @@ def write_report(
     if section is not None:  # runs made before provenance was recorded simply have none
         built["provenance"] = section
 
-    ordered = [built[k] for k in SECTION_ORDER if k in built]
+    ordered = per_task + [built[k] for k in SECTION_ORDER if k in built]
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
     described = ", ".join(esc(str(s)) for s in sources[:4]) + (
         f" and {len(sources) - 4} more" if len(sources) > 4 else ""

@@ -203,6 +203,62 @@ def differences(result, figure: FigureMaker) -> Section | None:
     )
 
 
+def task_sections(task: str, result, figure: FigureMaker) -> list[Section]:
+    """One task's leaderboard and differences in a suite, titled and anchored by the task."""
+    found = [leaderboard(result, figure), differences(result, figure)]
+    for section in (s for s in found if s is not None):
+        section.id = f"{section.id}-{_slug(task)}"
+        section.title = f"{task}: {section.title}"
+    return [s for s in found if s is not None]
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "task"
+
+
+def suite_section(result) -> Section:
+    """A suite across tasks: models × tasks, the mean over tasks and the suite's pairwise differences."""
+    from assay.stats.suite import PAIR_METHOD, SUITE_METHOD
+
+    level = _pct(result.confidence)
+    tasks = list(result.tasks)
+    head = "".join(f"<th>{esc(t)}</th>" for t in tasks)
+    rows = []
+    for rank, (name, m) in enumerate(result.models.items(), start=1):
+        cells = "".join(f"<td>{m.task_means[t]:.4f}</td>" for t in tasks)
+        rows.append(
+            f'<tr><td>{rank}</td><td class="name">{esc(name)}</td>{cells}<td>{m.mean:.4f}</td>'
+            f"<td>{_interval(m.low, m.high, 4)}</td></tr>"
+        )
+    table = (
+        f'<table class="data"><tr><th>rank</th><th class="name">model</th>{head}<th>suite mean</th>'
+        f"<th>{level} CI</th></tr>" + "".join(rows) + "</table>"
+    )
+    blocks = [table]
+    if result.pairs:
+        pair_rows = "".join(
+            f'<tr><td class="name">{esc(p.a)} − {esc(p.b)}</td><td>{p.diff:+.4f}</td>'
+            f"<td>{_interval(p.low, p.high, 4)}</td><td>{p.p_value:.3g}</td><td>{p.p_adjusted:.3g}</td></tr>"
+            for p in result.pairs
+        )
+        blocks.append(
+            f'<table class="data"><tr><th class="name">a − b</th><th>difference</th><th>{level} CI</th>'
+            f"<th>p</th><th>p adj ({esc(result.correction)})</th></tr>{pair_rows}</table>"
+        )
+    blocks.append(
+        f'<p class="caption"><b>Method.</b> Suite mean: {esc(SUITE_METHOD)} ({result.n_boot} '
+        f"resamples). Differences: {esc(PAIR_METHOD)}. Each task's own leaderboard and differences "
+        "follow.</p>"
+    )
+    return Section(
+        "suite",
+        f"Suite of {len(tasks)} tasks",
+        f"{len(result.models)} models on {', '.join(tasks)}; every task weighs the same.",
+        blocks,
+        warnings=list(result.warnings),
+    )
+
+
 # ---- difficulty ----------------------------------------------------------------------------------
 
 

@@ -288,6 +288,12 @@ def run_eval(
             template=task.likelihood_template or getattr(task.choice_format, "template", None),
         )
     previous = read_config(run_dir)
+    if items:
+        # What each model was prompted with, in full: the template in force for its kind and one prompt.
+        config["prompts"] = {
+            **(previous or {}).get("prompts", {}),
+            **{m.name: task.prompt_record(items[0], m.chat) for m in models},
+        }
     if previous and previous.get("task") != task.config:
         raise ConfigError(f"{run_dir} holds a run of another task ({previous.get('task_name')}); choose another --out")
     for setting in ("temperature", "max_tokens", "seed"):

@@ -216,3 +216,66 @@ def mean_ci(
         confidence=confidence,
         warnings=found,
     )
+
+
+BOUNDED_REASON = (
+    "scores on a bounded scale [{low:g}, {high:g}]: the Jeffreys Beta interval of the rescaled mean at the effective "
+    "sample size p(1-p)/SE^2 (times (z/t(n-1))^2 for small n), so it matches the t interval away from the "
+    "ends and never leaves the scale near them; with no spread in the scores it is taken at n, the widest a "
+    "variable on the scale allows"
+)
+
+
+def bounded_mean_ci(scores, low: float, high: float, *, confidence: float = 0.95) -> MeanCI:
+    """Mean of scores known to lie in [``low``, ``high``] (a 1-10 rating, a
+    credit in [0, 1]) with an interval that stays on that scale.
+
+    A t interval on ratings bunched near an end leaves the scale (8.25
+    [2.68, 13.82] on 1-10) and undercovers there. Rescaled to [0, 1], the
+    mean p with its SE has the effective sample size n* = p(1-p)/SE², the
+    number of binary items with the same SE (a variable on [0, 1] has variance
+    at most p(1-p), so n* >= n); the Jeffreys interval at n*, with the
+    Brown-Cai-DasGupta fix at the ends, is mapped back. Away from the ends it
+    is the t interval; near them it is skewed inward, as a proportion's is.
+    All scores equal: the spread is unknown, and n* = n, the worst case on the
+    scale, rather than a zero-width interval.
+    """
+    if not high > low:
+        raise ConfigError(f"scale bounds must satisfy low < high, got [{low}, {high}]")
+    check_confidence(confidence)
+    values = as_scores(scores)
+    if np.any((values < low) | (values > high)):
+        bad = values[(values < low) | (values > high)][0]
+        raise DataError(f"score {bad:g} lies outside the scale [{low:g}, {high:g}]")
+    n = len(values)
+    width = high - low
+    unit = (values - low) / width
+    p = float(unit.mean())
+    alpha = 1 - confidence
+    found: list[str] = []
+    spread = n > 1 and bool(np.any(unit != unit[0]))
+    se_unit = float(unit.std(ddof=1) / np.sqrt(n)) if spread else 0.0
+    if spread and 0.0 < p < 1.0:
+        z_over_t = special.ndtri(1 - alpha / 2) / special.stdtrit(n - 1, 1 - alpha / 2)
+        n_eff = p * (1 - p) / se_unit**2 * z_over_t**2
+    else:
+        n_eff = float(n)
+        if n > 1 and not spread:
+            warn(
+                f"all {n} scores equal {values[0]:g}; the interval is taken at the widest spread the scale allows",
+                found,
+            )
+    a, b = 0.5 + p * n_eff, 0.5 + (1 - p) * n_eff
+    lo = 0.0 if p == 0.0 else beta_ppf(alpha / 2, a, b)
+    hi = 1.0 if p == 1.0 else beta_ppf(1 - alpha / 2, a, b)
+    return MeanCI(
+        mean=float(values.mean()),
+        se=se_unit * width,
+        low=low + lo * width,
+        high=low + hi * width,
+        method="bounded-beta",
+        reason=BOUNDED_REASON.format(low=low, high=high),
+        n=n,
+        confidence=confidence,
+        warnings=found,
+    )

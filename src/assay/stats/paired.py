@@ -194,6 +194,59 @@ def mcnemar_interval(a_only: int, b_only: int, n: int, confidence: float = 0.95)
     return low, high
 
 
+MEANS_CI = (
+    "the per-item differences have no spread, so the t interval would have zero width; scores lie in [0, 1], so "
+    "the exact McNemar interval is used on the per-item means, each item's positive and negative difference "
+    "counting as a fraction of an item won by a or by b{clusters}"
+)
+
+
+def _fractional_mcnemar_p(a_only: float, b_only: float) -> float:
+    """Two-sided exact McNemar p for possibly fractional discordant counts: twice
+    the binomial upper tail of the larger count, written as a regularised
+    incomplete beta function so that it extends to real counts (equal to
+    ``mcnemar_exact_p`` on whole ones)."""
+    from scipy import special
+
+    m = a_only + b_only
+    if m == 0:
+        return 1.0
+    k = max(a_only, b_only)
+    return float(min(1.0, 2 * special.betainc(k, m - k + 1, 0.5)))
+
+
+def _fractional_clopper_pearson(k: float, n: float, alpha: float) -> tuple[float, float]:
+    low = 0.0 if k <= 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k >= n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return low, high
+
+
+def means_interval(d: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float, float]:
+    """(low, high, p, a_only, b_only) for the mean of per-item differences ``d`` in [-1, 1] of scores in [0, 1].
+
+    The McNemar interval of ``mcnemar_interval`` with the discordant counts
+    a_only = sum(max(d, 0)) and b_only = sum(max(-d, 0)): on binary scores they
+    are the usual counts, and for averages of several samples an item with
+    difference 0.25 counts as a quarter of an item won by a. Used where the
+    differences have no spread (all equal), where a t interval collapses to a
+    point: with every difference 0 it is ± the exact upper bound of the mean
+    of |d| after n zeros, 1 - (alpha/2)^(1/n), valid for any variable in [0, 1]
+    (P(|d| = 0) <= 1 - E|d|, so n zeros in a row have probability at most
+    (1 - E|d|)^n), and |mean difference| <= E|d|."""
+    alpha = 1 - confidence
+    n = len(d)
+    a_only, b_only = float(np.clip(d, 0, None).sum()), float(np.clip(-d, 0, None).sum())
+    m = a_only + b_only
+    psi_low, psi_high = _fractional_clopper_pearson(m, n, alpha)
+    p = _fractional_mcnemar_p(a_only, b_only)
+    if m == 0:
+        return -psi_high, psi_high, p, a_only, b_only
+    pi_low, pi_high = _fractional_clopper_pearson(a_only, m, alpha)
+    low = min(psi_low * (2 * pi_low - 1), psi_high * (2 * pi_low - 1))
+    high = max(psi_low * (2 * pi_high - 1), psi_high * (2 * pi_high - 1))
+    return low, high, p, a_only, b_only
+
+
 TESTS = ("auto", "paired-t", "mcnemar-exact")
 
 
@@ -270,18 +323,30 @@ def paired_diff(a, b, *, clusters=None, confidence: float = 0.95, test: str = "a
         ci_method = MCNEMAR_CI if a_only + b_only else MCNEMAR_CI_NONE_DISCORDANT
     else:
         t_crit = stats.t.ppf(1 - alpha / 2, df)
-        if se > 0:
-            p_value = float(2 * stats.t.sf(abs(diff) / se, df))
+        bounded = bool(np.all((xa >= 0) & (xa <= 1) & (xb >= 0) & (xb <= 1)))
+        if se == 0 and bounded:
+            # Identical differences on every item (often all 0: two models that agree on every item's
+            # mean): a t interval would be a point. Scores in [0, 1] bound the difference, so the exact
+            # interval of the binary path applies to the per-item means; with clusters, to cluster means.
+            units = d if labels is None else pd.Series(d).groupby(labels.astype(str)).mean().to_numpy()
+            low, high, p_value, _, _ = means_interval(units, confidence)
+            test = "mcnemar-means"
+            ci_method = MEANS_CI.format(
+                clusters="" if labels is None else f" (over the {len(units)} cluster means, as clusters are given)"
+            )
         else:
-            # Identical differences on every item: no spread to test against.
-            p_value = 1.0 if diff == 0 else 0.0
-            warn(f"the per-item differences are all {d[0]:g}; the SE is 0 and the interval has zero width", found)
-        low, high = diff - t_crit * se, diff + t_crit * se
-        ci_method = (
-            f"mean difference ± t({df} df)·"
-            + ("cluster-robust SE" if test == "clustered-t" else "SE")
-            + " of the per-item differences"
-        )
+            if se > 0:
+                p_value = float(2 * stats.t.sf(abs(diff) / se, df))
+            else:
+                # Identical differences on every item, on an unbounded scale: no spread to test against.
+                p_value = 1.0 if diff == 0 else 0.0
+                warn(f"the per-item differences are all {d[0]:g}; the SE is 0 and the interval has zero width", found)
+            low, high = diff - t_crit * se, diff + t_crit * se
+            ci_method = (
+                f"mean difference ± t({df} df)·"
+                + ("cluster-robust SE" if test == "clustered-t" else "SE")
+                + " of the per-item differences"
+            )
 
     if xa.std() > 0 and xb.std() > 0:
         correlation = float(np.corrcoef(xa, xb)[0, 1])

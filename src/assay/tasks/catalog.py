@@ -113,11 +113,13 @@ def load_catalog_task(name: str, data: str | None, params: dict[str, str]):
         params.setdefault("split", entry.split)
         if entry.hf_config:
             params.setdefault("config", entry.hf_config)
+        from assay.tasks.loaders import HubUnreachableError
+
         try:
             rows = load_rows(source, params)
-        except DataError:
-            raise
         except Exception as exc:  # the hub is unreachable, or the datasets package is missing
+            if isinstance(exc, DataError) and not isinstance(exc, HubUnreachableError):
+                raise
             raise DataError(
                 f"{name}: no local copy and the hub is unreachable ({type(exc).__name__}). Put the "
                 f"{entry.split} split of {entry.hf}{f' ({entry.hf_config})' if entry.hf_config else ''} at "

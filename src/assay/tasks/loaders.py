@@ -45,7 +45,65 @@ def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"{path} {location}", row
 
 
+class HubUnreachableError(DataError):
+    """The hub could not give the dataset; a caller with a better hint (a standard task's local copy) may say so."""
+
+
+def _from_hub(datasets: Any, source: str, params: dict[str, str]) -> Any:
+    """A hub dataset's split; a hub that cannot be reached (or a name it does not
+    have) is one line saying so and how to use a local copy instead."""
+    name, config, split = source[3:], params.get("config"), params.get("split", "test")
+    try:
+        return datasets.load_dataset(name, config, split=split)
+    except (ValueError, KeyError) as exc:
+        if "split" in str(exc).lower():
+            raise DataError(f"{source}: {_one_line(exc)} (choose one with --param split=NAME)") from None
+        raise DataError(f"{source}: {_one_line(exc)}") from None
+    except Exception as exc:  # no network, hub down, unknown name: the datasets package's many kinds
+        offline = _one_line(exc)
+        raise HubUnreachableError(
+            f"{source}: the Hugging Face hub is unreachable or has no such dataset ({type(exc).__name__}: "
+            f"{offline}). Where there is a network, save a copy with datasets.load_dataset({name!r}"
+            f"{', ' + repr(config) if config else ''}, split={split!r}).to_json('{name.split('/')[-1]}.jsonl') "
+            f"(or .save_to_disk(DIR)), then give that file or directory as the task: assay run "
+            f"{name.split('/')[-1]}.jsonl ..."
+        ) from None
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Can a connection to the hub be opened? Asked before the datasets package
+    is imported: when it cannot, offline mode makes that package use its cache
+    at once instead of retrying for half a minute."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection(
+            (url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout
+        ).close()
+        return True
+    except OSError:
+        return False
+
+
 def _hf_rows(source: str, params: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    import os
+    import sys
+
+    if (
+        source.startswith("hf:")
+        and "datasets" not in sys.modules
+        and not os.environ.get("HF_HUB_OFFLINE")
+        and not _hub_reachable()
+    ):
+        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
     try:
         import datasets
     except ImportError as exc:
@@ -53,7 +111,7 @@ def _hf_rows(source: str, params: dict[str, str]) -> Iterator[tuple[str, dict[st
             f"{source}: reading Hugging Face datasets needs the 'datasets' package (pip install datasets)"
         ) from exc
     if source.startswith("hf:"):
-        dataset = datasets.load_dataset(source[3:], params.get("config"), split=params.get("split", "test"))
+        dataset = _from_hub(datasets, source, params)
     else:
         dataset = datasets.load_from_disk(source)
         if isinstance(dataset, datasets.DatasetDict):

@@ -13,6 +13,12 @@ BUILTIN = {
 }
 FILE_KINDS = {
     "PATH.jsonl / .jsonl.gz / .json / .csv / .parquet": "a dataset file (--input-field, --target-field, --template)",
+    "file format: GSM8K": "question, answer with '#### N': the number after #### is the target, scored numerically",
+    "file format: HumanEval": "prompt, test, entry_point: completions run against the tests in the sandbox",
+    "file format: multiple choice": "MMLU, ARC, HellaSwag, PIQA, WinoGrande, BoolQ, SciQ, TruthfulQA MC1 columns or a "
+    "'choices' list: scored by log-likelihood (--mode choices)",
+    "file format: question/answer": "an input column (input, question, prompt, ...) and a target column (target, answer, ...)",
+    "file format: document": "a text column, --mode perplexity",
     "DIR": "a saved Hugging Face dataset (datasets.load_from_disk)",
     "hf:NAME": "a Hugging Face hub dataset (--param split=test config=...)",
 }
@@ -47,6 +53,99 @@ def list_tasks() -> list[TaskInfo]:
     return [TaskInfo(k, v) for k, v in {**BUILTIN, **catalog, **FILE_KINDS}.items()]
 
 
+def _template_text(template: str, option: str) -> str:
+    """A template option's text: the file it names, or the value itself."""
+    if Path(template).is_file():
+        try:
+            return Path(template).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{option} file {template}: cannot be read as UTF-8 text ({exc})") from None
+    if _looks_like_path(template):
+        raise ConfigError(
+            f"template file not found: {template} ({option} takes a file or the "
+            "template text itself, e.g. 'Q: {{ input }}')"
+        )
+    return template
+
+
+def _fewshot_items(
+    source: str,
+    name: str,
+    task: Task,
+    *,
+    params: dict[str, str],
+    input_field: str | None,
+    target_field: str | None,
+    choices_field: str | None,
+    data: str | None = None,
+) -> list:
+    """Few-shot examples from another file (a train split), read as the task's own items are;
+    ``split:NAME`` takes them from another split of the task's own dataset (hf:NAME, a saved
+    datasets directory, or a standard task's copy)."""
+    from assay.tasks.catalog import CATALOG
+
+    if source.startswith("split:"):
+        split = source[len("split:") :].strip()
+        own = str(task.config.get("task", ""))
+        if not split:
+            raise ConfigError("--fewshot-from split:NAME: name the split, e.g. split:train")
+        if name in CATALOG:
+            from assay.tasks.catalog import load_catalog_task
+
+            examples = load_catalog_task(name, data, {**params, "split": split}).items
+        elif own.startswith("hf:") or Path(own).is_dir():
+            from assay.tasks.loaders import file_task
+
+            examples = file_task(
+                own,
+                input_field=input_field or task.config.get("input_field"),
+                target_field=target_field or task.config.get("target_field"),
+                params={**params, "split": split},
+                mode=task.mode,
+                choices_field=choices_field,
+            ).items
+        else:
+            raise ConfigError(
+                f"--fewshot-from {source}: the task is a single file without splits; give the "
+                "examples' file instead (--fewshot-from train.jsonl)"
+            )
+        return _checked_examples(source, examples, task)
+    if not Path(source).exists():
+        raise DataError(
+            f"--fewshot-from {source}: no such file or directory (give a JSONL/CSV/Parquet file or "
+            "a saved datasets directory with the task's fields, e.g. its train split)"
+        )
+    if name in CATALOG:
+        from assay.tasks.catalog import load_catalog_task
+
+        examples = load_catalog_task(name, source, {k: v for k, v in params.items() if k != "split"}).items
+    else:
+        from assay.tasks.loaders import file_task
+
+        examples = file_task(
+            source,
+            input_field=input_field or task.config.get("input_field"),
+            target_field=target_field or task.config.get("target_field"),
+            params=params,
+            mode=task.mode,
+            choices_field=choices_field,
+        ).items
+    return _checked_examples(source, examples, task)
+
+
+def _checked_examples(source: str, examples: list, task: Task) -> list:
+    usable = [ex for ex in examples if ex.target is not None or ex.meta.get("gold") is not None]
+    if not usable:
+        raise DataError(f"--fewshot-from {source}: none of its {len(examples)} rows has an answer to show")
+    held_out = {item.id for item in task.items}
+    if any(ex.id in held_out for ex in usable):
+        raise DataError(
+            f"--fewshot-from {source}: it shares items with the task (e.g. "
+            f"{next(ex.id for ex in usable if ex.id in held_out)}); an example must not be a test item"
+        )
+    return usable
+
+
 def get_task(
     name: str,
     *,
@@ -62,7 +161,20 @@ def get_task(
     target_delimiter: str | None = None,
     data: str | None = None,
     apply_chat_template: bool = False,
+    chat_template: str | None = None,
+    completion_template: str | None = None,
+    system: str | None = None,
+    stop: list[str] | None = None,
+    fewshot_from: str | None = None,
 ) -> Task:
+    """The task ``name`` with the user's prompt options applied.
+
+    ``template`` sets the prompt of every model kind (for base models the
+    few-shot examples are rendered with it too); ``chat_template`` and
+    ``completion_template`` set one kind's only (the latter a full Jinja
+    template over ``input`` and the ``fewshot`` list). ``fewshot_from``: a file
+    (or saved dataset directory) whose items are the few-shot examples, in
+    place of the task's neighbouring items."""
     from assay.tasks.catalog import CATALOG
 
     params = dict(params or {})
@@ -108,21 +220,45 @@ def get_task(
     task.apply_chat_template = apply_chat_template
     # The user's choices override what the task or the data format suggests.
     if template:
-        if Path(template).is_file():
-            try:
-                task.chat_template = Path(template).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"template file {template}: cannot be read as UTF-8 text ({exc})") from None
-        elif _looks_like_path(template):
-            raise ConfigError(
-                f"template file not found: {template} (--template takes a file or the "
-                "template text itself, e.g. 'Q: {{ input }}')"
-            )
-        else:
-            task.chat_template = template
+        task.chat_template = _template_text(template, "--template")
         if task.mode != "generate":
             # Likelihood modes render plain text for chat and base models alike.
             task.likelihood_template = task.chat_template
+        else:
+            task.shared_template = task.chat_template
+    generate_only = {
+        "--chat-template": chat_template,
+        "--completion-template": completion_template,
+        "--system": system,
+        "--stop": stop,
+    }
+    given = [option for option, value in generate_only.items() if value]
+    if given and task.mode != "generate":
+        raise ConfigError(
+            f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to generation; {task.mode} "
+            "items are scored by log-probabilities of a plain-text context (set it with --template)"
+        )
+    if chat_template:
+        task.chat_template = _template_text(chat_template, "--chat-template")
+    if completion_template:
+        task.completion_template = _template_text(completion_template, "--completion-template")
+        task.shared_template = None
+    if system:
+        task.system = system
+    if stop:
+        # A shell passes "\n" as a backslash and an n: read the two escapes a stop sequence needs.
+        task.user_stop = tuple(s.replace("\\n", "\n").replace("\\t", "\t") for s in stop)
+    if fewshot_from:
+        task.fewshot_items = _fewshot_items(
+            fewshot_from,
+            name,
+            task,
+            params=params,
+            input_field=input_field,
+            target_field=target_field,
+            choices_field=choices_field,
+            data=data,
+        )
     if scorers and task.mode != "generate":
         raise ConfigError(
             f"--scorer applies to generation; {task.mode} items are scored by their "

@@ -3,6 +3,14 @@
 Prompts are Jinja2 templates. A chat model gets ``chat_template`` rendered as
 the user message; a base model gets ``completion_template`` with few-shot
 examples (``fewshot`` of them) and stops at ``stop``.
+
+One template for every model kind (``--template``): ``shared_template`` is
+set, and a base model's prompt is then the few-shot examples, each rendered
+with that same template and followed by its answer, then the item, so that a
+chat model and a base model see the same question in the same words
+(``--completion-template`` still overrides it for base models). ``system``
+is a chat model's system message and the first paragraph of a base model's
+prompt; ``user_stop`` (``--stop``) applies to every model.
 """
 
 from __future__ import annotations
@@ -44,6 +52,11 @@ class Task:
     likelihood_template: str | None = None
     document_field: str = "text"
     apply_chat_template: bool = False  # choices: the context as a chat turn of each model's own template
+    # Generation: a base model's prompt rendered from this template (examples and item alike), see the
+    # module's docstring; --template sets it (and chat_template) unless --completion-template is given.
+    shared_template: str | None = None
+    system: str | None = None
+    user_stop: tuple[str, ...] | None = None
 
     @cached_property
     def _context_template(self):
@@ -126,7 +139,8 @@ class Task:
 
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
         try:
-            return env.from_string(self.chat_template), env.from_string(self.completion_template)
+            shared = env.from_string(self.shared_template) if self.shared_template is not None else None
+            return env.from_string(self.chat_template), env.from_string(self.completion_template), shared
         except jinja2.TemplateSyntaxError as exc:
             raise DataError(f"prompt template syntax error at line {exc.lineno}: {exc.message}") from exc
 
@@ -149,15 +163,29 @@ class Task:
     def render(self, item: Item, chat: bool) -> Prompt:
         import jinja2
 
-        chat_template, completion_template = self._templates
+        chat_template, completion_template, shared_template = self._templates
         variables = {**item.input, "input": item.input.get("input", ""), "target": item.target}
         try:
             if chat:
-                return [{"role": "user", "content": chat_template.render(**variables)}]
+                messages = [{"role": "user", "content": chat_template.render(**variables)}]
+                if self.system:
+                    messages.insert(0, {"role": "system", "content": self.system})
+                return messages
             examples = [
                 {**ex.input, "input": ex.input.get("input", ""), "target": ex.target} for ex in self._examples_for(item)
             ]
-            return completion_template.render(**variables, fewshot=examples)
+            if shared_template is not None:
+                from assay.tasks.choices import FEWSHOT_DELIMITER
+
+                # Each example in the item's own words, then its answer.
+                shown = "".join(
+                    f"{shared_template.render(**ex)}{self.target_delimiter}{ex['target']}{FEWSHOT_DELIMITER}"
+                    for ex in examples
+                )
+                text = shown + shared_template.render(**variables)
+            else:
+                text = completion_template.render(**variables, fewshot=examples)
+            return f"{self.system}\n\n{text}" if self.system else text
         except jinja2.UndefinedError as exc:
             where = item.meta.get("source", f"item {item.id}")
             raise DataError(
@@ -166,4 +194,28 @@ class Task:
             ) from exc
 
     def stop_for(self, chat: bool) -> tuple[str, ...]:
+        if self.user_stop is not None:
+            return self.user_stop
         return () if chat else self.stop
+
+    def prompt_record(self, item: Item, chat: bool) -> dict[str, Any]:
+        """What a model of this kind is prompted with, for the run's config: the
+        template in force and the first item's prompt as rendered."""
+        if self.mode != "generate":
+            return {
+                "kind": "context",
+                "template": self.likelihood_template or getattr(self.choice_format, "template", None),
+            }
+        if chat:
+            kind, template = "chat", self.chat_template
+        else:
+            kind = "completion"
+            template = self.shared_template if self.shared_template is not None else self.completion_template
+        return {
+            "kind": kind,
+            "template": template,
+            "system": self.system,
+            "stop": list(self.stop_for(chat)),
+            "fewshot": 0 if chat else len(self._examples_for(item)),
+            "first_prompt": self.render(item, chat),
+        }
