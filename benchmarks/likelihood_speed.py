@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -59,7 +60,8 @@ def raw_arm(model_name: str, task) -> tuple[float, int]:
     from assay.models.registry import get_model
 
     path = get_model(model_name).path
-    llama = Llama(model_path=str(path), n_ctx=2048, verbose=False, seed=0)
+    # The same threads as the embedded backend (llama-cpp-python defaults to half the cores).
+    llama = Llama(model_path=str(path), n_ctx=2048, verbose=False, seed=0, n_threads=os.cpu_count() or 1)
     tokens = [t for seq in sequences(task, llama) for t in seq[:-1]]  # the last token of each predicts nothing
     started = time.perf_counter()
     for start in range(0, len(tokens), 2048):
