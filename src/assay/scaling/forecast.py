@@ -209,16 +209,9 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
 
 
 def _select_train(frame: pd.DataFrame, train: str, source: str) -> np.ndarray:
-    try:
-        chosen = frame.query(train, engine="python")
-    except Exception as exc:  # pandas raises many types for a bad expression
-        raise ConfigError(
-            f"--train {train!r} is not a valid pandas query on {source} ({type(exc).__name__}: "
-            f"{exc}); columns are {', '.join(map(str, frame.columns))}"
-        ) from exc
-    if not isinstance(chosen, pd.DataFrame):
-        raise ConfigError(f"--train {train!r} must be a boolean expression over the columns of {source}")
-    return frame.index.isin(chosen.index)
+    from assay.scaling.table import query_rows
+
+    return frame.index.isin(query_rows(frame, train, source, option="--train").index)
 
 
 # -------------------------------------------------------------------------------------------------

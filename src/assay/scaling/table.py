@@ -132,20 +132,27 @@ def describe_row(frame: pd.DataFrame, label, source: str) -> str:
     return f"row {label} of {source}"
 
 
+def query_rows(frame: pd.DataFrame, expression: str, source: str, option: str = "--where") -> pd.DataFrame:
+    """The rows a pandas ``DataFrame.query`` expression selects (possibly none); a bad
+    expression is an error naming ``option``, the table and its columns."""
+    try:
+        # The python engine allows method calls such as ``step.notna()``.
+        selected = frame.query(expression, engine="python")
+    except Exception as exc:  # pandas raises many types for a bad expression
+        raise ConfigError(
+            f"{option} {expression!r} is not a valid pandas query on {source} ({type(exc).__name__}: {exc}); "
+            f"columns are {', '.join(map(str, frame.columns))}"
+        ) from exc
+    if not isinstance(selected, pd.DataFrame):
+        raise ConfigError(f"{option} {expression!r} must be a boolean expression over the columns of {source}")
+    return selected
+
+
 def apply_where(frame: pd.DataFrame, where: str | None, source: str) -> pd.DataFrame:
     """Filter with a pandas ``DataFrame.query`` expression."""
     if not where:
         return frame
-    try:
-        # The python engine allows method calls such as ``step.notna()``.
-        selected = frame.query(where, engine="python")
-    except Exception as exc:  # pandas raises many types for a bad expression
-        raise ConfigError(
-            f"--where {where!r} is not a valid pandas query on {source} ({type(exc).__name__}: {exc}); "
-            f"columns are {', '.join(map(str, frame.columns))}"
-        ) from exc
-    if not isinstance(selected, pd.DataFrame):
-        raise ConfigError(f"--where {where!r} must be a boolean expression over the columns of {source}")
+    selected = query_rows(frame, where, source)
     if selected.empty:
         raise DataError(f"{source}: no rows match --where {where!r} (of {len(frame)} rows)")
     return selected
