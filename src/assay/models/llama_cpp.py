@@ -130,9 +130,11 @@ class LlamaCppModel:
             except (ValueError, RuntimeError) as exc:
                 # e.g. a prompt longer than the context window: this request
                 # failed; it is recorded as an error, not as a wrong answer.
+                needed = self._prompt_tokens(prompt)
                 hint = (
-                    f"; a re-run fails the same way: give a larger --n-ctx (now {self.n_ctx}) or a shorter prompt"
-                    if "context window" in str(exc)
+                    f"; the prompt takes {needed} tokens and the window holds {self.n_ctx}: a re-run fails the same "
+                    f"way: give a larger --n-ctx (now {self.n_ctx}) or a shorter prompt"
+                    if "context window" in str(exc) or (needed is not None and needed >= self.n_ctx)
                     else ""
                 )
                 return Sample(
@@ -149,6 +151,14 @@ class LlamaCppModel:
 
     async def generate(self, prompt: Prompt, params: GenParams, sample_index: int) -> Sample:
         return await asyncio.to_thread(self._generate_sync, prompt, params, sample_index)
+
+    def _prompt_tokens(self, prompt: Prompt) -> int | None:
+        """How many tokens a prompt takes (a chat prompt with the model's own template), or None."""
+        try:
+            text = prompt if isinstance(prompt, str) else self.format_chat(prompt)
+            return len(self._load().tokenize(text.encode("utf-8"), add_bos=True, special=not isinstance(prompt, str)))
+        except (ModelError, ValueError, RuntimeError):
+            return None
 
     # -- log-likelihoods ---------------------------------------------------
     # Computed from the model's logits, not with create_completion(echo=True,
