@@ -11,7 +11,7 @@ from assay.errors import ModelError
 from assay.models.llama_cpp import common_prefix
 from assay.models.registry import gemma3_path, get_model, smollm2_path
 from assay.run.runner import run_eval
-from assay.tasks.catalog import CATALOG, SAMPLES
+from assay.tasks.catalog import SAMPLES
 from assay.tasks.likelihood import choice_metrics
 from assay.tasks.registry import get_task
 
@@ -81,8 +81,9 @@ def check_against_reference(model, reference, names):
 def test_choices_of_smollm2_equal_a_full_reevaluation():
     model = get_model("smollm2")
     reference = Reference(smollm2_path())
-    names = [n for n in CATALOG if n != "lambada"] + ["lambada"]
-    assert check_against_reference(model, reference, names) >= 100
+    # Lettered choices, long endings, partial scoring and a single continuation: a few dozen items.
+    names = ["mmlu", "arc_easy", "hellaswag", "winogrande", "lambada"]
+    assert check_against_reference(model, reference, names) >= 60
 
 
 def test_choices_of_gemma_equal_a_full_reevaluation():
