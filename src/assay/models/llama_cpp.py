@@ -239,7 +239,7 @@ class LlamaCppModel:
         for whole, start in zip(wholes, starts):
             targets = {j - 1: whole[j] for j in range(start, len(whole))}
             scoring.clear()
-            rows = scoring.decode(whole[:-1], 0, targets)
+            rows = scoring.decode(whole[:-1], targets)
             evaluated += len(whole) - 1
             scored = [rows[j] for j in sorted(targets)]
             results.append(Logprob(float(sum(lp for lp, _ in scored)), len(scored), all(g for _, g in scored)))
@@ -263,7 +263,7 @@ class LlamaCppModel:
             end = min(begin + window + 1, len(sequence))
             targets = {p - 1 - begin: sequence[p] for p in range(max(scored_upto, begin) + 1, end)}
             scoring.clear()
-            rows = scoring.decode(sequence[begin : end - 1], 0, targets)
+            rows = scoring.decode(sequence[begin : end - 1], targets)
             evaluated += end - 1 - begin
             for lp, is_greedy in rows.values():
                 total += lp
@@ -290,7 +290,7 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def pick(row: Any, target: int | None) -> tuple[float, bool]:
+def pick(row: Any, target: int) -> tuple[float, bool]:
     """A target token's log-probability under one row of logits, and whether it is the row's argmax."""
     import numpy as np
 
@@ -322,40 +322,28 @@ class ScoringContext:
     def clear(self) -> None:
         self.ctx.kv_cache_seq_rm(-1, 0, -1)
 
-    def decode(self, tokens: Sequence[int], n_past: int, targets: dict[int, int | None]) -> dict[int, Any]:
-        """Evaluate ``tokens`` at positions ``n_past``.. and return, for each index
-        in ``targets``, (log-probability of its target, whether greedy) — or the
-        raw logits row where the target is None."""
+    def decode(self, tokens: Sequence[int], targets: dict[int, int]) -> dict[int, tuple[float, bool]]:
+        """Evaluate ``tokens`` from position 0 and return, for each index in
+        ``targets``, the log-probability of the token it predicts and whether
+        that token was the most probable one."""
         import numpy as np
 
-        out: dict[int, Any] = {}
+        out: dict[int, tuple[float, bool]] = {}
         b = self.batch.batch
-        # Batches end at multiples of n_batch counted from position 0, as in one
-        # full evaluation (Llama.eval), so each row sits where it would there.
-        bounds = (
-            [0]
-            + [
-                p - n_past
-                for p in range((n_past // self.n_batch + 1) * self.n_batch, n_past + len(tokens), self.n_batch)
-            ]
-            + [len(tokens)]
-        )
-        for start, stop in zip(bounds, bounds[1:]):
-            chunk = tokens[start:stop]
-            if not chunk:
-                continue
+        # Batches of n_batch tokens from position 0, as one full evaluation (Llama.eval)
+        # lays them out, so each row sits where it would there.
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
             b.n_tokens = len(chunk)
             for i, token in enumerate(chunk):
                 b.token[i] = token
-                b.pos[i] = n_past + start + i
+                b.pos[i] = start + i
                 b.seq_id[i][0] = 0
                 b.n_seq_id[i] = 1
                 b.logits[i] = (start + i) in targets
             self.ctx.decode(self.batch)
             for i in range(len(chunk)):
-                index = start + i
-                if index in targets:
+                if start + i in targets:
                     row = np.ctypeslib.as_array(self.ctx.get_logits_ith(i), shape=(self.n_vocab,))
-                    target = targets[index]
-                    out[index] = row.copy() if target is None else pick(row, target)
+                    out[start + i] = pick(row, targets[start + i])
         return out

@@ -300,8 +300,8 @@ class OpenAICompatModel:
             try:
                 tokens, offsets, values, tops = await self._echo(prompt)
             except ModelError:
-                raise
-            except Exception as exc:  # an HTTP error after retries: this request failed
+                raise  # unreachable, or no prompt log-probabilities: the model stops
+            except Exception as exc:  # an HTTP error after retries, or a malformed reply: this request failed
                 return Sample(text=None, error=f"{type(exc).__name__}: {exc}", latency=time.perf_counter() - started)
             # The echoed tokens must rebuild the prompt, or the offsets cannot be trusted.
             echoed = "".join(t for t, o in zip(tokens, offsets) if o < len(prompt))

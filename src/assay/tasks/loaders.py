@@ -233,7 +233,7 @@ def choice_task(
     first_seen: dict[str, str] = {}
     for location, row in rows:
         doc = fmt.to_doc(row, location)
-        fields = {k: v for k, v in doc.fields.items()}
+        fields = dict(doc.fields)
         fields.setdefault("input", doc.fields.get("question", ""))
         meta: dict[str, Any] = {"source": location, "index": len(items), "choices": doc.choices, "gold": doc.gold}
         if doc.partial_contexts is not None:
@@ -243,7 +243,7 @@ def choice_task(
                 meta[key] = row[key]
         if "cluster" not in meta and row.get("subject") is not None:
             meta["cluster"] = row["subject"]  # MMLU's questions cluster by subject
-        item_id = _item_id(row, {k: v for k, v in row.items()}, id_col, location, first_seen)
+        item_id = _item_id(row, row, id_col, location, first_seen)
         first_seen[item_id] = location
         target = None if doc.gold is None else str(doc.choices[doc.gold])
         items.append(Item(id=item_id, input=fields, target=target, meta=meta))
