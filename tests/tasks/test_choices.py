@@ -163,3 +163,9 @@ def test_choice_metrics_by_hand():
 def test_document_metrics():
     m = document_metrics(Logprob(-10.0, 5), "héllo wörld")
     assert m == {"logprob": -10.0, "tokens": 5.0, "bytes": 13.0, "words": 2.0}
+
+
+def test_an_empty_document_is_named_by_line(tmp_path):
+    path = write(tmp_path / "docs.jsonl", [{"text": "a sentence"}, {"text": "   "}])
+    with pytest.raises(DataError, match=r"docs.jsonl line 2: empty document: column 'text' has no text"):
+        get_task(path, mode="perplexity")
