@@ -28,7 +28,7 @@ def run(
     params: dict[str, str] | None = None,
     input_field: str | None = None,
     target_field: str | None = None,
-    template: str | None = None,
+    template: str | list[str] | None = None,
     scorers: list[str] | None = None,
     fewshot: int | None = None,
     base_urls: list[str] | None = None,
@@ -56,8 +56,13 @@ def run(
     stop: list[str] | None = None,
     fewshot_from: str | None = None,
     name: str | None = None,
+    prompt_variants: int | None = None,
 ):
     """Run models (by name) on a task (by name or path); returns a ``RunResult``.
+
+    ``template`` given as a list runs every item under each template (prompt
+    variants); ``prompt_variants`` N runs every item under N formatting variants
+    of the task's template, generated from ``seed`` (``tasks.variants``).
 
     ``stop_when_decided`` stops once every pair of models (or every pair with
     ``against``) is decided at error rate ``alpha`` or shown equivalent within
@@ -85,6 +90,8 @@ def run(
         system=system,
         stop=stop,
         fewshot_from=fewshot_from,
+        prompt_variants=prompt_variants,
+        variant_seed=seed,
     )
     if name is not None:
         if not name.strip() or "/" in name or "\\" in name:

@@ -73,9 +73,14 @@ def run(
     param: Optional[List[str]] = typer.Option(None, help="task parameter KEY=VALUE, e.g. digits=3"),
     input_field: Optional[str] = typer.Option(None),
     target_field: Optional[str] = typer.Option(None),
-    template: Optional[str] = typer.Option(
+    template: Optional[List[str]] = typer.Option(
         None,
-        help="Jinja2 prompt template (file or string) for every model: a chat model's user turn, a base model's question (its few-shot examples rendered the same way); in likelihood modes, the plain-text context",
+        help="Jinja2 prompt template (file or string) for every model: a chat model's user turn, a base model's question (its few-shot examples rendered the same way); in likelihood modes, the plain-text context. Repeat it to run every item under each template (prompt variants)",
+    ),
+    prompt_variants: Optional[int] = typer.Option(
+        None,
+        "--prompt-variants",
+        help="run every item under N formatting variants of the template (field names' case, separators, line breaks, answer prefix, choice labels), the first as given; drawn with --seed",
     ),
     chat_template: Optional[str] = typer.Option(
         None, help="generation: the prompt template for chat models only (overrides --template for them)"
@@ -203,6 +208,7 @@ def run(
         stop=stop,
         fewshot_from=fewshot_from,
         name=name,
+        prompt_variants=prompt_variants,
     )
     _emit(result, as_json)
     if not as_json:

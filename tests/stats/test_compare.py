@@ -157,7 +157,7 @@ def test_missing_items_single_cluster_and_too_few_items():
 def test_run_directory_goes_through_the_store(tmp_path, monkeypatch):
     calls = []
 
-    def scores_frame(path, metric=None):
+    def scores_frame(path, metric=None, fields=()):
         calls.append((path, metric))
         return pd.DataFrame(
             {

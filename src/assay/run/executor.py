@@ -80,15 +80,40 @@ async def call(model: Model, request: Request) -> Sample:
     return await model.loglikelihood_rolling(request.prompt, request.stride)  # type: ignore[attr-defined]
 
 
+# Requests on their way to a model, by store and key: the same request asked
+# again meanwhile (the same prompt under two prompt variants, say) waits for it.
+_IN_FLIGHT: dict[tuple[int, str], asyncio.Future] = {}
+
+
 async def fetch(model: Model, request: Request, store: Any, tally: Tally, *, key: str | None = None) -> Response | None:
     """The response to ``request``: from the shared cache, or from the model
     (a success then goes into the cache). None when the model is unreachable:
-    the request was not sent and counts as not run."""
+    the request was not sent and counts as not run. A request already in
+    flight is not sent twice: the second asker gets the first's response."""
     key = key or request.key(model)
     cached = store.cached_response(key)
     if cached is not None:
         tally.cache_hits += 1
         return Response(cached, called=False)
+    slot = (id(store), key)
+    if slot in _IN_FLIGHT:
+        shared = await asyncio.shield(_IN_FLIGHT[slot])
+        if shared is None:
+            tally.not_run += 1
+            return None
+        tally.cache_hits += 1
+        return Response(shared, called=False)
+    _IN_FLIGHT[slot] = asyncio.get_running_loop().create_future()
+    response = None
+    try:
+        response = await _send(model, request, store, tally, key)
+    finally:
+        future = _IN_FLIGHT.pop(slot)
+        future.set_result(None if response is None else response.sample)
+    return response
+
+
+async def _send(model: Model, request: Request, store: Any, tally: Tally, key: str) -> Response | None:
     if tally.fatal is not None:
         tally.not_run += 1
         return None

@@ -262,9 +262,18 @@ def run_eval(
 
         items = select_items(items, read_item_ids(items_from), source=str(items_from), task_name=task.name)
     items = items[:limit] if limit is not None else items
+    task_config = task.config
+    if task.variants is not None:
+        from assay.tasks.variants import check_renders, expand_items
+
+        # Every item under every variant; the variants (and the templates they
+        # render) belong to the task's identity, so a run directory holds one set.
+        check_renders(items, task.variants)
+        items = expand_items(items, task.variants)
+        task_config = {**task.config, "variants": task.variants.config()}
     run_dir = Path(out) if out else default_run_dir(task.name)
     config = {
-        "task": task.config,
+        "task": task_config,
         "task_name": task.name,
         "scorers": task.scorers,
         "temperature": float(temperature),
@@ -294,7 +303,7 @@ def run_eval(
             **(previous or {}).get("prompts", {}),
             **{m.name: task.prompt_record(items[0], m.chat) for m in models},
         }
-    if previous and previous.get("task") != task.config:
+    if previous and previous.get("task") != task_config:
         raise ConfigError(f"{run_dir} holds a run of another task ({previous.get('task_name')}); choose another --out")
     for setting in ("temperature", "max_tokens", "seed"):
         # One run directory, one set of generation settings: otherwise its

@@ -179,10 +179,16 @@ class RunStore:
     def cached_response(self, key: str) -> Sample | None:
         if not self.cached:
             return None
-        row = self.conn.execute(
-            "SELECT output, tokens_in, tokens_out, latency, finish_reason, logprobs FROM cache.responses WHERE key = ?",
-            (key,),
-        ).fetchone()
+        # A response cached moments ago may still wait for the next flush.
+        pending = next((entry for entry in reversed(self._pending_cache) if entry[0] == key), None)
+        row = (
+            pending[1:]
+            if pending is not None
+            else self.conn.execute(
+                "SELECT output, tokens_in, tokens_out, latency, finish_reason, logprobs FROM cache.responses WHERE key = ?",
+                (key,),
+            ).fetchone()
+        )
         if row is None:
             return None
         logprobs = _logprobs_from(row[5])
@@ -463,12 +469,14 @@ def samples_frame(run_dir: str | Path):
     return frame
 
 
-def scores_frame(run_dir: str | Path, metric: str | None = None):
+def scores_frame(run_dir: str | Path, metric: str | None = None, fields: tuple[str, ...] = ()):
     """Per-sample scores of a run: columns ``model, item, sample, score, cluster, answer``.
 
     Errored samples are excluded (an error is not a wrong answer). ``metric``
     names the scorer when the run has several; default is the task's first.
     ``answer`` is what the scorer extracted (for majority votes), when it says.
+    ``fields`` adds columns from each item's metadata or input (``variant`` and
+    ``base_item`` in a run of prompt variants; None where an item lacks one).
     """
     import pandas as pd
 
@@ -493,5 +501,20 @@ def scores_frame(run_dir: str | Path, metric: str | None = None):
             store.conn,
             params=(metric,),
         )
-    frame["cluster"] = [json.loads(m).get("cluster") for m in frame.pop("meta")]
-    return frame[["model", "item", "sample", "score", "cluster", "answer"]]
+    metas = [json.loads(m) for m in frame.pop("meta")]
+    frame["cluster"] = [m.get("cluster") for m in metas]
+    columns = ["model", "item", "sample", "score", "cluster", "answer"]
+    if fields:
+        inputs = (
+            _item_inputs(run_dir, set(frame["item"])) if any(f not in ("variant", "base_item") for f in fields) else {}
+        )
+        for name in fields:
+            frame[name] = [m.get(name, inputs.get(i, {}).get(name)) for m, i in zip(metas, frame["item"])]
+        columns += [f for f in fields if f not in columns]
+    return frame[columns]
+
+
+def _item_inputs(run_dir: str | Path, ids: set[str]) -> dict[str, dict]:
+    with open_run(run_dir) as store:
+        rows = store.conn.execute("SELECT id, input FROM items").fetchall()
+    return {i: json.loads(text) for i, text in rows if i in ids}

@@ -43,8 +43,11 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
 
 
-def _normalise(frame: pd.DataFrame, label: str, metric: str | None, notes: list[str]) -> pd.DataFrame:
-    """Check columns and values of one source; return model, item, sample, score, cluster (+ _where)."""
+def _normalise(
+    frame: pd.DataFrame, label: str, metric: str | None, notes: list[str], across: str | None = None
+) -> pd.DataFrame:
+    """Check columns and values of one source; return model, item, sample, score, cluster (+ _where),
+    and the ``across`` column when one is named."""
     if "_where" not in frame.columns:
         frame = frame.assign(_where=[f"row {i + 1}" for i in range(len(frame))])
     absent = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
@@ -106,8 +109,19 @@ def _normalise(frame: pd.DataFrame, label: str, metric: str | None, notes: list[
         out["cluster"] = [str(v) for v in raw]
     else:
         out["cluster"] = None
+    key = ["model", "item", "sample"]
+    if across is not None:
+        if across not in frame.columns:
+            found = ", ".join(c for c in frame.columns if c != "_where")
+            raise ConfigError(f"--across {across}: {label} has no column '{across}'; it has {found}")
+        raw = frame[across].to_numpy(dtype=object)
+        bad = [i for i, v in enumerate(raw) if _missing(v)]
+        if bad:
+            raise DataError(f"{label} {where[bad[0]]}: {across} is missing; --across {across} needs it on every row")
+        out[across] = [str(v) for v in raw]
+        key.append(across)
     out["_where"] = where
-    duplicated = out.duplicated(["model", "item", "sample"], keep=False)
+    duplicated = out.duplicated(key, keep=False)
     if duplicated.any():
         first = out[duplicated].iloc[0]
         places = out.loc[
@@ -122,29 +136,42 @@ def _normalise(frame: pd.DataFrame, label: str, metric: str | None, notes: list[
     return out
 
 
-def _load(source, metric: str | None, notes: list[str]) -> tuple[pd.DataFrame, str]:
+def _load(source, metric: str | None, notes: list[str], across: str | None = None) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
-        return _normalise(source, "<DataFrame>", metric, notes), "<DataFrame>"
+        return _normalise(source, "<DataFrame>", metric, notes, across), "<DataFrame>"
     path = Path(source)
     if path.is_dir():
         from assay.run.store import scores_frame
 
-        frame = scores_frame(path, metric=metric)
+        fields = () if across is None else (across, "base_item")
+        frame = scores_frame(path, metric=metric, fields=fields)
+        if across is not None:
+            if frame[across].isna().all():
+                raise ConfigError(
+                    f"--across {across}: {path} has no item field '{across}'"
+                    + ("; run with --prompt-variants N or several --template options" if across == "variant" else "")
+                )
+            # A variant's item is its base item: the same question under each variant.
+            frame["item"] = frame["base_item"].where(frame["base_item"].notna(), frame["item"])
+            frame = frame.drop(columns=["base_item"]) if across != "base_item" else frame
         # the store has already chosen the metric, so no metric column filtering here
-        return _normalise(frame.drop(columns=["metric"], errors="ignore"), str(path), None, notes), str(path)
+        return _normalise(frame.drop(columns=["metric"], errors="ignore"), str(path), None, notes, across), str(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or run directory")
-    return _normalise(_read_file(path), str(path), metric, notes), str(path)
+    return _normalise(_read_file(path), str(path), metric, notes, across), str(path)
 
 
-def load_scores(source, *, metric: str | None = None) -> pd.DataFrame:
+def load_scores(source, *, metric: str | None = None, across: str | None = None) -> pd.DataFrame:
     """Per-sample scores from a run directory, a CSV/JSONL/Parquet file or a DataFrame.
 
     Returns columns ``model, item, sample, score, cluster`` (cluster None when
-    not given); raises ``DataError`` naming the file and line of a bad value.
+    not given), and the ``across`` column when named (``variant`` in a run of
+    prompt variants, whose ``item`` is then the base item); raises
+    ``DataError`` naming the file and line of a bad value.
     """
-    frame, _ = _load(source, metric, [])
-    return frame[["model", "item", "sample", "score", "cluster"]].reset_index(drop=True)
+    frame, _ = _load(source, metric, [], across)
+    columns = ["model", "item", "sample", "score", "cluster"] + ([across] if across else [])
+    return frame[columns].reset_index(drop=True)
 
 
 # ---- results --------------------------------------------------------------------------------------

@@ -166,6 +166,8 @@ def get_task(
     system: str | None = None,
     stop: list[str] | None = None,
     fewshot_from: str | None = None,
+    prompt_variants: int | None = None,
+    variant_seed: int = 0,
 ) -> Task:
     """The task ``name`` with the user's prompt options applied.
 
@@ -174,8 +176,21 @@ def get_task(
     ``completion_template`` set one kind's only (the latter a full Jinja
     template over ``input`` and the ``fewshot`` list). ``fewshot_from``: a file
     (or saved dataset directory) whose items are the few-shot examples, in
-    place of the task's neighbouring items."""
+    place of the task's neighbouring items.
+
+    ``template`` may be a list: each template is then a prompt variant, and
+    every item runs under each (``tasks.variants``); ``prompt_variants`` N
+    generates N formatting variants of the template in force instead, drawn
+    with ``variant_seed``."""
     from assay.tasks.catalog import CATALOG
+
+    templates = [template] if isinstance(template, str) else list(template or [])
+    if prompt_variants is not None and len(templates) > 1:
+        raise ConfigError(
+            "--prompt-variants generates formatting variants of one template; with several --template "
+            "options the templates are the variants: give one or the other"
+        )
+    template = templates[0] if templates else None
 
     params = dict(params or {})
     if mode is not None and mode not in MODES:
@@ -220,12 +235,7 @@ def get_task(
     task.apply_chat_template = apply_chat_template
     # The user's choices override what the task or the data format suggests.
     if template:
-        task.chat_template = _template_text(template, "--template")
-        if task.mode != "generate":
-            # Likelihood modes render plain text for chat and base models alike.
-            task.likelihood_template = task.chat_template
-        else:
-            task.shared_template = task.chat_template
+        _apply_template(task, _template_text(template, "--template"))
     generate_only = {
         "--chat-template": chat_template,
         "--completion-template": completion_template,
@@ -268,4 +278,32 @@ def get_task(
         task.scorers = list(scorers)
     if fewshot is not None:
         task.fewshot = fewshot
+    if len(templates) > 1:
+        from assay.tasks.variants import template_variants
+
+        texts = [(_template_text(t, "--template"), t if Path(t).is_file() else None) for t in templates]
+        task.variants = template_variants(task, texts, _with_template)
+    elif prompt_variants is not None:
+        from assay.tasks.variants import generate_variants
+
+        task.variants = generate_variants(task, prompt_variants, variant_seed)
     return task
+
+
+def _apply_template(task: Task, text: str) -> None:
+    """Set ``--template``'s text as the prompt of every model kind."""
+    task.chat_template = text
+    if task.mode != "generate":
+        # Likelihood modes render plain text for chat and base models alike.
+        task.likelihood_template = text
+    else:
+        task.shared_template = text
+
+
+def _with_template(task: Task, text: str) -> Task:
+    """A copy of the task with ``text`` as its template (as one --template sets it)."""
+    from dataclasses import replace
+
+    copy = replace(task)
+    _apply_template(copy, text)
+    return copy

@@ -57,14 +57,29 @@ class Task:
     shared_template: str | None = None
     system: str | None = None
     user_stop: tuple[str, ...] | None = None
+    # Choices: how a template's letters[...] labels are shown and answered (tasks.variants.LABEL_STYLES).
+    label_style: str | None = None
+    # Prompt variants (tasks.variants.VariantSet): an item whose meta names a variant is rendered by its task.
+    variants: Any = None
+
+    def _variant_task(self, item: Item) -> Task | None:
+        name = item.meta.get("variant")
+        if self.variants is None or name is None:
+            return None
+        return self.variants.tasks[name]
+
+    @property
+    def context_template_text(self) -> str:
+        """The template a likelihood item's context is rendered from."""
+        if self.likelihood_template is not None:
+            return self.likelihood_template
+        return self.choice_format.template if self.choice_format is not None else "{{ input }}"
 
     @cached_property
     def _context_template(self):
         import jinja2
 
-        text = self.likelihood_template
-        if text is None:
-            text = self.choice_format.template if self.choice_format is not None else "{{ input }}"
+        text = self.context_template_text
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
         try:
             return env.from_string(text)
@@ -74,13 +89,15 @@ class Task:
     def _context_of(self, item: Item) -> str:
         import jinja2
 
-        from assay.tasks.choices import LETTERS
+        from assay.tasks.variants import label_lists
 
+        shown, answers = label_lists(self.label_style)
         variables = {
             **item.input,
             "input": item.input.get("input", ""),
             "choices": item.meta.get("choices", []),
-            "letters": LETTERS,
+            "letters": answers,
+            "labels": shown,
         }
         try:
             return self._context_template.render(**variables)
@@ -93,16 +110,20 @@ class Task:
 
     def _answer_of(self, item: Item) -> str:
         """The gold continuation's text (without the delimiter), as a few-shot example shows it."""
-        from assay.tasks.choices import LETTERS
+        from assay.tasks.variants import label_lists
 
         gold = int(item.meta["gold"])
         if self.choice_format is not None and self.choice_format.letters:
-            return LETTERS[gold]
+            return label_lists(self.label_style)[1][gold]
         return str(item.meta["choices"][gold])
 
     def choice_prompt(self, item: Item):
         """The contexts and continuations a choices item is scored on (see tasks.choices)."""
-        from assay.tasks.choices import FEWSHOT_DELIMITER, LETTERS, ChoicePrompt
+        variant = self._variant_task(item)
+        if variant is not None:
+            return variant.choice_prompt(item)
+        from assay.tasks.choices import FEWSHOT_DELIMITER, ChoicePrompt
+        from assay.tasks.variants import label_lists
 
         choices = list(item.meta["choices"])
         partial = item.meta.get("partial_contexts")
@@ -125,7 +146,7 @@ class Task:
                 [prefix + c for c in partial], [self.target_delimiter + target] * len(partial), [target] * len(partial)
             )
         letters = self.choice_format is not None and self.choice_format.letters
-        texts = [LETTERS[i] for i in range(len(choices))] if letters else choices
+        texts = label_lists(self.label_style, len(choices))[1] if letters else choices
         context = prefix + self._context_of(item)
         return ChoicePrompt([context] * len(texts), [self.target_delimiter + t for t in texts], texts)
 
@@ -151,10 +172,11 @@ class Task:
             return self.fewshot_items[: self.fewshot]
         pool = self.items
         start = int(item.meta.get("index", 0))
+        own_id = item.meta.get("base_item", item.id)  # a variant's item is its base item's
         picked = []
         for offset in range(1, len(pool)):
             candidate = pool[(start + offset) % len(pool)]
-            if candidate.id != item.id and candidate.target is not None:
+            if candidate.id != own_id and candidate.target is not None:
                 picked.append(candidate)
             if len(picked) == self.fewshot:
                 break
@@ -163,6 +185,9 @@ class Task:
     def render(self, item: Item, chat: bool) -> Prompt:
         import jinja2
 
+        variant = self._variant_task(item)
+        if variant is not None:
+            return variant.render(item, chat)
         chat_template, completion_template, shared_template = self._templates
         variables = {**item.input, "input": item.input.get("input", ""), "target": item.target}
         try:
