@@ -320,11 +320,34 @@ def compare(
     margin: Optional[float] = typer.Option(
         None, help="--sequential: also stop when the difference is shown inside +-M (equivalence)"
     ),
+    across: Optional[str] = typer.Option(
+        None,
+        "--across",
+        help="e.g. variant: scores under each value, their spread and variance components, and whether each pairwise conclusion holds under every value",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Leaderboard with intervals, tied groups and every pairwise difference."""
     if not sequential and (alpha is not None or batch != 1 or margin is not None):
         raise ConfigError("--alpha, --batch and --margin apply to --sequential; add --sequential or drop them")
+    if across is not None:
+        if sequential:
+            raise ConfigError("--across and --sequential are separate analyses; give one of them")
+        from assay.stats.compare import compare_across
+
+        _emit(
+            compare_across(
+                sources,
+                across,
+                metric=metric,
+                ci_method=ci_method,
+                correction=correction,
+                confidence=confidence,
+                seed=seed,
+            ),
+            as_json,
+        )
+        return
     from assay.stats.suite import compare_suite, is_suite
 
     if is_suite(sources):

@@ -487,6 +487,50 @@ def compare(
     return CompareResult(models, pairs, groups, correction, confidence, variance, notes)
 
 
+def compare_across(
+    sources,
+    column: str = "variant",
+    *,
+    metric: str | None = None,
+    ci_method: str = "auto",
+    correction: str = "holm",
+    confidence: float = 0.95,
+    seed: int | None = 0,
+):
+    """``compare --across COLUMN``: each model's score under every value of the
+    column (a run's prompt variants, or a score file's column crossed with its
+    items), the spread and variance components, and for every pair whether its
+    conclusion holds under every value (``stats.across``)."""
+    from assay.stats.across import across
+
+    if isinstance(sources, (str, Path, pd.DataFrame)):
+        sources = [sources]
+    if not sources:
+        raise ConfigError("no sources given; pass run directories or score files")
+    frames, origin = [], {}
+    for source in sources:
+        frame, label = _load(source, metric, [], column)
+        for model in frame["model"].unique():
+            if model in origin:
+                raise DataError(f"model {model!r} appears in both {origin[model]} and {label}; rename one of them")
+            origin[model] = label
+        frames.append(frame)
+    scores = pd.concat(frames, ignore_index=True)
+    values = sorted(scores[column].unique())
+    if len(values) < 2:
+        raise ConfigError(
+            f"--across {column}: every score has the same {column} ({values[0]}); it needs two values or more"
+        )
+    return across(
+        scores[["model", "item", "sample", "score", column]],
+        column=column,
+        confidence=confidence,
+        correction=correction,
+        ci_method=ci_method,
+        seed=seed,
+    )
+
+
 def _add_sequential(
     pairs: list[PairComparison],
     means: dict[str, pd.Series],
