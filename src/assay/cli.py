@@ -644,6 +644,8 @@ app.add_typer(scale_app, name="scale")
 def _scale_table(data: Path, pivot: Optional[str]):
     from assay.scaling.table import load_table, widen
 
+    if data.is_file() and data.stat().st_size > 2_000_000:
+        typer.echo(f"reading {data} ({data.stat().st_size / 1e6:.1f} MB)", err=True)
     frame = load_table(data)
     return widen(frame, [k.strip() for k in pivot.split(",")]) if pivot else frame
 

@@ -293,15 +293,32 @@ def _fit_from_dict(data: dict, label: str):
         raise DataError(f"{label}: {exc}; give {SCALING_VALID}") from None
 
 
+# Tables read for this report's scaling figures, by file and version: several
+# fits usually name the same large table, which is then read once.
+_TABLES: dict[tuple[str, int, int], pd.DataFrame] = {}
+
+
 def _table(data, label: str) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
     from assay.scaling.table import load_table
 
+    path = Path(data)
     try:
-        return load_table(data)
+        stat = path.stat()
+        version = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None
+    if version in _TABLES:
+        return _TABLES[version]
+    try:
+        table = load_table(data)
     except DataError as exc:
         raise DataError(f"{label}: data table: {exc}") from None
+    if version is not None:
+        _TABLES.clear()  # one table kept: a report draws from one table or a few
+        _TABLES[version] = table
+    return table
 
 
 def load_scaling(item) -> ScalingPanel | ForecastPanel:

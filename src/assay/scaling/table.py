@@ -81,10 +81,17 @@ def load_table(path: str | Path) -> pd.DataFrame:
         raise DataError(
             f"{path}: unknown table format {suffix or '(no extension)'!r}; use .csv, .tsv, .jsonl, .json or .parquet"
         )
-    frame = read_frame(path, what="scaling table")
+    frame = _read_plain_csv(path, kind) if kind in ("csv", "tsv") else None
+    if frame is None:
+        frame = read_frame(path, what="scaling table")
     locations = list(frame.attrs.get("locations") or [])
+    # pandas deep-copies attrs into every intermediate result: set them once the columns are typed.
+    trimmed = frame.attrs.get("trimmed") or [False] * frame.shape[1]
+    frame.attrs = {}
     if kind in ("csv", "tsv"):
-        frame = frame.apply(_typed)
+        frame = pd.DataFrame(
+            {name: _typed(frame[name], trimmed=done) for name, done in zip(frame.columns, trimmed)}, index=frame.index
+        )
     frame.attrs["source"] = str(path)
     frame.attrs.pop("locations", None)
     if len(locations) == len(frame):
@@ -92,17 +99,73 @@ def load_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _typed(column: pd.Series) -> pd.Series:
-    """A CSV column of text as numbers or booleans when every value is one (missing values allowed)."""
-    text = column.map(lambda v: None if v is None or (isinstance(v, str) and v.strip() in NA_STRINGS) else v)
-    present = text.dropna()
+def _read_plain_csv(path: Path, kind: str) -> pd.DataFrame | None:
+    """A CSV/TSV file read by pyarrow, every cell as text, when each record is one line:
+    record i is then on line i + 2 and the frame can say so. None (read it the careful
+    way, which names the line of any problem) for anything else: quoted line breaks,
+    blank lines, a ragged row, a compressed file, an unusual header."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if path.name.lower().endswith(".gz"):
+        return None
+    delimiter = "\t" if kind == "tsv" else ","
     try:
-        return pd.to_numeric(text.map(lambda v: v.strip() if isinstance(v, str) else v))
-    except (ValueError, TypeError):
-        pass
-    lowered = {str(v).strip().lower() for v in present}
-    if present.size and lowered <= {"true", "false"} and present.size == len(text):
-        return text.map(lambda v: str(v).strip().lower() == "true")
+        with open(path, encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle, delimiter=delimiter), None)
+        data = path.read_bytes()
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not header or len({h.strip() for h in header}) != len(header):
+        return None
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException, ValueError):
+        return None
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if lines != table.num_rows + 1:
+        return None  # blank lines or line breaks inside quotes: positions would not be lines
+    import pyarrow.compute as pc
+
+    # Cells without surrounding blanks (the usual case) need no stripping when typed.
+    frame = table.to_pandas()
+    frame.columns = [h.strip() for h in header]
+    frame.attrs["trimmed"] = [
+        bool(pc.all(pc.equal(column, pc.utf8_trim_whitespace(column))).as_py() is not False) for column in table.columns
+    ]
+    frame.attrs["source"] = str(path)
+    frame.attrs["locations"] = [f"line {i + 2}" for i in range(len(frame))]
+    return frame
+
+
+def _typed(column: pd.Series, trimmed: bool = False) -> pd.Series:
+    """A CSV column of text as numbers or booleans when every value is one (missing values allowed).
+    ``trimmed``: no value has blanks around it, so none needs stripping."""
+    values = column.astype(object)
+    stripped = values if trimmed else values.map(lambda v: v.strip() if isinstance(v, str) else v)
+    missing = values.isna() | stripped.isin(NA_STRINGS)
+    text = values.where(~missing, None)
+    present = stripped[~missing]
+    # A text column usually shows itself in its first values; parsing them first spares
+    # converting every value of it (most of the time a large table takes).
+    if pd.to_numeric(present.head(32), errors="coerce").notna().all():
+        numbers = pd.to_numeric(stripped.where(~missing, None), errors="coerce")
+        if (numbers.notna() | missing).all():
+            return numbers
+    lowered = present.str.lower()
+    if present.size and present.size == len(text) and lowered.isin(("true", "false")).all():
+        return lowered == "true"
     return text
 
 
@@ -250,9 +313,19 @@ def widen(
         raise DataError(
             f"{source}: --pivot needs column(s) {', '.join(missing)}; columns are {', '.join(map(str, frame.columns))}"
         )
-    label = frame[list(keys)].astype(str).agg("/".join, axis=1).rename("_label")
+    # pandas deep-copies attrs (the row locations) into every intermediate result.
+    frame = frame.copy(deep=False)
+    frame.attrs = {}
+    label = frame[keys[0]].astype(str)
+    for key in keys[1:]:
+        label = label + "/" + frame[key].astype(str)
     index = [c for c in frame.columns if c not in (*keys, values, *drop)]
-    wide = frame.assign(_label=label).groupby([*index, "_label"], dropna=False)[values].first().unstack("_label")
+    wide = (
+        frame.assign(_label=label.rename("_label"))
+        .groupby([*index, "_label"], dropna=False)[values]
+        .first()
+        .unstack("_label")
+    )
     wide.columns = [str(c) for c in wide.columns]
     wide = wide.reset_index()
     wide.attrs = {"source": f"{source} (pivoted by {','.join(keys)})"}
