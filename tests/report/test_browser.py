@@ -47,3 +47,21 @@ def test_one_screenshot_per_section(report, chromium, tmp_path):
         width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         assert width == WIDTH and height > 300
         assert 10_000 < shot.stat().st_size < 250_000, shot  # a drawn page, not a blank one
+
+
+@pytest.mark.parametrize("width", [960, 1400])
+def test_nothing_overflows_the_window(report, chromium, width):
+    check = check_in_browser(report.path, width=width)
+    assert check.ok, check.to_dict()
+    assert check.overflow == [], check.overflow
+
+
+def test_the_overflow_check_sees_a_table_too_wide_for_the_window(tmp_path, chromium):
+    """A page whose figure is wider than the window must be reported (so an empty list above means something)."""
+    from assay.report.page import Section, page
+
+    wide = Section("wide", "Wide", "", ['<div id="too-wide" style="width:2000px;height:20px"></div>'])
+    path = tmp_path / "wide.html"
+    path.write_text(page("t", "", [wide], plotly_js=""))
+    check = check_in_browser(path, width=960)
+    assert "too-wide" in check.overflow and "page" in check.overflow

@@ -100,14 +100,74 @@ def test_difficulty_means_and_intervals(report, inputs):
         level = {k: v.meta["difficulty"] for k, v in store.items().items()}
     scores["difficulty"] = scores["item"].map(level)
     per_item = scores.groupby(["model", "difficulty", "item"])["score"].mean()
+    levels = ["digits=1,ops=1", "digits=2,ops=1", "digits=3,ops=1"]
+    assert spec["layout"]["xaxis"]["ticktext"] == levels
+    shifts = set()
     for trace in spec["data"]:
-        assert trace["x"] == ["digits=1,ops=1", "digits=2,ops=1", "digits=3,ops=1"]
-        for x, y, custom in zip(trace["x"], trace["y"], trace["customdata"]):
+        assert [c[4] for c in trace["customdata"]] == levels
+        # Each model's points sit beside their level, apart from the other models' points.
+        offsets = np.asarray(trace["x"], dtype=float) - np.arange(3)
+        assert np.allclose(offsets, offsets[0]) and abs(offsets[0]) <= 0.15
+        shifts.add(round(float(offsets[0]), 6))
+        for x, y, custom in zip(levels, trace["y"], trace["customdata"]):
             ci = mean_ci(per_item.loc[(trace["name"], x)].to_numpy(), seed=0, n_resamples=2000)
             assert (y, custom[0], custom[1], custom[3]) == pytest.approx((ci.mean, ci.low, ci.high, ci.n))
             assert custom[0] <= y <= custom[1]
+    assert len(shifts) == len(spec["data"])
     small = next(t for t in spec["data"] if t["name"] == "small")
     assert small["y"][0] > small["y"][-1]  # three-digit sums are harder for the weak model
+
+
+def test_a_model_has_one_colour_in_every_figure(report):
+    (board,) = figure_specs(report, "leaderboard")
+    colour = {}
+    for trace in board["data"]:
+        for model, c in zip(trace["y"], trace["marker"]["color"]):
+            colour[model] = c
+    assert len(set(colour.values())) == len(colour)  # one colour each
+    for section in ("difficulty", "passk"):
+        for spec in figure_specs(report, section):
+            for trace in spec["data"]:
+                if trace.get("name") in colour:
+                    assert trace["line"]["color"] == colour[trace["name"]], (section, trace["name"])
+
+
+def test_bias_effects_in_different_units_get_their_own_axes(inputs, tmp_path):
+    audit = json.loads(Path(inputs["audit"]).read_text())
+    audit["probes"] = [
+        {"probe": "verbosity", "judge": "j", "effect": 0.8, "low": 0.2, "high": 1.4, "n": 40,
+         "unit": "rating points (1–10 scale)"},
+        {"probe": "position", "judge": "j", "effect": 0.1, "low": 0.02, "high": 0.2, "n": 40,
+         "unit": "share of verdicts"},
+    ]  # fmt: skip
+    result = write_report(audit=audit, out=tmp_path / "r.html")
+    specs = figure_specs(result, "bias")
+    assert len(specs) == 2
+    by_axis = {spec["layout"]["xaxis"]["title"]["text"]: spec["data"][0]["y"] for spec in specs}
+    ratings = next(names for title, names in by_axis.items() if "rating points" in title)
+    shares = next(names for title, names in by_axis.items() if "share of verdicts" in title)
+    assert ratings == ["j · verbosity"] and "j · position" in shares and "j · verbosity" not in shares
+
+
+def test_competing_laws_get_their_own_coverage_and_curves(tmp_path):
+    from assay.scaling import backtest
+
+    evals = pd.read_csv(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pythia_opt_bloom_evals.csv")
+    lambada = evals.query("family == 'pythia' and shots == 0 and task == 'lambada_openai' and metric == 'ppl'")
+    lambada = lambada.rename(columns={"value": "ppl"}).query("step in (33000, 143000)")
+    test = backtest(lambada, "kaplan", "params,tokens", "ppl", holdout_largest=2, compare="power", bootstrap=20)
+    result = write_report(scaling=[(test, lambada)], out=tmp_path / "r.html")
+    section = next(s for s in result.sections if s.id == "scaling")
+    caption = next(b for b in section.blocks if isinstance(b, str) and "held-out" in b)
+    rows = pd.DataFrame(test.rows)
+    for law in ("kaplan", "power"):
+        judged = rows.loc[rows["law"] == law, "covered"].dropna()
+        assert f"{judged.mean():.0%} of {len(judged)} for {law}" in caption
+    (spec,) = figure_specs(result, "scaling")
+    power = [t["name"] for t in spec["data"] if t.get("name", "").startswith("fit: power")]
+    kaplan = [t["name"] for t in spec["data"] if t.get("name", "").startswith("fit: kaplan")]
+    assert power == ["fit: power"] and all("tokens=" in n for n in kaplan) and len(kaplan) > 1
+    assert spec["layout"]["legend"]["orientation"] == "h"
 
 
 def test_judges_jury_and_costs(report, inputs):
@@ -164,7 +224,7 @@ def test_difficulty_column_in_a_score_file(tmp_path):
 
     result = write_report([make_scores_csv(tmp_path / "s.csv")], out=tmp_path / "r.html")
     (spec,) = figure_specs(result, "difficulty")
-    assert spec["data"][0]["x"] == ["easy", "hard"]
+    assert [c[4] for c in spec["data"][0]["customdata"]] == ["easy", "hard"]
     assert all(t["y"][0] > t["y"][1] for t in spec["data"])
 
 
@@ -184,7 +244,11 @@ def test_passk_from_a_saved_result(tmp_path):
     assert [s.id for s in result.sections] == ["passk"]
     (spec,) = figure_specs(result, "passk")
     a = next(t for t in spec["data"] if t["name"] == "a")
-    assert a["x"] == [1, 2, 5, 10] and a["y"] == sorted(a["y"])
+    b = next(t for t in spec["data"] if t.get("name") == "b")
+    assert [c[3] for c in a["customdata"]] == [1, 2, 5, 10] and a["y"] == sorted(a["y"])
+    # Drawn a few percent either side of k on the log axis, so equal values do not hide each other.
+    assert np.allclose(np.asarray(a["x"]) / [1, 2, 5, 10], a["x"][0]) and a["x"][0] != b["x"][0]
+    assert 0.9 < a["x"][0] < 1.1 and 0.9 < b["x"][0] < 1.1
     assert any(t["line"].get("dash") == "dash" for t in spec["data"] if t.get("mode") == "lines")
 
 

@@ -73,6 +73,8 @@ class ProbeResult:
     meaning: str = ""
     reason: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # What ``effect`` is measured in: a figure puts effects of one unit on one axis.
+    unit: str = "share of verdicts"
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -91,6 +93,7 @@ class ProbeResult:
                 "meaning": self.meaning,
                 "reason": self.reason,
                 "detail": self.detail,
+                "unit": self.unit,
             }
         )
 
@@ -231,6 +234,7 @@ def _verbosity(
             meaning=f"mean change of the 1-{scale} rating when irrelevant fluent text is "
             "appended (0: no verbosity bias; > 0: padding is rewarded)",
             detail={"n_items": len(scores), "template_hash": template.hash},
+            unit=f"rating points (1–{scale} scale)",
         ),
         replies,
     )

@@ -87,6 +87,9 @@ class BrowserCheck:
     page_errors: int | None
     console_errors: list[str] = field(default_factory=list)
     error_banner: str = ""
+    # What reached past the window's right edge (the page's own check; "page": it scrolls sideways).
+    overflow: list[str] = field(default_factory=list)
+    width: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -108,6 +111,8 @@ class BrowserCheck:
             "figures": [{"id": f.div_id, "svg": f.svg_count, "marks": f.drawn_marks, "ok": f.ok} for f in self.figures],
             "console_errors": list(self.console_errors),
             "error_banner": self.error_banner,
+            "overflow": list(self.overflow),
+            "width": self.width,
         }
 
 
@@ -121,13 +126,18 @@ def _console_errors(stderr: str) -> list[str]:
     return errors
 
 
-def check_in_browser(path: str | Path, *, timeout: float = 120, budget_ms: int = 20000) -> BrowserCheck:
-    """Load the report in headless Chromium and report which figures drew and any script errors."""
+def check_in_browser(
+    path: str | Path, *, timeout: float = 120, budget_ms: int = 20000, width: int | None = None
+) -> BrowserCheck:
+    """Load the report in headless Chromium and report which figures drew, any script errors,
+    and (at ``width`` CSS pixels, default Chromium's) what overflows the window sideways."""
     path = Path(path).resolve()
     if not path.is_file():
         raise DataError(f"{path}: no such report file")
+    size = [] if width is None else [f"--window-size={width},900"]
     done = _run(
-        ["--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}", "--dump-dom", path.as_uri()], timeout
+        ["--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}", *size, "--dump-dom", path.as_uri()],
+        timeout,
     )
     dom = done.stdout
     if "<html" not in dom:
@@ -144,6 +154,7 @@ def check_in_browser(path: str | Path, *, timeout: float = 120, budget_ms: int =
             FigureCheck(ident.group(1) if ident else "?", chunk.count('class="main-svg"'), len(DRAWN.findall(chunk)))
         )
     banner = re.search(r'<div id="assay-errors"[^>]*>([^<]*)</div>', dom)
+    overflow = re.search(r'data-overflow="([^"]*)"', head)
     return BrowserCheck(
         path=str(path),
         figures=figures,
@@ -151,6 +162,8 @@ def check_in_browser(path: str | Path, *, timeout: float = 120, budget_ms: int =
         page_errors=int(errors.group(1)) if errors else None,
         console_errors=_console_errors(done.stderr),
         error_banner=banner.group(1).strip() if banner else "",
+        overflow=overflow.group(1).split() if overflow else ["(not checked: the page did not finish drawing)"],
+        width=width,
     )
 
 

@@ -30,15 +30,20 @@ p.caption { margin: 4px 0 0; font-size: 12.5px; color: var(--muted); max-width: 
 p.caption b { color: var(--ink); font-weight: 600; }
 ul.warnings { margin: 6px 0 0; padding-left: 18px; font-size: 12.5px; color: #8a5a00; }
 div.figure { width: 100%; }
-table.data { border-collapse: collapse; font-size: 13px; margin: 8px 0 4px; }
+/* A table wider than the page scrolls inside itself; the page never does. */
+table.data { border-collapse: collapse; font-size: 13px; margin: 8px 0 4px; display: block; max-width: 100%;
+             overflow-x: auto; }
 table.data th, table.data td { padding: 4px 10px; white-space: nowrap; border-bottom: 1px solid var(--line); text-align: right; }
 table.data th { color: var(--muted); font-weight: 600; }
 table.data td.name, table.data th.name { text-align: left; }
 table.data td[title] { cursor: help; text-decoration: underline dotted #9aa3b2; }
-span.group { display: inline-block; min-width: 22px; padding: 0 6px; border-radius: 9px; color: #fff;
+span.group { display: inline-block; min-width: 22px; padding: 0 6px; border-radius: 9px; color: #fff; background: #5b6575;
              font-size: 12px; text-align: center; }
 #assay-errors { display: none; background: #b3261e; color: #fff; padding: 8px 32px; font-size: 13px; }
 footer { padding: 12px 32px; color: var(--muted); font-size: 12px; }
+@media (max-width: 1100px) {
+  header.top, nav.toc, main, footer, #assay-errors { padding-left: 16px; padding-right: 16px; }
+}
 """
 
 # Runs before anything else: record script errors so the page (and the browser test) can show them.
@@ -64,6 +69,18 @@ DONE_HOOK = """
   var pending = [];
   plots.forEach(function (div) { if (div._assayDrawn) pending.push(div._assayDrawn); });
   Promise.all(pending).then(function () {
+    // What sticks out past the window's right edge once everything is drawn (a table or
+    // figure that would make the page scroll sideways), for a reader of the DOM to check.
+    var limit = document.documentElement.clientWidth;
+    var over = [];
+    document.querySelectorAll('header, nav, section.part, section.part > *, div.figure > div, table.data')
+      .forEach(function (el) {
+        if (el.getBoundingClientRect().right > limit + 1) {
+          over.push(el.id || (el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : '')));
+        }
+      });
+    if (document.documentElement.scrollWidth > limit + 1) { over.push('page'); }
+    document.documentElement.setAttribute('data-overflow', over.join(' '));
     document.documentElement.setAttribute('data-plots-drawn', String(pending.length));
   });
 })();

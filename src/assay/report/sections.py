@@ -12,13 +12,37 @@ from assay.report.page import Figure, Section, esc
 PALETTE = ["#2b5fad", "#d9822b", "#2e9e6a", "#b8415a", "#7a5fb0", "#8c6d3f", "#c25db0", "#5f7a8a", "#a3a12b", "#2aa3b3"]
 JURY_COLOUR = "#b3261e"
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
+GROUP_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "star"]
+
+
+class ModelColours:
+    """One colour per model across the whole report, in the order models are first named
+    (the leaderboard's order when there is one), so a model looks the same in every figure."""
+
+    def __init__(self, names=()):
+        self.colours: dict[str, str] = {}
+        for name in names:
+            self(name)
+
+    def __call__(self, name) -> str:
+        name = str(name)
+        if name not in self.colours:
+            self.colours[name] = PALETTE[len(self.colours) % len(PALETTE)]
+        return self.colours[name]
+
+
+def dodge(count: int, index: int, width: float) -> float:
+    """The offset of the index-th of ``count`` series, spread over ``width`` around 0, so that
+    series with equal values stay visible side by side instead of hiding each other."""
+    return 0.0 if count < 2 else (index - (count - 1) / 2) * width / (count - 1)
 
 
 class FigureMaker:
     """Hands out figure ids and turns plotly figures into the JSON the page draws."""
 
-    def __init__(self):
+    def __init__(self, colours: ModelColours | None = None):
         self.count = 0
+        self.colour = colours or ModelColours()
 
     def __call__(self, fig, height: int) -> Figure:
         self.count += 1
@@ -82,13 +106,20 @@ def leaderboard(result, figure: FigureMaker) -> Section:
                 y=members,
                 mode="markers",
                 name=f"tied group {g + 1}",
-                marker=dict(size=11, color=PALETTE[g % len(PALETTE)]),
+                # Colour is the model's (the same in every figure); the symbol is its tied group.
+                marker=dict(
+                    size=11,
+                    color=[figure.colour(m) for m in members],
+                    symbol=GROUP_SYMBOLS[g % len(GROUP_SYMBOLS)],
+                    line=dict(width=1, color="#1d2430"),
+                ),
                 error_x=_bars([c.mean for c in cis], [c.low for c in cis], [c.high for c in cis]),
-                customdata=[[c.low, c.high, _describe_ci(c), c.se] for c in cis],
+                customdata=[[c.low, c.high, _describe_ci(c), c.se, g + 1] for c in cis],
                 hovertemplate=(
                     "<b>%{y}</b><br>mean %{x:.4f} (SE %{customdata[3]:.4f})<br>"
                     + level
-                    + " CI [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<br>%{customdata[2]}<extra></extra>"
+                    + " CI [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<br>%{customdata[2]}<br>tied group "
+                    "%{customdata[4]}<extra></extra>"
                 ),
             )
         )
@@ -107,7 +138,7 @@ def leaderboard(result, figure: FigureMaker) -> Section:
             f"<td>{ci.mean:.4f}</td><td>{ci.se:.4f}</td>"
             f'<td title="{esc(ci.reason)}">{_interval(ci.low, ci.high, 4)}</td>'
             f'<td class="name">{esc(ci.method)}</td><td>{ci.n}{f" ({ci.n_clusters} clusters)" if ci.n_clusters else ""}</td>'
-            f'<td><span class="group" style="background:{PALETTE[g % len(PALETTE)]}">{g + 1}</span></td></tr>'
+            f'<td><span class="group">{g + 1}</span></td></tr>'
         )
     table = (
         '<table class="data"><tr><th>rank</th><th class="name">model</th><th>mean</th><th>SE</th>'
@@ -120,7 +151,8 @@ def leaderboard(result, figure: FigureMaker) -> Section:
         f'<p class="caption"><b>Method.</b> Each point is a model\'s mean score over its items (several samples of an '
         f"item are averaged first); the bar is its {level} interval, "
         + "; ".join(f"<b>{esc(k)}</b>: {esc(v)}" for k, v in reasons.items())
-        + f". Colours are statistically tied groups: a model joins the group of the best model not yet placed "
+        + ". Each model keeps its colour in every figure of the report; the marker's shape is its statistically "
+        f"tied group: a model joins the group of the best model not yet placed "
         f"when their {esc(result.correction)}-adjusted paired p-value is at least {alpha:g}. "
         "Hover a point, or the interval in the table, for its method and number of items.</p>"
     )
@@ -128,7 +160,8 @@ def leaderboard(result, figure: FigureMaker) -> Section:
     return Section(
         "leaderboard",
         "Leaderboard",
-        f"{len(names)} models ranked by mean score; overlapping colours mean the data cannot tell them apart.",
+        f"{len(names)} models ranked by mean score; models sharing a marker shape (a tied group) cannot be told apart "
+        "by the data.",
         [figure(fig, height), table, caption],
         warnings=list(result.warnings),
     )
@@ -278,7 +311,9 @@ def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: floa
     level_txt = _pct(confidence)
     fig = go.Figure()
     notes, methods, counts = [], {}, []
-    for i, (model, rows) in enumerate(scores.groupby("model", sort=False)):
+    groups = list(scores.groupby("model", sort=False))
+    for i, (model, rows) in enumerate(groups):
+        shift = dodge(len(groups), i, 0.3)
         item_means = rows.groupby(["difficulty", "item"], sort=False)["score"].mean()
         xs, means, lows, highs, custom = [], [], [], [], []
         for level in levels:
@@ -290,11 +325,11 @@ def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: floa
             except DataError as exc:
                 notes.append(f"{model} at {level}: no interval ({exc})")
                 continue
-            xs.append(level)
+            xs.append(levels.index(level) + shift)
             means.append(ci.mean)
             lows.append(ci.low)
             highs.append(ci.high)
-            custom.append([ci.low, ci.high, ci.method, ci.n])
+            custom.append([ci.low, ci.high, ci.method, ci.n, str(level)])
             methods[ci.method] = ci.reason.split(";")[0]
             counts.append(ci.n)
         if not xs:
@@ -305,14 +340,14 @@ def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: floa
                 y=means,
                 mode="lines+markers",
                 name=str(model),
-                line=dict(color=PALETTE[i % len(PALETTE)], width=2),
+                line=dict(color=figure.colour(model), width=2),
                 marker=dict(size=8),
                 error_y=_bars(means, lows, highs),
                 customdata=custom,
                 hovertemplate=(
                     "<b>"
                     + esc(model)
-                    + "</b> at %{x}<br>mean %{y:.3f}<br>"
+                    + "</b> at %{customdata[4]}<br>mean %{y:.3f}<br>"
                     + level_txt
                     + " CI [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>%{customdata[2]}, n=%{customdata[3]} items"
                     "<extra></extra>"
@@ -324,14 +359,23 @@ def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: floa
     fig.update_layout(
         margin=dict(l=10, r=20, t=30, b=60),
         legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
-        xaxis=dict(title="difficulty level", type="category", categoryorder="array", categoryarray=levels),
+        # Levels at whole positions, each model's points shifted a little so equal values stay visible.
+        xaxis=dict(
+            title="difficulty level",
+            tickmode="array",
+            tickvals=list(range(len(levels))),
+            ticktext=[str(level) for level in levels],
+            range=[-0.5, len(levels) - 0.5],
+            zeroline=False,
+        ),
         yaxis=dict(title=f"mean score with {level_txt} interval", rangemode="tozero", automargin=True),
     )
     caption = (
         f'<p class="caption"><b>Method.</b> Mean score per difficulty level over that level\'s items '
         f"({min(counts) if min(counts) == max(counts) else f'{min(counts)}–{max(counts)}'} items per point; samples of an item averaged first), with {level_txt} intervals: "
         + "; ".join(f"<b>{esc(k)}</b> ({esc(v)})" for k, v in methods.items())
-        + ". Levels come from each item's <code>difficulty</code> field.</p>"
+        + ". Levels come from each item's <code>difficulty</code> field; each model's points sit slightly apart "
+        "around their level so that equal values do not hide each other.</p>"
     )
     return Section(
         "difficulty",
@@ -563,6 +607,7 @@ def _probe_rows(probe) -> list[dict]:
     if effect is None:
         return []
     name = " · ".join(str(d[k]) for k in ("judge", "probe", "name") if d.get(k))
+    unit = d.get("unit") or ("rating points" if "rating" in str(d.get("meaning", "")) else "share of verdicts")
     return [
         {
             "name": name or "probe",
@@ -571,6 +616,7 @@ def _probe_rows(probe) -> list[dict]:
             "high": _num(d.get("high", d.get("ci_high"))),
             "n": d.get("n_items", d.get("n", "?")),
             "method": d.get("method", d.get("effect_size_name", "")),
+            "unit": unit,
         }
     ]
 
@@ -621,44 +667,59 @@ def bias_section(audit: dict, figure: FigureMaker) -> Section | None:
         rows += _probe_rows(probe)
     if not rows:
         return None
-    names = [r["name"] for r in rows]
-    effects = [r["effect"] for r in rows]
-    colours = [
-        "#b3261e" if r["low"] is not None and (r["low"] > 0 or (r["high"] is not None and r["high"] < 0)) else "#5b6575"
-        for r in rows
-    ]
-    fig = go.Figure(
-        go.Scatter(
-            x=effects,
-            y=names,
-            mode="markers",
-            marker=dict(size=10, color=colours, symbol="square"),
-            error_x=_bars(effects, [r["low"] for r in rows], [r["high"] for r in rows]),
-            customdata=[[_interval(r["low"], r["high"]), r["n"], r["method"]] for r in rows],
-            hovertemplate="<b>%{y}</b><br>effect %{x:+.3f}<br>interval %{customdata[0]}<br>%{customdata[2]}, "
-            "%{customdata[1]} items<extra></extra>",
-            showlegend=False,
+    # One figure per unit: a rating-point effect and a share of verdicts never share an axis.
+    blocks = []
+    units = list(dict.fromkeys(r.get("unit", "share of verdicts") for r in rows))
+    for unit in units:
+        shown = [r for r in rows if r.get("unit", "share of verdicts") == unit]
+        names = [r["name"] for r in shown]
+        effects = [r["effect"] for r in shown]
+        colours = [
+            "#b3261e"
+            if r["low"] is not None and (r["low"] > 0 or (r["high"] is not None and r["high"] < 0))
+            else "#5b6575"
+            for r in shown
+        ]
+        fig = go.Figure(
+            go.Scatter(
+                x=effects,
+                y=names,
+                mode="markers",
+                marker=dict(size=10, color=colours, symbol="square"),
+                error_x=_bars(effects, [r["low"] for r in shown], [r["high"] for r in shown]),
+                customdata=[[_interval(r["low"], r["high"]), r["n"], r["method"]] for r in shown],
+                hovertemplate="<b>%{y}</b><br>effect %{x:+.3f} "
+                + esc(unit)
+                + "<br>interval %{customdata[0]}<br>%{customdata[2]}, %{customdata[1]} items<extra></extra>",
+                showlegend=False,
+            )
         )
-    )
-    fig.add_vline(x=0, line=dict(color="#1d2430", width=1, dash="dot"))
-    fig.update_layout(
-        margin=dict(l=10, r=20, t=20, b=50),
-        xaxis=dict(title=f"effect size (share of verdicts) with {_pct(level)} interval", zeroline=False),
-        yaxis=dict(categoryorder="array", categoryarray=names[::-1], automargin=True),
-    )
+        fig.add_vline(x=0, line=dict(color="#1d2430", width=1, dash="dot"))
+        fig.update_layout(
+            margin=dict(l=10, r=20, t=20, b=50),
+            xaxis=dict(title=f"effect in {unit}, with {_pct(level)} interval", zeroline=False),
+            yaxis=dict(categoryorder="array", categoryarray=names[::-1], automargin=True),
+        )
+        blocks.append(figure(fig, 110 + 32 * len(shown)))
     caption = (
-        f'<p class="caption"><b>Method.</b> Each row is a bias measured on the audited verdicts, as a difference in '
-        "the share of verdicts: position bias is how often the judge picks whichever output is shown first, minus "
+        f'<p class="caption"><b>Method.</b> Each row is a bias with its size in the unit its axis names. '
+        "Measured on the audited verdicts, as a share of verdicts: position bias is how often the judge picks whichever output is shown first, minus "
         "the ½ an unbiased judge would; flips are verdicts that change when the two outputs swap places; leniency "
         f"is how often the judge calls an answer correct that people marked wrong. Bars are {_pct(level)} percentile "
         "bootstrap intervals over items; red marks an interval that excludes zero. Attached bias probes "
-        "appear with their own method in the tooltip.</p>"
+        "appear with their own method in the tooltip"
+        + (
+            f"; effects in different units ({', '.join(esc(u) for u in units)}) are drawn in separate figures"
+            if len(units) > 1
+            else ""
+        )
+        + ".</p>"
     )
     return Section(
         "bias",
         "Judge bias probes",
         "Where judges lean: position, order and leniency effects, with their size.",
-        [figure(fig, 110 + 32 * len(rows)), caption],
+        [*blocks, caption],
     )
 
 
@@ -712,7 +773,10 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
             slices = _slices(pool)
         colour_i = 0
         for law, fit in panel.fits.items():
-            for s in slices:
+            # A law of the first input alone (a size-only power law beside Chinchilla) is one
+            # curve, not one per value of an input it does not use.
+            uses_second = second is not None and second in list(getattr(fit, "x", panel.x))
+            for s in slices if uses_second else [None]:
                 colour = PALETTE[colour_i % len(PALETTE)]
                 colour_i += 1
                 tag = law if s is None else f"{law}, {second}={s:.3g}"
@@ -727,7 +791,8 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
                             fillcolor=_rgba(colour, 0.16),
                             line=dict(width=0),
                             hoverinfo="skip",
-                            showlegend=True,
+                            # The band goes with its curve's legend entry (one click hides both).
+                            showlegend=False,
                             name=f"{level_txt} band ({tag})",
                             legendgroup=tag,
                         )
@@ -825,13 +890,15 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
         fig.update_layout(
             margin=dict(l=10, r=10, t=40, b=50),
             title=dict(text=esc(panel.label), font=dict(size=14), x=0.01),
-            legend=dict(font=dict(size=11)),
+            # Below the plot, wrapping across its width: never a legend that needs scrolling.
+            legend=dict(font=dict(size=11), orientation="h", yanchor="top", y=-0.2, x=0),
             xaxis=dict(title=x0, type="linear" if linear or low_x <= 0 else "log"),
             yaxis=dict(
                 title=target + (" (log scale)" if log_y else ""), automargin=True, type="log" if log_y else "linear"
             ),
         )
-        blocks.append(figure(fig, 380))
+        entries = sum(1 for trace in fig.data if trace.showlegend is not False)
+        blocks.append(figure(fig, 400 + 22 * ((entries + 2) // 3)))
         parts = []
         for law, fit in panel.fits.items():
             params = ", ".join(
@@ -850,16 +917,23 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
             )
         heldout = ""
         if panel.heldout is not None and len(panel.heldout):
-            covered = (
-                panel.heldout["covered"].dropna() if "covered" in panel.heldout.columns else pd.Series(dtype=float)
+            held = panel.heldout
+            # Coverage per law: competing laws are alternatives, and a pooled rate describes neither.
+            by_law = (
+                [(str(law), rows) for law, rows in held.groupby("law", sort=False)]
+                if "law" in held.columns and held["law"].nunique() > 1
+                else [(None, held)]
             )
+            rates = []
+            for law, rows in by_law:
+                covered = rows["covered"].dropna() if "covered" in rows.columns else pd.Series(dtype=float)
+                if len(covered):
+                    rates.append(
+                        f"{covered.mean():.0%} of {len(covered)}" + ("" if law is None else f" for {esc(law)}")
+                    )
             heldout = (
                 " Open red diamonds are held-out points (not used in the fit) with the forecast and its interval beside them"
-                + (
-                    f"; {covered.mean():.0%} of {len(covered)} held-out truths fall inside the interval"
-                    if len(covered)
-                    else ""
-                )
+                + (f"; held-out truths inside the interval: {', '.join(rates)}" if rates else "")
                 + "."
             )
         if second is not None:
@@ -958,7 +1032,7 @@ def _forecast_blocks(panel, figure: FigureMaker) -> list:
         fig.update_layout(
             margin=dict(l=10, r=10, t=40, b=50),
             title=dict(text=esc(f"{panel.label}: {target}"), font=dict(size=14), x=0.01),
-            legend=dict(font=dict(size=11)),
+            legend=dict(font=dict(size=11), orientation="h", yanchor="top", y=-0.2, x=0),
             xaxis=dict(title=against, type="log" if log_x else "linear"),
             yaxis=dict(
                 title=target + (" (log scale)" if calibration.get("error_scale") == "log y" else ""),
@@ -1050,7 +1124,7 @@ def _calibration_blocks(panel, figure: FigureMaker) -> list:
     fig.update_layout(
         margin=dict(l=10, r=10, t=40, b=50),
         title=dict(text=esc(f"{panel.label}: calibration"), font=dict(size=14), x=0.01),
-        legend=dict(font=dict(size=11)),
+        legend=dict(font=dict(size=11), orientation="h", yanchor="top", y=-0.2, x=0),
         scattermode="group",
         xaxis=dict(title="target", type="category"),
         yaxis=dict(title=f"share inside the {level_txt} interval", range=[-0.02, 1.05], tickformat=".0%"),
@@ -1113,13 +1187,15 @@ def passk_section(data: dict, figure: FigureMaker) -> Section:
     n_items = data.get("n_items") or {}
     extrapolated = False
     for i, (model, values) in enumerate(data["models"].items()):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = figure.colour(model)
+        # On the log axis a model's points sit a few percent off k, so equal values stay visible.
+        spread = 10 ** dodge(len(data["models"]), i, 0.04)
         points = sorted((int(key.split("@", 1)[1]), v) for key, v in values.items() if key.startswith("pass@"))
         ks = [k for k, _ in points]
         ys = [_num(v.get("value")) for _, v in points]
         fig.add_trace(
             go.Scatter(
-                x=ks,
+                x=[k * spread for k in ks],
                 y=ys,
                 mode="lines+markers",
                 name=str(model),
@@ -1130,12 +1206,12 @@ def passk_section(data: dict, figure: FigureMaker) -> Section:
                     ys, [_num(v.get("ci_low")) for _, v in points], [_num(v.get("ci_high")) for _, v in points]
                 ),
                 customdata=[
-                    [_num(v.get("ci_low")), _num(v.get("ci_high")), n_items.get(model, "?")] for _, v in points
+                    [_num(v.get("ci_low")), _num(v.get("ci_high")), n_items.get(model, "?"), k] for k, v in points
                 ],
                 hovertemplate=(
                     "<b>"
                     + esc(model)
-                    + "</b> pass@%{x}: %{y:.3f}<br>"
+                    + "</b> pass@%{customdata[3]}: %{y:.3f}<br>"
                     + level_txt
                     + " CI [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>percentile bootstrap over "
                     "%{customdata[2]} items<extra></extra>"
@@ -1247,7 +1323,7 @@ def likelihood_section(runs: list[tuple[str, str, dict]], figure: FigureMaker) -
                 x=[e.get("value") for e in entries],
                 y=models,
                 mode="markers",
-                marker=dict(size=11, color=PALETTE[0]),
+                marker=dict(size=11, color=[figure.colour(m) for m in models]),
                 error_x=_bars(
                     [e.get("value") for e in entries],
                     [e.get("ci_low") for e in entries],
