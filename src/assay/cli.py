@@ -732,27 +732,49 @@ def scale_backtest(
         "bootstrap",
         help="bootstrap (of the curve) or calibrated (prediction intervals from nested backtests, as `scale forecast`)",
     ),
+    out: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="also save the result as JSON (for assay report --scaling)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Fit on all but the K largest models, predict those, and score the forecast."""
     from assay.scaling.backtesting import backtest
 
-    _emit(
-        backtest(
-            _scale_table(data, pivot),
-            law,
-            x,
-            y,
-            holdout_largest=holdout_largest,
-            compare=compare,
-            where=where,
-            bootstrap=bootstrap,
-            seed=seed,
-            chance=chance,
-            intervals=intervals,
-        ),
-        as_json,
+    _check_output(out, "backtest")
+    result = backtest(
+        _scale_table(data, pivot),
+        law,
+        x,
+        y,
+        holdout_largest=holdout_largest,
+        compare=compare,
+        where=where,
+        bootstrap=bootstrap,
+        seed=seed,
+        chance=chance,
+        intervals=intervals,
     )
+    _save_json(result, out)
+    _emit(result, as_json)
+
+
+def _check_output(out: Optional[Path], what: str) -> None:
+    if out is not None and out.is_dir():
+        raise ConfigError(f"-o {out} is a directory; give a file name for the {what}, e.g. {out / (what + '.json')}")
+
+
+def _save_json(result, out: Optional[Path]) -> None:
+    """Write what --json prints to ``out`` as well (atomically: a file that exists is whole)."""
+    if out is None:
+        return
+    import json
+    import os
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp", encoding="utf-8") as handle:
+        json.dump(result.to_dict(), handle, indent=2, default=str)
+    os.replace(handle.name, out)
 
 
 @scale_app.command("forecast")
@@ -788,29 +810,32 @@ def scale_forecast(
         None, help="principal components for --observed (default: chosen by the backtests among 1 to 3)"
     ),
     level: float = typer.Option(0.9, help="prediction interval level"),
+    out: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="also save the result as JSON (for assay report --scaling)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
     """Fit on the --train rows and forecast the others, with prediction intervals calibrated by backtests."""
     from assay.scaling.forecast import forecast
 
-    _emit(
-        forecast(
-            _scale_table(data, pivot),
-            x,
-            y,
-            train=train,
-            id=id_column,
-            where=where,
-            group=group,
-            observed=observed,
-            via=via,
-            chance=chance,
-            curve=curve,
-            components=components,
-            level=level,
-        ),
-        as_json,
+    _check_output(out, "forecast")
+    result = forecast(
+        _scale_table(data, pivot),
+        x,
+        y,
+        train=train,
+        id=id_column,
+        where=where,
+        group=group,
+        observed=observed,
+        via=via,
+        chance=chance,
+        curve=curve,
+        components=components,
+        level=level,
     )
+    _save_json(result, out)
+    _emit(result, as_json)
 
 
 @scale_app.command("shape")
