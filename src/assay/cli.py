@@ -320,11 +320,32 @@ def compare(
     margin: Optional[float] = typer.Option(
         None, help="--sequential: also stop when the difference is shown inside +-M (equivalence)"
     ),
+    multiverse: bool = typer.Option(
+        False,
+        "--multiverse",
+        help="compare under every combination of the analysis choices that apply (metric, few-shot count, "
+        "prompt variant, failed requests, interval) and report the share of specifications behind each conclusion",
+    ),
+    spec: Optional[Path] = typer.Option(
+        None, help='--multiverse: the pre-registered choices, a JSON object such as {"metric": "acc_norm"}'
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Leaderboard with intervals, tied groups and every pairwise difference."""
     if not sequential and (alpha is not None or batch != 1 or margin is not None):
         raise ConfigError("--alpha, --batch and --margin apply to --sequential; add --sequential or drop them")
+    if spec is not None and not multiverse:
+        raise ConfigError("--spec applies to --multiverse; add --multiverse or drop it")
+    if multiverse:
+        if sequential or ci_method != "auto":
+            raise ConfigError("--multiverse varies the interval itself; drop --sequential and --ci-method")
+        from assay.stats.multiverse import multiverse as multiverse_api
+
+        result = multiverse_api(
+            sources, spec=spec, metric=metric, confidence=confidence, correction=correction, seed=seed
+        )
+        _emit(result, as_json)
+        return
     from assay.stats.suite import compare_suite, is_suite
 
     if is_suite(sources):
