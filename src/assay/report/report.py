@@ -14,6 +14,7 @@ from assay.jsonable import jsonable
 SECTION_ORDER = (
     "leaderboard",
     "differences",
+    "robustness",
     "sequential",
     "difficulty",
     "likelihood",
@@ -100,6 +101,30 @@ class ReportResult:
         return page(self.title, self.subtitle, chosen, plotly_js=get_plotlyjs())
 
 
+def _robustness(sources, metric, spec, confidence, correction, seed, figure, notes: list[str]):
+    """The specification curves of ``compare --multiverse`` when the sources offer a choice about the data."""
+    from assay.errors import AssayError
+    from assay.report import sections
+    from assay.stats.multiverse import multiverse
+
+    try:
+        result = multiverse(
+            sources,
+            spec=spec,
+            metric=metric,
+            confidence=confidence,
+            correction=correction,
+            seed=seed,
+        )
+    except AssayError as exc:
+        if spec is not None:  # asked for: a choice that does not apply is an error, as in compare
+            raise
+        # The leaderboard above stands; say why the curves do not.
+        notes.append(f"no specification curve: {exc}")
+        return None
+    return sections.robustness_section(result, figure)
+
+
 def write_report(
     sources=(),
     *,
@@ -114,6 +139,7 @@ def write_report(
     confidence: float = 0.95,
     correction: str = "holm",
     seed: int = 0,
+    spec=None,
 ) -> ReportResult:
     """Write the HTML report and return what it holds.
 
@@ -129,6 +155,10 @@ def write_report(
     ``sequential``: ``assay compare --sequential --json`` files (or CompareResults)
     whose confidence sequences to draw; run directories among ``sources`` that
     stopped when decided (``sequential.json``) are drawn too.
+    When the sources offer choices about the data (several metrics, few-shot counts or prompt
+    variants, or failed requests) a robustness section draws each pair's specification curve
+    (``stats.multiverse``); ``spec``, the pre-registered choices (a dict or a JSON file, as
+    ``compare --multiverse --spec``), is marked in it.
     Sections appear when their data does; ``absent`` in the result says why not.
     """
     from plotly.offline import get_plotlyjs
@@ -176,6 +206,13 @@ def write_report(
                     absent["pairwise differences"] = "fewer than two models to compare"
                 else:
                     built["differences"] = section
+                section = (
+                    _robustness(sources, metric, spec, confidence, correction, seed, figure, notes)
+                    if len(result.models) > 1
+                    else None
+                )
+                if section is not None:  # only where the data offers choices: not listed as absent
+                    built["robustness"] = section
         frames = [f for f in (inputs.difficulty_scores(s, metric) for s in sources) if f is not None]
         section = sections.difficulty(frames, figure, confidence, seed) if frames else None
         if section is None:

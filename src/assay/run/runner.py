@@ -284,6 +284,9 @@ def run_eval(
         "pass_until": pass_until,
         "budget": budget,
         "mode": task.mode,
+        # The few-shot count asked for (base models; chat models get none in generation), so that
+        # runs of one task at several counts can be told apart (compare --multiverse).
+        "fewshot": task.fewshot,
     }
     if items_from is not None:
         config["items_from"] = {"file": str(items_from), "n_items": len(items)}

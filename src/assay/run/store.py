@@ -514,6 +514,27 @@ def scores_frame(run_dir: str | Path, metric: str | None = None, fields: tuple[s
     return frame[columns]
 
 
+def failed_samples_frame(run_dir: str | Path, fields: tuple[str, ...] = ()):
+    """Every failed sample of a run (a request that got no answer): columns
+    ``model, item, sample, cluster, error`` and ``fields`` from each item's
+    metadata (``variant``, ``base_item``), as ``scores_frame`` gives them for
+    scored samples. ``scores_frame`` leaves these out; an analysis that counts
+    a failure as a wrong answer adds them back."""
+    import pandas as pd
+
+    with open_run(run_dir) as store:
+        frame = pd.read_sql_query(
+            "SELECT p.model, p.item, p.sample, p.error, i.meta FROM samples p JOIN items i ON i.id = p.item "
+            "WHERE p.error IS NOT NULL ORDER BY p.model, p.item, p.sample",
+            store.conn,
+        )
+    metas = [json.loads(m) for m in frame.pop("meta")]
+    frame["cluster"] = [m.get("cluster") for m in metas]
+    for name in fields:
+        frame[name] = [m.get(name) for m in metas]
+    return frame[["model", "item", "sample", "cluster", "error", *fields]]
+
+
 def _item_inputs(run_dir: str | Path, ids: set[str]) -> dict[str, dict]:
     with open_run(run_dir) as store:
         rows = store.conn.execute("SELECT id, input FROM items").fetchall()
