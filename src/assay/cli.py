@@ -635,6 +635,7 @@ def report(
     output: Path = typer.Option(Path("report.html"), "-o", "--output"),
     title: str = typer.Option("Evaluation report"),
     metric: Optional[str] = typer.Option(None),
+    samples: bool = typer.Option(True, help="write the samples page (NAME.samples.html) beside the report"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One self-contained HTML file: leaderboard, differences, difficulty, judges, scaling, pass@k."""
@@ -651,6 +652,7 @@ def report(
             out=output,
             title=title,
             metric=metric,
+            samples=samples,
         ),
         as_json,
     )

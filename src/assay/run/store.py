@@ -380,6 +380,23 @@ class RunStore:
             "SELECT model, item, prompt, output, error FROM samples WHERE sample = 0 ORDER BY model, item"
         ).fetchall()
 
+    def sample_records(self) -> list[SampleRecord]:
+        """Every sample (failed ones too) with its prompt, output and every scorer's value and detail,
+        ordered by item as the items were stored, then model and sample (for the samples page)."""
+        scores: dict[str, list[tuple[str, float, str | None]]] = {}
+        for key, scorer, value, detail in self.conn.execute(
+            "SELECT key, scorer, value, detail FROM scores ORDER BY key, scorer"
+        ):
+            scores.setdefault(key, []).append((scorer, value, detail))
+        return [
+            SampleRecord(*row[1:], scores=tuple(scores.get(row[0], ())))
+            for row in self.conn.execute(
+                "SELECT p.key, p.model, p.item, p.sample, p.prompt, p.output, p.error, p.finish_reason, "
+                "p.tokens_in, p.tokens_out, p.latency FROM samples p LEFT JOIN items i ON i.id = p.item "
+                "ORDER BY i.rowid, p.item, p.model, p.sample"
+            )
+        ]
+
     def first_scores(self, scorer: str) -> list[tuple[str, str, float]]:
         """(model, item, value) of ``scorer`` on every successful first sample."""
         return self.conn.execute(
@@ -435,6 +452,23 @@ class SampleOutcome:
     tokens: int
 
 
+@dataclass(frozen=True)
+class SampleRecord:
+    """A sample as the samples page shows it: what was asked, what came back, how each scorer judged it."""
+
+    model: str
+    item: str
+    sample: int
+    prompt: str
+    output: str | None
+    error: str | None
+    finish_reason: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    latency: float | None
+    scores: tuple[tuple[str, float, str | None], ...] = ()  # (scorer, value, detail)
+
+
 def open_run(run_dir: str | Path) -> RunStore:
     """Open an existing run directory for reading (no shared cache)."""
     return RunStore(run_dir, create=False, use_cache=False)
@@ -447,7 +481,8 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
 
 def samples_frame(run_dir: str | Path):
     """Every sample of a run with its item, target and scores, as a DataFrame
-    (one row per model × item × sample; one column per scorer)."""
+    (one row per model × item × sample; per scorer a ``score_NAME`` column and a
+    ``detail_NAME`` column with what the scorer said, e.g. the answer it extracted)."""
     import pandas as pd
 
     with open_run(run_dir) as store:
@@ -458,13 +493,16 @@ def samples_frame(run_dir: str | Path):
             store.conn,
         )
         scores = pd.read_sql_query(
-            "SELECT p.model, p.item, p.sample, s.scorer, s.value FROM scores s JOIN samples p ON p.key = s.key",
+            "SELECT p.model, p.item, p.sample, s.scorer, s.value, s.detail FROM scores s "
+            "JOIN samples p ON p.key = s.key",
             store.conn,
         )
     frame["tokens"] = frame["tokens_in"].fillna(0) + frame["tokens_out"].fillna(0)
     if not scores.empty:
-        wide = scores.pivot_table(index=["model", "item", "sample"], columns="scorer", values="value")
-        wide.columns = [f"score_{c}" for c in wide.columns]
+        # One score per sample and scorer (the table's key), so pivot needs no aggregation.
+        wide = scores.pivot(index=["model", "item", "sample"], columns="scorer", values=["value", "detail"])
+        wide.columns = [f"{'score' if kind == 'value' else 'detail'}_{c}" for kind, c in wide.columns]
+        wide = wide.astype({c: float for c in wide.columns if c.startswith("score_")})
         frame = frame.merge(wide.reset_index(), on=["model", "item", "sample"], how="left")
     return frame
 
