@@ -887,8 +887,11 @@ def _trace_links(trace: dict, models: list[str], base: dict, by_level: bool):
     model = _model_named(str(trace.get("name") or ""), models)
     if model is None:
         return None
-    if by_level and xs:
-        return [samples_query(**base, model=model, level=x) for x in xs]
+    # Difficulty points sit a little off their level (dodged); the level's name is in customdata[4].
+    custom = trace.get("customdata")
+    levels = [row[4] for row in custom] if isinstance(custom, list) and all(len(r) > 4 for r in custom) else xs
+    if by_level and levels:
+        return [samples_query(**base, model=model, level=str(level)) for level in levels]
     return samples_query(**base, model=model)
 
 
