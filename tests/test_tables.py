@@ -30,6 +30,29 @@ def test_jsonl_gz(tmp_path):
     assert read_records(path) == (ROWS, ["line 1", "line 2"])
 
 
+def test_damaged_gz_is_a_data_error(tmp_path):
+    good = tmp_path / "good.jsonl.gz"
+    with gzip.open(good, "wt", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps({"input": f"q{i}", "target": str(i)}) + "\n" for i in range(200)))
+    packed = good.read_bytes()
+    damaged = {
+        # Compressed data overwritten (zlib.error from the deflate stream), cut short (EOFError), bad header (OSError).
+        "middle": packed[:20] + b"\xff" * 16 + packed[36:],
+        "truncated": packed[: len(packed) // 2],
+        "header": b"\x1f\x8b\x99" + packed[3:],
+    }
+    for name, data in damaged.items():
+        for suffix, kind in ((".jsonl.gz", "JSONL"), (".csv.gz", "CSV")):
+            path = tmp_path / f"{name}{suffix}"
+            path.write_bytes(data)
+            with pytest.raises(
+                DataError, match=rf"{name}{suffix.replace('.', '[.]')}: cannot read as {kind} compressed"
+            ):
+                read_records(path)
+    with pytest.raises(DataError, match=r"middle\.jsonl\.gz: cannot read as JSONL compressed with gzip .*damaged"):
+        read_frame(tmp_path / "middle.jsonl.gz")
+
+
 def test_json_array(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps(ROWS, indent=2))

@@ -176,7 +176,9 @@ def passk(
     from assay.stats.passuntil import pass_until_report
 
     frame = scores_frame(run_dir, metric=metric)
-    pass_until, budget = resolve_pass_until(read_config(run_dir), pass_until, budget, source=f"{run_dir}/config.json")
+    pass_until, budget = resolve_pass_until(
+        read_config(run_dir, strict=True), pass_until, budget, source=f"{run_dir}/config.json"
+    )
     if pass_until:
         return pass_until_report(frame, target_passes=int(pass_until), budget=int(budget), seed=seed)
     return passk_report(frame, ks, seed=seed)

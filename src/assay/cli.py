@@ -325,14 +325,23 @@ def compare(
         "--across",
         help="e.g. variant: scores under each value, their spread and variance components, and whether each pairwise conclusion holds under every value",
     ),
+    multiverse: bool = typer.Option(
+        False,
+        "--multiverse",
+        help="compare under every combination of the analysis choices that apply (metric, few-shot count, "
+        "prompt variant, failed requests, interval) and report the share of specifications behind each conclusion",
+    ),
+    spec: Optional[Path] = typer.Option(
+        None, help='--multiverse: the pre-registered choices, a JSON object such as {"metric": "acc_norm"}'
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Leaderboard with intervals, tied groups and every pairwise difference."""
     if not sequential and (alpha is not None or batch != 1 or margin is not None):
         raise ConfigError("--alpha, --batch and --margin apply to --sequential; add --sequential or drop them")
     if across is not None:
-        if sequential:
-            raise ConfigError("--across and --sequential are separate analyses; give one of them")
+        if sequential or multiverse:
+            raise ConfigError("--across, --multiverse and --sequential are separate analyses; give one of them")
         from assay.stats.compare import compare_across
 
         _emit(
@@ -347,6 +356,18 @@ def compare(
             ),
             as_json,
         )
+        return
+    if spec is not None and not multiverse:
+        raise ConfigError("--spec applies to --multiverse; add --multiverse or drop it")
+    if multiverse:
+        if sequential or ci_method != "auto":
+            raise ConfigError("--multiverse varies the interval itself; drop --sequential and --ci-method")
+        from assay.stats.multiverse import multiverse as multiverse_api
+
+        result = multiverse_api(
+            sources, spec=spec, metric=metric, confidence=confidence, correction=correction, seed=seed
+        )
+        _emit(result, as_json)
         return
     from assay.stats.suite import compare_suite, is_suite
 
@@ -614,6 +635,7 @@ def report(
     output: Path = typer.Option(Path("report.html"), "-o", "--output"),
     title: str = typer.Option("Evaluation report"),
     metric: Optional[str] = typer.Option(None),
+    samples: bool = typer.Option(True, help="write the samples page (NAME.samples.html) beside the report"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One self-contained HTML file: leaderboard, differences, difficulty, judges, scaling, pass@k."""
@@ -630,6 +652,7 @@ def report(
             out=output,
             title=title,
             metric=metric,
+            samples=samples,
         ),
         as_json,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,8 +128,12 @@ def _read_text(path: Path, kind: str) -> tuple[list[dict[str, Any]], list[str], 
             if kind == "json":
                 return (*_json_array(path, handle), None)
             return _delimited(path, handle, "\t" if kind == "tsv" else ",")
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read as {_KIND_NAMES[kind]} ({exc})") from exc
+    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+        # zlib.error: a .gz whose compressed data is damaged (gzip raises OSError only for a bad header).
+        packed = " compressed with gzip" if path.name.lower().endswith(".gz") else ""
+        raise DataError(
+            f"{path}: cannot read as {_KIND_NAMES[kind]}{packed} ({exc}); the file is damaged or not what its name says"
+        ) from exc
 
 
 def _invalid_json(path: Path, line: int, exc: json.JSONDecodeError) -> DataError:

@@ -7,6 +7,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from assay.judge.agreement import (
     bootstrap_over_items,
     cohens_kappa,
+    cohens_kappa_from_table,
     confusion_matrix,
     fleiss_kappa,
     krippendorff_alpha,
@@ -118,3 +119,27 @@ def test_bootstrap_over_items_resamples_whole_items_and_is_seeded():
     assert (first.low, first.high) != (other.low, other.high)
     assert first.low < first.value < first.high
     assert first.to_dict()["value"] == pytest.approx(noisy.mean())
+
+
+def test_cohens_kappa_near_certain_chance_agreement_matches_statsmodels():
+    # Chance agreement within 1e-5 of 1 (one rare label among many items) is not "undefined":
+    # only exactly 1 is. np.isclose(expected, 1) used to return NaN for all of these.
+    for n in (1_000, 200_000, 10_000_000):
+        tables = {
+            "the rare item agreed": np.array([[1, 0], [0, n - 1]]),
+            "the rare item disputed": np.array([[0, 1], [1, n - 2]]),
+            "one rater's rare label": np.array([[0, 1], [0, n - 1]]),
+            "three labels": np.array([[2, 0, 1], [0, 0, 1], [1, 0, n - 5]]),
+        }
+        for name, table in tables.items():
+            ours = cohens_kappa_from_table(table)
+            assert np.isfinite(ours), (n, name)
+            assert ours == pytest.approx(sm_cohens_kappa(table).kappa, rel=1e-6, abs=1e-9), (n, name)
+    assert cohens_kappa_from_table(np.array([[1, 0], [0, 199_999]])) == 1.0
+    assert cohens_kappa_from_table(np.array([[0, 1], [0, 199_999]])) == 0.0
+    # Exactly one category used by both: undefined.
+    assert np.isnan(cohens_kappa_from_table(np.array([[0, 0], [0, 5_000_000]])))
+    # The same through labels: 1 disagreement among 300,000 items.
+    a = ["yes"] * 300_000
+    b = ["no"] + ["yes"] * 299_999
+    assert cohens_kappa(a, b) == 0.0

@@ -24,6 +24,7 @@ ALL_SECTIONS = [
     "scaling",
     "passk",
     "provenance",
+    "samples",
 ]
 
 
@@ -212,7 +213,7 @@ def test_sections_absent_say_why(tmp_path):
         {"model": "only", "item": [f"i{i}" for i in range(20)], "score": [i % 3 == 0 for i in range(20)]}
     ).astype({"score": int}).to_csv(scores, index=False)
     result = write_report([scores], out=tmp_path / "r.html")
-    assert [s.id for s in result.sections] == ["leaderboard"]
+    assert [s.id for s in result.sections] == ["leaderboard", "samples"]
     assert "fewer than two models" in result.absent["pairwise differences"]
     assert "no audit" in result.absent["judges"]
     assert "several samples" in result.absent["pass@k"]

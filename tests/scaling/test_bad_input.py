@@ -73,3 +73,27 @@ def test_parquet_round_trip(table, tmp_path):
     path = tmp_path / "models.parquet"
     table.to_parquet(path)
     assert fit_law(path, "power", "N", "loss").source == str(path)
+
+
+def test_constant_x(table, tmp_path):
+    # Every x equal: the fit "converged" to arbitrary parameters (a sigmoid's slope of 5e11), now refused.
+    table["N"] = 1e9
+    path = tmp_path / "same.csv"
+    table.assign(D=np.geomspace(1e9, 1e11, 6), acc=np.linspace(0.3, 0.8, 6)).to_csv(path, index=False)
+    for law, x, y in (
+        ("power", "N", "loss"),
+        ("sigmoid", "N", "acc"),
+        ("chinchilla", "N,D", "loss"),
+        ("task", "N", "acc"),
+    ):
+        with pytest.raises(
+            DataError, match=rf"same\.csv: column 'N' has one value \(1e\+09\) in all 6 selected rows; the {law} law"
+        ):
+            fit_law(path, law, x, y)
+    # Kaplan's batch size may be one value for all rows: it only corrects the steps.
+    frame = pd.DataFrame({"N": np.geomspace(1e7, 1e10, 8), "S": np.geomspace(1e3, 1e5, 8), "B": 512.0})
+    frame["loss"] = (8.8e13 / frame["N"]) ** 0.076 + (5.1e3 / frame["S"]) ** 0.76
+    fit_law(frame, "kaplan", "N,S,B", "loss")
+    frame["N"] = 1e9
+    with pytest.raises(DataError, match="column 'N' has one value"):
+        fit_law(frame, "kaplan", "N,S,B", "loss")

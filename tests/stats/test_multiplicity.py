@@ -37,3 +37,15 @@ def test_errors():
         adjust_pvalues([0.1], "tukey")
     with pytest.raises(DataError, match="outside"):
         adjust_pvalues([1.5])
+
+
+def test_holm_matches_statsmodels_with_ties_and_nan():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        p = rng.random(rng.integers(1, 15)) ** 3
+        p[: len(p) // 2] = p[0]  # ties
+        assert adjust_pvalues(p, "holm") == pytest.approx(multipletests(p, method="holm")[1], rel=1e-14)
+    out = adjust_pvalues([0.04, np.nan, 0.01, 0.9], "holm")
+    assert np.isnan(out[1]) and out[[0, 2, 3]] == pytest.approx(multipletests([0.04, 0.01, 0.9], method="holm")[1])

@@ -53,6 +53,15 @@ def test_pass_at_1_is_the_pass_fraction_and_vectorises():
     assert np.allclose(pass_at_k(10, 3, [1, 2, 10]), [0.3, 1 - (7 * 6) / (10 * 9), 1.0])
 
 
+def test_no_pass_is_plus_zero():
+    # -expm1(0) is -0.0, which a table prints as "-0" and JSON as -0.0.
+    for n, k in [(1, 1), (10, 3), (200, 200)]:
+        value = pass_at_k(n, 0, k)
+        assert value == 0.0 and math.copysign(1.0, value) == 1.0 and json.dumps(value) == "0.0"
+    values = pass_at_k(np.array([5, 5]), np.array([0, 2]), 2)
+    assert math.copysign(1.0, values[0]) == 1.0 and values[1] > 0
+
+
 def test_pass_at_k_rejects_bad_input():
     with pytest.raises(ConfigError, match=r"k=11.*n=10"):
         pass_at_k(10, 2, 11)

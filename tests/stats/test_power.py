@@ -174,3 +174,68 @@ def test_a_correlation_without_a_paired_design_is_refused():
 
     with pytest.raises(ConfigError, match="paired designs only"):
         required_items(baseline=0.5, mde=0.1, correlation=0.3)
+
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(600)
+
+
+def _t_power_by_integration(d, n, paired, alpha=0.05):
+    """Power of the two-sided t-test from its definition, independently of any noncentral t code:
+    T = (Z + nc) / sqrt(V / df) with V ~ chi2(df), averaged over V's quantiles (Gauss-Legendre, ~1e-7)."""
+    df, nc = (n - 1, d * math.sqrt(n)) if paired else (2 * n - 2, d * math.sqrt(n / 2))
+    crit = stats.t.isf(alpha / 2, df)
+    s = np.sqrt(stats.chi2.ppf((_NODES + 1) / 2, df) / df)
+    return float(_WEIGHTS / 2 @ (stats.norm.sf(crit * s - nc) + stats.norm.cdf(-crit * s - nc)))
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_continuous_mde_for_every_n_from_2_to_300(paired):
+    # statsmodels' solve_power for the effect size returned a 1-element array or the negative root
+    # for some n (paired 73, 87, 92; unpaired 139, 151): a crash. Every n now has the root of the power.
+    sd, r = 1.0, 0.3 if paired else 0.0
+    sd_diff = sd * math.sqrt(2 * (1 - r)) if paired else sd
+    sm_power = TTestPower().power if paired else functools.partial(TTestIndPower().power, ratio=1.0)
+    finite = 0
+    previous = math.inf
+    for n in range(2, 301):
+        mde = minimum_detectable_effect(n, metric_type="continuous", sd=sd, paired=paired, correlation=r).mde
+        d = mde / sd_diff
+        assert 0 < mde < previous  # more items detect smaller differences
+        previous = mde
+        # Where the target power is reached, by the definition of the test (not our own code) ...
+        assert _t_power_by_integration(d, n, paired) == pytest.approx(0.8, abs=1e-6)
+        assert (
+            _t_power_by_integration(d * (1 - 1e-4), n, paired)
+            < 0.8
+            < _t_power_by_integration(d * (1 + 1e-4), n, paired)
+        )
+        # ... and by statsmodels' power function, wherever scipy's noncentral t gives it a number.
+        with np.errstate(all="ignore"):
+            reference = sm_power(effect_size=d, **({"nobs": n} if paired else {"nobs1": n}), alpha=0.05)
+        if np.isfinite(reference):
+            finite += 1
+            assert reference == pytest.approx(0.8, abs=1e-9)
+    assert finite >= 290
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_required_items_for_any_effect_matches_statsmodels(paired):
+    sm = TTestPower() if paired else TTestIndPower()
+    r = 0.3 if paired else 0.0
+    sd_diff = math.sqrt(2 * (1 - r)) if paired else 1.0
+    for mde in np.geomspace(0.05, 4, 40):
+        plan_ = required_items(mde=float(mde), metric_type="continuous", sd=1.0, paired=paired, correlation=r)
+        expected = sm.solve_power(effect_size=mde / sd_diff, alpha=0.05, power=0.8)
+        assert plan_.n_items == max(2, math.ceil(expected - 1e-9)), mde
+    # Effects so large that statsmodels' solve_power returns NaN (and ceil(nan) crashed): the fewest
+    # items (2 at least, as a t-test needs) whose power, by the test's definition, reaches the target.
+    for mde in (5.0, 10.0, 50.0, 1e6):
+        n = required_items(mde=mde, metric_type="continuous", sd=1.0, paired=paired, correlation=r).n_items
+        assert _t_power_by_integration(mde / sd_diff, n, paired) >= 0.8
+        assert n == 2 or _t_power_by_integration(mde / sd_diff, n - 1, paired) < 0.8
+        assert n <= 3
+
+
+def test_power_must_exceed_alpha():
+    with pytest.raises(ConfigError, match="power=0.04 must be above alpha=0.05"):
+        required_items(mde=0.1, baseline=0.5, power=0.04)

@@ -71,15 +71,48 @@ def test_identical_rows_without_ids_get_distinct_numbered_ids(tmp_path):
     assert "-" not in ids[2]
 
 
-def test_float_and_bool_targets_become_the_text_a_model_would_write(tmp_path):
+def test_float_targets_become_the_text_a_model_would_write(tmp_path):
     # pandas writes an integer column with gaps as floats: 42.0 must still match "42"
-    source = write_jsonl(
-        tmp_path / "d.jsonl",
-        [{"question": "a", "answer": 42.0}, {"question": "b", "answer": 2.5}, {"question": "c", "answer": True}],
-    )
+    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": 42.0}, {"question": "b", "answer": 2.5}])
     task = file_task(source)
-    assert [it.target for it in task.items] == ["42", "2.5", "True"]
+    assert [it.target for it in task.items] == ["42", "2.5"]
     assert get_scorer("exact")("42", task.items[0]).value == 1.0
+
+
+def test_a_boolean_target_is_refused_by_line_and_column(tmp_path):
+    # str(True) is "True": which words a right reply uses ("yes", "1", "true") is the data's to say.
+    for answer in (True, [False]):
+        source = write_jsonl(
+            tmp_path / "d.jsonl", [{"question": "a", "answer": "x"}, {"question": "b", "answer": answer}]
+        )
+        with pytest.raises(
+            DataError, match=r"d\.jsonl line 2: target in column 'answer' is the boolean (true|false); "
+        ):
+            file_task(source)
+
+
+def test_inputs_must_be_text(tmp_path):
+    cases = [
+        ({"question": 5, "answer": "5"}, r"not a number \(5\); write it as text"),
+        ({"question": {"a": 1}, "answer": "1"}, r"not an object \(\{'a': 1\}\); name a text column"),
+        ({"question": ["x", "y"], "answer": "1"}, r"not a list \(\['x', 'y'\]\)"),
+        ({"question": True, "answer": "1"}, r"not a boolean \(True\)"),
+    ]
+    for row, message in cases:
+        source = write_jsonl(tmp_path / "d.jsonl", [{"question": "fine", "answer": "1"}, row])
+        with pytest.raises(
+            DataError, match=rf"d\.jsonl line 2: the input in column 'question' must be text, {message}"
+        ):
+            file_task(source)
+    # A document too, rather than "empty document".
+    source = write_jsonl(tmp_path / "d.jsonl", [{"text": "fine"}, {"text": 12.5}])
+    with pytest.raises(DataError, match=r"line 2: the document in column 'text' must be text, not a number \(12\.5\)"):
+        file_task(source, mode="perplexity")
+    # Structured fields beside a text input still reach the template.
+    source = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "meta": {"a": 1}, "answer": "1"}])
+    task = file_task(source)
+    task.chat_template = "{{ input }} {{ meta.a }}"
+    assert task.render(task.items[0], chat=True)[0]["content"] == "q 1"
 
 
 def test_a_list_target_accepts_any_of_its_answers(tmp_path):

@@ -198,3 +198,39 @@ def test_fewshot_examples_from_another_split(tmp_path):
     (tmp_path / "one.jsonl").write_text(json.dumps({"question": "q", "answer": "a"}) + "\n")
     with pytest.raises(ConfigError, match="single file without splits"):
         get_task(str(tmp_path / "one.jsonl"), fewshot_from="split:train")
+
+
+def test_an_unknown_param_on_a_file_or_standard_task_is_refused(tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"input": "2+2", "target": "4"}\n')
+    with pytest.raises(
+        ConfigError, match=r"unknown --param digits for .*d\.jsonl: a dataset file; it takes no --param"
+    ):
+        get_task(str(tmp_path / "d.jsonl"), params={"digits": "3"})
+    with pytest.raises(ConfigError, match=r"unknown --param revision, spilt for hf:x/y: a hub dataset; it takes "):
+        get_task("hf:x/y", params={"spilt": "test", "revision": "main"})
+    with pytest.raises(ConfigError, match=r"unknown --param shots for arc_easy: a standard task takes --param split"):
+        get_task("arc_easy", params={"shots": "5"}, data="sample")
+    (tmp_path / "saved").mkdir()
+    with pytest.raises(ConfigError, match=r"saved dataset directory; it takes --param split=\.\.\.\."):
+        get_task(str(tmp_path / "saved"), params={"config": "x"})
+
+
+def test_a_template_that_fails_on_an_item_names_it(tmp_path):
+    rows = [{"input": "2+2", "target": "4", "n": 2}, {"input": "3+3", "target": "6", "n": 0}]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cases = {
+        "{{ input + 1 }}": r"d\.jsonl line \d: TypeError: can only concatenate str",
+        "{{ 10 / n }}": r"d\.jsonl line 2: ZeroDivisionError: division by zero",
+        "{{ input.nope() }}": r"needs a field the data lacks \(.*d\.jsonl line \d\)",
+        '{{ "%d" | format(input) }}': r"d\.jsonl line \d: TypeError: %d format",
+    }
+    for template, message in cases.items():
+        for chat in (True, False):
+            task = get_task(str(tmp_path / "d.jsonl"), template=template)
+            with pytest.raises(DataError, match=message):
+                for item in task.items:
+                    task.render(item, chat=chat)
+    # The completion template with its few-shot list, and a likelihood context, name the item too.
+    task = get_task(str(tmp_path / "d.jsonl"), completion_template="{{ input | int }}{{ 1 // n }}")
+    with pytest.raises(DataError, match=r"the completion template fails on .*d\.jsonl line 2: ZeroDivisionError"):
+        [task.render(item, chat=False) for item in task.items]

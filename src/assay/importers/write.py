@@ -244,13 +244,30 @@ def _describe(scores: dict[str, float], error: str | None) -> str:
 def write_logs(
     logs: list[ImportedLog], out: str | Path, *, metric: str | None = None, key_field: str | None = None
 ) -> ImportResult:
-    from assay.provenance import environment
-    from assay.run.store import RunStore, read_config
+    from assay.run.lock import acquire
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: an existing file, not a directory; give a new or existing run directory")
-    previous = read_config(out) if out.is_dir() else {}
+    # The directory's writer lock (RUN_DIR/.lock, assay.run.lock) from reading its config to writing it:
+    # a run or another import into the same directory waits or fails, never mixes.
+    sources = sorted(str(Path(log.path).resolve()) for log in logs)
+    lock = acquire(
+        out,
+        key=stable_hash({"import": sources, "metric": metric, "key_field": key_field}),
+        description=f"an import of {', '.join(Path(p).name for p in sources)}",
+    )
+    try:
+        return _write_logs(logs, out, metric=metric, key_field=key_field)
+    finally:
+        lock.release()
+
+
+def _write_logs(logs: list[ImportedLog], out: Path, *, metric: str | None, key_field: str | None) -> ImportResult:
+    from assay.provenance import environment
+    from assay.run.store import RunStore, read_config, write_config
+
+    previous = read_config(out, strict=True) if out.is_dir() else {}
     _check_previous(out, previous, key_field)
     _check_tasks(logs, previous, key_field)
     primary = _primary(logs, metric, previous)
@@ -369,7 +386,7 @@ def write_logs(
     files = [_summary(log, chosen, present, hashes, duplicates.get(log.path, 0)) for log in logs]
     models = sorted({m for m, _, _ in chosen} | set(previous.get("models", [])))
     config = _config(previous, logs, files, primary, key_field, models, hashes, environment())
-    (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    write_config(out, config)
     if any(log.verdicts for log in logs):
         from assay.importers.alpacaeval import write_annotations
 

@@ -81,13 +81,15 @@ def cohens_kappa_from_table(table: np.ndarray) -> float:
     total = table.sum()
     if total == 0:
         return float("nan")
-    observed = np.trace(table) / total
-    expected = float(table.sum(axis=1) @ table.sum(axis=0)) / total**2
-    if np.isclose(expected, 1.0):
-        # Both raters used one and the same category throughout: chance
-        # agreement is certain and kappa is undefined.
+    # kappa = 1 - (observed disagreement) / (disagreement expected by chance), both as
+    # counts: for counts the chance term n^2 - rows.cols is exact, so kappa is undefined
+    # (NaN) only when chance agreement is exactly 1 (both raters used one and the same
+    # category throughout), never merely close to 1, and keeps its digits there.
+    rows, columns = table.sum(axis=1), table.sum(axis=0)
+    chance_disagreement = float(total**2 - rows @ columns) / total
+    if chance_disagreement <= 0:
         return float("nan")
-    return float((observed - expected) / (1.0 - expected))
+    return float(1.0 - (total - np.trace(table)) / chance_disagreement)
 
 
 def cohens_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:

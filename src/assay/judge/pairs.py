@@ -9,7 +9,6 @@ means the first output is better, which is how the labels are written too.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,18 +37,27 @@ class PairsImport:
 def import_pairs(path: str | Path, out: str | Path, *, limit: int | None = None) -> PairsImport:
     """Write the pairs of a human-labelled file (``input, output_1, output_2,
     label``) into run directory ``out``, with the labels beside them."""
-    from assay.judge.audit import human_pairs_to_labels
-    from assay.run.store import RunStore
-
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit {limit}: give at least 1 (or leave it out for every pair)")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: an existing file, not a directory; give a new or existing run directory")
-    from assay.run.store import read_config
+    from assay.run.lock import acquire
 
     task = {"task": f"pairs:{Path(path).name}"}
-    previous = read_config(out) if out.is_dir() else {}
+    # The directory's writer lock (RUN_DIR/.lock, assay.run.lock) from reading its config to writing it.
+    lock = acquire(out, key=stable_hash({**task, "limit": limit}), description=f"an import of pairs {Path(path).name}")
+    try:
+        return _import_pairs(path, out, task, limit)
+    finally:
+        lock.release()
+
+
+def _import_pairs(path: str | Path, out: Path, task: dict, limit: int | None) -> PairsImport:
+    from assay.judge.audit import human_pairs_to_labels
+    from assay.run.store import RunStore, read_config, write_config
+
+    previous = read_config(out, strict=True) if out.is_dir() else {}
     if previous and previous.get("task") != task:
         # Mixing the pairs into another run would judge both as one.
         raise ConfigError(f"{out} holds a run of {previous.get('task_name')!r}; import the pairs into a new directory")
@@ -77,7 +85,7 @@ def import_pairs(path: str | Path, out: str | Path, *, limit: int | None = None)
                     {},
                 )
     config = {"task": task, "task_name": Path(path).stem, "scorers": [], "models": ["output_1", "output_2"]}
-    (out / "config.json").write_text(json.dumps(config, indent=2))
+    write_config(out, config)
     labels_path = out / "labels.csv"
     labels[["item", "label"]].to_csv(labels_path, index=False)
     return PairsImport(str(out), str(labels_path), len(labels))

@@ -13,6 +13,7 @@ from assay.lazy import lazy_exports
 _EXPORTS = {
     "write_report": "assay.report.report",
     "ReportResult": "assay.report.report",
+    "write_samples": "assay.report.samples",
     "check_in_browser": "assay.report.browser",
     "screenshot": "assay.report.browser",
     "find_chromium": "assay.report.browser",

@@ -167,6 +167,41 @@ def check_in_browser(
     )
 
 
+@dataclass
+class PageDump:
+    """A page as the browser left it: its DOM after the scripts ran, and any script or console error."""
+
+    url: str
+    dom: str
+    page_errors: int | None
+    console_errors: list[str] = field(default_factory=list)
+
+    def attribute(self, name: str) -> str | None:
+        """An attribute the page's scripts set on ``<html>`` (e.g. ``data-rows-shown``)."""
+        head = re.search(r"<html[^>]*>", self.dom)
+        found = re.search(rf'\s{re.escape(name)}="([^"]*)"', head.group(0)) if head else None
+        return found.group(1) if found else None
+
+
+def dump_dom(path: str | Path, *, fragment: str = "", timeout: float = 120, budget_ms: int | None = 20000) -> PageDump:
+    """Load a page (with ``#fragment``, e.g. the samples page's filters) in headless Chromium and return its DOM.
+
+    ``budget_ms`` None: no virtual time, so the page's clock is the real one (for timings it measures itself); the
+    DOM is then taken once the page has loaded."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise DataError(f"{path}: no such page")
+    url = path.as_uri() + (f"#{fragment}" if fragment else "")
+    budget = [] if budget_ms is None else [f"--virtual-time-budget={budget_ms}"]
+    done = _run(["--enable-logging=stderr", "--v=0", *budget, "--dump-dom", url], timeout)
+    if "<html" not in done.stdout:
+        raise DataError(f"chromium returned no page for {url} (exit {done.returncode}): {done.stderr[-800:]}")
+    dump = PageDump(url, done.stdout, None, _console_errors(done.stderr))
+    errors = dump.attribute("data-errors")
+    dump.page_errors = int(errors) if errors is not None else None
+    return dump
+
+
 def screenshot(
     path: str | Path,
     png: str | Path,

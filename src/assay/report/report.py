@@ -14,6 +14,7 @@ from assay.jsonable import jsonable
 SECTION_ORDER = (
     "leaderboard",
     "differences",
+    "robustness",
     "sequential",
     "difficulty",
     "likelihood",
@@ -37,6 +38,7 @@ class ReportResult:
     n_bytes: int
     warnings: list[str] = field(default_factory=list)
     subtitle: str = ""
+    samples: object = None  # assay.report.samples.SamplesResult: the samples page beside the report
 
     @property
     def n_figures(self) -> int:
@@ -64,6 +66,7 @@ class ReportResult:
                 ],
                 "absent": dict(self.absent),
                 "warnings": list(self.warnings),
+                "samples": self.samples.to_dict() if self.samples is not None else None,
             }
         )
 
@@ -80,6 +83,12 @@ class ReportResult:
         ]
         for s in self.sections:
             lines.append(Text(f"  {s.title}" + (f"  ({len(s.warnings)} note(s))" if s.warnings else "")))
+        if self.samples is not None:
+            lines.append(
+                Text(
+                    f"Samples page: {self.samples.path} ({self.samples.n_rows} rows, {self.samples.n_bytes / 1e6:.1f} MB)"
+                )
+            )
         for name, reason in self.absent.items():
             lines.append(Text(f"  no {name}: {reason}", style="dim"))
         for message in self.warnings:
@@ -100,6 +109,30 @@ class ReportResult:
         return page(self.title, self.subtitle, chosen, plotly_js=get_plotlyjs())
 
 
+def _robustness(sources, metric, spec, confidence, correction, seed, figure, notes: list[str]):
+    """The specification curves of ``compare --multiverse`` when the sources offer a choice about the data."""
+    from assay.errors import AssayError
+    from assay.report import sections
+    from assay.stats.multiverse import multiverse
+
+    try:
+        result = multiverse(
+            sources,
+            spec=spec,
+            metric=metric,
+            confidence=confidence,
+            correction=correction,
+            seed=seed,
+        )
+    except AssayError as exc:
+        if spec is not None:  # asked for: a choice that does not apply is an error, as in compare
+            raise
+        # The leaderboard above stands; say why the curves do not.
+        notes.append(f"no specification curve: {exc}")
+        return None
+    return sections.robustness_section(result, figure)
+
+
 def write_report(
     sources=(),
     *,
@@ -114,6 +147,8 @@ def write_report(
     confidence: float = 0.95,
     correction: str = "holm",
     seed: int = 0,
+    spec=None,
+    samples: bool = True,
 ) -> ReportResult:
     """Write the HTML report and return what it holds.
 
@@ -129,7 +164,14 @@ def write_report(
     ``sequential``: ``assay compare --sequential --json`` files (or CompareResults)
     whose confidence sequences to draw; run directories among ``sources`` that
     stopped when decided (``sequential.json``) are drawn too.
+    When the sources offer choices about the data (several metrics, few-shot counts or prompt
+    variants, or failed requests) a robustness section draws each pair's specification curve
+    (``stats.multiverse``); ``spec``, the pre-registered choices (a dict or a JSON file, as
+    ``compare --multiverse --spec``), is marked in it.
     Sections appear when their data does; ``absent`` in the result says why not.
+    ``samples``: also write the samples page of ``sources`` beside the report
+    (``NAME.samples.html``, see ``assay.report.samples``), linked from it and
+    from its figures' points.
     """
     from plotly.offline import get_plotlyjs
 
@@ -152,6 +194,7 @@ def write_report(
     absent: dict[str, str] = {}
     notes: list[str] = []
     given = bool(sources)
+    shown = list(sources)  # the samples page shows unscored runs too: their outputs and verdicts
     sources = inputs.scored_sources(sources, notes)
     if given and not (sources or scaling or audit is not None or passk is not None or sequential):
         raise DataError("nothing to report: " + "; ".join(notes))
@@ -176,6 +219,13 @@ def write_report(
                     absent["pairwise differences"] = "fewer than two models to compare"
                 else:
                     built["differences"] = section
+                section = (
+                    _robustness(sources, metric, spec, confidence, correction, seed, figure, notes)
+                    if len(result.models) > 1
+                    else None
+                )
+                if section is not None:  # only where the data offers choices: not listed as absent
+                    built["robustness"] = section
         frames = [f for f in (inputs.difficulty_scores(s, metric) for s in sources) if f is not None]
         section = sections.difficulty(frames, figure, confidence, seed) if frames else None
         if section is None:
@@ -237,6 +287,17 @@ def write_report(
         built["provenance"] = section
 
     ordered = per_task + [built[k] for k in SECTION_ORDER if k in built]
+    viewer = None
+    if samples and shown:  # last: its script links the figures above it to the page
+        from assay.report.samples import samples_path, samples_section, write_samples
+
+        try:
+            viewer = write_samples(
+                shown, samples_path(out), metric=metric, title=f"{title}: samples", report_href=out.name
+            )
+            ordered.append(samples_section(viewer, ordered))
+        except DataError as exc:  # e.g. runs that hold no sample yet: the report is still worth writing
+            absent["samples page"] = str(exc)
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
     described = ", ".join(esc(str(s)) for s in sources[:4]) + (
         f" and {len(sources) - 4} more" if len(sources) > 4 else ""
@@ -246,6 +307,10 @@ def write_report(
         + (f" from {described}" if described else "")
         + ". Every number carries its interval; hover a point for its method and number of items."
     )
+    if viewer is not None:
+        from assay.report.samples import samples_link
+
+        subtitle += " " + samples_link(viewer)
     document = page(
         title,
         subtitle,
@@ -267,4 +332,5 @@ def write_report(
         n_bytes=len(document.encode()),
         warnings=notes,
         subtitle=subtitle,
+        samples=viewer,
     )

@@ -1569,3 +1569,171 @@ def sequential_section(pairs: list[dict], figure: FigureMaker) -> Section | None
         "watched without inflating its error rate.",
         [figure(fig, 420), table, caption],
     )
+
+
+# ---- robustness: the specification curve ---------------------------------------------------------
+
+CURVE_DRAWN = 6  # pairs drawn as a specification curve; the table lists them all
+CONCLUSION_COLOURS = {"a": "#2b5fad", "b": "#d9822b", "neither": "#8a93a3"}
+
+
+def _spec_text(spec: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in spec.items())
+
+
+def specification_curve(result, pair, figure: FigureMaker) -> Figure:
+    """One pair's specification curve: every specification's estimate and interval, sorted, coloured by its
+    conclusion, the pre-registered one marked; beneath, the choices each specification made."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    level = _pct(result.confidence)
+    curve = pair.compared
+    x = list(range(1, len(curve) + 1))
+    rows = [(name, value) for name, values in result.dimensions.items() for value in values]
+    # Pixels: the curve above, one line per choice beneath (a category axis hides labels it finds crowded).
+    top, beneath = 260, 20 * len(rows) + 10
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=40 / (top + beneath), row_heights=[top, beneath]
+    )
+    names = {"a": f"{pair.a} better", "b": f"{pair.b} better", "neither": "neither"}
+    for conclusion in ("a", "b", "neither"):
+        chosen = [(i, e) for i, e in zip(x, curve) if e.conclusion == conclusion]
+        if not chosen:
+            continue
+        diffs = [e.diff for _, e in chosen]
+        fig.add_trace(
+            go.Scatter(
+                x=[i for i, _ in chosen],
+                y=diffs,
+                mode="markers",
+                name=names[conclusion],
+                marker=dict(size=7, color=CONCLUSION_COLOURS[conclusion]),
+                error_y=_bars(diffs, [e.low for _, e in chosen], [e.high for _, e in chosen]),
+                customdata=[[e.low, e.high, _num(e.p_adjusted), e.test, e.n, _spec_text(e.spec)] for _, e in chosen],
+                hovertemplate=(
+                    "<b>%{customdata[5]}</b><br>difference %{y:+.4f}, "
+                    + level
+                    + " CI [%{customdata[0]:+.4f}, %{customdata[1]:+.4f}]<br>adjusted p %{customdata[2]:.3g}; "
+                    "test: %{customdata[3]}; %{customdata[4]} items<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=1,
+        )
+    pre = next(((i, e) for i, e in zip(x, curve) if e.preregistered), None)
+    if pre is not None:
+        i, e = pre
+        fig.add_trace(
+            go.Scatter(
+                x=[i],
+                y=[e.diff],
+                mode="markers",
+                name="pre-registered",
+                marker=dict(size=16, symbol="star", color="#b3261e", line=dict(color="#1d2430", width=1)),
+                customdata=[[e.low, e.high, _num(e.p_adjusted), e.conclusion, _spec_text(e.spec)]],
+                hovertemplate=(
+                    "<b>pre-registered: %{customdata[4]}</b><br>difference %{y:+.4f}, "
+                    + level
+                    + " CI [%{customdata[0]:+.4f}, %{customdata[1]:+.4f}]<br>adjusted p %{customdata[2]:.3g}; "
+                    "conclusion: %{customdata[3]}<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_hline(y=0, line=dict(color="#1d2430", width=1, dash="dot"), row=1, col=1)
+    labels = [f"{name}: {value}" for name, value in rows]
+    for name, value in rows:
+        used = [i for i, e in zip(x, curve) if e.spec.get(name) == value]
+        fig.add_trace(
+            go.Scatter(
+                x=used,
+                y=[f"{name}: {value}"] * len(used),
+                mode="markers",
+                marker=dict(size=6, symbol="line-ns-open", color="#1d2430", line=dict(width=2)),
+                showlegend=False,
+                hovertemplate=f"specification %{{x}}: {esc(name)} = {esc(str(value))}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    fig.update_layout(
+        margin=dict(l=10, r=20, t=60, b=50),
+        title=dict(text=f"{esc(pair.a)} − {esc(pair.b)}", x=0, font=dict(size=14)),
+        legend=dict(orientation="h", y=1.02, x=0.3, yanchor="bottom"),
+    )
+    fig.update_yaxes(title_text=f"a − b with {level} interval", zeroline=False, row=1, col=1)
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=labels[::-1],
+        tickmode="array",
+        tickvals=labels,
+        ticktext=labels,
+        range=[-0.6, len(labels) - 0.4],
+        automargin=True,
+        row=2,
+        col=1,
+    )
+    fig.update_xaxes(title_text="specifications, sorted by the estimate", row=2, col=1)
+    return figure(fig, top + beneath + 150)
+
+
+def robustness_section(result, figure: FigureMaker) -> Section | None:
+    """The specification curve of each pair (``stats.multiverse``), when the sources offer a choice about the
+    data (metric, few-shot count, prompt variant or failed requests); None otherwise."""
+    if not result.data_dimensions or not result.pairs:
+        return None
+    level = _pct(result.confidence)
+    alpha = 1 - result.confidence
+    blocks: list = [specification_curve(result, pair, figure) for pair in result.pairs[:CURVE_DRAWN]]
+    pre_head = "<th>pre-registered</th>" if result.preregistered is not None else ""
+    rows = []
+    for pair in result.pairs:
+        support = pair.support
+        diffs = [e.diff for e in pair.compared]
+        pre = ""
+        if result.preregistered is not None:
+            e = pair.preregistered
+            pre = (
+                "<td>not compared</td>"
+                if e is None or e.diff is None
+                else f"<td>{e.diff:+.4f} {_interval(e.low, e.high, 4)} → {esc(e.conclusion)}</td>"
+            )
+        shares = "".join(f"<td>{'—' if v is None else f'{v:.0%}'}</td>" for v in support.values())
+        spread = (
+            f"<td>{np.median(diffs):+.4f}</td><td>[{min(diffs):+.4f}, {max(diffs):+.4f}]</td>"
+            if diffs
+            else "<td>—</td><td>—</td>"
+        )
+        rows.append(f'<tr><td class="name">{esc(pair.a)} − {esc(pair.b)}</td>{pre}{shares}{spread}</tr>')
+    table = (
+        f'<table class="data"><tr><th class="name">a − b</th>{pre_head}<th>a better</th><th>b better</th>'
+        "<th>neither</th><th>median diff</th><th>range</th></tr>" + "".join(rows) + "</table>"
+    )
+    dims = "; ".join(f"<b>{esc(k)}</b>: {esc(', '.join(str(v) for v in vs))}" for k, vs in result.dimensions.items())
+    fixed = ", ".join(f"{esc(k)}={esc(str(v))}" for k, v in result.fixed.items())
+    caption = (
+        f'<p class="caption"><b>Method.</b> Each pair of models is compared under every combination of the '
+        f"analysis choices that apply ({result.n_specifications} specifications): {dims}"
+        + (f" (fixed: {fixed})" if fixed else "")
+        + f". Each point is one specification's mean difference on the common items with its {level} interval, "
+        f"sorted by the estimate and coloured by its conclusion ({esc(result.correction)}-adjusted p < {alpha:g} "
+        "over the pairs of that specification); the marks beneath show the choices it made"
+        + ("; the star is the pre-registered specification" if result.preregistered is not None else "")
+        + ". The table gives the share of specifications behind each conclusion."
+        + (
+            f" The first {CURVE_DRAWN} of {len(result.pairs)} pairs are drawn; the table lists all."
+            if len(result.pairs) > CURVE_DRAWN
+            else ""
+        )
+        + "</p>"
+    )
+    blocks += [table, caption]
+    return Section(
+        "robustness",
+        "Robustness",
+        "Specification curves: does each conclusion survive the other reasonable ways of computing it?",
+        blocks,
+        warnings=list(result.notes),
+    )

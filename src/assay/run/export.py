@@ -16,6 +16,7 @@ SAMPLE_COLUMNS = [
     "output",
     "target",
     "score",
+    "detail",
     "latency",
     "tokens",
     "tokens_in",
@@ -135,8 +136,10 @@ def export_run(run_dir: str | Path, out: str | Path, *, what: str = "samples") -
         frame = samples_frame(run_dir)
         primary = (read_config(run_dir).get("scorers") or [None])[0]
         frame["score"] = frame.get(f"score_{primary}") if primary else None
+        # What the scorer said of each output (the number or match it found, why it failed).
+        frame["detail"] = frame.get(f"detail_{primary}") if primary else None
         frame = frame.drop(columns=["meta"])
-        extra = [c for c in frame.columns if c.startswith("score_")]
+        extra = [c for c in frame.columns if c.startswith(("score_", "detail_"))]
         frame = frame[SAMPLE_COLUMNS + extra]
     elif what == "verdicts":
         frame = verdicts_frame(run_dir)[VERDICT_COLUMNS]

@@ -22,7 +22,7 @@ from assay.jsonable import jsonable
 from assay.models.base import CHOICES, GENERATE, ROLLING, GenParams, Model, Request
 from assay.records import Item, Sample, stable_hash
 from assay.run.executor import Jobs, Tally, execute, fetch
-from assay.run.store import RunStore, read_config
+from assay.run.store import RunStore, read_config, write_config
 from assay.tasks.scorers import as_score, get_scorer
 from assay.tasks.task import Task
 
@@ -284,6 +284,9 @@ def run_eval(
         "pass_until": pass_until,
         "budget": budget,
         "mode": task.mode,
+        # The few-shot count asked for (base models; chat models get none in generation), so that
+        # runs of one task at several counts can be told apart (compare --multiverse).
+        "fewshot": task.fewshot,
     }
     if items_from is not None:
         config["items_from"] = {"file": str(items_from), "n_items": len(items)}
@@ -296,32 +299,19 @@ def run_eval(
             apply_chat_template=task.apply_chat_template,
             template=task.likelihood_template or getattr(task.choice_format, "template", None),
         )
-    previous = read_config(run_dir)
-    if items:
-        # What each model was prompted with, in full: the template in force for its kind and one prompt.
-        config["prompts"] = {
-            **(previous or {}).get("prompts", {}),
-            **{m.name: task.prompt_record(items[0], m.chat) for m in models},
-        }
-    if previous and previous.get("task") != task_config:
-        raise ConfigError(f"{run_dir} holds a run of another task ({previous.get('task_name')}); choose another --out")
-    for setting in ("temperature", "max_tokens", "seed"):
-        # One run directory, one set of generation settings: otherwise its
-        # scores would mix samples drawn under different settings.
-        if previous and setting in previous and previous[setting] != config[setting]:
-            raise ConfigError(
-                f"{run_dir} holds a run with {setting}={previous[setting]}, not {config[setting]}; choose another --out"
-            )
     scorers = {name: get_scorer(name) for name in task.scorers} if task.mode == "generate" else {}
-    with RunStore(run_dir, use_cache=use_cache) as store:
+    # The directory's writer lock, held until the store closes: from reading its
+    # config (which task it holds) to the last sample. Another task fails at
+    # once; the same task and settings wait, then find this run's samples done.
+    writer = run_writer(task, config["task"], config["temperature"], max_tokens, seed)
+    with RunStore(run_dir, use_cache=use_cache, lock=writer) as store:
+        previous = _check_previous(run_dir, config, task, models, items)
         store.put_items(items)
         all_models = sorted(set(previous.get("models", [])) | set(names))
         from assay.provenance import run_provenance
 
         provenance = run_provenance(models, items)
-        (run_dir / "config.json").write_text(
-            json.dumps({**config, "models": all_models, "provenance": provenance}, indent=2, default=str)
-        )
+        write_config(run_dir, {**config, "models": all_models, "provenance": provenance})
         states = {m.name: _ModelState(m, store.completed(m.name)) for m in models}
         rounds = None
         if stop_when_decided is not None:
@@ -355,6 +345,43 @@ def run_eval(
     for model in models:
         model.close()
     return result
+
+
+def run_writer(
+    task: Task, task_config: dict[str, Any], temperature: float, max_tokens: int, seed: int
+) -> tuple[str, str]:
+    """A run's claim on its directory's lock: a key (what another run must match
+    to share the directory: the task's identity as config.json records it, and
+    the generation settings) and how the busy message describes it."""
+    settings = {"temperature": float(temperature), "max_tokens": max_tokens, "seed": seed}
+    return (
+        stable_hash({"task": task_config, **settings}),
+        f"a run of task {task.name} (temperature {temperature:g}, max_tokens {max_tokens}, seed {seed})",
+    )
+
+
+def _check_previous(
+    run_dir: Path, config: dict[str, Any], task: Task, models: list[Model], items: list[Item]
+) -> dict[str, Any]:
+    """The directory's earlier config, checked against this run's (the task and
+    generation settings must match); adds the prompts record to ``config``."""
+    previous = read_config(run_dir, strict=True)
+    if items:
+        # What each model was prompted with, in full: the template in force for its kind and one prompt.
+        config["prompts"] = {
+            **previous.get("prompts", {}),
+            **{m.name: task.prompt_record(items[0], m.chat) for m in models},
+        }
+    if previous and previous.get("task") != config["task"]:
+        raise ConfigError(f"{run_dir} holds a run of another task ({previous.get('task_name')}); choose another --out")
+    for setting in ("temperature", "max_tokens", "seed"):
+        # One run directory, one set of generation settings: otherwise its
+        # scores would mix samples drawn under different settings.
+        if previous and setting in previous and previous[setting] != config[setting]:
+            raise ConfigError(
+                f"{run_dir} holds a run with {setting}={previous[setting]}, not {config[setting]}; choose another --out"
+            )
+    return previous
 
 
 def _check_stop_rule(rule: StopRule, task: Task, names: list[str], pass_until: int | None) -> None:

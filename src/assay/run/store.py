@@ -11,9 +11,11 @@ run's samples, so nothing is computed twice even across run directories.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,96 @@ def _logprobs_from(text: str | None) -> list[Logprob] | None:
     return None if text is None else [Logprob.from_dict(d) for d in json.loads(text)]
 
 
+def _damaged(exc: sqlite3.DatabaseError, path: str, shared: bool) -> DataError:
+    """A damaged database as one line naming the file and what to do."""
+    if shared:
+        return DataError(
+            f"{path}: the shared response cache is damaged ({exc}); SQLite cannot read it. Delete it (it holds "
+            "only cached responses; every run keeps its own copy) or run with --no-cache (ASSAY_CACHE_DIR=off)"
+        )
+    return DataError(
+        f"{path}: the run's database is damaged ({exc}); SQLite cannot read it. Move it aside "
+        f"(mv {path} {path}.damaged) and run the same command again: the shared response cache answers the "
+        f"requests it holds, so they are not paid for twice; `sqlite3 {path}.damaged .recover` may salvage its rows"
+    )
+
+
+@contextlib.contextmanager
+def _guard(conn: Any, sql: str | None):
+    # Only SQLite's own "file is not a database" / "disk image is malformed"
+    # (the bare DatabaseError): a locked database or a bad query stays a bug or
+    # an OperationalError with its traceback.
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        # Statements on the shared cache name it: "cache.TABLE", or its ATTACH.
+        shared = conn.cache_path is not None and sql is not None and ("cache." in sql or sql.startswith("ATTACH"))
+        path = conn.cache_path if shared else conn.db_path
+        if type(exc) is not sqlite3.DatabaseError or path is None:
+            raise
+        raise _damaged(exc, path, shared) from None
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose damaged-file errors name the file (reads fail lazily, row by row)."""
+
+    _sql: str | None = None
+
+    def execute(self, sql, parameters=()):
+        self._sql = sql
+        with _guard(self.connection, sql):
+            return super().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters):
+        self._sql = sql
+        with _guard(self.connection, sql):
+            return super().executemany(sql, seq_of_parameters)
+
+    def executescript(self, sql_script):
+        self._sql = sql_script
+        with _guard(self.connection, sql_script):
+            return super().executescript(sql_script)
+
+    def __next__(self):
+        with _guard(self.connection, self._sql):
+            return super().__next__()
+
+    def fetchone(self):
+        with _guard(self.connection, self._sql):
+            return super().fetchone()
+
+    def fetchmany(self, *args, **kwargs):
+        with _guard(self.connection, self._sql):
+            return super().fetchmany(*args, **kwargs)
+
+    def fetchall(self):
+        with _guard(self.connection, self._sql):
+            return super().fetchall()
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that knows its files, so a damaged one is named (pandas reads through it too)."""
+
+    db_path: str | None = None
+    cache_path: str | None = None
+
+    def cursor(self, factory=_Cursor):  # type: ignore[override]
+        return super().cursor(factory)
+
+    def execute(self, sql, parameters=()):  # type: ignore[override]
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters):  # type: ignore[override]
+        return self.cursor().executemany(sql, seq_of_parameters)
+
+    def executescript(self, sql_script):  # type: ignore[override]
+        return self.cursor().executescript(sql_script)
+
+    def __exit__(self, *exc: Any):
+        with _guard(self, None):
+            return super().__exit__(*exc)
+
+
 def cache_path() -> Path | None:
     """The shared response cache, or None when disabled (ASSAY_CACHE_DIR=off)."""
     setting = os.environ.get("ASSAY_CACHE_DIR", str(Path.home() / ".cache" / "assay"))
@@ -80,9 +172,15 @@ class RunStore:
         use_cache: bool = True,
         batch_size: int = 256,
         flush_seconds: float = 0.5,
+        lock: tuple[str, str] | None = None,
     ):
         # run_dir None: no run, only the shared cache (a bias probe's requests).
+        # lock (key, description): hold the run directory's writer lock for the
+        # store's life (assay.run.lock): another writer of the same key waits, any
+        # other fails; readers pass none and are never blocked.
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.conn = None  # type: ignore[assignment]
+        self._lock = None
         if self.run_dir is None:
             db: Any = ":memory:"
         else:
@@ -90,7 +188,26 @@ class RunStore:
             if not create and not db.is_file():
                 raise DataError(f"{self.run_dir}: not a run directory (no {DB_NAME})")
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+            if lock is not None:
+                from assay.run.lock import acquire
+
+                self._lock = acquire(self.run_dir, key=lock[0], description=lock[1])
+        try:
+            self._open(db, use_cache)
+        except BaseException:
+            self.close()
+            raise
+        self._pending_samples: list[tuple] = []
+        self._pending_scores: list[tuple] = []
+        self._pending_cache: list[tuple] = []
+        self._pending_verdicts: list[tuple] = []
+        self._batch_size = batch_size
+        self._flush_seconds = flush_seconds
+        self._last_flush = time.monotonic()
+
+    def _open(self, db: Any, use_cache: bool) -> None:
+        self.conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, factory=_Connection)
+        self.conn.db_path = None if db == ":memory:" else str(db)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
@@ -99,19 +216,13 @@ class RunStore:
         shared = cache_path() if use_cache else None
         if shared is not None:
             shared.parent.mkdir(parents=True, exist_ok=True)
+            self.conn.cache_path = str(shared)
             self.conn.execute("ATTACH DATABASE ? AS cache", (str(shared),))
             self.conn.execute("PRAGMA cache.journal_mode=WAL")
             self.conn.execute("PRAGMA cache.synchronous=NORMAL")
             self.conn.executescript(CACHE_SCHEMA)
             self._add_columns("cache", ADDED_CACHE_COLUMNS)
             self.cached = True
-        self._pending_samples: list[tuple] = []
-        self._pending_scores: list[tuple] = []
-        self._pending_cache: list[tuple] = []
-        self._pending_verdicts: list[tuple] = []
-        self._batch_size = batch_size
-        self._flush_seconds = flush_seconds
-        self._last_flush = time.monotonic()
 
     def _add_columns(self, schema: str, added: dict[str, list[tuple[str, str]]]) -> None:
         for table, columns in added.items():
@@ -128,10 +239,18 @@ class RunStore:
         self.close()
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.flush()
-            self.conn.close()
-            self.conn = None  # type: ignore[assignment]
+        try:
+            if self.conn is not None:
+                try:
+                    if hasattr(self, "_pending_samples"):
+                        self.flush()
+                finally:
+                    self.conn.close()
+                    self.conn = None  # type: ignore[assignment]
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     # -- items -----------------------------------------------------------
     def put_items(self, items: Iterable[Item]) -> None:
@@ -380,6 +499,23 @@ class RunStore:
             "SELECT model, item, prompt, output, error FROM samples WHERE sample = 0 ORDER BY model, item"
         ).fetchall()
 
+    def sample_records(self) -> list[SampleRecord]:
+        """Every sample (failed ones too) with its prompt, output and every scorer's value and detail,
+        ordered by item as the items were stored, then model and sample (for the samples page)."""
+        scores: dict[str, list[tuple[str, float, str | None]]] = {}
+        for key, scorer, value, detail in self.conn.execute(
+            "SELECT key, scorer, value, detail FROM scores ORDER BY key, scorer"
+        ):
+            scores.setdefault(key, []).append((scorer, value, detail))
+        return [
+            SampleRecord(*row[1:], scores=tuple(scores.get(row[0], ())))
+            for row in self.conn.execute(
+                "SELECT p.key, p.model, p.item, p.sample, p.prompt, p.output, p.error, p.finish_reason, "
+                "p.tokens_in, p.tokens_out, p.latency FROM samples p LEFT JOIN items i ON i.id = p.item "
+                "ORDER BY i.rowid, p.item, p.model, p.sample"
+            )
+        ]
+
     def first_scores(self, scorer: str) -> list[tuple[str, str, float]]:
         """(model, item, value) of ``scorer`` on every successful first sample."""
         return self.conn.execute(
@@ -435,19 +571,91 @@ class SampleOutcome:
     tokens: int
 
 
+@dataclass(frozen=True)
+class SampleRecord:
+    """A sample as the samples page shows it: what was asked, what came back, how each scorer judged it."""
+
+    model: str
+    item: str
+    sample: int
+    prompt: str
+    output: str | None
+    error: str | None
+    finish_reason: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    latency: float | None
+    scores: tuple[tuple[str, float, str | None], ...] = ()  # (scorer, value, detail)
+
+
 def open_run(run_dir: str | Path) -> RunStore:
     """Open an existing run directory for reading (no shared cache)."""
     return RunStore(run_dir, create=False, use_cache=False)
 
 
-def read_config(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "config.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+CONFIG_NAME = "config.json"
+_warned: set[str] = set()
+
+
+def read_config(run_dir: str | Path, *, strict: bool = False) -> dict[str, Any]:
+    """A run's ``config.json`` ({} when there is none).
+
+    A damaged one (truncated, not JSON) is a ``DataError`` naming it when
+    ``strict`` (a command that writes the directory, or needs the run's
+    settings to be right); otherwise a one-line warning on stderr and {}, so a
+    command that reads the store works on what is readable."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError(f"a JSON {type(config).__name__}, not an object")
+        return config
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = f"{path}: damaged, not a JSON object ({exc})"
+    if strict:
+        raise DataError(
+            f"{problem}. It records what the run asked for (task, settings, models); restore it from a "
+            f"backup, or move it aside (mv {path} {path}.damaged) and run the same command "
+            "again to write it afresh (the samples in assay.db are kept and reused)"
+        )
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        print(f"warning: {problem}; reading {Path(run_dir) / DB_NAME} without it", file=sys.stderr, flush=True)
+    return {}
+
+
+def write_config(run_dir: str | Path, config: dict[str, Any]) -> None:
+    """Write ``config.json`` atomically: a temporary file, fsync, rename. A
+    run killed mid-write leaves the old file or the new one, never half of one."""
+    write_atomic(Path(run_dir) / CONFIG_NAME, json.dumps(config, indent=2, default=str))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # The rename itself is durable once the directory is synced (POSIX; not possible everywhere).
+    with contextlib.suppress(OSError):
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def samples_frame(run_dir: str | Path):
     """Every sample of a run with its item, target and scores, as a DataFrame
-    (one row per model × item × sample; one column per scorer)."""
+    (one row per model × item × sample; per scorer a ``score_NAME`` column and a
+    ``detail_NAME`` column with what the scorer said, e.g. the answer it extracted)."""
     import pandas as pd
 
     with open_run(run_dir) as store:
@@ -458,13 +666,16 @@ def samples_frame(run_dir: str | Path):
             store.conn,
         )
         scores = pd.read_sql_query(
-            "SELECT p.model, p.item, p.sample, s.scorer, s.value FROM scores s JOIN samples p ON p.key = s.key",
+            "SELECT p.model, p.item, p.sample, s.scorer, s.value, s.detail FROM scores s "
+            "JOIN samples p ON p.key = s.key",
             store.conn,
         )
     frame["tokens"] = frame["tokens_in"].fillna(0) + frame["tokens_out"].fillna(0)
     if not scores.empty:
-        wide = scores.pivot_table(index=["model", "item", "sample"], columns="scorer", values="value")
-        wide.columns = [f"score_{c}" for c in wide.columns]
+        # One score per sample and scorer (the table's key), so pivot needs no aggregation.
+        wide = scores.pivot(index=["model", "item", "sample"], columns="scorer", values=["value", "detail"])
+        wide.columns = [f"{'score' if kind == 'value' else 'detail'}_{c}" for kind, c in wide.columns]
+        wide = wide.astype({c: float for c in wide.columns if c.startswith("score_")})
         frame = frame.merge(wide.reset_index(), on=["model", "item", "sample"], how="left")
     return frame
 
@@ -512,6 +723,27 @@ def scores_frame(run_dir: str | Path, metric: str | None = None, fields: tuple[s
             frame[name] = [m.get(name, inputs.get(i, {}).get(name)) for m, i in zip(metas, frame["item"])]
         columns += [f for f in fields if f not in columns]
     return frame[columns]
+
+
+def failed_samples_frame(run_dir: str | Path, fields: tuple[str, ...] = ()):
+    """Every failed sample of a run (a request that got no answer): columns
+    ``model, item, sample, cluster, error`` and ``fields`` from each item's
+    metadata (``variant``, ``base_item``), as ``scores_frame`` gives them for
+    scored samples. ``scores_frame`` leaves these out; an analysis that counts
+    a failure as a wrong answer adds them back."""
+    import pandas as pd
+
+    with open_run(run_dir) as store:
+        frame = pd.read_sql_query(
+            "SELECT p.model, p.item, p.sample, p.error, i.meta FROM samples p JOIN items i ON i.id = p.item "
+            "WHERE p.error IS NOT NULL ORDER BY p.model, p.item, p.sample",
+            store.conn,
+        )
+    metas = [json.loads(m) for m in frame.pop("meta")]
+    frame["cluster"] = [m.get("cluster") for m in metas]
+    for name in fields:
+        frame[name] = [m.get(name) for m in metas]
+    return frame[["model", "item", "sample", "cluster", "error", *fields]]
 
 
 def _item_inputs(run_dir: str | Path, ids: set[str]) -> dict[str, dict]:

@@ -509,6 +509,15 @@ def fit_law(
     positive_x = law != "sigmoid" or x_transform == "log10"
     selection = select_columns(data, x_cols, y_cols, where=where, cluster=cluster, positive_x=positive_x)
     spec.check_y(selection.y, y_cols, selection.source)
+    # A law of x needs x to vary; Kaplan's batch size (third column) only corrects the steps and may be fixed.
+    for index, column in enumerate(x_cols[:2] if law == "kaplan" else x_cols):
+        values = selection.x[index]
+        if np.ptp(values) == 0:
+            raise DataError(
+                f"{selection.source}: column {column!r} has one value ({values[0]:g}) in all "
+                f"{values.size} selected rows; the {law} law is a function of it, so it needs rows at two or "
+                "more values of it (models of different sizes, or checkpoints)"
+            )
     names = param_names(spec, len(x_cols))
     n_points = selection.x.shape[1]
     free = len(names) - (1 if chance is not None and law in ("sigmoid", "two-step") else 0)

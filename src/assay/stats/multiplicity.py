@@ -35,5 +35,15 @@ def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
     adjusted = p.copy()
     if CORRECTIONS[method] is None or not finite.any():
         return adjusted
+    if method == "holm":
+        # Holm's step-down directly: statsmodels' holm runs gc.collect() on every call, a tenth of a
+        # second in a loaded process, which a multiverse of many comparisons pays many times over.
+        values = p[finite]
+        order = np.argsort(values, kind="stable")
+        stepped = np.maximum.accumulate(values[order] * np.arange(len(values), 0, -1))
+        out = np.empty(len(values))
+        out[order] = np.minimum(stepped, 1.0)
+        adjusted[finite] = out
+        return adjusted
     adjusted[finite] = multipletests(p[finite], method=CORRECTIONS[method])[1]
     return adjusted

@@ -83,7 +83,8 @@ def pass_at_k(n: Any, c: Any, k: Any) -> Any:
             values[row] = -np.expm1(np.sum(np.log1p(-k_i / np.arange(n_i - c_i + 1, n_i + 1))))
         else:
             values[row] = -np.expm1(np.sum(np.log1p(-c_i / np.arange(n_i - k_i + 1, n_i + 1))))
-    value = np.clip(values[inverse.ravel()].reshape(n_arr.shape), 0.0, 1.0)
+    # + 0.0 turns the -0.0 of c = 0 (-expm1(0)) into 0.0: it prints as "-0" otherwise.
+    value = np.clip(values[inverse.ravel()].reshape(n_arr.shape), 0.0, 1.0) + 0.0
     return float(value) if value.ndim == 0 else value
 
 

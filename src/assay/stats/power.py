@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from scipy import optimize, stats
-from statsmodels.stats.power import NormalIndPower, TTestIndPower, TTestPower
+from statsmodels.stats.power import NormalIndPower
 
 from assay.errors import ConfigError
 from assay.jsonable import jsonable
@@ -126,6 +127,9 @@ def _check(metric_type, baseline, power, alpha, paired, correlation, sd, method)
         raise ConfigError(f"power={power!r}; give a probability strictly between 0 and 1, e.g. 0.8")
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha={alpha!r}; give a level strictly between 0 and 1, e.g. 0.05")
+    if not power > alpha:
+        # With no difference at all a two-sided test already rejects with probability alpha.
+        raise ConfigError(f"power={power!r} must be above alpha={alpha!r}; e.g. power 0.8 at alpha 0.05")
     if not -1 < correlation < 1:
         raise ConfigError(f"correlation={correlation!r}; give a value strictly between -1 and 1")
     if correlation and not paired:
@@ -172,50 +176,112 @@ def _check_mde(design: _Design, mde: float) -> None:
 # ---- analytic ---------------------------------------------------------------------------------
 
 
+# The fewest items a two-sample or paired test can run on.
+MIN_ITEMS = 2
+# Beyond this many items the analytic answer is not searched further (statsmodels' power functions stay accurate).
+MAX_ANALYTIC_ITEMS = 1e12
+
+
+def _t_power(d: float, n: float, paired: bool, alpha: float) -> float:
+    """Power of the two-sided t-test at effect ``d`` with ``n`` items (per model):
+    statsmodels' ``TTestPower``/``TTestIndPower`` formula, except that the lower
+    tail, which scipy's noncentral t returns as NaN where it is below 1e-16
+    (a large effect on few items), counts as 0 rather than making the power NaN."""
+    df, nc = (n - 1, d * math.sqrt(n)) if paired else (2 * n - 2, d * math.sqrt(n / 2))
+    upper = stats.nct.sf(stats.t.isf(alpha / 2, df), df, nc)
+    lower = stats.nct.cdf(stats.t.ppf(alpha / 2, df), df, nc)
+    return float(upper + (lower if math.isfinite(lower) else 0.0))
+
+
+def _power_of(design: _Design) -> tuple[Callable[[float, float], float], float]:
+    """The power function of a design that has one, ``f(effect, n)``, and the
+    effect per unit of mde (1/SD for Cohen's d; 0 for Cohen's h, not linear in it)."""
+    a = design.alpha
+    if design.metric_type == "binary":
+        return lambda h, n: float(NormalIndPower().power(effect_size=h, nobs1=n, alpha=a, ratio=1.0)), 0.0
+    if design.paired:
+        sd_diff = design.sd * math.sqrt(2 * (1 - design.correlation))
+        return lambda d, n: _t_power(d, n, True, a), 1 / sd_diff
+    return lambda d, n: _t_power(d, n, False, a), 1 / design.sd
+
+
+def _solve_n(power_at, target: float) -> float:
+    """Items (unrounded, at least MIN_ITEMS) at which ``power_at(n)`` reaches ``target``.
+
+    Solved with brentq on the power function itself: statsmodels' ``solve_power``
+    returns NaN when the answer is below its search start (a very large effect)."""
+    if power_at(MIN_ITEMS) >= target:
+        return float(MIN_ITEMS)
+    high = 16.0
+    while power_at(high) < target:
+        high *= 16
+        if high > MAX_ANALYTIC_ITEMS:
+            raise ConfigError(
+                f"no number of items up to {MAX_ANALYTIC_ITEMS:.0e} reaches power {target:g} for this difference"
+            )
+    return float(optimize.brentq(lambda n: power_at(n) - target, MIN_ITEMS, high, xtol=1e-10, rtol=1e-12))
+
+
+def _solve_effect(power_at: Callable[[float], float], target: float, upper: float) -> float | None:
+    """The effect (Cohen's d or h) at which ``power_at(effect)`` reaches ``target``, in
+    (0, upper]; None when even ``upper`` falls short. Power rises with the effect,
+    so a bracket holds one root, found by brentq: statsmodels' ``solve_power`` for
+    the effect size sometimes returns a 1-element array or the negative root
+    (paired n=73, 87, 92; unpaired n=139, 151 at alpha 0.05, power 0.8)."""
+    if power_at(upper) < target:
+        return None
+    low, high = 0.0, min(upper, 1.0)
+    while power_at(high) < target:  # the smallest power-of-two bracket: brentq then needs few steps
+        low, high = high, min(upper, 2 * high)
+    return float(optimize.brentq(lambda e: power_at(e) - target, low, high, xtol=1e-14, rtol=1e-13))
+
+
 def _analytic_n(design: _Design, mde: float) -> tuple[float, str]:
     """Required items (unrounded) and the formula used."""
     a, power = design.alpha, design.power
     if design.metric_type == "binary" and not design.paired:
         h = 2 * math.asin(math.sqrt(design.baseline + mde)) - 2 * math.asin(math.sqrt(design.baseline))
-        n = NormalIndPower().solve_power(effect_size=h, alpha=a, power=power, ratio=1.0)
-        return float(n), "two proportions, normal approximation on Cohen's h (arcsine)"
+        power_of, _ = _power_of(design)
+        n = _solve_n(lambda n: power_of(h, n), power)
+        return n, "two proportions, normal approximation on Cohen's h (arcsine)"
     if design.metric_type == "binary":
         p10, p01 = _cells(design, mde)
         psi = p10 + p01
         za, zb = stats.norm.ppf(1 - a / 2), stats.norm.ppf(power)
         n = (za * math.sqrt(psi) + zb * math.sqrt(psi - mde**2)) ** 2 / mde**2
         return float(n), "McNemar test, Connor (1987) normal approximation from the discordant-pair probability"
+    power_of, per_unit = _power_of(design)
+    n = _solve_n(lambda n: power_of(mde * per_unit, n), power)
     if not design.paired:
-        n = TTestIndPower().solve_power(effect_size=mde / design.sd, alpha=a, power=power, ratio=1.0)
-        return float(n), "two-sample t-test, d = mde / sd"
-    sd_diff = design.sd * math.sqrt(2 * (1 - design.correlation))
-    n = TTestPower().solve_power(effect_size=mde / sd_diff, alpha=a, power=power)
-    return float(n), "paired t-test on per-item differences, SD(diff) = sd·sqrt(2(1-r))"
+        return n, "two-sample t-test, d = mde / sd"
+    return n, "paired t-test on per-item differences, SD(diff) = sd·sqrt(2(1-r))"
 
 
 def _analytic_mde(design: _Design, n_items: int, upper: float) -> tuple[float, str]:
     """Detectable difference for ``n_items`` and the formula used (inverting the same formulas)."""
-    a, power = design.alpha, design.power
+    power = design.power
     unreachable = ConfigError(
         f"{n_items} items cannot reach power {power:g} for any difference up to {upper:.4g}; add items or lower the power"
     )
+    power_of, per_unit = _power_of(design)
     if design.metric_type == "binary" and not design.paired:
-        h = NormalIndPower().solve_power(nobs1=n_items, alpha=a, power=power, ratio=1.0)
-        angle = math.asin(math.sqrt(design.baseline)) + h / 2
-        if angle >= math.pi / 2:
+        # The largest h: the other model at (just below) accuracy 1.
+        start = math.asin(math.sqrt(design.baseline))
+        h = _solve_effect(
+            lambda h: power_of(h, n_items), power, 2 * (math.asin(math.sqrt(design.baseline + upper)) - start)
+        )
+        if h is None:
             raise unreachable
-        return math.sin(angle) ** 2 - design.baseline, _analytic_n(design, 0.01)[1]
+        return math.sin(start + h / 2) ** 2 - design.baseline, _analytic_n(design, 0.01)[1]
     if design.metric_type == "binary":
         gap = lambda m: _analytic_n(design, m)[0] - n_items  # noqa: E731
         if gap(upper) > 0:
             raise unreachable
         return float(optimize.brentq(gap, 1e-9, upper, xtol=1e-12)), _analytic_n(design, upper)[1]
-    if design.paired:
-        d = TTestPower().solve_power(nobs=n_items, alpha=a, power=power)
-        sd_diff = design.sd * math.sqrt(2 * (1 - design.correlation))
-        return float(d * sd_diff), _analytic_n(design, design.sd)[1]
-    d = TTestIndPower().solve_power(nobs1=n_items, alpha=a, power=power, ratio=1.0)
-    return float(d * design.sd), _analytic_n(design, design.sd)[1]
+    d = _solve_effect(lambda d: power_of(d, n_items), power, upper * per_unit)
+    if d is None:
+        raise unreachable
+    return d / per_unit, _analytic_n(design, d / per_unit)[1]
 
 
 # ---- simulation -------------------------------------------------------------------------------

@@ -149,6 +149,25 @@ def _is_empty(value: Any) -> bool:
     )
 
 
+def _check_text(value: Any, location: str, column: str, what: str) -> None:
+    """An input or document must be text: a number, list or object would reach the
+    model as Python's rendering of it ({'a': 1}), which no one meant to ask."""
+    if isinstance(value, str):
+        return
+    kind = {bool: "a boolean", int: "a number", float: "a number", dict: "an object", list: "a list"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+    shown = " ".join(repr(value).split())
+    shown = shown if len(shown) <= 60 else shown[:59] + "…"
+    hint = (
+        "name a text column with --input-field (a structured column's parts can still go into the "
+        "prompt through --template, e.g. {{ COLUMN.key }})"
+        if isinstance(value, (dict, list))
+        else "write it as text in the data (in quotes)"
+    )
+    raise DataError(f"{location}: the {what} in column '{column}' must be text, not {kind} ({shown}); {hint}")
+
+
 def _answers(value: Any, location: str, column: str) -> list[str]:
     """The acceptable answers in a target cell as text: one, or each of a list's."""
     values = value if isinstance(value, list) else [value]
@@ -162,11 +181,36 @@ def _answers(value: Any, location: str, column: str) -> list[str]:
             raise DataError(
                 f"{location}: target in column '{column}' must be text, a number or a list of these, not {one!r}"
             )
+        if isinstance(one, bool):
+            # str(True) is "True": a model answering "true", "yes" or "1" would be scored wrong.
+            raise DataError(
+                f"{location}: target in column '{column}' is the boolean {str(one).lower()}; write the answer "
+                f'as the text a right reply gives (e.g. "yes"/"no" or "true"/"false")'
+            )
         # 42.0 is how pandas writes an integer column with gaps; "42.0" would never match "42".
         if isinstance(one, float) and one.is_integer():
             one = int(one)
         answers.append(str(one))
     return answers
+
+
+def check_file_params(source: str, params: dict[str, str]) -> None:
+    """The --param keys a dataset source reads: config and split for hf:NAME,
+    split for a saved dataset directory, none for a file. Any other would be
+    silently ignored, so it is refused."""
+    if source.startswith("hf:"):
+        valid, kind = ("config", "split"), "a hub dataset"
+    elif Path(source).is_dir():
+        valid, kind = ("split",), "a saved dataset directory"
+    else:
+        valid, kind = (), "a dataset file"
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        takes = f"it takes {', '.join(f'--param {v}=...' for v in valid)}" if valid else "it takes no --param"
+        raise ConfigError(
+            f"unknown --param {', '.join(unknown)} for {source}: {kind}; {takes}. Prompts, fields and "
+            "scoring are options of their own (--template, --input-field, --scorer; see assay run --help)"
+        )
 
 
 def load_rows(source: str, params: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
@@ -277,6 +321,8 @@ def document_task(
     first_seen: dict[str, str] = {}
     for location, row in rows:
         text = row.get(field)
+        if not _is_empty(text):
+            _check_text(text, location, field, "document")
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{location}: empty document: column '{field}' has no text")
         item_id = _item_id(row, {field: text}, id_col, location, first_seen)
@@ -337,6 +383,7 @@ def file_task(
     for location, row in rows:
         if _is_empty(row.get(input_col)):
             raise DataError(f"{location}: no input: column '{input_col}' is missing or empty")
+        _check_text(row[input_col], location, input_col, "input")
         fields = {k: v for k, v in row.items() if k != target_col}
         fields["input"] = row[input_col]
         meta: dict[str, Any] = {"source": location, "index": len(items)}

@@ -213,10 +213,17 @@ def get_task(
 
         if mode not in (None, "choices"):
             raise ConfigError(f"--mode {mode}: {name} is scored by log-likelihood of its choices (--mode choices)")
+        unknown = sorted(set(params) - {"config", "split"})
+        if unknown:
+            raise ConfigError(
+                f"unknown --param {', '.join(unknown)} for {name}: a standard task takes --param split=... "
+                "and --param config=... (for its hub copy)"
+            )
         task = load_catalog_task(name, data, params)
     elif name.startswith("hf:") or Path(name).exists():
-        from assay.tasks.loaders import file_task
+        from assay.tasks.loaders import check_file_params, file_task
 
+        check_file_params(name, params)
         task = file_task(
             name,
             input_field=input_field,

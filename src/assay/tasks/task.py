@@ -87,8 +87,6 @@ class Task:
             raise DataError(f"prompt template syntax error at line {exc.lineno}: {exc.message}") from exc
 
     def _context_of(self, item: Item) -> str:
-        import jinja2
-
         from assay.tasks.variants import label_lists
 
         shown, answers = label_lists(self.label_style)
@@ -99,14 +97,7 @@ class Task:
             "letters": answers,
             "labels": shown,
         }
-        try:
-            return self._context_template.render(**variables)
-        except jinja2.UndefinedError as exc:
-            where = item.meta.get("source", f"item {item.id}")
-            raise DataError(
-                f"prompt template needs a field the data lacks ({where}): {exc.message}; "
-                f"fields: {', '.join(item.input)}"
-            ) from exc
+        return _render(self._context_template, variables, item, "context template")
 
     def _answer_of(self, item: Item) -> str:
         """The gold continuation's text (without the delimiter), as a few-shot example shows it."""
@@ -183,40 +174,34 @@ class Task:
         return picked
 
     def render(self, item: Item, chat: bool) -> Prompt:
-        import jinja2
-
         variant = self._variant_task(item)
         if variant is not None:
             return variant.render(item, chat)
         chat_template, completion_template, shared_template = self._templates
         variables = {**item.input, "input": item.input.get("input", ""), "target": item.target}
-        try:
-            if chat:
-                messages = [{"role": "user", "content": chat_template.render(**variables)}]
-                if self.system:
-                    messages.insert(0, {"role": "system", "content": self.system})
-                return messages
-            examples = [
-                {**ex.input, "input": ex.input.get("input", ""), "target": ex.target} for ex in self._examples_for(item)
-            ]
-            if shared_template is not None:
-                from assay.tasks.choices import FEWSHOT_DELIMITER
+        if chat:
+            messages = [{"role": "user", "content": _render(chat_template, variables, item, "chat template")}]
+            if self.system:
+                messages.insert(0, {"role": "system", "content": self.system})
+            return messages
+        examples = [
+            (ex, {**ex.input, "input": ex.input.get("input", ""), "target": ex.target})
+            for ex in self._examples_for(item)
+        ]
+        if shared_template is not None:
+            from assay.tasks.choices import FEWSHOT_DELIMITER
 
-                # Each example in the item's own words, then its answer.
-                shown = "".join(
-                    f"{shared_template.render(**ex)}{self.target_delimiter}{ex['target']}{FEWSHOT_DELIMITER}"
-                    for ex in examples
-                )
-                text = shown + shared_template.render(**variables)
-            else:
-                text = completion_template.render(**variables, fewshot=examples)
-            return f"{self.system}\n\n{text}" if self.system else text
-        except jinja2.UndefinedError as exc:
-            where = item.meta.get("source", f"item {item.id}")
-            raise DataError(
-                f"prompt template needs a field the data lacks ({where}): {exc.message}; "
-                f"fields: {', '.join(item.input)}"
-            ) from exc
+            # Each example in the item's own words, then its answer.
+            shown = "".join(
+                f"{_render(shared_template, fields, ex, 'prompt template')}{self.target_delimiter}{fields['target']}"
+                f"{FEWSHOT_DELIMITER}"
+                for ex, fields in examples
+            )
+            text = shown + _render(shared_template, variables, item, "prompt template")
+        else:
+            fewshot = [fields for _, fields in examples]
+            text = _render(completion_template, {**variables, "fewshot": fewshot}, item, "completion template")
+        return f"{self.system}\n\n{text}" if self.system else text
 
     def stop_for(self, chat: bool) -> tuple[str, ...]:
         if self.user_stop is not None:
@@ -244,3 +229,24 @@ class Task:
             "fewshot": 0 if chat else len(self._examples_for(item)),
             "first_prompt": self.render(item, chat),
         }
+
+
+def _render(template: Any, variables: dict[str, Any], item: Item, which: str) -> str:
+    """Render a prompt template for ``item``; a failure names the item's file and
+    line (or id) and the template: a missing field, or an expression that fails
+    on this item's values (``{{ input + 1 }}`` on text, a division by zero)."""
+    import jinja2
+
+    where = item.meta.get("source", f"item {item.id}")
+    try:
+        return template.render(**variables)
+    except jinja2.UndefinedError as exc:
+        raise DataError(
+            f"prompt template needs a field the data lacks ({where}): {exc.message}; fields: {', '.join(item.input)}"
+        ) from exc
+    except Exception as exc:  # the template's own expressions: any error they raise is the template's
+        detail = " ".join(str(exc).split())[:200]
+        raise DataError(
+            f"the {which} fails on {where}: {type(exc).__name__}: {detail}; fix the template (or the item); "
+            f"fields: {', '.join(item.input)}"
+        ) from exc
