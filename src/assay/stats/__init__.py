@@ -25,6 +25,8 @@ _EXPORTS = {
     "compare": "assay.stats.compare",
     "load_scores": "assay.stats.compare",
     "CompareResult": "assay.stats.compare",
+    "across": "assay.stats.across",
+    "AcrossResult": "assay.stats.across",
     "pass_at_k": "assay.stats.passk",
     "passk_report": "assay.stats.passk",
     "pass_until_report": "assay.stats.passuntil",
