@@ -57,6 +57,8 @@ def run(
     fewshot_from: str | None = None,
     name: str | None = None,
     prompt_variants: int | None = None,
+    timeout: float | None = None,
+    empty_as_error: bool | None = None,
 ):
     """Run models (by name) on a task (by name or path); returns a ``RunResult``.
 
@@ -66,7 +68,10 @@ def run(
 
     ``stop_when_decided`` stops once every pair of models (or every pair with
     ``against``) is decided at error rate ``alpha`` or shown equivalent within
-    ``margin``, looking after every ``batch`` items (default 8)."""
+    ``margin``, looking after every ``batch`` items (default 8). ``timeout``
+    (seconds per request, default 120) and ``empty_as_error`` (an empty reply
+    is retried, then a failed request; default for chat models) apply to
+    server models."""
     from assay.models.registry import get_model
     from assay.run.runner import run_eval
     from assay.tasks.registry import get_task
@@ -105,7 +110,12 @@ def run(
 
         rule = StopRule(alpha=alpha, margin=margin, against=against, batch=8 if batch is None else batch)
         rule.check(list(models))  # before any model is loaded
-    the_models = [get_model(m, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx) for m in models]
+    the_models = [
+        get_model(
+            m, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx, timeout=timeout, empty_as_error=empty_as_error
+        )
+        for m in models
+    ]
     return run_eval(
         the_task,
         the_models,

@@ -128,7 +128,18 @@ def run(
     pass_until: Optional[int] = typer.Option(None, help="sample each item until K passes ..."),
     budget: Optional[int] = typer.Option(None, help="... or B samples"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
-    max_retries: int = typer.Option(4, help="retries (exponential backoff) on timeouts, 429 and 5xx; 0 or more"),
+    max_retries: int = typer.Option(
+        4,
+        help="retries (exponential backoff) on timeouts, 429, 5xx, dropped connections and unreadable or empty replies; 0 or more",
+    ),
+    timeout: Optional[float] = typer.Option(
+        None, help="seconds one request to a server may take before it is retried (default 120; prompt scoring 600)"
+    ),
+    empty_as_error: Optional[bool] = typer.Option(
+        None,
+        "--empty-as-error/--no-empty-as-error",
+        help="an empty reply is retried, then counted as a failed request, not scored (default: on for chat models, off for openai-completion)",
+    ),
     n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of embedded (GGUF) models, in tokens"),
     items_from: Optional[Path] = typer.Option(
         None,
@@ -209,6 +220,8 @@ def run(
         fewshot_from=fewshot_from,
         name=name,
         prompt_variants=prompt_variants,
+        timeout=timeout,
+        empty_as_error=empty_as_error,
     )
     _emit(result, as_json)
     if not as_json:
@@ -464,6 +477,7 @@ def judge(
     ),
     limit: Optional[int] = typer.Option(None, help="judge the first N items only"),
     max_retries: int = typer.Option(4, help="retries of a failed request (429, 5xx, timeout) with backoff"),
+    timeout: Optional[float] = typer.Option(None, help="seconds one request to a server judge may take (default 120)"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
     n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of embedded (GGUF) judges, in tokens"),
     seed: int = typer.Option(0),
@@ -494,6 +508,7 @@ def judge(
             use_cache=not no_cache,
             max_retries=max_retries,
             n_ctx=n_ctx,
+            timeout=timeout,
         )
     except IncompleteRunError as exc:
         # What was judged is stored; show it before the error says what is left.
@@ -534,6 +549,9 @@ def audit(
         None, help="OpenAI-compatible endpoint for the probed judge; repeat to load-balance"
     ),
     max_retries: int = typer.Option(4, help="retries of a failed probe request (429, 5xx, timeout) with backoff"),
+    timeout: Optional[float] = typer.Option(
+        None, help="seconds one probe request to a server judge may take (default 120)"
+    ),
     n_ctx: int = typer.Option(2048, "--n-ctx", help="context window of an embedded (GGUF) probed judge, in tokens"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared response cache"),
     seed: int = typer.Option(0),
@@ -560,6 +578,7 @@ def audit(
                     n_ctx=n_ctx,
                     use_cache=not no_cache,
                     progress=True,
+                    timeout=timeout,
                 )
             )
     _emit(result, as_json)
@@ -955,8 +974,18 @@ def main() -> None:
         from rich.console import Console
         from rich.text import Text
 
-        Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
-        sys.exit(2)
+        from assay.errors import Interrupted
+        from assay.redact import redact
+
+        label = "stopped: " if isinstance(exc, Interrupted) else "error: "
+        Console(stderr=True, soft_wrap=True).print(
+            Text(label, style="bold red") + Text(redact(str(exc)) or ""), highlight=False
+        )
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        # Outside the requests (loading a model, reading data): nothing was being written.
+        sys.stderr.write("stopped: interrupted by Ctrl-C (SIGINT)\n")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

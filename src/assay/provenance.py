@@ -87,9 +87,13 @@ def model_provenance(model: Any) -> dict[str, Any]:
     path = getattr(model, "path", None)
     if path is not None and Path(path).is_file():
         found["gguf_sha256"] = file_sha256(path)
-    for attribute in ("base_urls", "model_id"):
-        if getattr(model, attribute, None) is not None:
-            found[attribute] = getattr(model, attribute)
+    if getattr(model, "base_urls", None) is not None:
+        from assay.redact import redact_url
+
+        # A user and password inside a URL are credentials, not provenance.
+        found["base_urls"] = [redact_url(url) for url in model.base_urls]
+    if getattr(model, "model_id", None) is not None:
+        found["model_id"] = model.model_id
     return found
 
 

@@ -10,6 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+# How a failed request's error starts when the reply was empty (``--empty-as-error``):
+# the summary counts these beside the empty replies taken as answers.
+EMPTY_REPLY = "empty reply"
+
 
 def stable_hash(value: Any, length: int = 16) -> str:
     """Hex digest of a JSON-serialisable value, independent of dict order."""

@@ -761,13 +761,15 @@ def judge_run(
     use_cache: bool = True,
     max_retries: int = 4,
     n_ctx: int = 2048,
+    timeout: float | None = None,
 ) -> JudgeResult:
     """Judge a run's outputs; the library form of ``assay judge``.
 
     ``judges`` are model names (several form a jury); the lexical protocols
     (contains, exact) take none. ``models`` may supply ready model objects by
-    judge name (tests pass fakes). Raises ``IncompleteRunError`` (with the
-    result as ``.result``) when some verdicts could not be obtained.
+    judge name (tests pass fakes). ``timeout``: seconds one request to a
+    server judge may take (default 120). Raises ``IncompleteRunError`` (with
+    the result as ``.result``) when some verdicts could not be obtained.
     """
     from assay.run.store import RunStore
 
@@ -834,7 +836,12 @@ def judge_run(
         else:
             from assay.models.registry import get_model
 
-            states.append(_JudgeState(name, get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx)))
+            states.append(
+                _JudgeState(
+                    name,
+                    get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx, timeout=timeout),
+                )
+            )
     try:
         with RunStore(run_path, use_cache=use_cache) as store:
             _judge_all(states, units, record, tmpl, params, scale, store, concurrency, progress)

@@ -484,6 +484,7 @@ def run_probes(
     n_ctx: int = 2048,
     use_cache: bool = True,
     progress: bool = False,
+    timeout: float | None = None,
 ) -> list[ProbeResult]:
     """Run bias probes on ``judge`` (a model name; ``model`` may supply the object).
 
@@ -491,6 +492,7 @@ def run_probes(
     table), of which ``n`` are drawn with ``seed``. ``run_dir``: a run for the
     self-preference probe. The result list goes into ``AuditResult.probes``.
     ``progress``: a progress bar per probe on stderr (``assay audit`` shows them).
+    ``timeout``: seconds one request to a server judge may take (default 120).
     """
     unknown = [p for p in probes if p not in PROBES]
     if unknown:
@@ -500,7 +502,7 @@ def run_probes(
     if model is None:
         from assay.models.registry import get_model
 
-        model = get_model(judge, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx)
+        model = get_model(judge, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx, timeout=timeout)
     rng = random.Random(seed)
     results = []
     try:

@@ -10,9 +10,10 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 
-from assay.errors import ModelError
+from assay.errors import ConfigError, ModelError
 from assay.models.base import Model, ModelInfo
 
 EMBEDDED = {
@@ -56,8 +57,21 @@ def valid_names() -> str:
     return ", ".join([*EMBEDDED, *PREFIXES])
 
 
-def get_model(name: str, *, base_urls: list[str] | None = None, max_retries: int = 4, n_ctx: int = 2048) -> Model:
-    """Resolve a model name to a backend instance (weights load on first use)."""
+def get_model(
+    name: str,
+    *,
+    base_urls: list[str] | None = None,
+    max_retries: int = 4,
+    n_ctx: int = 2048,
+    timeout: float | None = None,
+    empty_as_error: bool | None = None,
+) -> Model:
+    """Resolve a model name to a backend instance (weights load on first use).
+
+    ``timeout`` (seconds per request) and ``empty_as_error`` (None: for chat
+    models) apply to server models; an embedded model makes no requests."""
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"--timeout {timeout}: give the seconds one request may take, more than 0")
     from assay.models.llama_cpp import LlamaCppModel
 
     if name == "smollm2":
@@ -80,6 +94,8 @@ def get_model(name: str, *, base_urls: list[str] | None = None, max_retries: int
                 base_urls=base_urls,
                 chat=chat,
                 max_retries=max_retries,
+                timeout=timeout,
+                empty_as_error=empty_as_error,
                 family=model_id.split("/")[-1].split("-")[0].lower(),
             )
     raise ModelError(f"unknown model '{name}'; valid: {valid_names()}")

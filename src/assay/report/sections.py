@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from assay.redact import redact_url
 from assay.report.page import Figure, Section, esc
 
 PALETTE = ["#2b5fad", "#d9822b", "#2e9e6a", "#b8415a", "#7a5fb0", "#8c6d3f", "#c25db0", "#5f7a8a", "#a3a12b", "#2aa3b3"]
@@ -1406,7 +1407,8 @@ def provenance_section(run_dirs: list) -> Section | None:
         for name, model in (found.get("models") or {}).items():
             ident = (
                 model.get("gguf_sha256", "")[:12]
-                or ", ".join(model.get("base_urls") or [])
+                # Runs written before URLs were stored without credentials still show none.
+                or ", ".join(redact_url(url) for url in model.get("base_urls") or [])
                 or model.get("fingerprint", "")
             )
             made.append(f"{name}: {ident}")

@@ -13,20 +13,28 @@ whatever is already cached still counts.
 ``execute`` runs jobs with a fixed number of workers over a queue that a job
 may extend (pass-until sampling draws more samples of an item as results come
 in), shows one progress bar on stderr, and flushes the store on a timer so a
-response that arrives while others are slow is on disk within a second.
+response that arrives while others are slow is on disk within a second. Ctrl-C
+or SIGTERM stops the run: no new request starts, those in flight get a few
+seconds to finish, and ``Interrupted`` is raised for the caller, whose store
+then writes every response received.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
-from assay.errors import ModelError
+from assay.errors import Interrupted, ModelError, signal_cause
 from assay.models.base import CHOICES, GENERATE, ROLLING, Model, Request
 from assay.records import Sample
+from assay.redact import redact
+
+DRAIN_SECONDS = 5.0  # how long a stopped run waits for the requests in flight
 
 
 @dataclass
@@ -92,6 +100,8 @@ async def fetch(model: Model, request: Request, store: Any, tally: Tally, *, key
     flight is not sent twice: the second asker gets the first's response."""
     key = key or request.key(model)
     cached = store.cached_response(key)
+    if cached is not None and cached.text == "" and empty_is_error(model):
+        cached = None  # cached by a run that took empty replies as answers: this one asks again
     if cached is not None:
         tally.cache_hits += 1
         return Response(cached, called=False)
@@ -122,7 +132,7 @@ async def _send(model: Model, request: Request, store: Any, tally: Tally, key: s
     try:
         sample = await call(model, request)
     except ModelError as exc:
-        tally.fatal = str(exc)
+        tally.fatal = redact(str(exc))
         tally.not_run += 1
         return None
     finally:
@@ -132,6 +142,11 @@ async def _send(model: Model, request: Request, store: Any, tally: Tally, key: s
     tally.tokens_out += sample.tokens_out
     store.cache_response(key, sample)
     return Response(sample, called=True)
+
+
+def empty_is_error(model: Model) -> bool:
+    """Does this model take an empty reply for a failed request (``--empty-as-error``)?"""
+    return bool(getattr(model, "empty_as_error", False))
 
 
 class Jobs:
@@ -177,12 +192,15 @@ def execute(
     total: int | None = None,
     progress: bool = True,
     advance_each: bool = True,
+    drain: float = DRAIN_SECONDS,
 ) -> None:
     """Run ``handle(job, jobs)`` for every job with ``concurrency`` workers.
 
     ``total`` sizes the progress bar (default: the number of jobs given);
     with ``advance_each`` the bar moves once per finished job, otherwise the
     handler moves it (``jobs.advance``). Handlers may ``jobs.submit`` more.
+    Ctrl-C or SIGTERM: no new job starts, those running get ``drain`` seconds,
+    then ``Interrupted`` is raised.
     """
     asyncio.run(
         _execute(
@@ -194,6 +212,7 @@ def execute(
             total=total,
             progress=progress,
             advance_each=advance_each,
+            drain=drain,
         )
     )
 
@@ -208,6 +227,7 @@ async def _execute(
     total: int | None,
     progress: bool,
     advance_each: bool,
+    drain: float,
 ) -> None:
     if not initial:
         return
@@ -217,15 +237,18 @@ async def _execute(
         jobs = Jobs(queue, bar, bar_task)
         for job in initial:
             jobs.submit(job)
+        stop = _Stop(concurrency, queue, bar, drain)
 
         async def work() -> None:
             while True:
                 job = await queue.get()
-                if job is _STOP:
-                    return
+                if job is _STOP or stop.signum is not None:
+                    return  # a stopped run takes no new job
+                stop.busy += 1
                 try:
                     await handle(job, jobs)
                 finally:
+                    stop.busy -= 1
                     if advance_each:
                         jobs.advance()
                     # Jobs queued or running: a handler may add more, so a worker
@@ -236,13 +259,86 @@ async def _execute(
                             queue.put_nowait(_STOP)
 
         flusher = asyncio.ensure_future(store.flush_every())
+        stop.install(asyncio.current_task())
         try:
             await asyncio.gather(*(work() for _ in range(concurrency)))
+        except asyncio.CancelledError:
+            if stop.signum is None:
+                raise
         finally:
             flusher.cancel()
+            stop.remove()
+    if stop.signum is not None:
+        raise Interrupted(
+            f"interrupted by {signal_cause(stop.signum)}: every response received is stored; run the same command again "
+            "to make only the requests left",
+            stop.signum,
+        )
 
 
 _STOP = object()
+
+
+class _Stop:
+    """Ctrl-C and SIGTERM stop a run without losing what it paid for: no new
+    request starts, the requests in flight get ``drain`` seconds to finish (a
+    second signal cuts that short), then the rest are cancelled; the caller's
+    store writes every response received. Only the main thread takes signals,
+    and a SIGINT the shell ignores (a background job) stays ignored."""
+
+    def __init__(self, concurrency: int, queue: asyncio.Queue, bar: Any, drain: float):
+        self.signum: int | None = None
+        self.busy = 0  # requests in flight
+        self._concurrency = concurrency
+        self._queue = queue
+        self._bar = bar
+        self._drain = drain
+        self._task: asyncio.Task | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._installed: list[tuple[asyncio.AbstractEventLoop, int, Any]] = []
+
+    def install(self, task: asyncio.Task | None) -> None:
+        if task is None or threading.current_thread() is not threading.main_thread():
+            return
+        self._task = task
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            if previous == signal.SIG_IGN:
+                continue
+            try:
+                loop.add_signal_handler(signum, self._received, signum)
+            except (NotImplementedError, RuntimeError, ValueError):  # no signals on this platform or loop
+                continue
+            self._installed.append((loop, signum, previous))
+
+    def _received(self, signum: int) -> None:
+        assert self._task is not None
+        if self.signum is not None:  # the second: stop now
+            self._task.cancel()
+            return
+        self.signum = signum
+        for _ in range(self._concurrency):  # wake the idle workers, so they leave
+            self._queue.put_nowait(_STOP)
+        if self.busy:
+            if not self._bar.disable:
+                again = "Ctrl-C" if signum == signal.SIGINT else "the signal"
+                self._bar.console.print(
+                    f"stopping: waiting up to {self._drain:g} s for the {self.busy} request(s) in flight "
+                    f"({again} again to stop now)",
+                    highlight=False,
+                )
+            self._timer = asyncio.get_running_loop().call_later(self._drain, self._task.cancel)
+
+    def remove(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        while self._installed:
+            loop, signum, previous = self._installed.pop()
+            if not loop.is_closed():
+                loop.remove_signal_handler(signum)
+            if previous is not None:
+                signal.signal(signum, previous)
 
 
 def ask(

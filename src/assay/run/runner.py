@@ -17,11 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from assay.errors import ConfigError, IncompleteRunError
+from assay.errors import ConfigError, IncompleteRunError, Interrupted
 from assay.jsonable import jsonable
 from assay.models.base import CHOICES, GENERATE, ROLLING, GenParams, Model, Request
 from assay.records import Item, Sample, stable_hash
-from assay.run.executor import Jobs, Tally, execute, fetch
+from assay.run.executor import Jobs, Tally, empty_is_error, execute, fetch
 from assay.run.store import RunStore, read_config, write_config
 from assay.tasks.scorers import as_score, get_scorer
 from assay.tasks.task import Task
@@ -49,6 +49,8 @@ class ModelSummary:
     tokens: int
     seconds: float
     not_run: int = 0
+    # Replies with empty text: scored as answers, or (--empty-as-error) also among the errors.
+    empty: int = 0
     score_by_difficulty: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Likelihood runs: every metric with its value, interval and method.
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,8 +91,11 @@ class RunResult:
             f"{self.metric} (95% interval)" if self.metric else "outputs only, no scorer (judge them with assay judge)"
         )
         table = Table(title=f"{self.task} — {what}")
-        for column in ("model", "score", "95% CI", "items", "calls", "cache hits", "errors", "tokens", "seconds"):
-            table.add_column(column, justify="left" if column == "model" else "right")
+        empties = any(s.empty for s in self.models.values())
+        columns = ("model", "score", "95% CI", "items", "calls", "cache hits", "errors", "empty", "tokens", "seconds")
+        for column in columns:
+            if column != "empty" or empties:
+                table.add_column(column, justify="left" if column == "model" else "right")
         for name, s in self.models.items():
             score = "—" if s.score is None else f"{s.score:.3f}"
             ci = "—" if s.ci_low is None else f"[{s.ci_low:.3f}, {s.ci_high:.3f}] {s.ci_method}"
@@ -102,6 +107,7 @@ class RunResult:
                 str(s.model_calls),
                 str(s.cache_hits),
                 str(s.errors + s.not_run),
+                *([str(s.empty)] if empties else []),
                 str(s.tokens),
                 f"{s.seconds:.1f}",
             )
@@ -316,23 +322,29 @@ def run_eval(
         rounds = None
         if stop_when_decided is not None:
             rounds = _stop_rounds(stop_when_decided, task, items, states, store, seed)
-        _run_jobs(
-            task,
-            rounds.first() if rounds else items,
-            states,
-            store,
-            scorers,
-            samples=samples,
-            params_for=lambda m: GenParams(temperature, max_tokens, seed, task.stop_for(m.chat)),
-            concurrency=concurrency,
-            progress=progress,
-            pass_until=pass_until,
-            budget=budget,
-            batch=stop_when_decided.batch if stop_when_decided else batch,
-            stride=stride,
-            next_items=rounds.next if rounds else None,
-            planned_items=len(items),
-        )
+        try:
+            _run_jobs(
+                task,
+                rounds.first() if rounds else items,
+                states,
+                store,
+                scorers,
+                samples=samples,
+                params_for=lambda m: GenParams(temperature, max_tokens, seed, task.stop_for(m.chat)),
+                concurrency=concurrency,
+                progress=progress,
+                pass_until=pass_until,
+                budget=budget,
+                batch=stop_when_decided.batch if stop_when_decided else batch,
+                stride=stride,
+                next_items=rounds.next if rounds else None,
+                planned_items=len(items),
+            )
+        except Interrupted as exc:
+            store.flush()
+            for model in models:
+                model.close()
+            raise _interrupted(exc, store, states, None if pass_until else len(items) * samples) from None
         store.flush()
         result = summarise(store, task, states, items)
         if rounds is not None:
@@ -382,6 +394,25 @@ def _check_previous(
                 f"{run_dir} holds a run with {setting}={previous[setting]}, not {config[setting]}; choose another --out"
             )
     return previous
+
+
+def _interrupted(exc: Interrupted, store: RunStore, states: dict[str, _ModelState], planned: int | None) -> Interrupted:
+    """What an interrupted run kept, and how to complete it (``planned``: responses per model, when known)."""
+    kept = failed = 0
+    for name, state in states.items():
+        for row in store.sample_outcomes(name, None):
+            if row.key in state.keys:
+                kept += 1
+                failed += row.failed
+    return Interrupted(
+        f"interrupted by {exc.cause}: {kept}"
+        + (f" of the {planned * len(states)} responses this run asks for" if planned else " responses")
+        + f" are stored in {store.run_dir}"
+        + (f" ({failed} of them failed requests)" if failed else "")
+        + "; run the same "
+        f"command with --out {store.run_dir} to complete only the rest",
+        exc.signum,
+    )
 
 
 def _check_stop_rule(rule: StopRule, task: Task, names: list[str], pass_until: int | None) -> None:
@@ -570,6 +601,8 @@ async def _one(
     )
     state.keys.add(run_key)
     previous = state.done.get(run_key)
+    if previous is not None and previous[0].text == "" and empty_is_error(model):
+        previous = None  # kept as an answer by a run without --empty-as-error: this one asks again
     if previous is not None and set(previous[1]) >= set(scorers):
         state.tally.cache_hits += 1
         return previous[1][task.scorers[0]][0] >= 1.0
@@ -711,6 +744,7 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
             if not row.failed and (row.value is not None or metric is None)
         ]
         errors = sum(1 for row in mine if row.failed)
+        empty = sum(1 for row in mine if row.empty)
         first_error = (
             next(
                 (
@@ -766,6 +800,7 @@ def summarise(store: RunStore, task: Task, states: dict[str, _ModelState], items
             tokens=int(tokens),
             seconds=round(tally.seconds, 3),
             not_run=tally.not_run,
+            empty=empty,
             score_by_difficulty=by_level,
             metrics=metrics,
             first_error=first_error,

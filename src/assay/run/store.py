@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from assay.errors import DataError
-from assay.records import Item, Logprob, Sample, Verdict
+from assay.records import EMPTY_REPLY, Item, Logprob, Sample, Verdict
+from assay.redact import redact
 
 DB_NAME = "assay.db"
 SCHEMA = """
@@ -342,7 +343,8 @@ class RunStore:
                 sample.tokens_out,
                 sample.latency,
                 sample.finish_reason,
-                sample.error,
+                # Servers quote credentials in their errors (a key, a URL with a password).
+                redact(sample.error),
                 time.time(),
                 _logprobs_json(sample),
             )
@@ -387,7 +389,7 @@ class RunStore:
                 v.tokens_in,
                 v.tokens_out,
                 v.latency,
-                v.error,
+                redact(v.error),
                 v.created or time.time(),
             )
         )
@@ -469,11 +471,12 @@ class RunStore:
     def sample_outcomes(self, model: str, scorer: str | None) -> list[SampleOutcome]:
         """Every sample of ``model`` with its ``scorer`` value (None: not scored)."""
         return [
-            SampleOutcome(key, item, bool(failed), value, int(tokens or 0))
-            for key, item, failed, value, tokens in self.conn.execute(
-                "SELECT p.key, p.item, p.error IS NOT NULL, s.value, p.tokens_in + p.tokens_out "
+            SampleOutcome(key, item, bool(failed), value, int(tokens or 0), bool(empty))
+            for key, item, failed, value, tokens, empty in self.conn.execute(
+                "SELECT p.key, p.item, p.error IS NOT NULL, s.value, p.tokens_in + p.tokens_out, "
+                "(p.error IS NULL AND p.output = '') OR substr(p.error, 1, ?) = ? "
                 "FROM samples p LEFT JOIN scores s ON s.key = p.key AND s.scorer = ? WHERE p.model = ?",
-                (scorer, model),
+                (len(EMPTY_REPLY), EMPTY_REPLY, scorer, model),
             )
         ]
 
@@ -569,6 +572,7 @@ class SampleOutcome:
     failed: bool
     value: float | None
     tokens: int
+    empty: bool = False  # the reply was empty (an answer, or with --empty-as-error a failure)
 
 
 @dataclass(frozen=True)
