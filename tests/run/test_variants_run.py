@@ -68,3 +68,26 @@ def test_across_needs_a_column_with_several_values(tmp_path):
     _run(tmp_path, [ArithmeticFake("a", chat=False)])
     with pytest.raises(ConfigError, match="--across variant"):
         load_scores(tmp_path / "run", across="variant")
+
+
+def test_the_report_draws_each_variant_and_the_verdicts(tmp_path):
+    from assay.report import write_report
+    from assay.stats.compare import compare_across
+
+    _run(tmp_path, [ArithmeticFake("a", chat=False), ArithmeticFake("b", chat=False, wrong_every=2)], prompt_variants=3)
+    result = write_report([tmp_path / "run"], out=tmp_path / "r.html", samples=False)
+    section = next(s for s in result.sections if s.id == "robustness")
+    specs = [json.loads(b.spec) for b in section.blocks if hasattr(b, "spec")]
+    across = compare_across(tmp_path / "run").to_dict()
+    by_model = {t["name"]: t for t in specs[0]["data"]}
+    assert set(by_model) == {"a", "b"}
+    for model, trace in by_model.items():
+        expected = across["models"][model]["by_variant"]
+        assert [c[0] for c in trace["customdata"]] == list(expected)
+        assert trace["y"] == pytest.approx([v["mean"] for v in expected.values()])
+    spread = specs[1]["data"][0]
+    assert dict(zip(spread["y"], spread["x"])) == pytest.approx(
+        {m: across["models"][m]["spread"]["sd"] for m in spread["y"]}
+    )
+    html = "".join(b for b in section.blocks if isinstance(b, str))
+    assert across["pairs"][0]["across"]["verdict"] in html

@@ -109,6 +109,21 @@ class ReportResult:
         return page(self.title, self.subtitle, chosen, plotly_js=get_plotlyjs())
 
 
+def _across(sources, metric, confidence, correction, seed, figure) -> list:
+    """Per-variant leaderboards, spread bars and verdicts when the runs hold prompt variants."""
+    from assay.errors import AssayError
+    from assay.report import sections
+    from assay.stats.compare import compare_across
+
+    try:
+        result = compare_across(
+            sources, "variant", metric=metric, confidence=confidence, correction=correction, seed=seed
+        )
+    except AssayError:
+        return []  # no variants (or one): nothing to draw across
+    return sections.across_blocks(result, figure)
+
+
 def _robustness(sources, metric, spec, confidence, correction, seed, figure, notes: list[str]):
     """The specification curves of ``compare --multiverse`` when the sources offer a choice about the data."""
     from assay.errors import AssayError
@@ -224,6 +239,13 @@ def write_report(
                     if len(result.models) > 1
                     else None
                 )
+                across = _across(sources, metric, confidence, correction, seed, figure)
+                if across:
+                    if section is None:
+                        section = sections.Section(
+                            "robustness", "Robustness", "Does each conclusion hold under every prompt variant?", []
+                        )
+                    section.blocks = across + section.blocks
                 if section is not None:  # only where the data offers choices: not listed as absent
                     built["robustness"] = section
         frames = [f for f in (inputs.difficulty_scores(s, metric) for s in sources) if f is not None]

@@ -1739,3 +1739,100 @@ def robustness_section(result, figure: FigureMaker) -> Section | None:
         blocks,
         warnings=list(result.notes),
     )
+
+
+def across_blocks(result, figure: FigureMaker) -> list:
+    """Per-variant leaderboards, spread bars and each pair's verdict across variants (``stats.across``)."""
+    import plotly.graph_objects as go
+
+    data = result.to_dict()
+    column, variants, models = data["column"], [str(v) for v in data["variants"]], data["models"]
+    level = _pct(data.get("confidence", 0.95))
+    fig = go.Figure()
+    names = list(models)
+    for i, model in enumerate(names):
+        by = models[model]["by_variant"]
+        shown = [v for v in variants if v in by]
+        means = [by[v]["mean"] for v in shown]
+        shift = dodge(len(names), i, 0.3)
+        fig.add_trace(
+            go.Scatter(
+                x=[variants.index(v) + shift for v in shown],
+                y=means,
+                mode="lines+markers",
+                name=str(model),
+                line=dict(color=figure.colour(model), width=1.5, dash="dot"),
+                marker=dict(size=9, color=figure.colour(model)),
+                error_y=_bars(means, [by[v]["ci_low"] for v in shown], [by[v]["ci_high"] for v in shown]),
+                customdata=[[v, by[v]["ci_low"], by[v]["ci_high"], by[v]["method"], by[v]["n"]] for v in shown],
+                hovertemplate="<b>"
+                + esc(model)
+                + "</b> under %{customdata[0]}<br>mean %{y:.3f}<br>"
+                + level
+                + " CI [%{customdata[1]:.3f}, %{customdata[2]:.3f}]<br>%{customdata[3]}, n=%{customdata[4]}"
+                "<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        margin=dict(l=10, r=20, t=30, b=60),
+        legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
+        xaxis=dict(
+            title=column,
+            tickmode="array",
+            tickvals=list(range(len(variants))),
+            ticktext=variants,
+            range=[-0.5, len(variants) - 0.5],
+            zeroline=False,
+        ),
+        yaxis=dict(title=f"mean score with {level} interval", automargin=True),
+    )
+    spreads = [(m, models[m]["spread"]) for m in names if models[m].get("spread")]
+    bars = go.Figure(
+        go.Bar(
+            x=[sp["sd"] for _, sp in spreads],
+            y=[m for m, _ in spreads],
+            orientation="h",
+            marker=dict(color=[figure.colour(m) for m, _ in spreads]),
+            error_x=_bars(
+                [sp["sd"] for _, sp in spreads],
+                [sp["sd_ci_low"] for _, sp in spreads],
+                [sp["sd_ci_high"] for _, sp in spreads],
+            ),
+            customdata=[[sp["min"], sp["min_variant"], sp["max"], sp["max_variant"], sp["range"]] for _, sp in spreads],
+            hovertemplate="<b>%{y}</b><br>sd over "
+            + esc(column)
+            + "s %{x:.4f}<br>lowest %{customdata[0]:.3f} (%{customdata[1]}), highest %{customdata[2]:.3f} "
+            "(%{customdata[3]})<extra></extra>",
+            showlegend=False,
+        )
+    )
+    bars.update_layout(
+        margin=dict(l=10, r=20, t=20, b=50),
+        xaxis=dict(
+            title=f"standard deviation of the mean over {esc(column)}s, with {level} interval", rangemode="tozero"
+        ),
+        yaxis=dict(categoryorder="array", categoryarray=[m for m, _ in spreads][::-1], automargin=True),
+    )
+    rows = []
+    for pair in data["pairs"]:
+        a = pair["across"]
+        rows.append(
+            f'<tr><td class="name">{esc(pair["a"])} − {esc(pair["b"])}</td><td class="name">{esc(a["verdict"])}</td>'
+            f"<td>{a['a_better']}</td><td>{a['b_better']}</td><td>{a['neither']}</td>"
+            f"<td>{_fmt(a['diff'], 4)}</td><td>{_interval(_num(a['ci_low']), _num(a['ci_high']), 4)}</td></tr>"
+        )
+    table = (
+        f'<table class="data"><tr><th class="name">a − b</th><th class="name">verdict</th><th>{esc(column)}s a better</th>'
+        f"<th>b better</th><th>neither</th><th>pooled diff</th><th>{level} CI</th></tr>" + "".join(rows) + "</table>"
+    )
+    caption = (
+        f'<p class="caption"><b>Method.</b> Top: each model\'s mean under each {esc(column)} with its {level} '
+        f"interval (points of different models sit slightly apart around their {esc(column)}). Middle: the standard "
+        f"deviation of a model's means over the {len(variants)} {esc(column)}s, with its interval. Table: per pair, "
+        f"how many {esc(column)}s show a significantly better ({esc(data.get('correction', 'holm'))}-adjusted within "
+        "the pair), and the verdict: <b>robust</b> (the same significant sign under every one), <b>fragile</b> "
+        "(significant under some, not others), <b>reversed</b> (significant both ways), <b>none</b> (under none); "
+        f"the pooled difference's interval treats items and {esc(column)}s as random effects. Variance components "
+        "are in <code>assay compare --across</code>.</p>"
+    )
+    return [figure(fig, 380), figure(bars, 110 + 34 * len(spreads)), table, caption]
