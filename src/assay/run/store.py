@@ -201,6 +201,7 @@ class RunStore:
         self._pending_samples: list[tuple] = []
         self._pending_scores: list[tuple] = []
         self._pending_cache: list[tuple] = []
+        self._pending_by_key: dict[str, tuple] = {}  # the same rows by key, for lookups before the flush
         self._pending_verdicts: list[tuple] = []
         self._batch_size = batch_size
         self._flush_seconds = flush_seconds
@@ -300,7 +301,7 @@ class RunStore:
         if not self.cached:
             return None
         # A response cached moments ago may still wait for the next flush.
-        pending = next((entry for entry in reversed(self._pending_cache) if entry[0] == key), None)
+        pending = self._pending_by_key.get(key)
         row = (
             pending[1:]
             if pending is not None
@@ -356,17 +357,17 @@ class RunStore:
     def cache_response(self, key: str, sample: Sample) -> None:
         """Put a successful response in the shared cache (failures are never cached)."""
         if self.cached and sample.error is None:
-            self._pending_cache.append(
-                (
-                    key,
-                    "" if sample.text is None else sample.text,
-                    sample.tokens_in,
-                    sample.tokens_out,
-                    sample.latency,
-                    sample.finish_reason,
-                    _logprobs_json(sample),
-                )
+            row = (
+                key,
+                "" if sample.text is None else sample.text,
+                sample.tokens_in,
+                sample.tokens_out,
+                sample.latency,
+                sample.finish_reason,
+                _logprobs_json(sample),
             )
+            self._pending_cache.append(row)
+            self._pending_by_key[key] = row
             self._maybe_flush()
 
     def record_verdict(self, verdict: Verdict) -> None:
@@ -444,6 +445,7 @@ class RunStore:
         self._pending_samples.clear()
         self._pending_scores.clear()
         self._pending_cache.clear()
+        self._pending_by_key.clear()
         self._pending_verdicts.clear()
         self._last_flush = time.monotonic()
 
