@@ -161,6 +161,25 @@ def _load(source, metric: str | None, notes: list[str], across: str | None = Non
     return _normalise(_read_file(path), str(path), metric, notes, across), str(path)
 
 
+def _load_sources(
+    sources, metric: str | None, notes: list[str], across: str | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every source's scores in one frame, and which source each model came from (a model in two is an error)."""
+    if isinstance(sources, (str, Path, pd.DataFrame)):
+        sources = [sources]
+    if not sources:
+        raise ConfigError("no sources given; pass run directories or score files")
+    frames, origin = [], {}
+    for source in sources:
+        frame, label = _load(source, metric, notes, across)
+        for model in frame["model"].unique():
+            if model in origin:
+                raise DataError(f"model {model!r} appears in both {origin[model]} and {label}; rename one of them")
+            origin[model] = label
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True), origin
+
+
 def load_scores(source, *, metric: str | None = None, across: str | None = None) -> pd.DataFrame:
     """Per-sample scores from a run directory, a CSV/JSONL/Parquet file or a DataFrame.
 
@@ -401,20 +420,8 @@ def compare(
             raise ConfigError(f"--batch {batch!r}: give a whole number of items, 1 or more")
         if margin is not None and not (np.isfinite(margin) and 0 < margin <= 1):
             raise ConfigError(f"--margin {margin!r}: give a score difference in (0, 1], e.g. 0.02")
-    if isinstance(sources, (str, Path, pd.DataFrame)):
-        sources = [sources]
-    if not sources:
-        raise ConfigError("no sources given; pass run directories or score files")
     notes: list[str] = []
-    frames, origin = [], {}
-    for source in sources:
-        frame, label = _load(source, metric, notes)
-        for model in frame["model"].unique():
-            if model in origin:
-                raise DataError(f"model {model!r} appears in both {origin[model]} and {label}; rename one of them")
-            origin[model] = label
-        frames.append(frame)
-    scores = pd.concat(frames, ignore_index=True)
+    scores, origin = _load_sources(sources, metric, notes)
 
     clusters = _item_clusters(scores, notes)
     all_items = scores["item"].nunique()
@@ -503,19 +510,7 @@ def compare_across(
     conclusion holds under every value (``stats.across``)."""
     from assay.stats.across import across
 
-    if isinstance(sources, (str, Path, pd.DataFrame)):
-        sources = [sources]
-    if not sources:
-        raise ConfigError("no sources given; pass run directories or score files")
-    frames, origin = [], {}
-    for source in sources:
-        frame, label = _load(source, metric, [], column)
-        for model in frame["model"].unique():
-            if model in origin:
-                raise DataError(f"model {model!r} appears in both {origin[model]} and {label}; rename one of them")
-            origin[model] = label
-        frames.append(frame)
-    scores = pd.concat(frames, ignore_index=True)
+    scores, _ = _load_sources(sources, metric, [], column)
     values = sorted(scores[column].unique())
     if len(values) < 2:
         raise ConfigError(
