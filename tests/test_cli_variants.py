@@ -8,7 +8,7 @@ from .test_cli import assay
 
 def test_embedded_models_under_four_prompt_variants_compared_across_them(tmp_path):
     run = tmp_path / "run"
-    options = ["--param", "n=6", "--param", "digits=1", "--max-tokens", "6", "--fewshot", "2"]
+    options = ["--param", "n=3", "--param", "digits=1", "--max-tokens", "6", "--fewshot", "2"]
     ran = assay(
         "run",
         "arithmetic",
@@ -27,7 +27,7 @@ def test_embedded_models_under_four_prompt_variants_compared_across_them(tmp_pat
     )
     result = json.loads(ran.stdout)
     for model in ("smollm2", "gemma3-270m"):
-        assert result["models"][model]["n_items"] == 24 and result["models"][model]["errors"] == 0
+        assert result["models"][model]["n_items"] == 12 and result["models"][model]["errors"] == 0
     config = json.loads((run / "config.json").read_text())
     variants = config["task"]["variants"]
     assert list(variants) == ["v0", "v1", "v2", "v3"]

@@ -8,7 +8,7 @@ Each fenced block is one of:
   made from the shared data or by a fake model; placeholders a reader fills in
   (``runs/arithmetic-...``, ``RUN_DIR``) become the runs made by the blocks
   before. Inputs are kept small: every ``assay run`` without ``--limit`` gets
-  ``--limit 3``, judges ``--limit 10 --max-tokens 24``, bootstraps 20 draws;
+  ``--limit 2``, judges ``--limit 10 --max-tokens 24``, bootstraps 20 draws;
   the local ``llama_cpp.server`` stands in for an OpenAI-compatible endpoint.
   Each command must exit 0 without a traceback, and some must print what
   the text around them says they print.
@@ -140,7 +140,9 @@ def _prepare(page: str, ws: Path) -> None:
         _link(evals, ws / "evals.csv")
         _link(evals, ws / "pythia_opt_bloom_evals.csv")
     if page == "README.md":
-        shutil.copy(SHARED / "judge_human_labels" / "mt-bench.json", ws / "mt-bench.json")
+        # The ten shortest pairs: an audit needs ten labelled items, and short ones keep the server quick.
+        pairs = json.loads((SHARED / "judge_human_labels" / "mt-bench.json").read_text())
+        (ws / "mt-bench.json").write_text(json.dumps(sorted(pairs, key=lambda p: len(json.dumps(p)))[:10]))
     if page == "likelihood.md":
         rows = [
             {"question": "Which is a fruit?", "options": ["stone", "apple", "chair"], "right": 1},
@@ -166,6 +168,7 @@ def _prepare(page: str, ws: Path) -> None:
         from tests.report.data import PIQA, make_audit
 
         _fake_run(ws / "runs" / "arithmetic-1")
+        _fake_run(ws / "runs" / "gsm8k")
         fit_law(evals, "sigmoid", "params", "value", where=PIQA, bootstrap=20, chance=0.5).save(ws / "fit.json")
         import pandas as pd
 
@@ -175,11 +178,32 @@ def _prepare(page: str, ws: Path) -> None:
         (ws / "backtest.json").write_text(json.dumps(test.to_dict(), default=str))
         make_audit(ws, n_boot=50)
     if page == "statistics.md":
+        from assay.run.runner import run_eval
+        from assay.tasks.registry import get_task
+        from tests.run.test_likelihood_runner import LengthScorer
+
+        # Two scorers of text on the shipped MMLU items under two prompt variants: the multiverse's run.
+        mmlu = get_task("mmlu", data="sample", prompt_variants=2)
+        run_eval(
+            mmlu, [LengthScorer("short"), LengthScorer("long", rate=-1.0)], out=ws / "runs" / "mmlu", progress=False
+        )
         lines = (SHARED / "gsm8k" / "test.jsonl").read_text().splitlines()[:3]
         (ws / "gsm8k_test.jsonl").write_text("\n".join(lines) + "\n")
         with gzip.open(SHARED / "humaneval" / "HumanEval.jsonl.gz", "rt") as handle:
             problems = [next(handle) for _ in range(3)]
         (ws / "humaneval.jsonl").write_text("".join(problems))
+
+
+# What a page's Python blocks take as given (a reader's own data), defined before them.
+PRELUDE = {
+    "statistics.md": (
+        "import numpy as _np, pandas as _pd\n"
+        "_rng = _np.random.default_rng(0)\n"
+        "scores = _pd.DataFrame([{'model': m, 'item': f'q{i}', 'variant': f'v{v}', 'score': int(_rng.random() < p)}"
+        " for m, p in (('a', 0.7), ('b', 0.5)) for i in range(30) for v in range(3)])\n"
+    ),
+}
+_PYTHON_RUN: dict[str, list[str]] = {}  # the Python blocks of each page run so far
 
 
 def _adapt(command: str, page: str, server: str | None) -> str:
@@ -193,7 +217,7 @@ def _adapt(command: str, page: str, server: str | None) -> str:
     if server is not None:
         command = command.replace("http://127.0.0.1:8000/v1", server)
     if command.startswith("assay run ") and "--limit" not in command:
-        command += " --limit 3"
+        command += " --limit 2"
     if command.startswith("assay judge ") and "--limit" not in command:
         command += " --limit 10 --max-tokens 24"
     if command.startswith("assay import-pairs ") and "--limit" not in command:
@@ -276,8 +300,10 @@ def test_documented_commands_run(block, workspaces, server):
     url = server() if _needs_server(block) or (page == "README.md" and "--base-url" in block.text) else None
     env = _env(ws, url)
     if block.kind == "python":
-        code = _adapt(block.text, page, url)
+        # A page's Python blocks are one session, as a reader runs them: each sees what the ones before defined.
+        code = PRELUDE.get(page, "") + "".join(_PYTHON_RUN.get(page, [])) + _adapt(block.text, page, url)
         _run([sys.executable, "-c", code], ws, env, f"{block.id} (python)")
+        _PYTHON_RUN.setdefault(page, []).append(_adapt(block.text, page, url))
         return
     for line in block.lines():
         command = _adapt(line, page, url)

@@ -76,7 +76,7 @@ def test_the_report_draws_each_variant_and_the_verdicts(tmp_path):
 
     _run(tmp_path, [ArithmeticFake("a", chat=False), ArithmeticFake("b", chat=False, wrong_every=2)], prompt_variants=3)
     result = write_report([tmp_path / "run"], out=tmp_path / "r.html", samples=False)
-    section = next(s for s in result.sections if s.id == "robustness")
+    section = next(s for s in result.sections if s.id == "variants")
     specs = [json.loads(b.spec) for b in section.blocks if hasattr(b, "spec")]
     across = compare_across(tmp_path / "run").to_dict()
     by_model = {t["name"]: t for t in specs[0]["data"]}

@@ -15,6 +15,7 @@ SECTION_ORDER = (
     "leaderboard",
     "differences",
     "robustness",
+    "variants",
     "sequential",
     "difficulty",
     "likelihood",
@@ -239,15 +240,17 @@ def write_report(
                     if len(result.models) > 1
                     else None
                 )
-                across = _across(sources, metric, confidence, correction, seed, figure)
-                if across:
-                    if section is None:
-                        section = sections.Section(
-                            "robustness", "Robustness", "Does each conclusion hold under every prompt variant?", []
-                        )
-                    section.blocks = across + section.blocks
                 if section is not None:  # only where the data offers choices: not listed as absent
                     built["robustness"] = section
+                across = _across(sources, metric, confidence, correction, seed, figure)
+                if across:  # runs with prompt variants only
+                    built["variants"] = sections.Section(
+                        "variants",
+                        "Across prompt variants",
+                        "Each model under every prompt variant, how far its score moves, and whether each "
+                        "pairwise conclusion holds under every variant.",
+                        across,
+                    )
         frames = [f for f in (inputs.difficulty_scores(s, metric) for s in sources) if f is not None]
         section = sections.difficulty(frames, figure, confidence, seed) if frames else None
         if section is None:
