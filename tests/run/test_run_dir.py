@@ -3,6 +3,7 @@ and a damaged config.json or assay.db named in one clear line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -15,6 +16,7 @@ import urllib.request
 import pytest
 
 from assay.errors import ConfigError, DataError
+from assay.judge.judging import judge_run
 from assay.run import store as store_module
 from assay.run.export import export_run
 from assay.run.lock import LOCK_NAME, acquire
@@ -22,6 +24,7 @@ from assay.run.runner import run_eval, run_writer
 from assay.run.store import DB_NAME, RunStore, open_run, read_config, scores_frame, write_config
 from assay.tasks.arithmetic import arithmetic_task
 
+from ..judge.judge_fakes import ScriptedJudge
 from ..servers import stub_server
 from .fakes import ArithmeticFake
 
@@ -297,3 +300,120 @@ def test_an_import_into_a_directory_being_run_fails_at_once(tmp_path):
     finally:
         held.release()
     assert import_pairs(tmp_path / "pairs.json", out).n_items == 4
+
+
+# ---- judges take the same lock ----------------------------------------------------------------
+
+
+class HeldJudge(ScriptedJudge):
+    """Rates 7 once ``go`` is set; ``asked`` is set at its first request."""
+
+    def __init__(self, name="j"):
+        super().__init__(name, lambda prompt: "Rating: 7")
+        self.asked, self.go = threading.Event(), threading.Event()
+
+    async def generate(self, prompt, params, sample_index):
+        self.asked.set()
+        await asyncio.to_thread(self.go.wait, 60)
+        return await super().generate(prompt, params, sample_index)
+
+
+class HeldFake(ArithmeticFake):
+    """Answers once ``go`` is set; ``asked`` is set at its first request."""
+
+    def __init__(self):
+        super().__init__("held")
+        self.asked, self.go = threading.Event(), threading.Event()
+
+    async def generate(self, prompt, params, sample_index):
+        self.asked.set()
+        await asyncio.to_thread(self.go.wait, 60)
+        return await super().generate(prompt, params, sample_index)
+
+
+def _in_thread(function, *args, **kwargs):
+    """Start ``function`` in a thread; the returned dict gets its "result" or "error" when it ends."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["result"] = function(*args, **kwargs)
+        except BaseException as exc:  # handed to the test, which asserts on it
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    outcome["thread"] = thread
+    return outcome
+
+
+def test_a_run_into_a_directory_being_judged_is_refused_and_an_identical_judge_waits(tmp_path, capsys):
+    out = tmp_path / "r"
+    run_eval(task(), [ArithmeticFake()], out=out, progress=False)
+    first = HeldJudge()
+    judging = _in_thread(judge_run, out, ["j"], protocol="pointwise", models={"j": first}, progress=False)
+    try:
+        assert first.asked.wait(30)
+        # A run into the directory while verdicts are being written: refused at once, naming the judge pass.
+        began = time.monotonic()
+        with pytest.raises(ConfigError, match=r"is busy: process \d+ has been writing verdicts of the pointwise"):
+            run_eval(task(), [ArithmeticFake()], out=out, progress=False)
+        assert time.monotonic() - began < 5
+        # The same through the command line: exit 2, one line, no traceback, nothing asked of the server.
+        with stub_server() as url:
+            _stats(url, reset=True)
+            proc = subprocess.run(
+                [*ASSAY, "run", "arithmetic", "--param", "digits=1,2", "--param", "n=6", "-m", "openai:stub"]
+                + ["--base-url", url + "/v1", "--out", str(out), "--no-cache"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert _stats(url)["requests"] == 0
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "verdicts of the pointwise protocol by j" in proc.stderr
+        # An identical judge pass waits for the first, then finds its verdicts stored: no request of its own.
+        second = ScriptedJudge("j", lambda prompt: "Rating: 7")
+        again = _in_thread(judge_run, out, ["j"], protocol="pointwise", models={"j": second}, progress=False)
+        time.sleep(1.0)
+        assert again["thread"].is_alive() and "waiting for it to finish" in capsys.readouterr().err
+    finally:
+        first.go.set()
+    for outcome in (judging, again):
+        outcome["thread"].join(60)
+        assert "error" not in outcome, outcome.get("error")
+    judged, rejudged = judging["result"].judges["j"], again["result"].judges["j"]
+    assert (first.calls, judged.calls, judged.n) == (12, 12, 12)
+    assert (second.calls, rejudged.calls, rejudged.cache_hits, rejudged.n) == (0, 0, 12, 12)
+    # Judged, the directory takes a run again (its samples are all there).
+    assert run_eval(task(), [ArithmeticFake()], out=out, progress=False).models["fake"].model_calls == 0
+
+
+def test_a_judge_of_a_run_still_writing_is_refused_and_writes_nothing(tmp_path):
+    out = tmp_path / "r"
+    run_eval(task(), [ArithmeticFake()], out=out, progress=False)
+    held = HeldFake()  # another model added to the run: its requests are new
+    running = _in_thread(run_eval, task(), [held], out=out, progress=False)
+    try:
+        assert held.asked.wait(30)
+        with pytest.raises(ConfigError, match=r"is busy: process \d+ has been writing a run of task arithmetic"):
+            judge_run(out, [], protocol="contains", progress=False)
+        proc = subprocess.run(
+            [*ASSAY, "judge", str(out), "--protocol", "contains"], capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "is busy" in proc.stderr and "verdicts of the contains protocol cannot be written" in proc.stderr
+        with open_run(out) as store:
+            assert len(store.verdicts_frame()) == 0
+    finally:
+        held.go.set()
+    running["thread"].join(60)
+    assert "error" not in running, running.get("error")
+    judged = judge_run(out, [], protocol="contains", progress=False)
+    assert judged.judges["contains"].n == 24  # both models' outputs, all written
+
+
+def test_a_judge_of_no_run_directory_creates_nothing(tmp_path):
+    with pytest.raises(DataError, match="not a run directory"):
+        judge_run(tmp_path / "nothing", [], protocol="contains", progress=False)
+    assert not (tmp_path / "nothing").exists()

@@ -809,46 +809,66 @@ def judge_run(
     if max_retries < 0:
         raise ConfigError(f"--max-retries {max_retries}: give 0 or more (0: no retries)")
     run_path = Path(run_dir)
-    data = read_outputs(run_path)
-    units, notes = build_units(data, record, against=against, limit=limit, run_dir=run_path)
-    models_judged = sorted({u.model for u in units} | {u.model_b for u in units if u.model_b})
-    if not record.needs_judge:
-        tmpl_hash = stable_hash({"lexical": protocol}, length=16)
-        with RunStore(run_path) as store:
-            outcomes = _lexical(units, record, data, store)
-        summary = summarise(protocol, outcomes, record, models_judged)
-        summary.cost = 0.0
-        return JudgeResult(
-            str(run_path), protocol, None, None, tmpl_hash, models_judged, {protocol: summary}, notes=notes
-        )
+    # The directory's writer lock (assay.run.lock) from reading the outputs to the last verdict:
+    # a run still writing outputs refuses the judge (and is refused), an identical judge waits.
+    from assay.run.lock import acquire
+    from assay.run.store import DB_NAME
 
-    tmpl = load_template(record, template, rubric=rubric, scale=scale)
-    params = GenParams(
-        temperature=0.0,
+    if not (run_path / DB_NAME).is_file():
+        raise DataError(f"{run_path}: not a run directory (no {DB_NAME})")
+    key, description = judge_writer(
+        protocol,
+        judges,
+        against=against,
+        template=template,
+        rubric=rubric,
+        scale=scale,
+        limit=limit,
         max_tokens=max_tokens,
         seed=seed,
-        json_schema=record.verdict_schema(scale) if constrained else None,
+        constrained=constrained,
     )
-    states = []
-    for name in judges:
-        if models is not None and name in models:
-            states.append(_JudgeState(name, models[name]))
-        else:
-            from assay.models.registry import get_model
-
-            states.append(
-                _JudgeState(
-                    name,
-                    get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx, timeout=timeout),
-                )
+    with acquire(run_path, key=key, description=description):
+        data = read_outputs(run_path)
+        units, notes = build_units(data, record, against=against, limit=limit, run_dir=run_path)
+        models_judged = sorted({u.model for u in units} | {u.model_b for u in units if u.model_b})
+        if not record.needs_judge:
+            tmpl_hash = stable_hash({"lexical": protocol}, length=16)
+            with RunStore(run_path) as store:
+                outcomes = _lexical(units, record, data, store)
+            summary = summarise(protocol, outcomes, record, models_judged)
+            summary.cost = 0.0
+            return JudgeResult(
+                str(run_path), protocol, None, None, tmpl_hash, models_judged, {protocol: summary}, notes=notes
             )
-    try:
-        with RunStore(run_path, use_cache=use_cache) as store:
-            _judge_all(states, units, record, tmpl, params, scale, store, concurrency, progress)
-    finally:
-        for state in states:
-            if models is None or state.name not in models:
-                state.model.close()  # type: ignore[union-attr]
+
+        tmpl = load_template(record, template, rubric=rubric, scale=scale)
+        params = GenParams(
+            temperature=0.0,
+            max_tokens=max_tokens,
+            seed=seed,
+            json_schema=record.verdict_schema(scale) if constrained else None,
+        )
+        states = []
+        for name in judges:
+            if models is not None and name in models:
+                states.append(_JudgeState(name, models[name]))
+            else:
+                from assay.models.registry import get_model
+
+                states.append(
+                    _JudgeState(
+                        name,
+                        get_model(name, base_urls=base_urls, max_retries=max_retries, n_ctx=n_ctx, timeout=timeout),
+                    )
+                )
+        try:
+            with RunStore(run_path, use_cache=use_cache) as store:
+                _judge_all(states, units, record, tmpl, params, scale, store, concurrency, progress)
+        finally:
+            for state in states:
+                if models is None or state.name not in models:
+                    state.model.close()  # type: ignore[union-attr]
 
     summaries = {}
     for state in states:
@@ -901,6 +921,39 @@ def judge_run(
         error.result = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def judge_writer(
+    protocol: str,
+    judges: Sequence[str],
+    *,
+    against: str | None,
+    template: str | Path | None,
+    rubric: str | Path | None,
+    scale: int,
+    limit: int | None,
+    max_tokens: int,
+    seed: int,
+    constrained: bool,
+) -> tuple[str, str]:
+    """A judge pass's claim on its run directory's lock (``assay.run.lock``): a
+    key (an identical pass waits for this one, then finds its verdicts stored;
+    a run or another pass is refused at once) and how the busy message
+    describes it."""
+    settings = {
+        "judge": protocol,
+        "judges": list(judges),
+        "against": against,
+        "template": None if template is None else str(template),
+        "rubric": None if rubric is None else str(rubric),
+        "scale": scale,
+        "limit": limit,
+        "max_tokens": max_tokens,
+        "seed": seed,
+        "constrained": constrained,
+    }
+    by = f" by {', '.join(judges)}" if judges else ""
+    return stable_hash(settings), f"verdicts of the {protocol} protocol{by}"
 
 
 def _short(error: str, limit: int = 300) -> str:

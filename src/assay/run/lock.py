@@ -1,14 +1,18 @@
 """One writer per run directory.
 
-A process that writes a run directory (``assay run``, ``assay import``)
-holds an exclusive ``flock`` on ``RUN_DIR/.lock`` for the life of its store:
-from before it reads the directory's ``config.json`` until its last sample is
-written. The lock file names what its holder is writing (task and generation
-settings, as a key). A second writer whose key differs fails at once, naming
-the holder: two tasks never mix their items in one store. A second writer with
-the same key waits (bounded, with a line on stderr) and then finds the first's
-samples done, so two identical commands into one directory pay for each
-request once. Readers (compare, report, export, judge) never take the lock.
+A process that writes a run directory (``assay run``, ``assay import``,
+``assay import-pairs``, ``assay judge`` and the self-preference probe of
+``assay audit``, which judges) holds an exclusive ``flock`` on
+``RUN_DIR/.lock`` for the life of its store: from before it reads the
+directory (its ``config.json``, or the outputs a judge reads) until its last
+row is written. The lock file names what its holder is writing (task and
+generation settings, or a judge pass's settings, as a key). A second writer
+whose key differs fails at once, naming the holder: two tasks never mix their
+items in one store, and a judge never reads outputs a run is still writing. A
+second writer with the same key waits (bounded, with a line on stderr) and
+then finds the first's samples or verdicts done, so two identical commands
+into one directory pay for each request once. Readers (compare, report,
+export, passk) never take the lock.
 
 The kernel drops a ``flock`` when its process ends, however it ends, so a
 killed run leaves no stale lock behind. On systems without ``fcntl`` there is
@@ -57,6 +61,12 @@ class RunDirLock:
 
     path: Path
     fd: int | None
+
+    def __enter__(self) -> "RunDirLock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
 
     def release(self) -> None:
         if self.fd is None:
@@ -149,8 +159,8 @@ def acquire(
                 raise ConfigError(
                     f"{run_dir} is busy: process {holder.get('pid')} has been writing "
                     f"{holder.get('description', 'another run')} there since {_since(holder)}; "
-                    f"{description} cannot share the directory (its items would mix with that run's). "
-                    "Choose another --out, or run this once that one has finished"
+                    f"{description} cannot be written there at the same time (one writer per run directory). "
+                    "Run this once that one has finished, or, for a new run, choose another --out"
                 )
             else:
                 undescribed_since = None
