@@ -296,6 +296,8 @@ def run_eval(
     }
     if items_from is not None:
         config["items_from"] = {"file": str(items_from), "n_items": len(items)}
+    if task.mode == "generate" and "code" in task.scorers:
+        config["sandbox"] = sandbox_record()
     if stop_when_decided is not None:
         config["stop_when_decided"] = stop_when_decided.to_dict()
     if task.mode != "generate":
@@ -357,6 +359,15 @@ def run_eval(
     for model in models:
         model.close()
     return result
+
+
+def sandbox_record() -> dict[str, Any]:
+    """How this run's generated code is sandboxed, for its config: ``bwrap``, or
+    ``weak`` with the reason (then every code score says ``sandbox: weak`` too)."""
+    from assay.tasks.sandbox import isolation
+
+    here = isolation()
+    return {"isolation": here.mode, "reason": here.reason} if here.reason else {"isolation": here.mode}
 
 
 def run_writer(
