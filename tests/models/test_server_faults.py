@@ -235,6 +235,23 @@ def test_timeout_is_honoured_by_judges(tmp_path):
         get_model("openai:j", timeout=0)
 
 
+def test_timeout_is_honoured_by_the_audits_bias_probes(shared_data):
+    from assay.judge.audit import human_pairs_to_labels
+    from assay.judge.probes import run_probes
+
+    pairs = human_pairs_to_labels(shared_data / "judge_human_labels" / "llmeval2.json").head(2)
+    with fault_server(then=("slow", 10), answer=lambda prompt: "[[A]]") as server:
+        started = time.monotonic()
+        (position,) = run_probes(
+            "openai:j", items=pairs, n=1, probes=("position",), base_urls=[server.url], max_retries=0,
+            timeout=0.5, use_cache=False, n_boot=20,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    # The probe's three requests (an identical pair and both orders), each given up after 0.5 s.
+    assert position.n_errors == 3 and elapsed < 9
+    assert position.first_error == f"no reply from {server.url} within 0.5 s (--timeout)"
+
+
 def start_and_stop(run_dir, plan, then, signals, env):
     """Run 30 items with four workers against a server answering ``plan`` then
     ``then``; once ten requests have finished, send ``signals`` (in turn, 0.2 s
