@@ -185,10 +185,11 @@ def passk(
     from assay.stats.passk import passk_report
     from assay.stats.passuntil import pass_until_report
 
-    frame = scores_frame(run_dir, metric=metric)
+    # The config first: a damaged one stops pass@k in one line, before the store's reader warns of it.
     pass_until, budget = resolve_pass_until(
         read_config(run_dir, strict=True), pass_until, budget, source=f"{run_dir}/config.json"
     )
+    frame = scores_frame(run_dir, metric=metric)
     if pass_until:
         return pass_until_report(frame, target_passes=int(pass_until), budget=int(budget), seed=seed)
     return passk_report(frame, ks, seed=seed)

@@ -219,6 +219,25 @@ def test_a_truncated_config_is_named_and_readers_go_on(tmp_path, capsys):
     assert again.models["fake"].model_calls == 0 and read_config(out, strict=True)["task_name"] == "arithmetic"
 
 
+def test_cli_readers_go_on_past_a_truncated_config_and_passk_names_it_once(tmp_path):
+    out = tmp_path / "r"
+    run_eval(task(), [ArithmeticFake(), ArithmeticFake("other", wrong_every=2)], out=out, progress=False)
+    config = out / "config.json"
+    config.write_text(config.read_text()[:40])
+    passk = subprocess.run([*ASSAY, "passk", str(out)], capture_output=True, text=True, timeout=300)
+    assert passk.returncode == 2 and "Traceback" not in passk.stderr
+    assert passk.stderr.count("\n") == 1 and passk.stderr.startswith(f"error: {config}: damaged")
+    # Readers warn once, then work from the store.
+    shown = {}
+    for argv in (["compare", str(out)], ["report", str(out), "-o", str(tmp_path / "report.html")]):
+        proc = subprocess.run([*ASSAY, *argv], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.count(f"warning: {config}: damaged") == 1
+        shown[argv[0]] = proc.stdout
+    assert "fake - other" in shown["compare"]
+    assert "fake" in (tmp_path / "report.html").read_text()
+
+
 def test_a_config_that_is_not_an_object_is_named(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(DataError, match="not a JSON object"):
