@@ -236,6 +236,12 @@ def test_cli_readers_go_on_past_a_truncated_config_and_passk_names_it_once(tmp_p
         shown[argv[0]] = proc.stdout
     assert "fake - other" in shown["compare"]
     assert "fake" in (tmp_path / "report.html").read_text()
+    # Writers stop, naming it: an import into the directory too.
+    from assay.judge.pairs import import_pairs
+
+    (tmp_path / "pairs.json").write_text(json.dumps([{"input": "q", "output_1": "a", "output_2": "b", "label": 1}]))
+    with pytest.raises(DataError, match=r"r/config\.json: damaged"):
+        import_pairs(tmp_path / "pairs.json", out)
 
 
 def test_a_config_that_is_not_an_object_is_named(tmp_path):
