@@ -316,6 +316,7 @@ def test_ctrl_c_twice_stops_at_once_and_says_what_was_kept(tmp_path):
     assert "(Ctrl-C again to stop now)" in err
     assert stored(run_dir, "SELECT COUNT(*), COUNT(error) FROM samples") == [(10, 0)]
     assert f"interrupted by Ctrl-C (SIGINT): 10 of the 30 responses this run asks for are stored in {run_dir}" in err
+    assert f"run the same command with --out {run_dir} to complete only the rest" in err
 
 
 def test_a_stopped_run_waits_for_requests_in_flight_only_so_long(tmp_path):

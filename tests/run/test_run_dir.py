@@ -442,3 +442,22 @@ def test_a_judge_of_no_run_directory_creates_nothing(tmp_path):
     with pytest.raises(DataError, match="not a run directory"):
         judge_run(tmp_path / "nothing", [], protocol="contains", progress=False)
     assert not (tmp_path / "nothing").exists()
+
+
+def test_the_audits_self_preference_probe_judges_under_the_lock(tmp_path):
+    from assay.judge.probes import run_probes
+
+    out = tmp_path / "r"
+    models = [ArithmeticFake("openai:alpha-1"), ArithmeticFake("openai:beta-1", wrong_every=2)]
+    run_eval(task(), models, out=out, progress=False)
+    judge = ScriptedJudge("j", lambda prompt: "[[A]]", family="alpha")
+    held = acquire(out, key="a run", description="a run of task arithmetic")
+    try:
+        with pytest.raises(ConfigError, match="is busy: .* a run of task arithmetic"):
+            run_probes("j", model=judge, run_dir=out, probes=("self_preference",), n=2, n_boot=20)
+        assert judge.calls == 0
+    finally:
+        held.release()
+    (probe,) = run_probes("j", model=ScriptedJudge("j", lambda prompt: "[[A]]", family="alpha"), run_dir=out,
+                          probes=("self_preference",), n=2, n_boot=20)  # fmt: skip
+    assert probe.applicable and probe.detail["own"] == ["openai:alpha-1"]
