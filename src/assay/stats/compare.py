@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -191,6 +192,38 @@ class CompareResult:
 
 
 # ---- comparison -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LevelMean:
+    """A model's mean score over one level's items (a difficulty level), with its interval."""
+
+    level: Any
+    ci: MeanCI
+
+
+def means_by_level(
+    scores: pd.DataFrame, levels: list, *, confidence: float = 0.95, seed: int | None = 0, notes: list[str]
+) -> dict[str, list[LevelMean]]:
+    """Each model's mean at each of ``levels`` (the ``difficulty`` column; ``model, item, score`` as
+    ``load_scores`` gives them) over that level's items, samples of an item averaged first, with
+    ``mean_ci``'s interval (2,000 resamples where it bootstraps). Every model is a key, in the order
+    it first appears; a level it was not scored on is left out, and one where ``mean_ci`` gives no
+    interval (too few items) too, with a note."""
+    by_model: dict[str, list[LevelMean]] = {}
+    for model, rows in scores.groupby("model", sort=False):
+        item_means = rows.groupby(["difficulty", "item"], sort=False)["score"].mean()
+        points = by_model[model] = []
+        for level in levels:
+            if level not in item_means.index.get_level_values(0):
+                continue
+            try:
+                ci = mean_ci(item_means.loc[level].to_numpy(), confidence=confidence, seed=seed, n_resamples=2000)
+            except DataError as exc:
+                notes.append(f"{model} at {level}: no interval ({exc})")
+                continue
+            points.append(LevelMean(level, ci))
+    return by_model
 
 
 def tied_groups(order: list[str], adjusted: dict[frozenset, float], alpha: float) -> list[list[str]]:

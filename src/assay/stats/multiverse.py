@@ -143,9 +143,21 @@ class PairMultiverse:
     def preregistered(self) -> SpecEstimate | None:
         return next((e for e in self.curve if e.preregistered), None)
 
-    def to_dict(self) -> dict:
+    @property
+    def median_diff(self) -> float | None:
+        """The median estimate over the specifications that compared the pair."""
         diffs = [e.diff for e in self.compared]
+        return float(np.median(diffs)) if diffs else None
+
+    @property
+    def diff_range(self) -> tuple[float, float] | None:
+        """The smallest and largest estimate over the specifications that compared the pair."""
+        diffs = [e.diff for e in self.compared]
+        return (min(diffs), max(diffs)) if diffs else None
+
+    def to_dict(self) -> dict:
         pre = self.preregistered
+        spread = self.diff_range
         return jsonable(
             {
                 "a": self.a,
@@ -153,9 +165,9 @@ class PairMultiverse:
                 "preregistered": pre.to_dict() if pre is not None else None,
                 "support": self.support,
                 "n_specifications": len(self.compared),
-                "median_diff": float(np.median(diffs)) if diffs else None,
-                "min_diff": min(diffs) if diffs else None,
-                "max_diff": max(diffs) if diffs else None,
+                "median_diff": self.median_diff,
+                "min_diff": None if spread is None else spread[0],
+                "max_diff": None if spread is None else spread[1],
                 "curve": [e.to_dict() for e in self.curve],
             }
         )
