@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from assay.stats.multiverse import multiverse
+from assay.api import multiverse
 
 
 def frame(n_items=1000, n_variants=4, n_metrics=3, n_models=5, failed=0.01, seed=0) -> pd.DataFrame:

@@ -1,8 +1,15 @@
-"""The library form of the runner's commands: ``run``, ``list_models``, ``list_tasks``.
+"""The library form of the commands: ``run``, ``list_models``, ``list_tasks``, ``passk``, and the
+comparisons (``compare``, ``compare_across``, ``compare_suite``, ``multiverse``, ``load_scores``,
+``score_matrix``, ``irt_fit``, ``irt_estimate``) over sources that may be run directories.
 
->>> from assay.api import run
+``assay.stats`` computes from score files and data frames; the comparisons here
+(defined in ``assay.run.sources``) read each run directory and hand its scores to
+the function of the same name there, with the same options.
+
+>>> from assay.api import compare, run
 >>> result = run("arithmetic", ["smollm2"], limit=5, max_tokens=8)
 >>> result.models["smollm2"].score
+>>> compare(result.run_dir).groups
 """
 
 from __future__ import annotations
@@ -12,6 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from assay.jsonable import jsonable
+from assay.lazy import lazy_exports
+
+# Loaded on first use: ``from assay.api import run`` need not load pandas and the statistics.
+_COMPARISONS = {
+    name: "assay.run.sources"
+    for name in (
+        "load_scores",
+        "compare",
+        "compare_across",
+        "compare_suite",
+        "multiverse",
+        "score_matrix",
+        "irt_fit",
+        "irt_estimate",
+    )
+}
+__getattr__, _ = lazy_exports(__name__, _COMPARISONS)
 
 
 def run(

@@ -355,7 +355,7 @@ def compare(
     if across is not None:
         if sequential or multiverse:
             raise ConfigError("--across, --multiverse and --sequential are separate analyses; give one of them")
-        from assay.stats.compare import compare_across
+        from assay.api import compare_across
 
         _emit(
             compare_across(
@@ -375,14 +375,15 @@ def compare(
     if multiverse:
         if sequential or ci_method != "auto":
             raise ConfigError("--multiverse varies the interval itself; drop --sequential and --ci-method")
-        from assay.stats.multiverse import multiverse as multiverse_api
+        from assay.api import multiverse as multiverse_api
 
         result = multiverse_api(
             sources, spec=spec, metric=metric, confidence=confidence, correction=correction, seed=seed
         )
         _emit(result, as_json)
         return
-    from assay.stats.suite import compare_suite, is_suite
+    from assay.api import compare_suite
+    from assay.run.sources import is_suite
 
     if is_suite(sources):
         # Runs of several tasks: per-task comparisons and the suite across them.
@@ -395,7 +396,7 @@ def compare(
             as_json,
         )
         return
-    from assay.stats.compare import compare as compare_api
+    from assay.api import compare as compare_api
 
     _emit(
         compare_api(
@@ -919,7 +920,7 @@ def irt_fit(
     """Fit a 2PL item response model to a models x items score matrix."""
     if output.is_dir():
         raise ConfigError(f"-o {output} is a directory; give a file name for the fit, e.g. {output / 'irt.json'}")
-    from assay.stats.irt import irt_fit as irt_fit_api
+    from assay.api import irt_fit as irt_fit_api
 
     saved = irt_fit_api(sources, output, dims=dims, bootstrap=bootstrap, group=group, metric=metric, seed=seed)
     _emit(saved, as_json)
@@ -950,7 +951,7 @@ def irt_estimate(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Estimate each model's mean over the full item set from the items it was scored on."""
-    from assay.stats.irt import irt_estimate as irt_estimate_api
+    from assay.api import irt_estimate as irt_estimate_api
 
     _emit(irt_estimate_api(fit_file, sources, metric=metric, confidence=confidence), as_json)
 

@@ -61,8 +61,7 @@ def audit_against_gold(run_dir: Path):
 def run_demo(
     out: str | Path = "runs/demo", *, items_per_level: int = 10, judge_items: int = 10, progress: bool = True
 ) -> DemoResult:
-    from assay.api import passk, run
-    from assay.stats.compare import compare
+    from assay.api import compare, passk, run
 
     out = Path(out)
     result = DemoResult(run_dir=str(out / "arithmetic"))

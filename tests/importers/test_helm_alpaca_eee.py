@@ -69,7 +69,7 @@ def test_helm_perturbed_variants_are_their_own_items_and_metric(tmp_path):
 
 
 def test_helm_two_models_pair_on_instance_id(tmp_path):
-    from assay.stats.compare import compare
+    from assay.api import compare
 
     import_paths(HELM_RUNS, tmp_path / "run")
     result = compare([tmp_path / "run"]).to_dict()

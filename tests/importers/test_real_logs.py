@@ -160,7 +160,7 @@ def test_truncated_lm_eval_samples_names_the_line(tmp_path):
 
 
 def test_two_tools_pair_on_a_key_field_and_compare_counts_pairs(tmp_path):
-    from assay.stats.compare import compare
+    from assay.api import compare
 
     import_paths([EPOCHS_EVAL], tmp_path / "inspect", key_field="id")
     import_paths([LM_SAMPLES], tmp_path / "lm", key_field="id", metric="exact_match,number")

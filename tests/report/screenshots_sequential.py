@@ -13,8 +13,8 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    from assay.api import compare
     from assay.report import write_report
-    from assay.stats import compare
     from tests.report.screenshots import section_screenshots
     from tests.report.test_report_sequential import scores_csv
 

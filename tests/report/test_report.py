@@ -72,7 +72,7 @@ def test_self_contained_with_plotly_once(report):
 
 
 def test_leaderboard_matches_compare(report, inputs):
-    from assay.stats.compare import compare
+    from assay.api import compare
 
     with pytest.warns(UserWarning):
         expected = compare([inputs["run"]])

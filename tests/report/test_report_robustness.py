@@ -6,9 +6,9 @@ import warnings
 
 import pytest
 
+from assay.api import multiverse
 from assay.report import write_report
 from assay.run.runner import run_eval
-from assay.stats.multiverse import multiverse
 from assay.tasks.registry import get_task
 from tests.run.fakes import ArithmeticFake
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assay.api import compare
 from assay.errors import DataError
 from assay.report import write_report
-from assay.stats import compare
 
 from .test_report import arr, figure_specs
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from assay.api import compare
 from assay.errors import ConfigError, DataError
 from assay.records import Sample
 from assay.run.runner import run_eval
 from assay.run.stopping import SEQUENTIAL_FILE, StopRule, run_order
 from assay.run.store import RunStore, scores_frame
-from assay.stats import compare  # the function (importing the submodule first would shadow it)
 from assay.tasks.arithmetic import arithmetic_task
 
 from .fakes import ArithmeticFake

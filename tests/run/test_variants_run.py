@@ -5,10 +5,10 @@ import json
 
 import pytest
 
+from assay.api import compare, load_scores
 from assay.errors import ConfigError
 from assay.run.runner import run_eval
 from assay.run.store import open_run, scores_frame
-from assay.stats.compare import compare, load_scores
 from assay.tasks.registry import get_task
 from tests.run.fakes import ArithmeticFake
 
@@ -71,8 +71,8 @@ def test_across_needs_a_column_with_several_values(tmp_path):
 
 
 def test_the_report_draws_each_variant_and_the_verdicts(tmp_path):
+    from assay.api import compare_across
     from assay.report import write_report
-    from assay.stats.compare import compare_across
 
     _run(tmp_path, [ArithmeticFake("a", chat=False), ArithmeticFake("b", chat=False, wrong_every=2)], prompt_variants=3)
     result = write_report([tmp_path / "run"], out=tmp_path / "r.html", samples=False)

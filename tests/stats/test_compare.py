@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
+from assay.api import compare, load_scores
 from assay.errors import ConfigError, DataError
-from assay.stats import compare, load_scores
 
 
 def binary_frame(accuracies, n=150, seed=0, clusters=None):
@@ -205,3 +205,17 @@ def test_several_samples_that_agree_never_give_a_zero_width_pair_interval():
     pair = compare(pd.DataFrame(rows)).to_dict()["pairs"][0]
     assert pair["ci_high"] - pair["ci_low"] > 0.5  # 8 items cannot pin a difference down
     assert pair["test"] == "mcnemar-means" and "per-item means" in pair["ci_method"]
+
+
+def test_stats_takes_data_and_sends_run_directories_to_the_api(tmp_path):
+    from assay.stats.compare import compare as compare_data
+    from assay.stats.scores import ScoreSource
+    from assay.stats.scores import load_scores as load_data
+
+    with pytest.raises(ConfigError, match="run directory.*assay.api"):
+        compare_data([tmp_path])
+    frame = pd.DataFrame({"model": ["r"] * 3, "item": list("xyz"), "score": [1.0, 0.0, 1.0], "metric": ["f1"] * 3})
+    # A ScoreSource's metric is already chosen: --metric does not filter it again, and its label is kept.
+    result = compare_data(ScoreSource("runs/qa", frame), metric="exact_match")
+    assert result.models["r"].source == "runs/qa" and result.models["r"].ci.n == 3
+    assert list(load_data(ScoreSource("runs/qa", frame))["score"]) == [1.0, 0.0, 1.0]

@@ -281,3 +281,18 @@ def test_bounded_interval_is_the_t_interval_away_from_the_ends():
     assert abs(ci.low - t.low) < 0.01 and abs(ci.high - t.high) < 0.01
     same = bounded_mean_ci([8, 8, 8], 1, 10)
     assert same.low < 8 < same.high  # no spread seen is not certainty
+
+
+def test_scaled_mean_ci_keeps_an_interval_on_the_scale():
+    from assay.stats.intervals import bounded_mean_ci, scaled_mean_ci
+
+    binary = [1, 0, 1, 1, 0, 1, 1, 1]
+    assert scaled_mean_ci(binary).method == mean_ci(binary, seed=0).method == "beta"
+    ratings = [9, 10, 10, 8, 10, 9, 10, 10]
+    on_scale = scaled_mean_ci(ratings, 1, 10)
+    assert (on_scale.low, on_scale.high) == pytest.approx(
+        (bounded_mean_ci(ratings, 1, 10).low, bounded_mean_ci(ratings, 1, 10).high)
+    )
+    assert on_scale.high <= 10 < mean_ci(ratings, method="t").high
+    # Scores off the scale say the scale is not theirs: the plain mean's interval.
+    assert scaled_mean_ci([0.5, 1.5, 0.9], 0, 1).method == mean_ci([0.5, 1.5, 0.9], seed=0).method

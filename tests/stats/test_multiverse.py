@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assay.api import multiverse
 from assay.errors import ConfigError, DataError
 from assay.run.runner import run_eval
 from assay.run.store import failed_samples_frame, scores_frame
 from assay.stats.multiplicity import adjust_pvalues
-from assay.stats.multiverse import multiverse
 from assay.stats.paired import paired_diff
 from assay.tasks.registry import get_task
 from tests.run.fakes import ArithmeticFake

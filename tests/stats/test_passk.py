@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from assay.errors import ConfigError, DataError
+from assay.run.pass_until import resolve_pass_until
 from assay.stats.passk import (
     aggregate_pass_at_k,
     aggregate_pass_at_k_many,
@@ -20,7 +21,6 @@ from assay.stats.passk import (
     majority_vote_curve,
     pass_at_k,
     passk_report,
-    resolve_pass_until,
     vote_key,
 )
 

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from assay.api import compare_suite
 from assay.run.runner import run_eval
-from assay.stats.suite import compare_suite, is_suite
+from assay.run.sources import is_suite
 from assay.tasks.arithmetic import arithmetic_task
 
 from ..run.fakes import ArithmeticFake
@@ -31,7 +32,7 @@ def two_tasks(tmp_path_factory):
 def test_suite_mean_is_the_mean_of_task_means_with_a_stratified_interval(two_tasks):
     import pandas as pd
 
-    from assay.stats.compare import load_scores
+    from assay.api import load_scores
 
     assert is_suite(two_tasks) and not is_suite(two_tasks[:1])
     result = compare_suite(two_tasks, n_boot=4000, seed=1)

@@ -191,12 +191,13 @@ def _leaderboard(path: Path) -> dict[str, float]:
 def write_annotations(run_dir: str | Path) -> list[Path]:
     """``annotations.csv`` (one per judge when there are several: ``annotations-<judge>.csv``)
     in the columns ``assay winrate`` reads, from the run's pairwise verdicts and outputs."""
+    from assay.judge.protocols.pairwise import PAIRWISE
     from assay.run.export import verdicts_frame
     from assay.run.store import samples_frame
 
     run_dir = Path(run_dir)
     verdicts = verdicts_frame(run_dir)
-    verdicts = verdicts[(verdicts["protocol"] == "pairwise") & ~verdicts["invalid"]]
+    verdicts = verdicts[(verdicts["protocol"] == PAIRWISE.name) & ~verdicts["invalid"]]
     samples = samples_frame(run_dir)
     outputs = {(m, i): o for m, i, o in zip(samples["model"], samples["item"], samples["output"])}
     with_items = {i: p for i, p in zip(samples["item"], samples["prompt"])}

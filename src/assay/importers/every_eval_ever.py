@@ -224,8 +224,8 @@ def _strings(mapping: dict[str, Any]) -> dict[str, str]:
 def export_run(run_dir: str | Path, out_dir: str | Path, *, confidence: float = 0.95) -> EveryEvalEverExport:
     """Write the run's scores in the Every Eval Ever schema, with assay's intervals in the aggregate."""
     from assay.errors import ConfigError
+    from assay.run.sources import compare
     from assay.run.store import open_run, read_config, samples_frame, scores_frame
-    from assay.stats.compare import compare
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

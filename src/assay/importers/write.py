@@ -264,6 +264,7 @@ def write_logs(
 
 
 def _write_logs(logs: list[ImportedLog], out: Path, *, metric: str | None, key_field: str | None) -> ImportResult:
+    from assay.judge.protocols.pairwise import PAIRWISE
     from assay.provenance import environment
     from assay.run.store import RunStore, read_config, write_config
 
@@ -370,7 +371,7 @@ def _write_logs(logs: list[ImportedLog], out: Path, *, metric: str | None, key_f
                         model=verdict.baseline,
                         model_b=verdict.model,
                         judge=verdict.judge,
-                        protocol="pairwise",
+                        protocol=PAIRWISE.name,
                         order="original",
                         verdict=verdict.verdict,
                         score=None if invalid else verdict.score,

@@ -560,21 +560,14 @@ def _interval(values: Sequence[float], bounds: tuple[float, float] = (0.0, 1.0))
     a rating on 1..scale): correct/incorrect verdicts get the binary path's
     Beta interval, the others an interval that stays on their scale (a t
     interval on ratings bunched near 10 would reach past it)."""
-    import numpy as np
-
-    from assay.stats._inputs import is_binary
-    from assay.stats.intervals import bounded_mean_ci, mean_ci
+    from assay.stats.intervals import scaled_mean_ci
 
     if len(values) < 2:
         return {"n": len(values), "low": None, "high": None, "method": None}
-    array = np.asarray(values, dtype=float)
     with warnings.catch_warnings():
         # Tiny judged sets are often all one value; the methods widen for it.
         warnings.simplefilter("ignore")
-        if (bounds == (0.0, 1.0) and is_binary(array)) or np.any((array < bounds[0]) | (array > bounds[1])):
-            ci = mean_ci(array, seed=0)
-        else:
-            ci = bounded_mean_ci(array, *bounds)
+        ci = scaled_mean_ci(values, *bounds)
     return {"n": len(values), "low": ci.low, "high": ci.high, "method": ci.method}
 
 

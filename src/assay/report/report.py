@@ -114,7 +114,7 @@ def _across(sources, metric, confidence, correction, seed, figure) -> list:
     """Per-variant leaderboards, spread bars and verdicts when the runs hold prompt variants."""
     from assay.errors import AssayError
     from assay.report import sections
-    from assay.stats.compare import compare_across
+    from assay.run.sources import compare_across
 
     try:
         result = compare_across(
@@ -129,7 +129,7 @@ def _robustness(sources, metric, spec, confidence, correction, seed, figure, not
     """The specification curves of ``compare --multiverse`` when the sources offer a choice about the data."""
     from assay.errors import AssayError
     from assay.report import sections
-    from assay.stats.multiverse import multiverse
+    from assay.run.sources import multiverse
 
     try:
         result = multiverse(
@@ -217,8 +217,7 @@ def write_report(
 
     per_task: list = []  # a suite's sections: the suite, then each task's leaderboard and differences
     if sources:
-        from assay.stats.compare import compare
-        from assay.stats.suite import compare_suite, is_suite
+        from assay.run.sources import compare, compare_suite, is_suite
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # compare keeps its warnings in the result; they are shown there

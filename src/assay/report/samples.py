@@ -306,8 +306,7 @@ def _add_run(builder: _Builder, run: Path, metric: str | None) -> None:
 
 def _add_scores(builder: _Builder, source, metric: str | None) -> None:
     """A score file (or DataFrame) has no prompts or outputs: its rows show the scores alone."""
-    from assay.stats.compare import load_scores
-    from assay.stats.suite import source_task
+    from assay.run.sources import load_scores, source_task
 
     frame = load_scores(source, metric=metric)
     task = builder.task(source_task(source) or "", metric)

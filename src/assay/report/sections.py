@@ -299,9 +299,8 @@ def suite_section(result) -> Section:
 def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: float, seed: int) -> Section | None:
     import plotly.graph_objects as go
 
-    from assay.errors import DataError
     from assay.report.inputs import level_key
-    from assay.stats.intervals import mean_ci
+    from assay.stats.compare import means_by_level
 
     if not frames:
         return None
@@ -311,30 +310,21 @@ def difficulty(frames: list[pd.DataFrame], figure: FigureMaker, confidence: floa
         return None
     level_txt = _pct(confidence)
     fig = go.Figure()
-    notes, methods, counts = [], {}, []
-    groups = list(scores.groupby("model", sort=False))
-    for i, (model, rows) in enumerate(groups):
-        shift = dodge(len(groups), i, 0.3)
-        item_means = rows.groupby(["difficulty", "item"], sort=False)["score"].mean()
-        xs, means, lows, highs, custom = [], [], [], [], []
-        for level in levels:
-            if level not in item_means.index.get_level_values(0):
-                continue
-            values = item_means.loc[level].to_numpy()
-            try:
-                ci = mean_ci(values, confidence=confidence, seed=seed, n_resamples=2000)
-            except DataError as exc:
-                notes.append(f"{model} at {level}: no interval ({exc})")
-                continue
-            xs.append(levels.index(level) + shift)
-            means.append(ci.mean)
-            lows.append(ci.low)
-            highs.append(ci.high)
-            custom.append([ci.low, ci.high, ci.method, ci.n, str(level)])
-            methods[ci.method] = ci.reason.split(";")[0]
-            counts.append(ci.n)
-        if not xs:
+    notes: list[str] = []
+    methods, counts = {}, []
+    by_model = means_by_level(scores, levels, confidence=confidence, seed=seed, notes=notes)
+    for i, (model, points) in enumerate(by_model.items()):
+        if not points:
             continue
+        shift = dodge(len(by_model), i, 0.3)
+        xs = [levels.index(p.level) + shift for p in points]
+        means = [p.ci.mean for p in points]
+        lows = [p.ci.low for p in points]
+        highs = [p.ci.high for p in points]
+        custom = [[p.ci.low, p.ci.high, p.ci.method, p.ci.n, str(p.level)] for p in points]
+        for p in points:
+            methods[p.ci.method] = p.ci.reason.split(";")[0]
+            counts.append(p.ci.n)
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -740,6 +730,7 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
     import plotly.graph_objects as go
 
     from assay.report.inputs import ForecastPanel
+    from assay.scaling.backtesting import coverage_by_law
 
     if not panels:
         return None
@@ -918,20 +909,10 @@ def scaling_section(panels: list, figure: FigureMaker) -> Section | None:
             )
         heldout = ""
         if panel.heldout is not None and len(panel.heldout):
-            held = panel.heldout
-            # Coverage per law: competing laws are alternatives, and a pooled rate describes neither.
-            by_law = (
-                [(str(law), rows) for law, rows in held.groupby("law", sort=False)]
-                if "law" in held.columns and held["law"].nunique() > 1
-                else [(None, held)]
-            )
-            rates = []
-            for law, rows in by_law:
-                covered = rows["covered"].dropna() if "covered" in rows.columns else pd.Series(dtype=float)
-                if len(covered):
-                    rates.append(
-                        f"{covered.mean():.0%} of {len(covered)}" + ("" if law is None else f" for {esc(law)}")
-                    )
+            rates = [
+                f"{c.share:.0%} of {c.n}" + ("" if c.law is None else f" for {esc(c.law)}")
+                for c in coverage_by_law(panel.heldout)
+            ]
             heldout = (
                 " Open red diamonds are held-out points (not used in the fit) with the forecast and its interval beside them"
                 + (f"; held-out truths inside the interval: {', '.join(rates)}" if rates else "")
@@ -1693,7 +1674,7 @@ def robustness_section(result, figure: FigureMaker) -> Section | None:
     rows = []
     for pair in result.pairs:
         support = pair.support
-        diffs = [e.diff for e in pair.compared]
+        spread = pair.diff_range
         pre = ""
         if result.preregistered is not None:
             e = pair.preregistered
@@ -1703,12 +1684,12 @@ def robustness_section(result, figure: FigureMaker) -> Section | None:
                 else f"<td>{e.diff:+.4f} {_interval(e.low, e.high, 4)} → {esc(e.conclusion)}</td>"
             )
         shares = "".join(f"<td>{'—' if v is None else f'{v:.0%}'}</td>" for v in support.values())
-        spread = (
-            f"<td>{np.median(diffs):+.4f}</td><td>[{min(diffs):+.4f}, {max(diffs):+.4f}]</td>"
-            if diffs
+        cells = (
+            f"<td>{pair.median_diff:+.4f}</td><td>[{spread[0]:+.4f}, {spread[1]:+.4f}]</td>"
+            if spread is not None
             else "<td>—</td><td>—</td>"
         )
-        rows.append(f'<tr><td class="name">{esc(pair.a)} − {esc(pair.b)}</td>{pre}{shares}{spread}</tr>')
+        rows.append(f'<tr><td class="name">{esc(pair.a)} − {esc(pair.b)}</td>{pre}{shares}{cells}</tr>')
     table = (
         f'<table class="data"><tr><th class="name">a − b</th>{pre_head}<th>a better</th><th>b better</th>'
         "<th>neither</th><th>median diff</th><th>range</th></tr>" + "".join(rows) + "</table>"

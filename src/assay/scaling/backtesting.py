@@ -94,6 +94,30 @@ class BacktestResult:
         return "\n".join(lines)
 
 
+@dataclass
+class LawCoverage:
+    """The share of held-out truths inside their forecast interval, for one law (None: the only one)."""
+
+    law: str | None
+    share: float
+    n: int
+
+
+def coverage_by_law(rows: pd.DataFrame) -> list[LawCoverage]:
+    """Coverage of a backtest's held-out rows (``covered`` per row; None where no interval), per law when
+    the rows hold competing laws: a pooled rate would describe neither."""
+    if "law" in rows.columns and rows["law"].nunique() > 1:
+        groups = [(str(law), part) for law, part in rows.groupby("law", sort=False)]
+    else:
+        groups = [(None, rows)]
+    found = []
+    for law, part in groups:
+        covered = part["covered"].dropna() if "covered" in part.columns else pd.Series(dtype=float)
+        if len(covered):
+            found.append(LawCoverage(law, float(covered.mean()), len(covered)))
+    return found
+
+
 def _split_columns(value: str | Sequence[str]) -> list[str]:
     """``"a, b"`` or ``["a", "b"]`` as a list of column names."""
     if isinstance(value, str):

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from assay.scaling.laws import _fit_sigmoid
+from assay.scaling.laws import fit_sigmoid
 
 LN10 = float(np.log(10.0))
 OFFSET_ROUNDS = 8  # alternations of (fit | tau) -> tau; the fixed point settles within a few
@@ -105,7 +105,7 @@ def _link(params: np.ndarray, pcs: np.ndarray) -> np.ndarray:
 def _pooled_start(kind: str, t: np.ndarray, y: np.ndarray, floor: float | None, ceiling: float | None) -> np.ndarray:
     """A robust start: the sigmoid law's grid-screened fit, or a grid over the power law's exponent."""
     if kind == "sigmoid":
-        params, *_ = _fit_sigmoid(t, y, floor, None)
+        params, *_ = fit_sigmoid(t, y, floor, None)
         if ceiling is not None:
             params = params.copy()
             params[1] = ceiling

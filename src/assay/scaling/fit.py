@@ -426,7 +426,6 @@ def fit_selection(
     *,
     bootstrap: int = 0,
     seed: int = 0,
-    level: float = 0.95,
 ):
     """Fit arrays already checked by ``select_columns``; returns (solution, draws, failures)."""
     solution = law.fit(selection.x, selection.y, options)
@@ -538,7 +537,7 @@ def fit_law(
     notes: list[str] = []
     if n_points == free:
         notes.append(f"{n_points} points for {free} parameters: the fit interpolates and has no residual check")
-    solution, draws, failures = fit_selection(selection, spec, options, bootstrap=bootstrap, seed=seed, level=level)
+    solution, draws, failures = fit_selection(selection, spec, options, bootstrap=bootstrap, seed=seed)
     if not solution.converged:
         notes.append(f"the {law} fit did not converge ({solution.message})")
     ci: dict[str, list[float]] = {}

@@ -312,7 +312,10 @@ def choose_transform(values: np.ndarray) -> str:
     return "linear"
 
 
-def _fit_sigmoid(t: np.ndarray, y: np.ndarray, floor: float | None, warm: np.ndarray | None):
+def fit_sigmoid(t: np.ndarray, y: np.ndarray, floor: float | None, warm: np.ndarray | None):
+    """Least-squares fit of floor + (ceiling - floor)·sigmoid(k·(t - x0)) to one curve, started from
+    ``warm`` or from a screened grid; returns (params, objective, converged, starts screened, message).
+    The compute curves start their pooled fit from it."""
     # Accuracies stay in [0, 1]; other scores are unbounded.
     low, high = (0.0, 1.0) if np.all((y >= 0) & (y <= 1)) else (-np.inf, np.inf)
     span = max(np.ptp(t), 1e-12)
@@ -387,7 +390,7 @@ def _sigmoid_predict(params, t):
 def _make_sigmoid_law() -> Law:
     def fit(x, y, options, warm=None) -> Solution:
         t = sigmoid_transform(x[0], options)
-        params, objective, converged, screened, message = _fit_sigmoid(t, y[0], options.get("chance"), warm)
+        params, objective, converged, screened, message = fit_sigmoid(t, y[0], options.get("chance"), warm)
         return Solution(params, objective, converged, screened, 1, message)
 
     def predict(params, x, options):

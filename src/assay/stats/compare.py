@@ -1,7 +1,8 @@
 """Compare models on per-item scores: a leaderboard with intervals, tied groups, every pairwise difference.
 
-Sources are run directories or score files (CSV/TSV, JSONL, JSON, Parquet) with columns
-``model, item, score`` and optional ``cluster`` and ``sample``. Several
+Sources are score files (CSV/TSV, JSONL, JSON, Parquet) or DataFrames with columns
+``model, item, score`` and optional ``cluster`` and ``sample``, or a run's scores
+as ``assay.run.sources`` reads them (``assay.api.compare`` takes run directories). Several
 samples of one item are averaged first; pairs are compared on their common
 items; p-values are adjusted over all pairs.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,176 +23,9 @@ from assay.stats._inputs import check_confidence, warn
 from assay.stats.intervals import METHODS, MeanCI, mean_ci
 from assay.stats.multiplicity import CORRECTIONS, adjust_pvalues
 from assay.stats.paired import PairedDiff, paired_diff
+from assay.stats.scores import load_sources
 from assay.stats.sequential import SequentialTest, check_alpha, sequential_test
 from assay.stats.variance import VarianceComponents, variance_components
-from assay.tables import read_frame
-
-REQUIRED_COLUMNS = ("model", "item", "score")
-OPTIONAL_COLUMNS = ("cluster", "sample")
-
-
-# ---- loading --------------------------------------------------------------------------------------
-
-
-def _read_file(path: Path) -> pd.DataFrame:
-    """A score file with a ``_where`` column saying where each row is ("line 7", "row 3")."""
-    frame = read_frame(path, what="score")
-    return frame.assign(_where=frame.attrs["locations"])
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
-
-
-def _normalise(
-    frame: pd.DataFrame, label: str, metric: str | None, notes: list[str], across: str | None = None
-) -> pd.DataFrame:
-    """Check columns and values of one source; return model, item, sample, score, cluster (+ _where),
-    and the ``across`` column when one is named."""
-    if "_where" not in frame.columns:
-        frame = frame.assign(_where=[f"row {i + 1}" for i in range(len(frame))])
-    absent = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if absent:
-        found = ", ".join(c for c in frame.columns if c != "_where") or "none"
-        raise DataError(
-            f"{label}: missing column(s) {', '.join(absent)}; found {found}; need model, item, score "
-            "(optional cluster, sample)"
-        )
-    if "metric" in frame.columns:
-        metrics = sorted(frame["metric"].dropna().astype(str).unique())
-        if metric is not None:
-            if metric not in metrics:
-                raise ConfigError(f"{label}: metric {metric!r} not found; it has {', '.join(metrics)}")
-            frame = frame[frame["metric"].astype(str) == metric]
-        elif len(metrics) > 1:
-            raise ConfigError(f"{label}: scores for several metrics ({', '.join(metrics)}); choose one with --metric")
-    elif metric is not None:
-        warn(f"{label}: no metric column; --metric {metric} does not apply to it and all its scores are used", notes)
-    if frame.empty:
-        raise DataError(f"{label}: no scores")
-    where = frame["_where"].to_numpy(dtype=object)
-    out = pd.DataFrame(index=range(len(frame)))
-    for column in ("model", "item"):
-        raw = frame[column].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v) or str(v).strip() == ""]
-        if bad:
-            raise DataError(f"{label} {where[bad[0]]}: {column} is missing; every row needs model, item and score")
-        out[column] = [str(v) for v in raw]
-    raw_scores = frame["score"].to_numpy(dtype=object)
-    scores = np.empty(len(raw_scores))
-    for i, v in enumerate(raw_scores):
-        if _missing(v) or (isinstance(v, str) and v.strip() == ""):
-            raise DataError(f"{label} {where[i]}: score is missing; score every item or drop the row")
-        try:
-            scores[i] = float(v)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"{label} {where[i]}: score {v!r} is not a number; scores must be numeric (e.g. 0/1)"
-            ) from None
-        if not np.isfinite(scores[i]):
-            raise DataError(f"{label} {where[i]}: score {v!r} is not finite; scores must be finite numbers")
-    out["score"] = scores
-    if "sample" in frame.columns:
-        raw = frame["sample"].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v)]
-        if bad:
-            raise DataError(
-                f"{label} {where[bad[0]]}: sample is missing; fill the sample column on every row or drop it"
-            )
-        out["sample"] = [str(v) for v in raw]
-    else:
-        out["sample"] = "0"
-    if "cluster" in frame.columns and not frame["cluster"].isna().all():
-        raw = frame["cluster"].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v)]
-        if bad:
-            raise DataError(f"{label} {where[bad[0]]}: cluster is missing; give every item a cluster or none")
-        out["cluster"] = [str(v) for v in raw]
-    else:
-        out["cluster"] = None
-    key = ["model", "item", "sample"]
-    if across is not None:
-        if across not in frame.columns:
-            found = ", ".join(c for c in frame.columns if c != "_where")
-            raise ConfigError(f"--across {across}: {label} has no column '{across}'; it has {found}")
-        raw = frame[across].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v)]
-        if bad:
-            raise DataError(f"{label} {where[bad[0]]}: {across} is missing; --across {across} needs it on every row")
-        out[across] = [str(v) for v in raw]
-        key.append(across)
-    out["_where"] = where
-    duplicated = out.duplicated(key, keep=False)
-    if duplicated.any():
-        first = out[duplicated].iloc[0]
-        places = out.loc[
-            (out["model"] == first["model"]) & (out["item"] == first["item"]) & (out["sample"] == first["sample"]),
-            "_where",
-        ]
-        hint = "" if "sample" in frame.columns else "; mark repeated samples with a 'sample' column"
-        raise DataError(
-            f"{label}: model {first['model']!r} item {first['item']!r} sample {first['sample']!r} appears more than "
-            f"once ({', '.join(places)}){hint}"
-        )
-    return out
-
-
-def _load(source, metric: str | None, notes: list[str], across: str | None = None) -> tuple[pd.DataFrame, str]:
-    if isinstance(source, pd.DataFrame):
-        return _normalise(source, "<DataFrame>", metric, notes, across), "<DataFrame>"
-    path = Path(source)
-    if path.is_dir():
-        from assay.run.store import scores_frame
-
-        fields = () if across is None else (across, "base_item")
-        frame = scores_frame(path, metric=metric, fields=fields)
-        if across is not None:
-            if frame[across].isna().all():
-                raise ConfigError(
-                    f"--across {across}: {path} has no item field '{across}'"
-                    + ("; run with --prompt-variants N or several --template options" if across == "variant" else "")
-                )
-            # A variant's item is its base item: the same question under each variant.
-            frame["item"] = frame["base_item"].where(frame["base_item"].notna(), frame["item"])
-            frame = frame.drop(columns=["base_item"]) if across != "base_item" else frame
-        # the store has already chosen the metric, so no metric column filtering here
-        return _normalise(frame.drop(columns=["metric"], errors="ignore"), str(path), None, notes, across), str(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or run directory")
-    return _normalise(_read_file(path), str(path), metric, notes, across), str(path)
-
-
-def _load_sources(
-    sources, metric: str | None, notes: list[str], across: str | None = None
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Every source's scores in one frame, and which source each model came from (a model in two is an error)."""
-    if isinstance(sources, (str, Path, pd.DataFrame)):
-        sources = [sources]
-    if not sources:
-        raise ConfigError("no sources given; pass run directories or score files")
-    frames, origin = [], {}
-    for source in sources:
-        frame, label = _load(source, metric, notes, across)
-        for model in frame["model"].unique():
-            if model in origin:
-                raise DataError(f"model {model!r} appears in both {origin[model]} and {label}; rename one of them")
-            origin[model] = label
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True), origin
-
-
-def load_scores(source, *, metric: str | None = None, across: str | None = None) -> pd.DataFrame:
-    """Per-sample scores from a run directory, a CSV/JSONL/Parquet file or a DataFrame.
-
-    Returns columns ``model, item, sample, score, cluster`` (cluster None when
-    not given), and the ``across`` column when named (``variant`` in a run of
-    prompt variants, whose ``item`` is then the base item); raises
-    ``DataError`` naming the file and line of a bad value.
-    """
-    frame, _ = _load(source, metric, [], across)
-    columns = ["model", "item", "sample", "score", "cluster"] + ([across] if across else [])
-    return frame[columns].reset_index(drop=True)
-
 
 # ---- results --------------------------------------------------------------------------------------
 
@@ -360,6 +194,38 @@ class CompareResult:
 # ---- comparison -----------------------------------------------------------------------------------
 
 
+@dataclass
+class LevelMean:
+    """A model's mean score over one level's items (a difficulty level), with its interval."""
+
+    level: Any
+    ci: MeanCI
+
+
+def means_by_level(
+    scores: pd.DataFrame, levels: list, *, confidence: float = 0.95, seed: int | None = 0, notes: list[str]
+) -> dict[str, list[LevelMean]]:
+    """Each model's mean at each of ``levels`` (the ``difficulty`` column; ``model, item, score`` as
+    ``load_scores`` gives them) over that level's items, samples of an item averaged first, with
+    ``mean_ci``'s interval (2,000 resamples where it bootstraps). Every model is a key, in the order
+    it first appears; a level it was not scored on is left out, and one where ``mean_ci`` gives no
+    interval (too few items) too, with a note."""
+    by_model: dict[str, list[LevelMean]] = {}
+    for model, rows in scores.groupby("model", sort=False):
+        item_means = rows.groupby(["difficulty", "item"], sort=False)["score"].mean()
+        points = by_model[model] = []
+        for level in levels:
+            if level not in item_means.index.get_level_values(0):
+                continue
+            try:
+                ci = mean_ci(item_means.loc[level].to_numpy(), confidence=confidence, seed=seed, n_resamples=2000)
+            except DataError as exc:
+                notes.append(f"{model} at {level}: no interval ({exc})")
+                continue
+            points.append(LevelMean(level, ci))
+    return by_model
+
+
 def tied_groups(order: list[str], adjusted: dict[frozenset, float], alpha: float) -> list[list[str]]:
     """Partition models (best first) into groups statistically tied with each group's top model.
 
@@ -396,7 +262,8 @@ def compare(
 ) -> CompareResult:
     """Leaderboard with intervals, tied groups and every pairwise difference.
 
-    ``sources``: one or several run directories, score files or DataFrames.
+    ``sources``: one or several score files, DataFrames or ``ScoreSource``s
+    (``assay.api.compare`` takes run directories too).
     ``ci_method``: see ``assay.stats.intervals.METHODS``; ``correction``: holm,
     bh, bonferroni or none.
 
@@ -421,7 +288,7 @@ def compare(
         if margin is not None and not (np.isfinite(margin) and 0 < margin <= 1):
             raise ConfigError(f"--margin {margin!r}: give a score difference in (0, 1], e.g. 0.02")
     notes: list[str] = []
-    scores, origin = _load_sources(sources, metric, notes)
+    scores, origin = load_sources(sources, metric, notes)
 
     clusters = _item_clusters(scores, notes)
     all_items = scores["item"].nunique()
@@ -510,7 +377,7 @@ def compare_across(
     conclusion holds under every value (``stats.across``)."""
     from assay.stats.across import across
 
-    scores, _ = _load_sources(sources, metric, [], column)
+    scores, _ = load_sources(sources, metric, [], column)
     values = sorted(scores[column].unique())
     if len(values) < 2:
         raise ConfigError(

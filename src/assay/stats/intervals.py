@@ -279,3 +279,14 @@ def bounded_mean_ci(scores, low: float, high: float, *, confidence: float = 0.95
         confidence=confidence,
         warnings=found,
     )
+
+
+def scaled_mean_ci(scores, low: float = 0.0, high: float = 1.0, *, confidence: float = 0.95) -> MeanCI:
+    """Mean of scores meant to lie on the scale [``low``, ``high``] (a judge's credit in [0, 1], a
+    rating on 1..10): 0/1 scores on [0, 1] get ``mean_ci``'s binary interval, other scores on the
+    scale ``bounded_mean_ci``'s, and scores off the scale (so the scale is not theirs) ``mean_ci``'s."""
+    values = as_scores(scores)
+    on_scale = not np.any((values < low) | (values > high))
+    if on_scale and not ((low, high) == (0.0, 1.0) and is_binary(values)):
+        return bounded_mean_ci(values, low, high, confidence=confidence)
+    return mean_ci(values, confidence=confidence, seed=0)

@@ -56,18 +56,19 @@ SELECT_METHODS = ("cluster", "random")
 def score_matrix(sources, *, metric: str | None = None) -> pd.DataFrame:
     """A models x items frame of mean scores in [0, 1] (NaN where a model has no score for an item).
 
-    ``sources``: run directories, score files or DataFrames with ``model, item, score``
-    (as ``assay compare`` reads them); several samples of an item are averaged.
+    ``sources``: score files, DataFrames with ``model, item, score`` or ``ScoreSource``s
+    (as ``compare`` reads them; ``assay.api.score_matrix`` takes run directories too);
+    several samples of an item are averaged.
     """
-    from assay.stats.compare import _load
+    from assay.stats.scores import ScoreSource, load_source
 
-    if isinstance(sources, (str, Path, pd.DataFrame)):
+    if isinstance(sources, (str, Path, pd.DataFrame, ScoreSource)):
         sources = [sources]
     if not sources:
         raise ConfigError("no sources given; pass run directories or score files")
     frames, origin = [], {}
     for source in sources:
-        frame, label = _load(source, metric, [])
+        frame, label = load_source(source, metric, [])
         outside = frame[(frame["score"] < 0) | (frame["score"] > 1)]
         if not outside.empty:
             row = outside.iloc[0]

@@ -68,6 +68,7 @@ from assay.jsonable import jsonable
 from assay.stats._inputs import check_confidence, is_binary
 from assay.stats.intervals import FEW_CLUSTERS
 from assay.stats.multiplicity import CORRECTIONS, adjust_pvalues
+from assay.stats.scores import check_scores, read_score_file
 
 DIMENSIONS = ("metric", "fewshot", "variant", "errors", "interval")
 DATA_DIMENSIONS = DIMENSIONS[:-1]  # the choices about the data; ``interval`` is about the test
@@ -142,9 +143,21 @@ class PairMultiverse:
     def preregistered(self) -> SpecEstimate | None:
         return next((e for e in self.curve if e.preregistered), None)
 
-    def to_dict(self) -> dict:
+    @property
+    def median_diff(self) -> float | None:
+        """The median estimate over the specifications that compared the pair."""
         diffs = [e.diff for e in self.compared]
+        return float(np.median(diffs)) if diffs else None
+
+    @property
+    def diff_range(self) -> tuple[float, float] | None:
+        """The smallest and largest estimate over the specifications that compared the pair."""
+        diffs = [e.diff for e in self.compared]
+        return (min(diffs), max(diffs)) if diffs else None
+
+    def to_dict(self) -> dict:
         pre = self.preregistered
+        spread = self.diff_range
         return jsonable(
             {
                 "a": self.a,
@@ -152,9 +165,9 @@ class PairMultiverse:
                 "preregistered": pre.to_dict() if pre is not None else None,
                 "support": self.support,
                 "n_specifications": len(self.compared),
-                "median_diff": float(np.median(diffs)) if diffs else None,
-                "min_diff": min(diffs) if diffs else None,
-                "max_diff": max(diffs) if diffs else None,
+                "median_diff": self.median_diff,
+                "min_diff": None if spread is None else spread[0],
+                "max_diff": None if spread is None else spread[1],
                 "curve": [e.to_dict() for e in self.curve],
             }
         )
@@ -269,11 +282,21 @@ COLUMNS = ["model", "item", "sample", "score", "cluster", "metric", "fewshot", "
 
 
 @dataclass
-class _Source:
+class MultiverseSource:
+    """One source's scores under every metric it offers, as a run's are read by
+    ``assay.run.sources.multiverse_source``.
+
+    ``frame`` has the columns ``COLUMNS``: a failed sample is a row with ``error``
+    true (and no score) under each metric; a variant's ``item`` is its base item;
+    ``fewshot`` is the source's few-shot count (None when unknown). ``metrics``
+    lists the metrics in order, the default first; ``task`` names the task when
+    the source says.
+    """
+
     label: str
-    frame: pd.DataFrame  # COLUMNS
-    metrics: list[str]  # default first
-    task: str | None
+    frame: pd.DataFrame
+    metrics: list[str]
+    task: str | None = None
 
 
 def _natural(value: str):
@@ -281,55 +304,23 @@ def _natural(value: str):
     return (tuple(int(n) for n in re.findall(r"\d+", str(value))), str(value))
 
 
-def _run_fewshot(config: dict) -> int | None:
-    """The run's few-shot count: what it asked for, or (runs made before that was kept) the most
-    examples any model was shown."""
-    if config.get("fewshot") is not None:
-        return int(config["fewshot"])
-    shown = [p["fewshot"] for p in (config.get("prompts") or {}).values() if isinstance(p, dict) and "fewshot" in p]
-    return max(shown) if shown else None
-
-
 def _in_unit_interval(scores: pd.Series) -> bool:
     return bool(((scores >= 0) & (scores <= 1)).all())
 
 
-def _load_run(path: Path, notes: list[str]) -> _Source:
-    from assay.run.store import failed_samples_frame, open_run, read_config, scores_frame
+def _unit_metrics(label: str, frame: pd.DataFrame, metrics: list[str], notes: list[str]) -> list[str]:
+    """The metrics that are choices: the default, and the others whose scores lie in [0, 1]."""
+    scored = frame[~frame["error"].astype(bool)]
+    outside = [m for m in metrics[1:] if not _in_unit_interval(scored.loc[scored["metric"] == m, "score"])]
+    for m in outside:
+        notes.append(f"{label}: metric {m} has scores outside [0, 1]; it is not one of the choices")
+    return [m for m in metrics if m not in outside]
 
-    config = read_config(path)
-    with open_run(path) as store:
-        available = store.scorers()
-    if not available:
-        raise DataError(f"{path}: no scores in this run; run it with a scorer (or judge its outputs) first")
-    default = (config.get("scorers") or available)[0]
-    if default not in available:
-        default = available[0]
-    mode = config.get("mode", "generate")
-    if mode == "choices":
-        candidates = [m for m in CHOICE_METRICS if m in available]
-    elif mode == "generate":
-        candidates = list(available)
-    else:
-        candidates = []  # a perplexity run's per-document sums are not alternatives to one another
-    metrics = [default] + [m for m in candidates if m != default]
-    fields = ("variant", "base_item")
-    frames, kept = [], []
-    for metric in metrics:
-        frame = scores_frame(path, metric=metric, fields=fields).drop(columns=["answer"])
-        if metric != default and not _in_unit_interval(frame["score"]):
-            notes.append(f"{path}: metric {metric} has scores outside [0, 1]; it is not one of the choices")
-            continue
-        frames.append(frame.assign(metric=metric, error=False))
-        kept.append(metric)
-    failed = failed_samples_frame(path, fields=fields).drop(columns=["error"])
-    for metric in kept:
-        frames.append(failed.assign(score=np.nan, metric=metric, error=True))
-    frame = pd.concat(frames, ignore_index=True)
-    # A variant's item is its base item: the same question under each variant.
-    frame["item"] = frame["base_item"].where(frame["base_item"].notna(), frame["item"])
-    frame["fewshot"] = _run_fewshot(config)
-    return _Source(str(path), _tidy(frame), kept, config.get("task_name"))
+
+def _checked_source(source: MultiverseSource, notes: list[str]) -> MultiverseSource:
+    kept = _unit_metrics(source.label, source.frame, list(source.metrics), notes)
+    frame = source.frame[source.frame["metric"].isin(kept)]
+    return MultiverseSource(source.label, _tidy(frame), kept, source.task)
 
 
 def _missing(value) -> bool:
@@ -357,18 +348,13 @@ def _truthy(value) -> bool:
     return bool(value)
 
 
-def _load_table(source, notes: list[str]) -> _Source:
+def _load_table(source, notes: list[str]) -> MultiverseSource:
     """A score file or DataFrame: compare's columns, plus optional ``metric``, ``fewshot``, ``variant``
     (then ``item`` is the base item) and ``error`` (truthy: a failed sample, its score ignored)."""
-    from assay.stats.compare import _normalise, _read_file
-
     if isinstance(source, pd.DataFrame):
         raw, label = source.reset_index(drop=True), "<DataFrame>"
     else:
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"{path}: no such file or run directory")
-        raw, label = _read_file(path), str(path)
+        raw, label = read_score_file(source), str(Path(source))
     if "_where" not in raw.columns:
         raw = raw.assign(_where=[f"row {i + 1}" for i in range(len(raw))])
     error = raw["error"].map(_truthy).astype(bool) if "error" in raw.columns else pd.Series(False, index=raw.index)
@@ -389,7 +375,7 @@ def _load_table(source, notes: list[str]) -> _Source:
     metrics = list(dict.fromkeys(metric_of))
     for (metric, _), rows in raw.groupby([metric_of, fewshot_of.astype(str)], sort=False, dropna=False):
         index = rows.index
-        out = _normalise(rows.drop(columns=extra), label, None, notes, across)
+        out = check_scores(rows.drop(columns=extra), label, None, notes, across)
         out["metric"] = metric
         out["fewshot"] = fewshot_of.loc[index].to_numpy(dtype=object)
         out["error"] = error.loc[index].to_numpy()
@@ -399,13 +385,9 @@ def _load_table(source, notes: list[str]) -> _Source:
     frame = pd.concat(frames, ignore_index=True)
     frame.loc[frame["error"], "score"] = np.nan
     if len(metrics) > 1:
-        scored = frame[~frame["error"]]
-        outside = [m for m in metrics[1:] if not _in_unit_interval(scored.loc[scored["metric"] == m, "score"])]
-        for m in outside:
-            notes.append(f"{label}: metric {m} has scores outside [0, 1]; it is not one of the choices")
-        metrics = [m for m in metrics if m not in outside]
+        metrics = _unit_metrics(label, frame, metrics, notes)
         frame = frame[frame["metric"].isin(metrics)]
-    return _Source(label, _tidy(frame), metrics, None)
+    return MultiverseSource(label, _tidy(frame), metrics, None)
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -421,15 +403,15 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _load(sources, notes: list[str]) -> list[_Source]:
-    if isinstance(sources, (str, Path, pd.DataFrame)):
+def _load(sources, notes: list[str]) -> list[MultiverseSource]:
+    if isinstance(sources, (str, Path, pd.DataFrame, MultiverseSource)):
         sources = [sources]
     if not sources:
         raise ConfigError("no sources given; pass run directories or score files")
     loaded = []
     for source in sources:
-        if not isinstance(source, pd.DataFrame) and Path(source).is_dir():
-            loaded.append(_load_run(Path(source), notes))
+        if isinstance(source, MultiverseSource):
+            loaded.append(_checked_source(source, notes))
         else:
             loaded.append(_load_table(source, notes))
     tasks = sorted({s.task for s in loaded if s.task is not None})
@@ -452,7 +434,7 @@ class _Universe:
     why: dict[str, str]  # why a dimension does not apply, for a spec that names it
 
 
-def _universe(loaded: list[_Source], notes: list[str]) -> _Universe:
+def _universe(loaded: list[MultiverseSource], notes: list[str]) -> _Universe:
     dimensions: dict[str, list] = {}
     fixed: dict[str, Any] = {}
     why: dict[str, str] = {}

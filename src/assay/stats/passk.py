@@ -16,8 +16,10 @@
 * ``majority_vote_curve``: accuracy of the most common answer among k samples,
   which plateaus where coverage keeps climbing.
 * ``passk_report``: all of the above per model from a long table of scores.
-* ``resolve_pass_until``: the PassUntil rule (K, B) to report for a run, checked
-  against the rule the run was sampled with.
+
+The PassUntil rule (K, B) to report for a run, checked against the rule the run
+was sampled with, is ``assay.run.pass_until.resolve_pass_until``: it reads the
+run's configuration.
 """
 
 from __future__ import annotations
@@ -760,13 +762,3 @@ def passk_report(
         ks_were_default=default,
         warnings=warnings,
     )
-
-
-def __getattr__(name: str):
-    # ``resolve_pass_until`` reads a run's configuration, so it lives in ``assay.run.pass_until``;
-    # the old import path keeps working without stats importing run at load time.
-    if name == "resolve_pass_until":
-        from assay.run.pass_until import resolve_pass_until
-
-        return resolve_pass_until
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

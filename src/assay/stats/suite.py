@@ -12,9 +12,9 @@ and is left out of the suite, with a note.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,22 +33,6 @@ PAIR_METHOD = (
     "difference of the suite means on the items both models answered in each task; percentile "
     "interval and two-sided p (twice the smaller tail share beyond 0) from the same stratified bootstrap"
 )
-
-
-def source_task(source: Any) -> str | None:
-    """The task a source holds: a run directory's task name (``--name``, or the
-    task's own); None for a score file or a table, which say nothing of it."""
-    from assay.run.store import read_config
-
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
-        return read_config(source).get("task_name")
-    return None
-
-
-def is_suite(sources: list[Any]) -> bool:
-    """Sources that are runs of two or more tasks."""
-    tasks = [source_task(s) for s in sources]
-    return all(t is not None for t in tasks) and len(set(tasks)) >= 2
 
 
 @dataclass
@@ -184,7 +168,7 @@ def _weighted_means(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def compare_suite(
-    sources: list[Any],
+    tasks: Mapping[str, list[Any]],
     *,
     metric: str | None = None,
     ci_method: str = "auto",
@@ -193,21 +177,21 @@ def compare_suite(
     seed: int | None = 0,
     n_boot: int = 2000,
 ) -> SuiteResult:
-    """Compare models within each task and across the suite of tasks (see the module's docstring)."""
-    from assay.stats.compare import compare, load_scores
+    """Compare models within each task and across the suite of tasks (see the module's docstring).
+
+    ``tasks``: each task's sources (score files, DataFrames or ``ScoreSource``s, as
+    ``compare`` takes them). ``assay.api.compare_suite`` groups run directories by
+    the task each holds.
+    """
+    from assay.stats.compare import compare
+    from assay.stats.scores import load_scores
 
     check_confidence(confidence)
     if n_boot < 100:
         raise ConfigError(f"n_boot {n_boot}: give at least 100 resamples")
-    by_task: dict[str, list[Any]] = {}
-    for source in sources:
-        task = source_task(source)
-        if task is None:
-            raise ConfigError(
-                f"{source}: a suite compares run directories (each knows its task); a score file "
-                "does not say which task it holds"
-            )
-        by_task.setdefault(task, []).append(source)
+    if not isinstance(tasks, Mapping) or not tasks:
+        raise ConfigError("a suite is each task's sources, e.g. {'gsm8k': [...], 'humaneval': [...]}")
+    by_task = {task: list(group) for task, group in tasks.items()}
     results = {
         task: compare(
             group, metric=metric, ci_method=ci_method, correction=correction, confidence=confidence, seed=seed
