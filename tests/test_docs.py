@@ -244,26 +244,6 @@ def workspaces(tmp_path_factory):
     return workspace
 
 
-@pytest.fixture(scope="module")
-def server():
-    """A local OpenAI-compatible endpoint (llama_cpp.server with SmolLM2), started once when a block needs it."""
-    from assay.models.registry import smollm2_path
-
-    from .servers import llama_server
-
-    started = {}
-
-    def url() -> str:
-        if "url" not in started:
-            started["context"] = llama_server(smollm2_path())
-            started["url"] = started["context"].__enter__() + "/v1"
-        return started["url"]
-
-    yield url
-    if "context" in started:
-        started["context"].__exit__(None, None, None)
-
-
 def _env(ws: Path, server: str | None) -> dict[str, str]:
     env = {
         **os.environ,
@@ -292,12 +272,12 @@ def test_every_block_is_run_or_exempted_on_purpose():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", [b for b in ALL if b.kind in ("commands", "python")], ids=lambda b: b.id)
-def test_documented_commands_run(block, workspaces, server):
+def test_documented_commands_run(block, workspaces, smollm2_server):
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED}")
     page = block.page.name
     ws = workspaces(page)
-    url = server() if _needs_server(block) or (page == "README.md" and "--base-url" in block.text) else None
+    url = smollm2_server() if _needs_server(block) or (page == "README.md" and "--base-url" in block.text) else None
     env = _env(ws, url)
     if block.kind == "python":
         # A page's Python blocks are one session, as a reader runs them: each sees what the ones before defined.
