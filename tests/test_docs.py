@@ -8,7 +8,8 @@ Each fenced block is one of:
   made from the shared data or by a fake model; placeholders a reader fills in
   (``runs/arithmetic-...``, ``RUN_DIR``) become the runs made by the blocks
   before. Inputs are kept small: every ``assay run`` without ``--limit`` gets
-  ``--limit 2``, judges ``--limit 10 --max-tokens 24``, bootstraps 20 draws;
+  ``--limit 2`` (and ``--max-tokens 16`` without one), judges ``--limit 10
+  --max-tokens 24``, bootstraps 20 draws;
   the local ``llama_cpp.server`` stands in for an OpenAI-compatible endpoint.
   Each command must exit 0 without a traceback, and some must print what
   the text around them says they print.
@@ -218,6 +219,8 @@ def _adapt(command: str, page: str, server: str | None) -> str:
         command = command.replace("http://127.0.0.1:8000/v1", server)
     if command.startswith("assay run ") and "--limit" not in command:
         command += " --limit 2"
+    if command.startswith("assay run ") and "--max-tokens" not in command:
+        command += " --max-tokens 16"
     if command.startswith("assay judge ") and "--limit" not in command:
         command += " --limit 10 --max-tokens 24"
     if command.startswith("assay import-pairs ") and "--limit" not in command:
