@@ -1,13 +1,18 @@
 """Sandbox throughput and per-sample overhead against a bare ``subprocess.run``.
 
-Usage: PYTHONPATH=src python3 benchmarks/sandbox_overhead.py [--samples 200] [--repeats 40] [--workers 2]
+Usage: .venv/bin/python benchmarks/sandbox_overhead.py [--samples 200] [--repeats 40] [--workers 2]
+
+Run it with the interpreter assay runs under (the project venv's): the
+sandboxed candidate, the trusted checker and the bare baseline all start this
+interpreter (``sys.executable``), so the ratio compares like with like.
 
 Figures for a trivial item (one function, one assertion), each series
 interleaved with the others so machine load affects all alike:
 * latency of one graded sample (sandboxed candidate + trusted checker), with
   bubblewrap and with the weak fallback, median over repeats, one at a time;
-* latency of ``subprocess.run([python, program.py])`` on the same code, the
-  floor any out-of-process scorer pays; the ratios are the sandbox's overhead;
+* latency of ``subprocess.run([python, "-I", program.py])`` on the same code
+  (``-I`` as the sandbox starts it), the floor any out-of-process scorer pays;
+  the ratios are the sandbox's overhead;
 * throughput: samples per second through ``score_code_batch`` with N workers;
 * HumanEval: seconds to grade the 164 canonical solutions (all must pass);
 * memory spread: whether four processes of one sandbox can together touch
@@ -63,7 +68,7 @@ def bare_latency(repeats: int) -> list[float]:
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            subprocess.run([sys.executable, path], check=True, capture_output=True)
+            subprocess.run([sys.executable, "-I", path], check=True, capture_output=True)
             times.append(time.perf_counter() - start)
     return times
 
@@ -135,6 +140,7 @@ def main() -> None:
         "user": os.geteuid(),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
+        "interpreter": sys.executable,
     }
     print(json.dumps(figures, indent=2))
 

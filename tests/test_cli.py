@@ -15,9 +15,14 @@ from .servers import free_port, stub_server
 ASSAY = [sys.executable, "-m", "assay.cli"]
 
 
-def assay(*args, env=None, check=True, timeout=600):
+def assay(*args, env=None, check=True, timeout=600, cwd=None):
     proc = subprocess.run(
-        [*ASSAY, *map(str, args)], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        [*ASSAY, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stderr}")

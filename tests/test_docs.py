@@ -8,7 +8,8 @@ Each fenced block is one of:
   made from the shared data or by a fake model; placeholders a reader fills in
   (``runs/arithmetic-...``, ``RUN_DIR``) become the runs made by the blocks
   before. Inputs are kept small: every ``assay run`` without ``--limit`` gets
-  ``--limit 2``, judges ``--limit 10 --max-tokens 24``, bootstraps 20 draws;
+  ``--limit 2`` (and ``--max-tokens 16`` without one), judges ``--limit 10
+  --max-tokens 24``, bootstraps 20 draws;
   the local ``llama_cpp.server`` stands in for an OpenAI-compatible endpoint.
   Each command must exit 0 without a traceback, and some must print what
   the text around them says they print.
@@ -218,6 +219,8 @@ def _adapt(command: str, page: str, server: str | None) -> str:
         command = command.replace("http://127.0.0.1:8000/v1", server)
     if command.startswith("assay run ") and "--limit" not in command:
         command += " --limit 2"
+    if command.startswith("assay run ") and "--max-tokens" not in command:
+        command += " --max-tokens 16"
     if command.startswith("assay judge ") and "--limit" not in command:
         command += " --limit 10 --max-tokens 24"
     if command.startswith("assay import-pairs ") and "--limit" not in command:
@@ -242,26 +245,6 @@ def workspaces(tmp_path_factory):
         return made[page]
 
     return workspace
-
-
-@pytest.fixture(scope="module")
-def server():
-    """A local OpenAI-compatible endpoint (llama_cpp.server with SmolLM2), started once when a block needs it."""
-    from assay.models.registry import smollm2_path
-
-    from .servers import llama_server
-
-    started = {}
-
-    def url() -> str:
-        if "url" not in started:
-            started["context"] = llama_server(smollm2_path())
-            started["url"] = started["context"].__enter__() + "/v1"
-        return started["url"]
-
-    yield url
-    if "context" in started:
-        started["context"].__exit__(None, None, None)
 
 
 def _env(ws: Path, server: str | None) -> dict[str, str]:
@@ -292,12 +275,12 @@ def test_every_block_is_run_or_exempted_on_purpose():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", [b for b in ALL if b.kind in ("commands", "python")], ids=lambda b: b.id)
-def test_documented_commands_run(block, workspaces, server):
+def test_documented_commands_run(block, workspaces, smollm2_server):
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED}")
     page = block.page.name
     ws = workspaces(page)
-    url = server() if _needs_server(block) or (page == "README.md" and "--base-url" in block.text) else None
+    url = smollm2_server() if _needs_server(block) or (page == "README.md" and "--base-url" in block.text) else None
     env = _env(ws, url)
     if block.kind == "python":
         # A page's Python blocks are one session, as a reader runs them: each sees what the ones before defined.

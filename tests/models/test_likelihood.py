@@ -134,7 +134,7 @@ def test_context_longer_than_the_window_is_a_clear_error(tmp_path):
     assert sample.error and "--n-ctx" in sample.error and "more than the context window (32)" in sample.error
 
 
-def test_server_agrees_with_in_process_and_misaligned_servers_are_refused(tmp_path):
+def test_server_agrees_with_in_process_and_misaligned_servers_are_refused(tmp_path, smollm2_server):
     import pandas as pd
 
     from assay.run.export import export_run
@@ -157,10 +157,9 @@ def test_server_agrees_with_in_process_and_misaligned_servers_are_refused(tmp_pa
     margin = sorted(local_lp)[-1] - sorted(local_lp)[-2]
     if margin > 0.5:
         assert int(np.argmax(served_lp)) == int(np.argmax(local_lp))
-    with llama_server(smollm2_path()) as url:
-        served = get_model("openai-completion:smollm2", base_urls=[url + "/v1"])
-        with pytest.raises(ModelError, match="not those of the prompt's tokens"):
-            asyncio.run(served.loglikelihood("Question: 2 + 2 =", [" 4"]))
+    served = get_model("openai-completion:smollm2", base_urls=[smollm2_server()])
+    with pytest.raises(ModelError, match="not those of the prompt's tokens"):
+        asyncio.run(served.loglikelihood("Question: 2 + 2 =", [" 4"]))
 
 
 def test_apply_chat_template_scores_after_the_assistant_cue(tmp_path):

@@ -6,19 +6,18 @@ import urllib.request
 
 import pytest
 
-from assay.models.registry import get_model, smollm2_path
+from assay.models.registry import get_model
 from assay.run.runner import run_eval
 from assay.tasks.arithmetic import arithmetic_task
 
-from ..servers import llama_server, stub_server
+from ..servers import stub_server
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def llama_url():
-    with llama_server(smollm2_path()) as url:
-        yield url + "/v1"
+@pytest.fixture
+def llama_url(smollm2_server):
+    return smollm2_server()
 
 
 def test_chat_and_completion_endpoints_of_llama_server(llama_url, tmp_path):
