@@ -172,3 +172,23 @@ def test_apply_chat_template_scores_after_the_assistant_cue(tmp_path):
     assert chat_lp != plain.models["smollm2"].metrics["logprob_correct"]["value"]
     context = smol.format_chat([{"role": "user", "content": "hi"}])
     assert context.endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.parametrize("name", ["smollm2", "gemma3-270m"])
+def test_prefix_reuse_reproduces_full_evaluation_bit_for_bit(name):
+    from assay.models.llama_cpp import ScoringContext, score_continuations, split_matches_full_evaluation
+
+    model = get_model(name)
+    scoring = ScoringContext(model._load())
+    assert split_matches_full_evaluation(scoring)
+    reused = 0
+    for _, item, prompt in items_of(["mmlu", "arc_easy", "hellaswag", "piqa"]):
+        context = prompt.contexts[0]
+        context_tokens = scoring.tokenize(context)
+        wholes = [scoring.tokenize(context + c) for c in prompt.continuations]
+        starts = [max(1, min(common_prefix(context_tokens, w), len(w) - 1)) for w in wholes]
+        full, full_tokens = score_continuations(scoring, wholes, starts, reuse_prefix=False)
+        split, split_tokens = score_continuations(scoring, wholes, starts, reuse_prefix=True)
+        assert split == full, (name, item.id)  # equal floats, not merely close
+        reused += full_tokens - split_tokens
+    assert reused > 0  # the shared contexts were in fact evaluated once
