@@ -180,7 +180,8 @@ def test_prefix_reuse_reproduces_full_evaluation_bit_for_bit(name):
 
     model = get_model(name)
     scoring = ScoringContext(model._load())
-    assert split_matches_full_evaluation(scoring)
+    assert split_matches_full_evaluation(scoring, model.n_ctx) is True
+    assert split_matches_full_evaluation(scoring, 16) is None  # the probe does not fit: no reuse, no note
     reused = 0
     for _, item, prompt in items_of(["mmlu", "arc_easy", "hellaswag", "piqa"]):
         context = prompt.contexts[0]
@@ -192,3 +193,10 @@ def test_prefix_reuse_reproduces_full_evaluation_bit_for_bit(name):
         assert split == full, (name, item.id)  # equal floats, not merely close
         reused += full_tokens - split_tokens
     assert reused > 0  # the shared contexts were in fact evaluated once
+
+
+def test_a_window_too_small_for_the_probe_still_scores_items_that_fit():
+    model = get_model("smollm2", n_ctx=24)
+    sample = asyncio.run(model.loglikelihood("Two plus two is", [" four", " five"]))
+    assert sample.error is None and len(sample.logprobs) == 2
+    assert model._split_exact is False  # each choice evaluated in full

@@ -232,8 +232,9 @@ class LlamaCppModel:
             context_tokens = prefix + context_tokens
             starts = [max(1, min(common_prefix(context_tokens, w), len(w) - 1)) for w in wholes]
         if self._split_exact is None:
-            self._split_exact = split_matches_full_evaluation(scoring)
-            if not self._split_exact:
+            exact = split_matches_full_evaluation(scoring, self.n_ctx)
+            self._split_exact = bool(exact)
+            if exact is False:
                 print(
                     f"note: {self.name}: a split evaluation does not reproduce a full one on this model and CPU; "
                     "each choice is evaluated in full (slower, same numbers)",
@@ -345,11 +346,14 @@ PROBE_TEXT = (
 PROBE_CHOICES = (" the roof", " the heating system in the reading room", " windows", " none of them, as it turned out")
 
 
-def split_matches_full_evaluation(scoring: "ScoringContext") -> bool:
+def split_matches_full_evaluation(scoring: "ScoringContext", n_ctx: int) -> bool | None:
     """Whether prefix reuse reproduces full evaluations exactly on this model
-    and CPU, tried on a few choices of different lengths after one context."""
+    and CPU, tried on a few choices of different lengths after one context
+    (None: the probe does not fit a context window of ``n_ctx`` tokens)."""
     context = scoring.tokenize(PROBE_TEXT)
     wholes = [scoring.tokenize(PROBE_TEXT + choice) for choice in PROBE_CHOICES]
+    if max(len(w) for w in wholes) > n_ctx:
+        return None
     starts = [max(1, min(common_prefix(context, w), len(w) - 1)) for w in wholes]
     if not shared_prefix_cut(wholes, starts, scoring.n_batch):
         return True  # nothing would be reused at this batch size
