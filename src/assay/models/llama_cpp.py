@@ -287,7 +287,7 @@ class LlamaCppModel:
 # where one full evaluation would compute every row the same way: at a multiple
 # of ROW_GROUP, with every batch on either side of the cut at least MIN_BATCH rows
 # long. On both shipped models such a split reproduces a full evaluation bit for
-# bit (1,288 cuts of one text on Gemma 3, every item of the sample tasks on both);
+# bit (every such cut of 1,288 tried on one text, every item of the sample tasks);
 # each model is checked once per load (split_matches_full_evaluation), and where a
 # model or CPU behaves otherwise every choice is evaluated in full.
 ROW_GROUP = 4
