@@ -206,3 +206,20 @@ def test_cli_fit_select_estimate(tmp_path):
         assert m["ci_low"] <= m["estimate"] <= m["ci_high"]
     bad = subprocess.run([*cli, "select", str(tmp_path / "irt.json"), "--items", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_score_matrix_names_the_source_and_row_of_a_score_outside_the_unit_interval():
+    import pandas as pd
+
+    from assay.errors import DataError
+    from assay.stats.irt import score_matrix
+    from assay.stats.scores import ScoreSource
+
+    good = ScoreSource("a.csv", pd.DataFrame({"model": ["m1", "m1"], "item": ["i1", "i2"], "score": [1.0, 0.0]}))
+    bad = ScoreSource("b.csv", pd.DataFrame({"model": ["m2", "m2"], "item": ["i1", "i2"], "score": [0.5, 2.0]}))
+    with pytest.raises(
+        DataError, match=r"b\.csv .*score 2 \(model 'm2', item 'i2'\) is outside \[0, 1\].*\(1 row\(s\) outside\)"
+    ):
+        score_matrix([good, bad])
+    matrix = score_matrix([good, ScoreSource("c.csv", bad.frame.assign(score=[0.5, 1.0]))])
+    assert matrix.loc["m2", "i1"] == 0.5 and matrix.loc["m1", "i2"] == 0.0

@@ -60,28 +60,18 @@ def score_matrix(sources, *, metric: str | None = None) -> pd.DataFrame:
     (as ``compare`` reads them; ``assay.api.score_matrix`` takes run directories too);
     several samples of an item are averaged.
     """
-    from assay.stats.scores import ScoreSource, load_source
+    from assay.stats.scores import load_sources
 
-    if isinstance(sources, (str, Path, pd.DataFrame, ScoreSource)):
-        sources = [sources]
-    if not sources:
-        raise ConfigError("no sources given; pass run directories or score files")
-    frames, origin = [], {}
-    for source in sources:
-        frame, label = load_source(source, metric, [])
-        outside = frame[(frame["score"] < 0) | (frame["score"] > 1)]
-        if not outside.empty:
-            row = outside.iloc[0]
-            raise DataError(
-                f"{label} {row['_where']}: score {row['score']:g} (model {row['model']!r}, item {row['item']!r}) is "
-                f"outside [0, 1]; item response models need scores in [0, 1] ({len(outside)} row(s) outside)"
-            )
-        for model in frame["model"].unique():
-            if model in origin:
-                raise DataError(f"model {model!r} appears in both {origin[model]} and {label}; rename one of them")
-            origin[model] = label
-        frames.append(frame)
-    scores = pd.concat(frames, ignore_index=True)
+    scores, origin = load_sources(sources, metric, [])
+    outside = scores[(scores["score"] < 0) | (scores["score"] > 1)]
+    if not outside.empty:
+        row = outside.iloc[0]
+        label = origin[row["model"]]
+        in_source = int((outside["model"].map(origin) == label).sum())
+        raise DataError(
+            f"{label} {row['_where']}: score {row['score']:g} (model {row['model']!r}, item {row['item']!r}) is "
+            f"outside [0, 1]; item response models need scores in [0, 1] ({in_source} row(s) outside)"
+        )
     return scores.groupby(["model", "item"], sort=False)["score"].mean().unstack("item")
 
 
