@@ -49,6 +49,7 @@ def test_calibrate_recovers_the_growth_and_covers_fresh_errors():
     errors = BacktestErrors(rng.standard_normal(len(d)) * true_scale, d, fold, fold.astype(object), span)
     rule = calibrate(errors, sigma0, 0.9)
     assert rule.growth == pytest.approx(growth, rel=0.15)
+    assert rule.lever == pytest.approx(1.0, abs=0.3)
     assert rule.quantile_method == "conformal"
     # Fresh errors from the same law fall inside at about the nominal rate.
     d_new = rng.uniform(0.1, 2.0, 20000)
@@ -58,6 +59,25 @@ def test_calibrate_recovers_the_growth_and_covers_fresh_errors():
     assert 0.87 <= inside <= 0.93
     crossed = cross_validated_coverage(errors, sigma0, 0.9)
     assert 0.85 <= crossed["coverage"] <= 0.95 and len(crossed["per_fold"]) == n_folds
+
+
+@pytest.mark.parametrize("lever", [0.0, 2.0])
+def test_calibrate_estimates_how_much_the_fitted_span_adds(lever):
+    """Errors whose scale ignores the span (lever 0) or doubles its weight (lever 2): the likelihood finds
+    which, and the rule fitted with the fixed straight-line lever of 1 would miscover fresh errors."""
+    rng = np.random.default_rng(int(lever) + 5)
+    sigma0, growth = 0.01, 0.02
+    fold = np.repeat(np.arange(40), 30)
+    d = rng.uniform(0.1, 2.0, len(fold))
+    span = np.repeat(rng.uniform(0.3, 3.0, 40), 30)
+    scale = np.sqrt(sigma0**2 + (growth * reach(d, span, lever)) ** 2)
+    rule = calibrate(BacktestErrors(rng.standard_normal(len(d)) * scale, d, fold, fold.astype(object), span), sigma0, 0.9)
+    assert abs(rule.lever - lever) <= 0.6, rule.lever
+    # Fresh forecasts from longer spans than any fold saw: the estimated lever carries the rate there.
+    d_new, span_new = rng.uniform(0.1, 2.0, 20000), np.full(20000, 4.0)
+    fresh = rng.standard_normal(20000) * np.sqrt(sigma0**2 + (growth * reach(d_new, span_new, lever)) ** 2)
+    inside = np.mean(np.abs(fresh) <= rule.half_width(d_new, span_new))
+    assert 0.86 <= inside <= 0.94, inside
 
 
 def test_reach_is_zero_inside_the_data():

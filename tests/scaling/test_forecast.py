@@ -36,7 +36,7 @@ def test_intervals_cover_a_misspecified_law_beyond_the_training_range():
     covered = np.array(covered, dtype=float)
     # Nominal 90%; the forecasts reach up to 2 decades beyond the largest fitted compute.
     assert max(far) == pytest.approx(2.0)
-    assert 0.85 <= covered.mean() <= 0.98, covered.mean()
+    assert 0.85 <= covered.mean() <= 0.95, covered.mean()
     # The old bootstrap interval of the curve covers far less on the same kind of table.
     table = bending_loss_table(rng)
     old = backtest(table, "power", "compute", "loss", holdout_largest=8, bootstrap=100, level=0.9)

@@ -14,12 +14,13 @@ The errors are then turned into an interval by split-conformal prediction
 with a scale that grows with that distance d and with the span L (decades
 of the first x the fit saw):
 
-    scale(d, L) = sqrt(sigma0^2 + (b * d * (d + L))^2)
+    scale(d, L) = sqrt(sigma0^2 + (b * d * (d + c * L))^2)
 
-``sigma0`` is the in-range scatter (the RMS residual of the fit itself) and
-``b`` is estimated by least squares of e^2 - sigma0^2 on (d (d + L))^2 over
-the backtest errors; ``reach`` says why that form. The interval at a new row
-is ``prediction ± q * scale(d, L)``, where q is the conformal quantile of the
+``sigma0`` is the in-range scatter (the RMS residual of the fit itself);
+``b`` (growth) and ``c`` (lever, how much a longer lever arm adds) are
+estimated by maximum likelihood of the backtest errors as normal with that
+scale; ``reach`` says why that form. The interval at a new row is
+``prediction ± q * scale(d, L)``, where q is the conformal quantile of the
 normalised errors |e| / scale (each backtest fold weighing the same, with the
 usual (n+1)/n finite-sample correction; with fewer errors than that
 correction allows, the normal-theory Student-t quantile instead). A forecast
@@ -62,31 +63,35 @@ class Calibration:
 
     level: float
     sigma0: float
-    growth: float  # b in scale = sqrt(sigma0^2 + (b * d * (d + span))^2)
+    growth: float  # b in scale = sqrt(sigma0^2 + (b * d * (d + c * span))^2)
     quantile: float  # conformal quantile of |error| / scale; inf when too few errors
     n_errors: int
     n_folds: int
     quantile_method: str = "conformal"  # or "student-t" when the errors are too few for a conformal bound
+    lever: float = 1.0  # c in that scale: how much a longer fitted span adds to the error at a distance
 
     def scale(self, distance, span) -> np.ndarray:
-        return np.sqrt(self.sigma0**2 + (self.growth * reach(distance, span)) ** 2)
+        return np.sqrt(self.sigma0**2 + (self.growth * reach(distance, span, self.lever)) ** 2)
 
     def half_width(self, distance, span) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             return self.quantile * self.scale(distance, span)
 
 
-def reach(distance, span) -> np.ndarray:
-    """d * (d + span): how a smooth misfit's extrapolation error grows, in decades squared.
+def reach(distance, span, lever: float = 1.0) -> np.ndarray:
+    """d * (d + lever * span): how a smooth misfit's extrapolation error grows, in decades squared.
 
-    A curve fitted over ``span`` decades that misses a constant curvature of
-    the truth is off by about curvature * (d^2 + span * d + span^2 / 6) at d
-    decades beyond its data; the constant part is the in-range scatter, the
-    rest is d * (d + span). So a forecast from a longer lever arm is not
-    trusted more at the same distance: its fit has averaged over more bend.
+    A straight line fitted over ``span`` decades of a truth with constant
+    curvature is off by curvature * (d^2 + span * d + span^2 / 6) at d decades
+    beyond its data; the constant part is the in-range scatter, the rest is
+    d * (d + span): a longer lever arm averages over more bend, so it is not
+    trusted more at the same distance (lever 1). A curve with more
+    parameters follows part of the bend, and a short span also means fewer
+    points and a noisier fit, so how much the span adds is estimated from
+    the backtests (``calibrate``) rather than fixed; lever 0 is pure d^2.
     """
     distance = np.maximum(np.asarray(distance, dtype=float), 0.0)
-    return distance * (distance + np.asarray(span, dtype=float))
+    return distance * (distance + lever * np.asarray(span, dtype=float))
 
 
 def nested_backtests(
@@ -184,6 +189,49 @@ def weighted_conformal_quantile(scores: np.ndarray, weights: np.ndarray, level: 
     return float(scores[order][min(index, len(scores) - 1)])
 
 
+# Candidate levers for the profile likelihood: 0 (span adds nothing) to 4 (a span adds four times what the
+# straight-line misfit says). The likelihood is flat over the top of that range on every table measured, and
+# widening it to 10 moved no coverage by more than a point (docs/scaling.md).
+LEVERS = np.linspace(0.0, 4.0, 41)
+
+
+def fit_error_scale(errors: BacktestErrors, sigma0: float, weights: np.ndarray) -> tuple[float, float]:
+    """(growth b, lever c) maximising the weighted normal likelihood of the backtest errors.
+
+    Each error e is taken as normal with variance sigma0^2 + (b * reach(d, span, c))^2;
+    c is profiled over ``LEVERS`` and b found on a log grid, then refined. Returns
+    (0, 1) when the errors carry no distance (all inside the data).
+    """
+    e2 = errors.error**2
+    best = (np.inf, 0.0, 1.0)
+    for lever in LEVERS:
+        r2 = reach(errors.distance, errors.span, lever) ** 2
+        if not np.any(r2 > 0):
+            continue
+        # Where b * reach equals the largest error the scale is already too wide: search below that.
+        top = np.log(np.sqrt(np.max(e2)) / np.sqrt(np.max(r2[r2 > 0])) + 1e-300) + 2.0
+        grid = np.linspace(top - 30.0, top, 301)
+        variance = sigma0**2 + np.exp(2 * grid)[:, None] * r2[None, :]
+        nll = np.sum(weights * (np.log(variance) + e2 / variance), axis=1)
+        i = int(np.argmin(nll))
+        if nll[i] < best[0]:
+            best = (float(nll[i]), float(np.exp(grid[i])), float(lever))
+    if not np.isfinite(best[0]):
+        return 0.0, 1.0
+    _, growth, lever = best
+    r2 = reach(errors.distance, errors.span, lever) ** 2
+
+    def nll(log_b: float) -> float:
+        variance = sigma0**2 + np.exp(2 * log_b) * r2
+        return float(np.sum(weights * (np.log(variance) + e2 / variance)))
+
+    from scipy import optimize
+
+    log_b = np.log(growth)
+    refined = optimize.minimize_scalar(nll, bounds=(log_b - 0.1, log_b + 0.1), method="bounded")
+    return float(np.exp(refined.x)), lever
+
+
 def calibrate(errors: BacktestErrors, sigma0: float, level: float) -> Calibration:
     """Learn how the error scale grows with distance, and the conformal quantile, from backtest errors."""
     e = errors.error
@@ -191,11 +239,8 @@ def calibrate(errors: BacktestErrors, sigma0: float, level: float) -> Calibratio
     if len(e) == 0:
         return Calibration(level, sigma0, 0.0, float("inf"), 0, 0)
     weights = _fold_weights(errors.fold)
-    r2 = reach(errors.distance, errors.span) ** 2
-    # e^2 - sigma0^2 = b^2 * reach^2, by weighted least squares through the origin, b^2 >= 0.
-    denominator = float(np.sum(weights * r2**2))
-    growth2 = float(np.sum(weights * r2 * (e**2 - sigma0**2)) / denominator) if denominator > 0 else 0.0
-    rule = Calibration(level, sigma0, float(np.sqrt(max(growth2, 0.0))), float("inf"), len(e), errors.n_folds)
+    growth, lever = fit_error_scale(errors, sigma0, weights)
+    rule = Calibration(level, sigma0, growth, float("inf"), len(e), errors.n_folds, lever=lever)
     scores = np.abs(e) / rule.scale(errors.distance, errors.span)
     rule.quantile = weighted_conformal_quantile(scores, weights, level, len(e))
     if not np.isfinite(rule.quantile):
@@ -253,7 +298,15 @@ def interval_from_calibration(
     if quantile is None:
         nan = np.full(len(d), np.nan)
         return nan, nan.copy()
-    rule = Calibration(calibration.get("level", 0.9), calibration["sigma0"], calibration["growth"], quantile, 0, 0)
+    rule = Calibration(
+        calibration.get("level", 0.9),
+        calibration["sigma0"],
+        calibration["growth"],
+        quantile,
+        0,
+        0,
+        lever=calibration.get("lever", 1.0),  # fits saved before the lever was estimated used 1
+    )
     half = rule.half_width(d, calibration["span"])
     if calibration["error_scale"] == "log y":
         with np.errstate(divide="ignore", invalid="ignore"):

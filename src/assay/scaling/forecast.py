@@ -598,7 +598,7 @@ def _method_text(kind: str, rule, offsets: bool) -> str:
     kind_of = "split-conformal" if rule.quantile_method == "conformal" else "Student-t"
     return (
         f"{shape}; {kind_of} interval from {rule.n_folds} nested backtest fold(s), "
-        f"half-width = q * sqrt(sigma0^2 + (growth * d * (d + span))^2), d = decades beyond the training data"
+        f"half-width = q * sqrt(sigma0^2 + (growth * d * (d + lever * span))^2), d = decades beyond the training data"
     )
 
 
@@ -610,8 +610,8 @@ def _calibration_report(
         "level": level,
         "method": "split conformal on nested backtests: the training rows are cut below each of their larger "
         "sizes in turn, refitted and forecast above the cut; errors scaled by sqrt(sigma0^2 + "
-        "(growth * d * (d + span))^2), d = decades beyond the fitted data, span = decades fitted; "
-        "each fold weighs the same",
+        "(growth * d * (d + lever * span))^2), d = decades beyond the fitted data, span = decades fitted, "
+        "growth and lever by maximum likelihood of the backtest errors; each fold weighs the same",
         "error_scale": scale,
         "folds": rule.n_folds,
         "failed_folds": errors.failed,
@@ -620,6 +620,7 @@ def _calibration_report(
         "max_distance": float(np.max(errors.distance)) if len(errors.distance) else None,
         "sigma0": rule.sigma0,
         "growth": rule.growth,
+        "lever": rule.lever,
         "span": span,
         "quantile": rule.quantile if math.isfinite(rule.quantile) else None,
         "quantile_method": rule.quantile_method,
@@ -636,7 +637,7 @@ def _calibration_report(
         )
     summary = (
         f"{rule.n_folds} backtest fold(s), {rule.n_errors} errors; error scale sqrt({rule.sigma0:.3g}^2 + "
-        f"({rule.growth:.3g} d (d + {span:.2g}))^2) on {scale}, quantile "
+        f"({rule.growth:.3g} d (d + {rule.lever:.2g} * {span:.2g}))^2) on {scale}, quantile "
         f"{'inf' if not math.isfinite(rule.quantile) else f'{rule.quantile:.3g}'} ({rule.quantile_method})"
     )
     if crossed.get("coverage") is not None:

@@ -96,6 +96,7 @@ def calibrate_law(
         "n_errors": rule.n_errors,
         "sigma0": rule.sigma0,
         "growth": rule.growth,
+        "lever": rule.lever,
         "span": training_span(rank),
         "quantile": rule.quantile if np.isfinite(rule.quantile) else None,
         "quantile_method": rule.quantile_method,
