@@ -32,10 +32,13 @@ from assay.judge.protocols.pairwise import map_back as _map_back  # noqa: F401 -
 from assay.models.base import GENERATE, GenParams, Model, Request
 from assay.records import Item, Verdict, stable_hash
 from assay.run.executor import Jobs, Tally, execute, fetch
+from assay.stats.bootstrap import Interval
 
 JURY = "jury"
 # Enough for a bounded explanation plus the verdict field.
 DEFAULT_MAX_TOKENS = 128
+# The level of a summary's intervals: _interval calls scaled_mean_ci at its default.
+SUMMARY_LEVEL = 0.95
 
 
 # --------------------------------------------------------------------------- results
@@ -98,6 +101,22 @@ class JudgeSummary:
         if self.first_error:
             d["first_error"] = self.first_error
         return jsonable(d)
+
+    def model_interval(self, model: str) -> Interval:
+        """``model``'s mean score or win rate and its interval from ``intervals`` (low/high None where it has
+        none: fewer than 2 items, or a win rate over several pairs, whose intervals are in ``pairs``)."""
+        estimates = self.win_rates if self.win_rates is not None else self.mean_score
+        if not estimates or model not in estimates:
+            raise ConfigError(f"judge {self.name} has no score for {model!r}; it scored {', '.join(estimates or {})}")
+        interval = self.intervals.get(model) or {}
+        return Interval(
+            estimates[model],
+            interval.get("low"),
+            interval.get("high"),
+            SUMMARY_LEVEL,
+            interval.get("method") or "no interval",
+            interval.get("n"),
+        )
 
 
 @dataclass

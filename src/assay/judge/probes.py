@@ -37,6 +37,7 @@ from assay.judge.prompts import load_template
 from assay.judge.protocols.pairwise import PAIRWISE
 from assay.judge.protocols.pointwise import POINTWISE
 from assay.models.base import GENERATE, GenParams, Model, Request
+from assay.stats.bootstrap import Interval
 
 PROBES = ("verbosity", "position", "self_preference")
 
@@ -75,6 +76,7 @@ class ProbeResult:
     detail: dict[str, Any] = field(default_factory=dict)
     # What ``effect`` is measured in: a figure puts effects of one unit on one axis.
     unit: str = "share of verdicts"
+    level: float = 0.95  # of the interval [low, high]
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -96,6 +98,10 @@ class ProbeResult:
                 "unit": self.unit,
             }
         )
+
+    def to_interval(self) -> Interval:
+        """The effect and its interval (all None when the probe does not apply or had no valid verdict)."""
+        return Interval(self.effect, self.low, self.high, self.level, self.method or "no interval", self.n)
 
     def render(self) -> str:
         head = f"probe {self.probe} ({self.judge})"
@@ -235,6 +241,7 @@ def _verbosity(
             "appended (0: no verbosity bias; > 0: padding is rewarded)",
             detail={"n_items": len(scores), "template_hash": template.hash},
             unit=f"rating points (1–{scale} scale)",
+            level=level,
         ),
         replies,
     )
@@ -325,6 +332,7 @@ def _position(
                 "real_pairs_both_orders": position_consistency(real),
                 "template_hash": template.hash,
             },
+            level=level,
         ),
         replies,
     )
@@ -353,6 +361,7 @@ def _self_preference(
             False,
             reason=reason,
             meaning="judge credit to its own family's outputs minus the gold credit",
+            level=level,
         )
 
     if run_dir is None:
@@ -438,6 +447,7 @@ def _self_preference(
             "gold_credit": float(np.mean([g for _, _, g in credits])) if credits else None,
             "template_hash": sorted(templates),
         },
+        level=level,
     )
 
 

@@ -23,12 +23,15 @@ from assay.models.base import CHOICES, GENERATE, ROLLING, GenParams, Model, Requ
 from assay.records import Item, Sample, stable_hash
 from assay.run.executor import Jobs, Tally, empty_is_error, execute, fetch
 from assay.run.store import RunStore, read_config, write_config
+from assay.stats.bootstrap import Interval
 from assay.tasks.scorers import as_score, get_scorer
 from assay.tasks.task import Task
 
 if TYPE_CHECKING:
     from assay.run.stopping import StopRule
 
+# The level of a run summary's interval: summary_ci and ratio_ci are called at their default.
+SUMMARY_LEVEL = 0.95
 # Scorers that block (they run programs): scored in a worker thread.
 BLOCKING_SCORERS = {"code"}
 # Scorers that need no target (the item carries its own tests).
@@ -59,6 +62,12 @@ class ModelSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+
+    def to_interval(self) -> Interval:
+        """The headline score and its interval (low/high None with fewer than 2 items); ``n`` counts the items."""
+        return Interval(
+            self.score, self.ci_low, self.ci_high, SUMMARY_LEVEL, self.ci_method or "no interval", self.n_items
+        )
 
 
 @dataclass

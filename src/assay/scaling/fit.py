@@ -107,6 +107,17 @@ class ScalingFit:
     # predictions carry them instead of the bootstrap interval of the curve.
     calibration: dict | None = None
 
+    def param_interval(self, name: str) -> Interval:
+        """One fitted parameter and its bootstrap interval (low/high None when the fit had no bootstrap).
+
+        ``n`` counts the points fitted, ``n_clusters`` the clusters resampled with ``--cluster``.
+        """
+        if name not in self.params:
+            raise ConfigError(f"the {self.law} fit has no parameter {name!r}; it has {', '.join(self.params)}")
+        low, high = self.ci.get(name) or (None, None)
+        method = self.bootstrap_method or "point estimate (fit without bootstrap)"
+        return Interval(self.params[name], low, high, self.level, method, self.n_points, self.n_clusters)
+
     # -- prediction -------------------------------------------------------------------------
     @property
     def _law(self) -> Law:

@@ -51,6 +51,18 @@ COMPONENT_INTERVALS = (
     "t interval of that mean with items and variants both random (Satterthwaite df); variant: the modified "
     "large-sample (Ting et al. 1990) interval on the variant and interaction mean squares; ends floored at 0"
 )
+# How one component's interval was made (COMPONENT_INTERVALS describes them all together).
+MEAN_COMPONENT_INTERVAL = (
+    "t interval of the mean of per-cell contributions, items and variants both random (Satterthwaite df); "
+    "ends floored at 0"
+)
+VARIANT_COMPONENT_INTERVAL = (
+    "modified large-sample (Ting et al. 1990) interval on the variant and interaction mean squares; ends floored at 0"
+)
+CROSSED_MEAN_METHOD = (
+    "mean ± t·SE, Var = s2_item/n_items + s2_variant/n_variants + s2_residual/(n_items n_variants) from the "
+    "crossed method-of-moments components (negative ones set to 0); Satterthwaite degrees of freedom"
+)
 POOLED_METHOD = (
     "mean of the per-cell differences over items × variants; Var = s2_item/n_items + s2_variant/n_variants + "
     "s2_residual/(n_items n_variants) from the crossed method-of-moments components of the differences (negative "
@@ -75,7 +87,10 @@ MIXEDLM_LIMIT = 1_000_000
 
 @dataclass
 class Spread:
-    """How far one model's variant means spread, with crossed-bootstrap intervals for the sd and range."""
+    """How far one model's variant means spread, with chi-square intervals for the sd and range (SPREAD_METHOD).
+
+    ``to_interval()`` gives the sd of the variant means and its interval, ``range_interval()`` the range.
+    """
 
     min: float
     min_variant: str
@@ -110,6 +125,15 @@ class Spread:
             }
         )
 
+    def to_interval(self) -> Interval:
+        """The sd of the variant means and its chi-square interval; ``n`` counts the variants."""
+        return Interval(self.sd, self.sd_low, self.sd_high, self.confidence, self.method, self.n_variants)
+
+    def range_interval(self) -> Interval:
+        """The observed range of the variant means, with the interval for the range expected among as many
+        fresh variants (the sd interval times d2(n_variants)); ``n`` counts the variants."""
+        return Interval(self.range, self.range_low, self.range_high, self.confidence, self.method, self.n_variants)
+
 
 @dataclass
 class Component:
@@ -120,11 +144,16 @@ class Component:
     high: float
     share: float
     raw: float  # the moment estimate before flooring at 0
+    confidence: float = 0.95
+    method: str = COMPONENT_INTERVALS  # how this component's interval was made
 
     def to_dict(self) -> dict:
         return jsonable(
             {"estimate": self.estimate, "ci_low": self.low, "ci_high": self.high, "share": self.share, "raw": self.raw}
         )
+
+    def to_interval(self) -> Interval:
+        return Interval(self.estimate, self.low, self.high, self.confidence, self.method)
 
 
 @dataclass
@@ -739,6 +768,8 @@ def crossed_components(
             max(intervals[name][1], 0.0),
             estimates[name] / total if total > 0 else float("nan"),
             float(raw[name]),
+            confidence,
+            VARIANT_COMPONENT_INTERVAL if name == "variant" else MEAN_COMPONENT_INTERVAL,
         )
         for name in raw
     }
@@ -865,6 +896,13 @@ class CrossedMean:
     high: float
     p_value: float
     components: dict[str, float]  # item, variant, residual variances of the cells (negative ones as 0)
+    confidence: float = 0.95
+    n_items: int | None = None
+    n_variants: int | None = None
+
+    def to_interval(self) -> Interval:
+        """The mean and its t interval; ``n`` counts the items (rows) of the table."""
+        return Interval(self.mean, self.low, self.high, self.confidence, CROSSED_MEAN_METHOD, self.n_items)
 
 
 def crossed_mean(table, *, confidence: float = 0.95) -> CrossedMean:
@@ -913,6 +951,9 @@ def crossed_mean(table, *, confidence: float = 0.95) -> CrossedMean:
         float(high),
         p,
         {"item": max(s_item, 0.0), "variant": max(s_variant, 0.0), "residual": ms["interaction"]},
+        confidence,
+        n_i,
+        n_v,
     )
 
 

@@ -17,8 +17,8 @@ thing (and use the same random stream for a given seed) wherever they appear:
 
 ``Interval`` is the shape of every interval: estimate, low, high, level,
 method, n and n_clusters. Result types keep the JSON keys users read
-(``ci_low``/``ci_high`` or ``low``/``high``) and expose the same numbers as an
-``Interval`` through their ``interval`` property.
+(``ci_low``/``ci_high`` or ``low``/``high``) and give the same numbers as an
+``Interval`` through their ``to_interval()`` method.
 
 numpy is imported inside the functions, so that ``check_level`` and
 ``Interval`` stay importable from the numpy-free ``assay.stats.binary``.

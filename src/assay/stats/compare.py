@@ -20,6 +20,7 @@ import pandas as pd
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 from assay.stats._inputs import check_confidence, warn
+from assay.stats.bootstrap import Interval
 from assay.stats.intervals import METHODS, MeanCI, mean_ci
 from assay.stats.multiplicity import CORRECTIONS, adjust_pvalues
 from assay.stats.paired import PairedDiff, paired_diff
@@ -56,6 +57,9 @@ class ModelSummary:
                 "source": self.source,
             }
         )
+
+    def to_interval(self) -> Interval:
+        return self.ci.to_interval()
 
 
 @dataclass
@@ -200,6 +204,10 @@ class LevelMean:
 
     level: Any
     ci: MeanCI
+
+    def to_interval(self) -> Interval:
+        """The mean at this level and its interval (``level`` here is the difficulty, not the confidence)."""
+        return self.ci.to_interval()
 
 
 def means_by_level(

@@ -66,6 +66,7 @@ import pandas as pd
 from assay.errors import ConfigError, DataError
 from assay.jsonable import jsonable
 from assay.stats._inputs import check_confidence, is_binary
+from assay.stats.bootstrap import Interval
 from assay.stats.intervals import FEW_CLUSTERS
 from assay.stats.multiplicity import CORRECTIONS, adjust_pvalues
 from assay.stats.scores import check_scores, read_score_file
@@ -101,6 +102,13 @@ class SpecEstimate:
     conclusion: str  # a, b, neither; "not compared" when the pair could not be tested (see error)
     preregistered: bool = False
     error: str | None = None
+    confidence: float = 0.95
+    ci_method: str = ""  # how [low, high] was made under this specification's ``interval`` choice
+
+    def to_interval(self) -> Interval:
+        """The difference under this specification and its unadjusted interval (all None when not compared)."""
+        method = self.ci_method or self.test or "not compared"
+        return Interval(self.diff, self.low, self.high, self.confidence, method, self.n, self.n_clusters)
 
     def to_dict(self) -> dict:
         return jsonable(
@@ -719,12 +727,28 @@ def _compare_pair(a: pd.Series, b: pd.Series, data: _Data, interval: str, confid
         labels = None if data.clusters is None else data.clusters.loc[common].to_numpy(dtype=object)
         n_clusters = None if labels is None else len(set(labels))
         # The interval and p come from _bootstrap, with the other pairs of the specification.
-        return dict(diff=float(d.mean()), test="bootstrap", n=len(d), n_clusters=n_clusters, resample=(d, labels))
+        return dict(
+            diff=float(d.mean()),
+            test="bootstrap",
+            n=len(d),
+            n_clusters=n_clusters,
+            ci_method=BOOTSTRAP_METHOD,
+            resample=(d, labels),
+        )
     test = "paired-t" if interval == "paired-t" or data.multi_sample else "auto"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the same caveat under every specification; see the notes
         r = paired_diff(a, b, clusters=data.clusters, confidence=confidence, test=test)
-    return dict(diff=r.diff, low=r.low, high=r.high, p=r.p_value, test=r.test, n=r.n, n_clusters=r.n_clusters)
+    return dict(
+        diff=r.diff,
+        low=r.low,
+        high=r.high,
+        p=r.p_value,
+        test=r.test,
+        n=r.n,
+        n_clusters=r.n_clusters,
+        ci_method=r.ci_method,
+    )
 
 
 def multiverse(
@@ -834,7 +858,20 @@ def multiverse(
                 if r is None:
                     not_compared.setdefault((a, b), error)
                     pairs[(a, b)].append(
-                        SpecEstimate(full, None, None, None, None, None, None, 0, None, "not compared", error=error)
+                        SpecEstimate(
+                            full,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            0,
+                            None,
+                            "not compared",
+                            error=error,
+                            confidence=confidence,
+                        )
                     )
                     continue
                 significant = bool(p_adj < alpha)
@@ -852,6 +889,8 @@ def multiverse(
                         r["n_clusters"],
                         conclusion,
                         preregistered=preregistered is not None and full == preregistered,
+                        confidence=confidence,
+                        ci_method=r["ci_method"],
                     )
                 )
     for (a, b), error in not_compared.items():

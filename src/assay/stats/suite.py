@@ -23,6 +23,7 @@ import pandas as pd
 from assay.errors import ConfigError
 from assay.jsonable import jsonable
 from assay.stats._inputs import check_confidence
+from assay.stats.bootstrap import Interval
 from assay.stats.multiplicity import adjust_pvalues
 
 SUITE_METHOD = (
@@ -37,6 +38,8 @@ PAIR_METHOD = (
 
 @dataclass
 class SuiteModel:
+    """A model's mean over the tasks of the suite, with its stratified bootstrap interval."""
+
     name: str
     mean: float
     low: float
@@ -44,6 +47,7 @@ class SuiteModel:
     n_tasks: int
     n_items: int
     task_means: dict[str, float]
+    confidence: float = 0.95
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -58,9 +62,15 @@ class SuiteModel:
             }
         )
 
+    def to_interval(self) -> Interval:
+        """The suite mean and its interval; ``n`` counts the items resampled over all tasks (tasks are strata)."""
+        return Interval(self.mean, self.low, self.high, self.confidence, SUITE_METHOD, self.n_items)
+
 
 @dataclass
 class SuitePair:
+    """Suite mean of a minus suite mean of b, with its stratified bootstrap interval and p-values."""
+
     a: str
     b: str
     diff: float
@@ -69,6 +79,7 @@ class SuitePair:
     p_value: float
     p_adjusted: float
     n_items: int
+    confidence: float = 0.95
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -84,6 +95,10 @@ class SuitePair:
                 "n_items": self.n_items,
             }
         )
+
+    def to_interval(self) -> Interval:
+        """The difference a - b and its interval; ``n`` counts the items both models answered, over all tasks."""
+        return Interval(self.diff, self.low, self.high, self.confidence, PAIR_METHOD, self.n_items)
 
 
 @dataclass
@@ -234,6 +249,7 @@ def compare_suite(
             n_tasks,
             int(sum(table[model].notna().sum() for table in tables.values())),
             task_means,
+            confidence,
         )
     models = dict(sorted(models.items(), key=lambda kv: -kv[1].mean))
     pairs: list[SuitePair] = []
@@ -254,6 +270,7 @@ def compare_suite(
                 p,
                 np.nan,
                 int(sum(np.sum(~np.isnan(d)) for d in diffs.values())),
+                confidence,
             )
         )
     for pair, adjusted in zip(pairs, adjust_pvalues([p.p_value for p in pairs], correction)):
