@@ -1,6 +1,6 @@
 """Do forecast intervals cover what larger models score? Calibrated intervals beside the bootstrap.
 
-Simulations with known truth first (30 tables each, 21 compute levels × 2
+Simulations with known truth first (five misspecifications, 90 tables each, 21 compute levels × 2
 models from 1e18 to 1e23, fit up to 1e21, forecast 2 decades beyond), then
 three setups on real lm-eval results (``pythia_opt_bloom_evals.csv``), each
 run with both methods on the same split:
@@ -29,6 +29,7 @@ interval clustered by model (checkpoints of one model are not independent).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 import warnings
@@ -37,11 +38,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assay.scaling import backtest, fit_law, forecast
+from assay.scaling import backtest, calibration, fit_law, forecast
 from assay.stats.intervals import mean_ci
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "pythia_opt_bloom_evals.csv"
 LEVEL = 0.9
+TABLES = 90  # simulated tables per misspecification
 # Chance accuracy of each task's answer format (options per item), not fitted to the data.
 CHANCE = {
     "arc_easy": 0.25,
@@ -103,6 +105,10 @@ def simulated(kind: str, rng) -> tuple[pd.DataFrame, list[str] | None]:
     noise = 0.01 * rng.standard_normal(len(t))
     if kind == "steepening loss":  # log-log slope steepens steadily (the test's case)
         y, chance = np.exp(1.0 - 0.05 * (t - 18) - 0.008 * (t - 18) ** 2 + noise), None
+    elif kind == "flattening loss":  # log-log slope flattens steadily: the irreducible term takes part of it
+        y, chance = np.exp(1.0 - 0.09 * (t - 18) + 0.006 * (t - 18) ** 2 + noise), None
+    elif kind == "sigmoid with drifting slope":  # an S-curve that sharpens with scale, fitted with a fixed one
+        y, chance = 0.25 + 0.7 / (1 + np.exp(-(0.6 + 0.15 * (t - 18)) * (t - 21.5))) + noise, ["y=0.25"]
     elif kind == "broken power law":  # slope changes at the top of the training range
         c = 10**t
         y, chance = (1.5 + 3 * (c / 1e18) ** -0.1 * (1 + c / 1e21) ** -0.15) * np.exp(noise), None
@@ -167,6 +173,28 @@ def per_task(rows) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def lever_fixed_at_one():
+    """The ablation: the error scale's lever held at the straight-line value 1 instead of estimated."""
+    estimated = calibration.LEVERS
+    calibration.LEVERS = np.array([1.0])
+    try:
+        yield
+    finally:
+        calibration.LEVERS = estimated
+
+
+def simulation_coverage(kind: str) -> dict:
+    rng = np.random.default_rng(0)
+    flags, clusters = [], []
+    for rep in range(TABLES):
+        table, chance = simulated(kind, rng)
+        result = forecast(table, "compute", "y", train="compute <= 1e21", id="model", level=LEVEL, chance=chance)
+        flags += [p["covered"] for p in result.predictions]
+        clusters += [rep] * len(result.predictions)
+    return coverage(flags, clusters)  # clustered by table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -178,18 +206,21 @@ def main() -> None:
     began = time.perf_counter()
 
     report["simulations"] = {}
-    for kind in ("steepening loss", "broken power law", "gompertz accuracy"):
-        rng = np.random.default_rng(0)
-        flags, clusters = [], []
-        for rep in range(30):
-            table, chance = simulated(kind, rng)
-            result = forecast(table, "compute", "y", train="compute <= 1e21", id="model", level=LEVEL, chance=chance)
-            flags += [p["covered"] for p in result.predictions]
-            clusters += [rep] * len(result.predictions)
-        report["simulations"][kind] = coverage(flags, clusters)  # clustered by table
+    kinds = (
+        "steepening loss",
+        "flattening loss",
+        "broken power law",
+        "gompertz accuracy",
+        "sigmoid with drifting slope",
+    )
+    report["simulations_lever_1"] = {}
+    for kind in kinds:
+        report["simulations"][kind] = simulation_coverage(kind)
+        with lever_fixed_at_one():
+            report["simulations_lever_1"][kind] = simulation_coverage(kind)
 
     # 1. Pythia, the last checkpoint of each model; 2. every checkpoint. x = params x tokens.
-    tasks = [t for t in TASKS if pythia[t].notna().all()]
+    tasks = pythia_tasks = [t for t in TASKS if pythia[t].notna().all()]
     for name, table in (("pythia_last_checkpoint", last), ("pythia_checkpoints", pythia)):
         result, new_rows = new_method(table, "params,tokens", tasks, "params < 2e9")
         old_rows = old_bootstrap(table, tasks, "params < 2e9")
@@ -260,6 +291,15 @@ def main() -> None:
     _, baseline = new_method(
         families, "params", hard, train, observed=easy, components=2, chance=[f"{t}=0:1" for t in hard]
     )
+    with lever_fixed_at_one():
+        _, grouped_1 = new_method(families, "params", tasks, train, group="family")
+        _, observed_1 = new_method(families, "params", hard, train, observed=easy)
+        _, pythia_1 = new_method(pythia, "params,tokens", pythia_tasks, "params < 2e9")
+    report["lever_1"] = {
+        "pythia_checkpoints": summarise(pythia_1),
+        "group_offsets": summarise(grouped_1),
+        "observed": summarise(observed_1),
+    }
     report["families"] = {
         "train": train,
         "n_train": int((families["params"] <= cut).sum()),

@@ -71,7 +71,9 @@ def test_calibrate_estimates_how_much_the_fitted_span_adds(lever):
     d = rng.uniform(0.1, 2.0, len(fold))
     span = np.repeat(rng.uniform(0.3, 3.0, 40), 30)
     scale = np.sqrt(sigma0**2 + (growth * reach(d, span, lever)) ** 2)
-    rule = calibrate(BacktestErrors(rng.standard_normal(len(d)) * scale, d, fold, fold.astype(object), span), sigma0, 0.9)
+    rule = calibrate(
+        BacktestErrors(rng.standard_normal(len(d)) * scale, d, fold, fold.astype(object), span), sigma0, 0.9
+    )
     assert abs(rule.lever - lever) <= 0.6, rule.lever
     # Fresh forecasts from longer spans than any fold saw: the estimated lever carries the rate there.
     d_new, span_new = rng.uniform(0.1, 2.0, 20000), np.full(20000, 4.0)
