@@ -8,6 +8,11 @@ each on the same 1,000 chat items with a fresh run directory and no cache.
 
     git worktree add --detach ../before d7d8f21
     .venv/bin/python benchmarks/executor_overhead.py --before ../before --items 1000 --rounds 5
+
+``--small N`` also runs every arm on the first N items in each round, and
+splits each arm's time into a fixed part (start-up: imports, option parsing,
+provenance) and a per-item part, (T(items) - T(N)) / (items - N): the
+per-item part is the request path itself, what an executor changes.
 """
 
 from __future__ import annotations
@@ -48,12 +53,15 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="a checkout of the code to compare against")
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--small", type=int, default=0, help="also time N items, to split fixed from per-item cost")
     args = parser.parse_args()
     arms = ["bare", "before", "after"]
     times: dict[str, list[float]] = {arm: [] for arm in arms}
+    small: dict[str, list[float]] = {arm: [] for arm in arms}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         items = write_items(workdir / "items.jsonl", args.items)
+        few = write_items(workdir / "few.jsonl", args.small) if args.small else None
         server = StubServer(workdir)
         try:
             for round_index in range(args.rounds):
@@ -61,6 +69,9 @@ def main() -> None:
                 for arm in order:
                     out = workdir / "out" / f"{arm}-{round_index}"
                     times[arm].append(run_arm(arm, items, args.items, server, out, workdir, args.before))
+                    if few is not None:
+                        out = workdir / "out" / f"{arm}-{round_index}-small"
+                        small[arm].append(run_arm(arm, few, args.small, server, out, workdir, args.before))
                 print(f"round {round_index + 1}: " + ", ".join(f"{a} {times[a][-1]:.2f} s" for a in arms), flush=True)
         finally:
             server.stop()
@@ -75,6 +86,22 @@ def main() -> None:
         )
     ratios = [a / b for a, b in zip(times["after"], times["before"])]
     print(f"after / before per round: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
+    if args.small:
+        for arm in arms:
+            fixed = statistics.median(small[arm])
+            per_item = [(t - s) / (args.items - args.small) * 1000 for t, s in zip(times[arm], small[arm])]
+            print(
+                f"{arm}: {args.small} items median {fixed:.2f} s; per item {statistics.median(per_item):.3f} ms "
+                f"(range {min(per_item):.3f}-{max(per_item):.3f})"
+            )
+        per = {
+            arm: [(t - s) / (args.items - args.small) for t, s in zip(times[arm], small[arm])]
+            for arm in ("before", "after")
+        }
+        ratios = [a / b for a, b in zip(per["after"], per["before"])]
+        print(
+            f"per-item after / before: median {statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
+        )
 
 
 if __name__ == "__main__":
