@@ -196,6 +196,10 @@ def test_compare_leaderboard_rows_and_levels():
     for row in result.models.values():
         assert row.to_interval() == row.ci.to_interval()
         _same(row.to_interval(), row.ci.mean, row.ci.low, row.ci.high, 0.9)
+    for pair in result.pairs:
+        r = pair.result
+        _same(pair.to_interval(), r.diff, r.low, r.high, 0.9)
+        assert pair.to_interval().n == r.n
     by_model = means_by_level(frame, ["easy", "hard"], confidence=0.9, notes=[])
     point = by_model["a"][0]
     assert point.level == "easy"

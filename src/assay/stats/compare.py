@@ -72,6 +72,13 @@ class PairComparison:
     p_adjusted: float
     error: str | None = None
     sequential: SequentialTest | None = None  # with ``compare(..., sequential=True)``
+    confidence: float = 0.95  # of the difference's interval
+
+    def to_interval(self) -> Interval:
+        """mean(a) - mean(b) and its interval; all None when the pair could not be compared (``error`` says why)."""
+        if self.result is None:
+            return Interval(None, None, None, self.confidence, f"not compared: {self.error}")
+        return self.result.to_interval()
 
     def to_dict(self) -> dict:
         r = self.result
@@ -344,12 +351,12 @@ def compare(
                 result = paired_diff(means[a], means[b], clusters=clusters, confidence=confidence, test=test)
             except DataError as exc:
                 warn(f"{a} vs {b}: not compared ({exc})", notes)
-                pairs.append(PairComparison(a, b, None, np.nan, str(exc)))
+                pairs.append(PairComparison(a, b, None, np.nan, str(exc), confidence=confidence))
                 continue
         for message in result.warnings:
             if "single cluster" not in message:  # already reported once for the whole comparison
                 warn(f"{a} vs {b}: {message}", notes)
-        pairs.append(PairComparison(a, b, result, np.nan))
+        pairs.append(PairComparison(a, b, result, np.nan, confidence=confidence))
     raw = [p.result.p_value if p.result else np.nan for p in pairs]
     for pair, adj in zip(pairs, adjust_pvalues(raw, correction)):
         pair.p_adjusted = float(adj)
