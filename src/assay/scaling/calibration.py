@@ -198,38 +198,37 @@ LEVERS = np.linspace(0.0, 4.0, 41)
 def fit_error_scale(errors: BacktestErrors, sigma0: float, weights: np.ndarray) -> tuple[float, float]:
     """(growth b, lever c) maximising the weighted normal likelihood of the backtest errors.
 
-    Each error e is taken as normal with variance sigma0^2 + (b * reach(d, span, c))^2;
-    c is profiled over ``LEVERS`` and b found on a log grid, then refined. Returns
-    (0, 1) when the errors carry no distance (all inside the data).
+    Each error e is taken as normal with variance sigma0^2 + (b * reach(d, span, c))^2.
+    For each c of ``LEVERS``, log b is found on a coarse grid (the likelihood in b can
+    have a flat shoulder where sigma0 dominates) and refined around its best point;
+    the pair with the highest likelihood wins. Returns (0, 1) when the errors carry
+    no distance (all inside the data).
     """
+    from scipy import optimize
+
     e2 = errors.error**2
     best = (np.inf, 0.0, 1.0)
     for lever in LEVERS:
         r2 = reach(errors.distance, errors.span, lever) ** 2
         if not np.any(r2 > 0):
             continue
+
+        def nll(log_b, r2=r2):
+            variance = sigma0**2 + np.exp(2 * np.asarray(log_b))[..., None] * r2
+            return np.sum(weights * (np.log(variance) + e2 / variance), axis=-1)
+
         # Where b * reach equals the largest error the scale is already too wide: search below that.
         top = np.log(np.sqrt(np.max(e2)) / np.sqrt(np.max(r2[r2 > 0])) + 1e-300) + 2.0
-        grid = np.linspace(top - 30.0, top, 301)
-        variance = sigma0**2 + np.exp(2 * grid)[:, None] * r2[None, :]
-        nll = np.sum(weights * (np.log(variance) + e2 / variance), axis=1)
-        i = int(np.argmin(nll))
-        if nll[i] < best[0]:
-            best = (float(nll[i]), float(np.exp(grid[i])), float(lever))
+        grid = np.linspace(top - 30.0, top, 61)
+        start = float(grid[int(np.argmin(nll(grid)))])
+        refined = optimize.minimize_scalar(
+            lambda log_b: float(nll(log_b)), bounds=(start - 0.5, start + 0.5), method="bounded"
+        )
+        if refined.fun < best[0]:
+            best = (float(refined.fun), float(np.exp(refined.x)), float(lever))
     if not np.isfinite(best[0]):
         return 0.0, 1.0
-    _, growth, lever = best
-    r2 = reach(errors.distance, errors.span, lever) ** 2
-
-    def nll(log_b: float) -> float:
-        variance = sigma0**2 + np.exp(2 * log_b) * r2
-        return float(np.sum(weights * (np.log(variance) + e2 / variance)))
-
-    from scipy import optimize
-
-    log_b = np.log(growth)
-    refined = optimize.minimize_scalar(nll, bounds=(log_b - 0.1, log_b + 0.1), method="bounded")
-    return float(np.exp(refined.x)), lever
+    return best[1], best[2]
 
 
 def calibrate(errors: BacktestErrors, sigma0: float, level: float) -> Calibration:
