@@ -9,10 +9,10 @@ each on the same 1,000 chat items with a fresh run directory and no cache.
     git worktree add --detach ../before d7d8f21
     .venv/bin/python benchmarks/executor_overhead.py --before ../before --items 1000 --rounds 5
 
-``--small N`` also runs every arm on the first N items in each round, and
-splits each arm's time into a fixed part (start-up: imports, option parsing,
-provenance) and a per-item part, (T(items) - T(N)) / (items - N): the
-per-item part is the request path itself, what an executor changes.
+``--small N`` also runs every arm on N items of the same kind in each round,
+and splits each arm's time into a per-item part, (T(items) - T(N)) / (items -
+N), the request path itself (what an executor changes), and the start-up
+(imports, option parsing, provenance), which is T(N) less N per-item parts.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--small", type=int, default=0, help="also time N items, to split fixed from per-item cost")
     args = parser.parse_args()
+    if not 0 <= args.small < args.items:
+        parser.error(f"--small {args.small}: give 0 (off) or fewer items than --items {args.items}")
     arms = ["bare", "before", "after"]
     times: dict[str, list[float]] = {arm: [] for arm in arms}
     small: dict[str, list[float]] = {arm: [] for arm in arms}

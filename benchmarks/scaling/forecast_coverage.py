@@ -117,6 +117,12 @@ def simulated(kind: str, rng) -> tuple[pd.DataFrame, list[str] | None]:
     return pd.DataFrame({"compute": 10**t, "y": y, "model": [f"m{i}" for i in range(len(t))]}), chance
 
 
+def reach_of_edge(prediction: dict) -> float:
+    """|truth - forecast| over the distance from the forecast to the interval's edge on the truth's side."""
+    edge = prediction["high"] if prediction["error"] > 0 else prediction["low"]
+    return abs(prediction["error"]) / max(abs(edge - prediction["prediction"]), 1e-12)
+
+
 def new_method(table, x, tasks, train, *, chance=None, **options):
     """The calibrated forecast; returns the result and its predictions that have a truth."""
     chance = [f"{t}={CHANCE[t]}" for t in tasks] if chance is None else chance
@@ -173,15 +179,24 @@ def per_task(rows) -> dict:
     return out
 
 
+# Ablations of the error scale's lever: held at the straight-line value 1, or estimated over a narrower or
+# wider range than the default 0 to 4.
+LEVER_ABLATIONS = {
+    "held at 1": np.array([1.0]),
+    "0 to 2": np.linspace(0.0, 2.0, 21),
+    "0 to 10": np.linspace(0.0, 10.0, 101),
+}
+
+
 @contextlib.contextmanager
-def lever_fixed_at_one():
-    """The ablation: the error scale's lever held at the straight-line value 1 instead of estimated."""
-    estimated = calibration.LEVERS
-    calibration.LEVERS = np.array([1.0])
+def levers(values: np.ndarray):
+    """Run the calibration with the lever chosen among ``values`` instead of ``calibration.LEVERS``."""
+    default = calibration.LEVERS
+    calibration.LEVERS = values
     try:
         yield
     finally:
-        calibration.LEVERS = estimated
+        calibration.LEVERS = default
 
 
 def simulation_coverage(kind: str) -> dict:
@@ -213,11 +228,12 @@ def main() -> None:
         "gompertz accuracy",
         "sigmoid with drifting slope",
     )
-    report["simulations_lever_1"] = {}
+    report["lever_ablations"] = {name: {"simulations": {}} for name in LEVER_ABLATIONS}
     for kind in kinds:
         report["simulations"][kind] = simulation_coverage(kind)
-        with lever_fixed_at_one():
-            report["simulations_lever_1"][kind] = simulation_coverage(kind)
+        for name, values in LEVER_ABLATIONS.items():
+            with levers(values):
+                report["lever_ablations"][name]["simulations"][kind] = simulation_coverage(kind)
 
     # 1. Pythia, the last checkpoint of each model; 2. every checkpoint. x = params x tokens.
     tasks = pythia_tasks = [t for t in TASKS if pythia[t].notna().all()]
@@ -241,6 +257,7 @@ def main() -> None:
                         "backtest_coverage",
                         "sigma0",
                         "growth",
+                        "lever",
                         "span",
                         "quantile",
                         "quantile_method",
@@ -284,22 +301,21 @@ def main() -> None:
     train = f"params <= {cut}"
     tasks = [t for t in TASKS if families[t].notna().all()]
     _, pooled = new_method(families, "params", tasks, train)
-    _, grouped = new_method(families, "params", tasks, train, group="family")
+    grouped_result, grouped = new_method(families, "params", tasks, train, group="family")
     hard = [t for t in HARD if t in tasks]
     easy = [t for t in EASY if t in tasks]
-    _, observed = new_method(families, "params", hard, train, observed=easy)
+    observed_result, observed = new_method(families, "params", hard, train, observed=easy)
     _, baseline = new_method(
         families, "params", hard, train, observed=easy, components=2, chance=[f"{t}=0:1" for t in hard]
     )
-    with lever_fixed_at_one():
-        _, grouped_1 = new_method(families, "params", tasks, train, group="family")
-        _, observed_1 = new_method(families, "params", hard, train, observed=easy)
-        _, pythia_1 = new_method(pythia, "params,tokens", pythia_tasks, "params < 2e9")
-    report["lever_1"] = {
-        "pythia_checkpoints": summarise(pythia_1),
-        "group_offsets": summarise(grouped_1),
-        "observed": summarise(observed_1),
-    }
+    for name, values in LEVER_ABLATIONS.items():
+        with levers(values):
+            _, grouped_a = new_method(families, "params", tasks, train, group="family")
+            _, observed_a = new_method(families, "params", hard, train, observed=easy)
+            _, pythia_a = new_method(pythia, "params,tokens", pythia_tasks, "params < 2e9")
+        report["lever_ablations"][name].update(
+            pythia_checkpoints=summarise(pythia_a), group_offsets=summarise(grouped_a), observed=summarise(observed_a)
+        )
     report["families"] = {
         "train": train,
         "n_train": int((families["params"] <= cut).sum()),
@@ -314,6 +330,13 @@ def main() -> None:
         "observed": summarise(observed),
         "two_component_logistic": summarise(baseline),
         "observed_per_task": per_task(observed),
+        # The lever each target's calibration estimated (0 to 4; the bounds are reached on some).
+        "group_levers": {t: grouped_result.calibration[t]["lever"] for t in tasks},
+        # How the same rule did on the backtests (each fold judged by the rule learned on the others), beside
+        # how far toward the interval's edge the held-out truths fell (median; above 1 is outside).
+        "group_backtest_coverage": {t: grouped_result.calibration[t]["backtest_coverage"] for t in tasks},
+        "group_held_out_reach_of_edge": float(np.median([reach_of_edge(r) for r in grouped])),
+        "observed_levers": {t: observed_result.calibration[t]["lever"] for t in hard},
         "logistic_per_task": per_task(baseline),
     }
     report["seconds"] = time.perf_counter() - began
