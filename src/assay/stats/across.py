@@ -43,6 +43,7 @@ from assay.stats.bootstrap import Interval
 from assay.stats.intervals import METHODS, MeanCI, mean_ci
 from assay.stats.multiplicity import CORRECTIONS, adjust_pvalues
 from assay.stats.paired import PairedDiff, paired_diff
+from assay.stats.scores import is_missing, sample_labels, score_values
 
 VERDICTS = ("robust", "fragile", "reversed", "none")
 
@@ -476,10 +477,6 @@ class AcrossResult:
 # ---- input ----------------------------------------------------------------------------------------
 
 
-def _missing(value) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
-
-
 def _normalise(scores: pd.DataFrame, column: str) -> pd.DataFrame:
     """Check the frame; return model, item, variant, sample (str) and score (float) columns."""
     if not isinstance(column, str) or not column.strip():
@@ -505,33 +502,21 @@ def _normalise(scores: pd.DataFrame, column: str) -> pd.DataFrame:
     out = pd.DataFrame(index=range(len(scores)))
     for name, target in (("model", "model"), ("item", "item"), (column, "variant")):
         raw = scores[name].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v) or str(v).strip() == ""]
+        bad = [i for i, v in enumerate(raw) if is_missing(v) or str(v).strip() == ""]
         if bad:
             raise DataError(
                 f"scores row {bad[0] + 1}: {name} is missing ({len(bad)} row(s) in all); every row needs model, "
                 f"item, {column} and score"
             )
         out[target] = [str(v) for v in raw]
-    raw = scores["score"].to_numpy(dtype=object)
-    values = np.empty(len(raw))
-    for i, v in enumerate(raw):
-        try:
-            values[i] = float(v)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"scores row {i + 1}: score {v!r} is not a number; scores must be numeric (e.g. 0/1)"
-            ) from None
-        if not math.isfinite(values[i]):
-            raise DataError(f"scores row {i + 1}: score {v!r} is not finite; scores must be finite numbers")
-    out["score"] = values
+
+    def row(i: int) -> str:
+        return f"scores row {i + 1}"
+
+    # An empty score cell is reported as the value it holds (nan is not finite), as this module always has.
+    out["score"] = score_values(scores["score"].to_numpy(dtype=object), row, missing_first=False)
     if "sample" in scores.columns:
-        raw = scores["sample"].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v)]
-        if bad:
-            raise DataError(
-                f"scores row {bad[0] + 1}: sample is missing; fill the sample column on every row or drop it"
-            )
-        out["sample"] = [str(v) for v in raw]
+        out["sample"] = sample_labels(scores["sample"].to_numpy(dtype=object), row)
     else:
         out["sample"] = "0"
     duplicated = out.duplicated(["model", "item", "variant", "sample"], keep=False)

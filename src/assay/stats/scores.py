@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -50,8 +51,36 @@ def read_score_file(path: str | Path) -> pd.DataFrame:
     return frame.assign(_where=frame.attrs["locations"])
 
 
-def _missing(value) -> bool:
+def is_missing(value) -> bool:
+    """None, NaN, pd.NA or pd.NaT: a cell the file or frame left empty."""
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT
+
+
+def score_values(raw, where: Callable[[int], str], *, missing_first: bool = True) -> np.ndarray:
+    """The ``score`` cells as finite floats, or a ``DataError`` starting with ``where(i)`` for the first bad one.
+
+    With ``missing_first`` an empty cell is reported as missing; without it, as
+    a value that is not a number or not finite.
+    """
+    scores = np.empty(len(raw))
+    for i, v in enumerate(raw):
+        if missing_first and (is_missing(v) or (isinstance(v, str) and v.strip() == "")):
+            raise DataError(f"{where(i)}: score is missing; score every item or drop the row")
+        try:
+            scores[i] = float(v)
+        except (TypeError, ValueError):
+            raise DataError(f"{where(i)}: score {v!r} is not a number; scores must be numeric (e.g. 0/1)") from None
+        if not np.isfinite(scores[i]):
+            raise DataError(f"{where(i)}: score {v!r} is not finite; scores must be finite numbers")
+    return scores
+
+
+def sample_labels(raw, where: Callable[[int], str]) -> list[str]:
+    """The ``sample`` cells as strings, or a ``DataError`` at the first empty one."""
+    bad = [i for i, v in enumerate(raw) if is_missing(v)]
+    if bad:
+        raise DataError(f"{where(bad[0])}: sample is missing; fill the sample column on every row or drop it")
+    return [str(v) for v in raw]
 
 
 def check_scores(
@@ -84,37 +113,22 @@ def check_scores(
     out = pd.DataFrame(index=range(len(frame)))
     for column in ("model", "item"):
         raw = frame[column].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v) or str(v).strip() == ""]
+        bad = [i for i, v in enumerate(raw) if is_missing(v) or str(v).strip() == ""]
         if bad:
             raise DataError(f"{label} {where[bad[0]]}: {column} is missing; every row needs model, item and score")
         out[column] = [str(v) for v in raw]
-    raw_scores = frame["score"].to_numpy(dtype=object)
-    scores = np.empty(len(raw_scores))
-    for i, v in enumerate(raw_scores):
-        if _missing(v) or (isinstance(v, str) and v.strip() == ""):
-            raise DataError(f"{label} {where[i]}: score is missing; score every item or drop the row")
-        try:
-            scores[i] = float(v)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"{label} {where[i]}: score {v!r} is not a number; scores must be numeric (e.g. 0/1)"
-            ) from None
-        if not np.isfinite(scores[i]):
-            raise DataError(f"{label} {where[i]}: score {v!r} is not finite; scores must be finite numbers")
-    out["score"] = scores
+
+    def row(i: int) -> str:
+        return f"{label} {where[i]}"
+
+    out["score"] = score_values(frame["score"].to_numpy(dtype=object), row)
     if "sample" in frame.columns:
-        raw = frame["sample"].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v)]
-        if bad:
-            raise DataError(
-                f"{label} {where[bad[0]]}: sample is missing; fill the sample column on every row or drop it"
-            )
-        out["sample"] = [str(v) for v in raw]
+        out["sample"] = sample_labels(frame["sample"].to_numpy(dtype=object), row)
     else:
         out["sample"] = "0"
     if "cluster" in frame.columns and not frame["cluster"].isna().all():
         raw = frame["cluster"].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v)]
+        bad = [i for i, v in enumerate(raw) if is_missing(v)]
         if bad:
             raise DataError(f"{label} {where[bad[0]]}: cluster is missing; give every item a cluster or none")
         out["cluster"] = [str(v) for v in raw]
@@ -126,7 +140,7 @@ def check_scores(
             found = ", ".join(c for c in frame.columns if c != "_where")
             raise ConfigError(f"--across {across}: {label} has no column '{across}'; it has {found}")
         raw = frame[across].to_numpy(dtype=object)
-        bad = [i for i, v in enumerate(raw) if _missing(v)]
+        bad = [i for i, v in enumerate(raw) if is_missing(v)]
         if bad:
             raise DataError(f"{label} {where[bad[0]]}: {across} is missing; --across {across} needs it on every row")
         out[across] = [str(v) for v in raw]
